@@ -1,0 +1,5 @@
+import sys
+
+from symnet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,252 @@
+"""Rewrites that bring derivatives to the closed form a person writes.
+
+Two families:
+
+* kinks: `Max`, `Min`, `Abs` and `Piecewise` become sums of explicit step functions
+  ``Heaviside(u, H0)`` with H0 in {0, 1}, so a tie is resolved by the branch that holds
+  there and sympy's ``Heaviside(0) = 1/2`` never appears;
+* index notation: sums over Kronecker deltas collapse, factors that do not depend on
+  the summation index leave the sum, range conditions on free indices (which are always
+  in range for a vector's entry) are dropped, and declared constraints such as
+  ``Sum(y[i], (i, 0, C - 1)) = 1`` are applied whatever the dummy index is called.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.core.relational import Relational
+
+# --- kinks -------------------------------------------------------------------------------
+
+
+def _primitive(u: sp.Expr) -> sp.Expr:
+    """u without a positive constant factor: the step of 9x/10 is the step of x."""
+    coeff, rest = sp.factor_terms(u).as_content_primitive()
+    return rest if coeff.is_positive else u
+
+
+def _reversed(u: sp.Expr) -> bool:
+    """Whether -u is the orientation a person writes: a margin keeps its constant
+    positive (1 - y s > 0), otherwise the leading term is positive (a - b > 0)."""
+    constant = u.as_coeff_Add()[0]
+    if constant != 0:
+        return bool(constant.is_negative)
+    return u.could_extract_minus_sign()
+
+
+def _step(u: sp.Expr, at_zero: int) -> sp.Expr:
+    """1 where u > 0, 0 where u < 0 and `at_zero` at u == 0; sign-normalised."""
+    u = _primitive(u)
+    if _reversed(u):
+        return 1 - sp.Heaviside(-u, 1 - at_zero)
+    return sp.Heaviside(u, at_zero)
+
+
+def indicator(condition) -> sp.Expr:
+    """The 0/1 expression of a condition built from relationals, And, Or and Not."""
+    if condition is sp.true:
+        return sp.Integer(1)
+    if condition is sp.false:
+        return sp.Integer(0)
+    if isinstance(condition, (sp.StrictGreaterThan, sp.GreaterThan)):
+        return _step(condition.lhs - condition.rhs, int(isinstance(condition, sp.GreaterThan)))
+    if isinstance(condition, (sp.StrictLessThan, sp.LessThan)):
+        return _step(condition.rhs - condition.lhs, int(isinstance(condition, sp.LessThan)))
+    if isinstance(condition, (sp.Eq, sp.Ne)) and condition.lhs.is_integer \
+            and condition.rhs.is_integer:
+        delta = sp.KroneckerDelta(condition.lhs, condition.rhs)
+        return delta if isinstance(condition, sp.Eq) else 1 - delta
+    if isinstance(condition, sp.And):
+        return sp.Mul(*[indicator(c) for c in condition.args])
+    if isinstance(condition, sp.Not):
+        return 1 - indicator(condition.args[0])
+    if isinstance(condition, sp.Or):
+        return 1 - sp.Mul(*[1 - indicator(c) for c in condition.args])
+    raise ValueError(f"cannot turn the condition {condition} into a step function")
+
+
+def piecewise_to_steps(expr: sp.Expr) -> sp.Expr:
+    """Rewrite every Piecewise as branches weighted by explicit step functions."""
+
+    def convert(pw: sp.Expr) -> sp.Expr:
+        if not isinstance(pw, sp.Piecewise):
+            return pw
+        (value, condition), rest = pw.args[0], pw.args[1:]
+        if condition is sp.true or not rest:
+            return value
+        on = indicator(condition)
+        return value * on + (1 - on) * convert(sp.Piecewise(*rest))
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), convert)
+
+
+def kinks_to_piecewise(expr: sp.Expr) -> sp.Expr:
+    """Max, Min and Abs as Piecewise, so that differentiation picks one branch at a tie."""
+    return expr.replace(lambda e: isinstance(e, (sp.Max, sp.Min, sp.Abs)),
+                        lambda e: e.rewrite(sp.Piecewise))
+
+
+def clean_steps(expr: sp.Expr) -> sp.Expr:
+    """H(u)^n = H(u) for a 0/1 step, and a constant step evaluates."""
+    return expr.replace(
+        lambda e: e.is_Pow and isinstance(e.base, sp.Heaviside) and e.exp.is_positive
+        and e.exp.is_integer,
+        lambda e: e.base,
+    )
+
+
+def steps_almost_everywhere(expr: sp.Expr) -> sp.Expr:
+    """Forget the value at the kink: H(u, h) -> H(u, 0), H(-u, h) -> 1 - H(u, 0).
+
+    Used only to compare two formulas away from kinks; the value *at* a kink is a
+    declared convention and is checked on its own.
+    """
+
+    def normal(h: sp.Heaviside) -> sp.Expr:
+        u = _primitive(h.args[0])
+        if _reversed(u):
+            return 1 - sp.Heaviside(-u, 0)
+        return sp.Heaviside(u, 0)
+
+    return clean_steps(expr.replace(lambda e: isinstance(e, sp.Heaviside), normal))
+
+
+# --- index notation ----------------------------------------------------------------------
+
+
+def _sum_variables(s: sp.Sum) -> set:
+    return {limit[0] for limit in s.limits}
+
+
+def split_sums(expr: sp.Expr) -> sp.Expr:
+    """Sum(a + b) -> Sum(a) + Sum(b); Sum(c * f(i)) -> c * Sum(f(i)) for c free of i."""
+
+    def split(s: sp.Sum) -> sp.Expr:
+        body = sp.expand(s.function)
+        variables = _sum_variables(s)
+        terms = []
+        for term in sp.Add.make_args(body):
+            inner, outer = [], []
+            for factor in sp.Mul.make_args(term):
+                (inner if factor.free_symbols & variables else outer).append(factor)
+            if not inner:
+                terms.append(sp.Mul(*outer) * _count(s))
+            else:
+                terms.append(sp.Mul(*outer) * sp.Sum(sp.Mul(*inner), *s.limits))
+        return sp.Add(*terms)
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), split)
+
+
+def _count(s: sp.Sum) -> sp.Expr:
+    n = sp.Integer(1)
+    for _, lower, upper in s.limits:
+        n *= upper - lower + 1
+    return n
+
+
+def _holds_in_range(relation: Relational, indices) -> bool:
+    """Whether a bound on a free index holds because the index is a valid position:
+    0 <= index <= S - 1 for a size S (a positive integer symbol) in the bound."""
+    sizes = [s for s in relation.free_symbols if s.is_integer and s.is_positive]
+    for index in indices:
+        if index not in relation.free_symbols:
+            continue
+        gap = sp.Dummy("gap", integer=True, nonnegative=True)
+        positions = [gap] + [size - 1 - gap for size in sizes]
+        if any(relation.subs(index, p) is sp.true for p in positions):
+            return True
+    return False
+
+
+def drop_range_conditions(expr: sp.Expr, indices) -> sp.Expr:
+    """Resolve Piecewise whose conditions only say that free indices are in range."""
+
+    def condition_holds(condition) -> bool:
+        if condition is sp.true:
+            return True
+        parts = condition.args if isinstance(condition, sp.And) else (condition,)
+        return all(isinstance(p, Relational) and _holds_in_range(p, indices) for p in parts)
+
+    def resolve(pw: sp.Piecewise) -> sp.Expr:
+        for value, condition in pw.args:
+            if condition_holds(condition):
+                return value
+        return pw
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), resolve)
+
+
+def apply_constraints(expr: sp.Expr, constraints) -> sp.Expr:
+    """Replace each constrained sum by its value, whatever its dummy index is called."""
+    for constraint in constraints:
+        lhs, rhs = constraint.lhs, constraint.rhs
+        if not isinstance(lhs, sp.Sum):
+            expr = expr.subs(lhs, rhs)
+            continue
+
+        def matches(e, lhs=lhs) -> bool:
+            if not isinstance(e, sp.Sum) or len(e.limits) != len(lhs.limits):
+                return False
+            renamed = lhs
+            for (old, *_), (new, *_) in zip(lhs.limits, e.limits):
+                renamed = renamed.xreplace({old: new})
+            return renamed == e
+
+        expr = expr.replace(matches, lambda e, rhs=rhs: rhs)
+    return expr
+
+
+SUMMATION_NAMES = ("j", "m", "n", "l", "q", "r", "u", "v")
+
+
+def canonical_dummies(expr: sp.Expr) -> sp.Expr:
+    """Rename summation variables by nesting depth, so equal sums compare equal; the
+    names are letters the expression does not already use."""
+    taken = {str(s) for s in expr.free_symbols}
+    names = [n for n in SUMMATION_NAMES if n not in taken]
+    names += [f"n{depth}" for depth in range(len(SUMMATION_NAMES))]
+
+    def rename(e: sp.Expr, depth: int) -> sp.Expr:
+        if not e.args:
+            return e
+        if isinstance(e, sp.Sum):
+            limits, body = [], e.function
+            for n, (var, lower, upper) in enumerate(e.limits):
+                fresh = sp.Symbol(names[depth + n], integer=True)
+                body = body.xreplace({var: fresh})
+                limits.append((fresh, lower, upper))
+            return sp.Sum(rename(body, depth + len(limits)), *limits)
+        return e.func(*[rename(arg, depth) for arg in e.args])
+
+    return rename(expr, 0)
+
+
+def collapse_indexed(expr: sp.Expr, indices, constraints=()) -> sp.Expr:
+    """Bring an index-form expression to closed form: deltas summed, constants pulled
+    out of sums, range conditions on the free `indices` dropped, constraints applied."""
+    for _ in range(3):
+        before = expr
+        expr = split_sums(expr)
+        expr = expr.replace(lambda e: isinstance(e, sp.Sum) and e.has(sp.KroneckerDelta),
+                            lambda e: e.doit())
+        expr = drop_range_conditions(expr, indices)
+        expr = apply_constraints(split_sums(expr), constraints)
+        if expr == before:
+            break
+    return canonical_dummies(expr)
+
+
+def absorb_sign(expr: sp.Expr) -> sp.Expr:
+    """-a*(b - c) -> a*(c - b): the form a person writes (sigma*(1 - sigma))."""
+    if not expr.is_Mul:
+        return expr
+    coeff, rest = expr.as_coeff_Mul()
+    if coeff != -1:
+        return expr
+    factors = list(sp.Mul.make_args(rest))
+    for n, factor in enumerate(factors):
+        if factor.is_Add:
+            factors[n] = sp.expand(-factor)
+            return sp.Mul(*factors)
+    return expr

@@ -1,0 +1,110 @@
+"""The `symnet` command: parses arguments, calls the stages, prints.
+
+Exit status: 0 when all is well, 1 when a hand derivation is refuted, 2 for bad input
+(an unknown name, a malformed declaration, a file that cannot be loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from symnet import display
+from symnet.catalog import REGISTRY
+from symnet.derive import derive
+from symnet.errors import SymnetError
+from symnet.loader import resolve
+from symnet.verify import REFUTED, check, check_primitives
+
+
+def _summary(verdicts) -> str:
+    counts = {}
+    for verdict in verdicts:
+        counts[verdict.status] = counts.get(verdict.status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no claims"
+
+
+def cmd_list(args) -> int:
+    rows = []
+    for name, decl in REGISTRY.items():
+        verdicts = check(decl)
+        rows.append({"name": name, "kind": decl.kind, "doc": decl.doc,
+                     "verdicts": _summary(verdicts)})
+    if args.json:
+        print(json.dumps({"entries": rows}))
+        return 0
+    for row in rows:
+        print(f"{row['name']:14s} {row['kind']:12s} {row['verdicts']:22s} {row['doc']}")
+    return 0
+
+
+def cmd_derive(args) -> int:
+    decl = resolve(args.name)
+    rows = display.describe(derive(decl), as_latex=args.latex)
+    print(f"{decl.name} ({decl.kind})" + (f": {decl.doc}" if decl.doc else ""))
+    width = max(len(label) for label, _ in rows)
+    for label, formula in rows:
+        print(f"  {label:{width}s}  {formula}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    decls = [resolve(name) for name in args.names] if args.names else list(REGISTRY.values())
+    results = []
+    if not args.names:
+        results.append(("primitives", "stable primitives", check_primitives()))
+    for decl in decls:
+        results.append((decl.name, decl.kind, check(decl)))
+    refuted = sum(v.status == REFUTED for _, _, verdicts in results for v in verdicts)
+    if args.json:
+        print(json.dumps({
+            "entries": [{"name": name, "kind": kind, "verdicts": [v.as_dict() for v in vs]}
+                        for name, kind, vs in results],
+            "refuted": refuted,
+        }, default=str))
+    else:
+        for name, kind, verdicts in results:
+            print(f"{name} ({kind}): {_summary(verdicts)}")
+            for verdict in verdicts:
+                print(f"  {verdict}")
+        print(f"\n{'REFUTED: ' + str(refuted) if refuted else 'no claim refuted'}")
+    return 1 if refuted else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symnet",
+        description="Declare losses and layers in sympy; derive, prove and emit their "
+                    "gradients. NAME is a catalog entry (see `symnet list`) or "
+                    "path/to/file.py:name for a declaration of your own.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    listing = commands.add_parser("list", help="the catalog, each entry with its verdicts")
+    listing.add_argument("--json", action="store_true", help="one JSON object")
+    listing.set_defaults(run=cmd_list)
+
+    deriving = commands.add_parser("derive", help="the forward and its derived gradients")
+    deriving.add_argument("name", metavar="NAME")
+    deriving.add_argument("--latex", action="store_true", help="formulas as LaTeX")
+    deriving.set_defaults(run=cmd_derive)
+
+    checking = commands.add_parser(
+        "check", help="verdicts on the hand derivations (exit 1 if one is refuted)")
+    checking.add_argument("names", metavar="NAME", nargs="*", help="default: the catalog")
+    checking.add_argument("--json", action="store_true", help="one JSON object")
+    checking.set_defaults(run=cmd_check)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SymnetError as exc:
+        print(f"symnet: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

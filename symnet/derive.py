@@ -1,0 +1,171 @@
+"""Declarations -> their derivatives, in the closed form a person writes.
+
+* An activation gets d out / d input for each input, with kinks as explicit steps, and
+  where it is simpler, the same derivative in terms of the forward output `out`
+  (sigma(1 - sigma), 1 - tanh^2), so backward can reuse the forward's cache.
+* A loss or regulariser gets its gradient with respect to the entry s[k] of its score
+  (or weight) vector, sums collapsed and constraints applied (softmax(s)[k] - y[k]).
+* A Jacobian record gets d function(i) / d s[j].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symnet.algebra import (
+    absorb_sign,
+    clean_steps,
+    collapse_indexed,
+    kinks_to_piecewise,
+    piecewise_to_steps,
+)
+from symnet.bounded import within
+from symnet.errors import DerivationError
+from symnet.primitives import Softmax, in_softmax_terms
+from symnet.spec import Activation, Jacobian, Loss
+from symnet.symbols import out as OUT
+
+SIMPLIFY_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ActivationDerivation:
+    declaration: Activation
+    #: input -> d forward / d input, in terms of the inputs
+    derivatives: dict
+    #: input -> the same derivative in terms of `out` (and inputs only where needed),
+    #: or None when that is not simpler
+    in_output: dict
+
+
+@dataclass(frozen=True)
+class LossDerivation:
+    declaration: Loss
+    #: d forward / d s[k] in closed form
+    gradient: sp.Expr
+    #: the Jacobian records of the declaration, each with its derived Jacobian
+    jacobians: tuple
+
+
+def tidy(expr: sp.Expr) -> sp.Expr:
+    """A light, bounded simplification that keeps steps explicit."""
+    expr = clean_steps(piecewise_to_steps(expr))
+    candidates = [expr, sp.factor_terms(expr)]
+    simplified = within(SIMPLIFY_SECONDS, lambda: sp.simplify(expr), None)
+    # simplify may trade e^-x for cosh(x/2): keep only forms in the declaration's own terms
+    if simplified is not None and _function_kinds(simplified) <= _function_kinds(expr):
+        candidates.append(simplified)
+    best = min(candidates, key=lambda e: (sp.count_ops(e), sp.default_sort_key(e)))
+    return absorb_sign(clean_steps(best))
+
+
+def _function_kinds(expr: sp.Expr) -> set:
+    return {type(f) for f in expr.atoms(sp.Function)}
+
+
+def differentiate(name: str, expr: sp.Expr, wrt: sp.Expr) -> sp.Expr:
+    """d expr / d wrt with kinks resolved as explicit steps; errors name the declaration."""
+    try:
+        derivative = sp.diff(kinks_to_piecewise(expr), wrt)
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        raise DerivationError(name, f"sympy cannot differentiate the forward with respect "
+                              f"to {wrt}: {exc}") from exc
+    if derivative.has(sp.Derivative):
+        stuck = sorted(str(d) for d in derivative.atoms(sp.Derivative))
+        raise DerivationError(name, f"sympy cannot differentiate {', '.join(stuck)}")
+    if derivative.has(sp.DiracDelta):
+        raise DerivationError(name, "the forward jumps (its derivative holds a Dirac delta); "
+                              "symnet handles continuous, piecewise-smooth functions")
+    try:
+        return piecewise_to_steps(derivative)
+    except ValueError as exc:
+        raise DerivationError(name, str(exc)) from exc
+
+
+# --- activations -------------------------------------------------------------------------
+
+
+def in_terms_of_output(derivative: sp.Expr, forward: sp.Expr, variable: sp.Symbol):
+    """The derivative written with `out` = forward, if that removes `variable` and is no
+    more complex; otherwise None."""
+    candidates = [derivative.subs(forward, OUT)]
+    solutions = within(SIMPLIFY_SECONDS, lambda: sp.solve(sp.Eq(OUT, forward), variable), [])
+    for solution in solutions:
+        candidates.append(within(SIMPLIFY_SECONDS,
+                                 lambda s=solution: sp.factor(sp.simplify(derivative.subs(
+                                     variable, s))), derivative))
+    for candidate in candidates:
+        if variable not in candidate.free_symbols and OUT in candidate.free_symbols \
+                and sp.count_ops(candidate) <= sp.count_ops(derivative):
+            return absorb_sign(candidate)
+    return None
+
+
+def derive_activation(decl: Activation) -> ActivationDerivation:
+    derivatives, in_output = {}, {}
+    for variable in decl.inputs:
+        derivative = tidy(differentiate(decl.name, decl.forward, variable))
+        derivatives[variable] = derivative
+        rewritten = None
+        if len(decl.inputs) == 1 and not derivative.has(sp.Heaviside):
+            rewritten = in_terms_of_output(derivative, decl.forward, variable)
+        in_output[variable] = rewritten
+    return ActivationDerivation(decl, derivatives, in_output)
+
+
+# --- losses and regularisers -------------------------------------------------------------
+
+
+def free_indices(decl: Loss, *indices) -> set:
+    """The indices that name a position (k, a Jacobian's i and j, a class index t)."""
+    found = set(indices)
+    if decl.target_kind == "class_index":
+        found.add(decl.target)
+    return found
+
+
+def closed_form(decl: Loss, expr: sp.Expr, *indices) -> sp.Expr:
+    """Collapse sums, apply the declaration's constraints, express softmax as softmax."""
+    if decl.is_vector:
+        expr = collapse_indexed(expr, free_indices(decl, *indices), decl.constraints)
+        expr = in_softmax_terms(expr, decl.scores, decl.size)
+    return tidy(expr)
+
+
+def derive_gradient(decl: Loss, of: sp.Expr | None = None, wrt: sp.Expr | None = None):
+    of = decl.forward if of is None else of
+    wrt = decl.wrt if wrt is None else wrt
+    indices = wrt.indices if isinstance(wrt, sp.Indexed) else ()
+    return closed_form(decl, differentiate(decl.name, of, wrt), *indices)
+
+
+def derive_jacobian(decl: Loss, record: Jacobian) -> sp.Expr:
+    wrt = decl.scores[record.col]
+    derivative = differentiate(decl.name, record.function, wrt)
+    return closed_form(decl, derivative, record.row, record.col)
+
+
+def derive_loss(decl: Loss) -> LossDerivation:
+    jacobians = tuple((record, derive_jacobian(decl, record))
+                      for record in decl.hand if isinstance(record, Jacobian))
+    return LossDerivation(decl, derive_gradient(decl), jacobians)
+
+
+def derive(decl):
+    """The derivation of any declaration."""
+    if isinstance(decl, Activation):
+        return derive_activation(decl)
+    return derive_loss(decl)
+
+
+def softmax_legend(expr: sp.Expr) -> tuple[sp.Expr, dict]:
+    """Show softmax(s)[k] as p[k], the way the lecture writes it; returns the legend."""
+    found = expr.atoms(Softmax)
+    if not found:
+        return expr, {}
+    p = sp.IndexedBase("p")
+    vector = next(iter(found)).vector
+    shown = expr.replace(lambda e: isinstance(e, Softmax), lambda e: p[e.position])
+    return shown, {p: f"softmax({vector})"}

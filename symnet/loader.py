@@ -1,0 +1,77 @@
+"""Find a declaration by catalog name or as ``path/to/file.py:name``.
+
+A user's file is run as a module of its own; any error in it is reported with the
+file and line, never as a traceback from symnet's insides.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+
+from symnet.catalog import REGISTRY, declarations_in
+from symnet.errors import DeclarationError, LoadError
+
+
+def split_reference(reference: str) -> tuple[str | None, str]:
+    """'dir/file.py:name' -> ('dir/file.py', 'name'); 'relu' -> (None, 'relu')."""
+    path, colon, name = reference.rpartition(":")
+    if colon and path.endswith(".py"):
+        return path, name
+    return None, reference
+
+
+def _suggest(name: str, names) -> str:
+    close = difflib.get_close_matches(name, list(names), n=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def load_file(path: str) -> dict:
+    """The declarations a user's .py file defines, by name."""
+    file = Path(path)
+    if not file.is_file():
+        raise LoadError(f"{path}: no such file")
+    module_name = "symnet_user_" + hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise LoadError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except DeclarationError as exc:
+        raise DeclarationError(exc.declaration,
+                               f"{exc.problem} (in {path}{_line_in(exc, file)})") from None
+    except Exception as exc:  # a user's file can raise anything; report where
+        raise LoadError(f"{path}{_line_in(exc, file)}: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.modules.pop(module_name, None)
+    return declarations_in(module)
+
+
+def _line_in(exc: BaseException, file: Path) -> str:
+    """':LINE' of the last frame of the traceback that lies in the user's file."""
+    line = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).resolve() == file.resolve():
+            line = f":{frame.lineno}"
+    return line
+
+
+def resolve(reference: str):
+    """The declaration a command-line NAME refers to."""
+    path, name = split_reference(reference)
+    if path is None:
+        if name not in REGISTRY:
+            raise LoadError(f"{name!r} is not in the catalog{_suggest(name, REGISTRY)} "
+                            f"(see `symnet list`; a file of your own is FILE.py:NAME)")
+        return REGISTRY[name]
+    found = load_file(path)
+    if name not in found:
+        listed = ", ".join(found) or "none"
+        raise LoadError(f"{path} declares no {name!r}{_suggest(name, found)} "
+                        f"(it declares: {listed})")
+    return found[name]

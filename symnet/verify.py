@@ -1,0 +1,317 @@
+"""Verdicts on hand derivations: proved, refuted (with a counterexample) or probed.
+
+A claim ``lhs == rhs`` is first probed at high-precision random points (mpmath through
+sympy's evalf, 50 digits; symbolic sizes such as C drawn small, scores at several
+scales and both signs, points near a kink redrawn). A point where the two sides differ
+refutes it, printed with both values. Otherwise symnet tries to prove the difference
+zero symbolically, under a time bound; if that fails the verdict is *probed*, never a
+silent pass.
+
+Comparisons hold almost everywhere: away from kinks. The value at a kink is a declared
+convention (`Kink`) and gets its own exact check.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from symnet.algebra import (
+    canonical_dummies,
+    collapse_indexed,
+    kinks_to_piecewise,
+    piecewise_to_steps,
+    split_sums,
+    steps_almost_everywhere,
+)
+from symnet.bounded import within
+from symnet.derive import derive, derive_gradient
+from symnet.primitives import LogSumExp, Softmax, naive_form
+from symnet.spec import Activation, Gradient, Identity, Jacobian
+from symnet.symbols import out as OUT
+
+PROBES = 50
+DIGITS = 50
+TOLERANCE = sp.Float(10) ** -30
+PROOF_SECONDS = 10.0
+SCALES = (0.1, 1.0, 4.0)
+KINK_MARGIN = 1e-6
+
+PROVED, REFUTED, PROBED = "proved", "refuted", "probed"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: str
+    status: str
+    detail: str
+    counterexample: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != REFUTED
+
+    def as_dict(self) -> dict:
+        return {"claim": self.claim, "status": self.status, "detail": self.detail,
+                "counterexample": self.counterexample or None}
+
+    def __str__(self) -> str:
+        text = f"{self.status:8s} {self.claim}  [{self.detail}]"
+        if self.counterexample:
+            point = ", ".join(f"{k} = {v}" for k, v in self.counterexample["point"].items())
+            text += (f"\n         counterexample at {point}:\n"
+                     f"           derived / left side  = {self.counterexample['lhs']}\n"
+                     f"           claimed / right side = {self.counterexample['rhs']}")
+        return text
+
+
+# --- probing -----------------------------------------------------------------------------
+
+
+def _is_size(symbol: sp.Symbol) -> bool:
+    return bool(symbol.is_integer and symbol.is_positive)
+
+
+def _is_index(symbol: sp.Symbol) -> bool:
+    return bool(symbol.is_integer and not symbol.is_positive)
+
+
+@dataclass
+class ProbeSpace:
+    """How to draw a random point for the symbols of a declaration's claims."""
+
+    defaults: dict = field(default_factory=dict)
+    one_hot: sp.IndexedBase | None = None
+    class_index: sp.Symbol | None = None
+    signs: tuple = ()
+
+    def draw(self, exprs, rng: random.Random):
+        free = set().union(*(e.free_symbols for e in exprs))
+        sizes = {s: rng.randint(2, 4) for s in sorted(free, key=str) if _is_size(s)}
+        top = min(sizes.values(), default=3)
+        indices = {s: rng.randrange(top) for s in sorted(free, key=str) if _is_index(s)}
+        if self.class_index is not None:
+            indices.setdefault(self.class_index, rng.randrange(top))
+        return sizes, indices
+
+    def value(self, atom, rng: random.Random, indices: dict):
+        if isinstance(atom, sp.Indexed) and atom.base == self.one_hot:
+            return sp.Integer(int(atom.indices[0] == indices.get(self.class_index, 0)))
+        if atom in self.defaults:
+            return self.defaults[atom]
+        if atom in self.signs:
+            return sp.Integer(rng.choice((-1, 1)))
+        magnitude = sp.Float(rng.choice(SCALES) * rng.uniform(0.05, 1.0), DIGITS)
+        if atom.is_positive or atom.is_nonnegative:
+            return magnitude
+        return magnitude if rng.random() < 0.5 else -magnitude
+
+
+def _expand_concrete(expr: sp.Expr, sizes: dict, indices: dict) -> sp.Expr:
+    expr = naive_form(expr).xreplace({**sizes, **indices})
+    return expr.doit()
+
+
+def _near_kink(expr: sp.Expr) -> bool:
+    for step in expr.atoms(sp.Heaviside):
+        value = step.args[0]
+        if value.is_number and abs(complex(value.evalf(20))) < KINK_MARGIN:
+            return True
+    for pw in expr.atoms(sp.Piecewise):
+        for _, condition in pw.args:
+            for rel in condition.atoms(sp.core.relational.Relational):
+                gap = (rel.lhs - rel.rhs)
+                if gap.is_number and abs(complex(gap.evalf(20))) < KINK_MARGIN:
+                    return True
+    return False
+
+
+def _evaluate(expr: sp.Expr):
+    value = sp.N(expr, DIGITS)
+    if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or not value.is_number:
+        return None
+    return value
+
+
+def _differs(lhs, rhs) -> bool:
+    scale = max(sp.Integer(1), abs(lhs), abs(rhs))
+    return bool(abs(lhs - rhs) > TOLERANCE * scale)
+
+
+def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: int = PROBES):
+    """None if `count` random points agree, else the first counterexample found."""
+    rng = random.Random(seed)
+    agreed, attempts = 0, 0
+    while agreed < count and attempts < count * 20:
+        attempts += 1
+        sizes, indices = space.draw((lhs, rhs), rng)
+        left = _expand_concrete(lhs, sizes, indices)
+        right = _expand_concrete(rhs, sizes, indices)
+        atoms = sorted((left.atoms(sp.Indexed) | right.atoms(sp.Indexed)
+                        | {s for s in (left.free_symbols | right.free_symbols)
+                           if not isinstance(s, sp.Indexed) and not s.is_Indexed}),
+                       key=str)
+        atoms = [a for a in atoms if not isinstance(a, sp.IndexedBase)]
+        point = {a: space.value(a, rng, indices) for a in atoms}
+        left, right = left.xreplace(point), right.xreplace(point)
+        if _near_kink(left) or _near_kink(right):
+            continue
+        lv, rv = _evaluate(left), _evaluate(right)
+        if lv is None or rv is None:
+            continue
+        if _differs(lv, rv):
+            shown = {**{str(k): v for k, v in sizes.items()},
+                     **{str(k): v for k, v in indices.items()},
+                     **{str(k): sp.N(v, 6) for k, v in point.items()}}
+            return {"point": shown, "lhs": sp.N(lv, 12), "rhs": sp.N(rv, 12)}
+        agreed += 1
+    if agreed < count:
+        raise RuntimeError(f"only {agreed} of {count} probe points could be evaluated")
+    return None
+
+
+# --- proving -----------------------------------------------------------------------------
+
+
+def _canonical(expr: sp.Expr) -> sp.Expr:
+    return steps_almost_everywhere(piecewise_to_steps(kinks_to_piecewise(expr)))
+
+
+def _is_zero(expr: sp.Expr) -> bool:
+    attempts = (
+        lambda e: sp.expand(e),
+        lambda e: sp.simplify(e),
+        lambda e: sp.simplify(e.rewrite(sp.exp)),
+        lambda e: sp.simplify(canonical_dummies(sp.expand_log(
+            split_sums(sp.expand_power_exp(e)), force=True))),
+    )
+    for attempt in attempts:
+        if within(PROOF_SECONDS, lambda a=attempt: a(expr) == 0, False):
+            return True
+    return False
+
+
+def prove(lhs: sp.Expr, rhs: sp.Expr, constraints=()) -> bool:
+    difference = _canonical(lhs) - _canonical(rhs)
+    indices = {s for s in difference.free_symbols if isinstance(s, sp.Symbol) and _is_index(s)}
+    for form in (difference, naive_form(difference)):
+        collapsed = collapse_indexed(form, indices, constraints)
+        if _is_zero(collapsed) or _is_zero(collapse_indexed(sp.expand(collapsed), indices,
+                                                            constraints)):
+            return True
+    return False
+
+
+def check_claim(claim: str, lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace,
+                constraints=()) -> Verdict:
+    """Refute by probing, else prove symbolically, else report the probes."""
+    counterexample = probe(lhs, rhs, space)
+    if counterexample:
+        return Verdict(claim, REFUTED, f"differs at a random point ({DIGITS} digits)",
+                       counterexample)
+    if prove(lhs, rhs):
+        return Verdict(claim, PROVED, "symbolic, away from kinks")
+    if constraints and prove(lhs, rhs, constraints):
+        used = ", ".join(f"{c.lhs} = {c.rhs}" for c in constraints)
+        return Verdict(claim, PROVED, f"symbolic, away from kinks, using {used}")
+    return Verdict(claim, PROBED, f"simplify could not decide; {PROBES} random points at "
+                                  f"{DIGITS} digits agree")
+
+
+# --- declarations ------------------------------------------------------------------------
+
+
+def probe_space(decl) -> ProbeSpace:
+    if isinstance(decl, Activation):
+        return ProbeSpace(defaults=dict(decl.params))
+    space = ProbeSpace(defaults=dict(decl.params))
+    if decl.target_kind == "one_hot":
+        space.one_hot = decl.target
+        space.class_index = sp.Symbol("onehot_class", integer=True, nonnegative=True)
+    elif decl.target_kind == "class_index":
+        space.class_index = decl.target
+    elif decl.target_kind == "sign":
+        space.signs = (decl.target,)
+    return space
+
+
+def _check_activation(decl: Activation) -> list[Verdict]:
+    derivation = derive(decl)
+    space = probe_space(decl)
+    verdicts = []
+    for variable, rewritten in derivation.in_output.items():
+        if rewritten is not None:
+            verdicts.append(check_claim(
+                f"d{decl.name}/d{variable} = {rewritten} with out = {decl.name}({variable})",
+                rewritten.subs(OUT, decl.forward), derivation.derivatives[variable], space))
+    for kink in decl.kinks:
+        verdicts.extend(_check_kink(decl, derivation, kink))
+    for record in decl.hand:
+        if isinstance(record, Identity):
+            verdicts.append(check_claim(record.label or "identity", record.lhs, record.rhs,
+                                        space))
+            continue
+        wrt = decl.wrt_of(record)
+        verdicts.append(check_claim(record.label or f"d{decl.name}/d{wrt}",
+                                    derivation.derivatives[wrt],
+                                    record.expected.subs(OUT, decl.forward), space))
+    return verdicts
+
+
+def _check_kink(decl: Activation, derivation, kink) -> list[Verdict]:
+    where = ", ".join(f"{k} = {v}" for k, v in kink.at.items())
+    verdicts = []
+    for variable, expected in kink.derivative.items():
+        derived = sp.simplify(derivation.derivatives[variable].subs(kink.at))
+        claim = f"kink convention d{decl.name}/d{variable} = {expected} at {where}"
+        if sp.simplify(derived - expected) == 0:
+            verdicts.append(Verdict(claim, PROVED, "exact value at the kink"))
+        else:
+            point = {str(k): v for k, v in kink.at.items()}
+            verdicts.append(Verdict(claim, REFUTED, "the derived backward takes another value",
+                                    {"point": point, "lhs": derived, "rhs": expected}))
+    return verdicts
+
+
+def _check_loss(decl) -> list[Verdict]:
+    derivation = derive(decl)
+    space = probe_space(decl)
+    verdicts = []
+    jacobians = dict((id(record), derived) for record, derived in derivation.jacobians)
+    for record in decl.hand:
+        if isinstance(record, Identity):
+            lhs, rhs = record.lhs, record.rhs
+        elif isinstance(record, Jacobian):
+            lhs, rhs = jacobians[id(record)], record.expected
+        else:
+            lhs = derivation.gradient if record.of is None and record.wrt is None \
+                else derive_gradient(decl, record.of, record.wrt)
+            rhs = record.expected
+        verdicts.append(check_claim(record.label or type(record).__name__, lhs, rhs, space,
+                                    decl.constraints))
+    return verdicts
+
+
+def check(decl) -> list[Verdict]:
+    """Every verdict of a declaration: its hand derivations, kinks and rewrites."""
+    if isinstance(decl, Activation):
+        return _check_activation(decl)
+    return _check_loss(decl)
+
+
+def check_primitives() -> list[Verdict]:
+    """Each stable primitive equals its naive formula, whatever the shift."""
+    from symnet.symbols import C, i, s
+
+    shift = sp.Symbol("shift", real=True)
+    m = sp.Symbol("m", integer=True)
+    shifted_sum = sp.Sum(sp.exp(s[m] - shift), (m, 0, C - 1))
+    space = ProbeSpace()
+    return [
+        check_claim("logsumexp(s) = shift + log sum_j e^(s_j - shift)",
+                    LogSumExp(s, C), shift + sp.log(shifted_sum), space),
+        check_claim("softmax(s)_i = e^(s_i - shift) / sum_j e^(s_j - shift)",
+                    Softmax(s, C, i), sp.exp(s[i] - shift) / shifted_sum, space),
+    ]

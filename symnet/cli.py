@@ -14,7 +14,7 @@ from symnet import display
 from symnet.catalog import REGISTRY
 from symnet.derive import derive
 from symnet.errors import SymnetError
-from symnet.loader import resolve
+from symnet.loader import resolve, resolve_all
 from symnet.verify import REFUTED, check, check_primitives
 
 
@@ -50,7 +50,8 @@ def cmd_derive(args) -> int:
 
 
 def cmd_check(args) -> int:
-    decls = [resolve(name) for name in args.names] if args.names else list(REGISTRY.values())
+    decls = [d for name in args.names for d in resolve_all(name)] if args.names \
+        else list(REGISTRY.values())
     results = []
     if not args.names:
         results.append(("primitives", "stable primitives", check_primitives()))
@@ -91,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     checking = commands.add_parser(
         "check", help="verdicts on the hand derivations (exit 1 if one is refuted)")
-    checking.add_argument("names", metavar="NAME", nargs="*", help="default: the catalog")
+    checking.add_argument("names", metavar="NAME", nargs="*",
+                          help="catalog names, FILE.py:NAME, or FILE.py for all of a file's "
+                               "declarations (default: the whole catalog)")
     checking.add_argument("--json", action="store_true", help="one JSON object")
     checking.set_defaults(run=cmd_check)
     return parser

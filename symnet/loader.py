@@ -61,6 +61,16 @@ def _line_in(exc: BaseException, file: Path) -> str:
     return line
 
 
+def resolve_all(reference: str) -> list:
+    """NAME or FILE.py:NAME -> [that declaration]; FILE.py -> every declaration in it."""
+    if reference.endswith(".py"):
+        found = load_file(reference)
+        if not found:
+            raise LoadError(f"{reference} declares no Activation, Loss or Regularizer")
+        return list(found.values())
+    return [resolve(reference)]
+
+
 def resolve(reference: str):
     """The declaration a command-line NAME refers to."""
     path, name = split_reference(reference)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+import mpmath
 import sympy as sp
 
 from symnet.algebra import (
@@ -28,13 +29,14 @@ from symnet.algebra import (
 )
 from symnet.bounded import within
 from symnet.derive import derive, derive_gradient
+from symnet.evaluate import Evaluator, NearKink, NotANumber
 from symnet.primitives import LogSumExp, Softmax, naive_form
 from symnet.spec import Activation, Gradient, Identity, Jacobian
 from symnet.symbols import out as OUT
 
 PROBES = 50
 DIGITS = 50
-TOLERANCE = sp.Float(10) ** -30
+TOLERANCE = mpmath.mpf(10) ** -30
 PROOF_SECONDS = 10.0
 SCALES = (0.1, 1.0, 4.0)
 KINK_MARGIN = 1e-6
@@ -98,78 +100,59 @@ class ProbeSpace:
 
     def value(self, atom, rng: random.Random, indices: dict):
         if isinstance(atom, sp.Indexed) and atom.base == self.one_hot:
-            return sp.Integer(int(atom.indices[0] == indices.get(self.class_index, 0)))
+            return int(atom.indices[0] == indices.get(self.class_index, 0))
         if atom in self.defaults:
-            return self.defaults[atom]
+            return mpmath.mpf(sp.Float(self.defaults[atom], DIGITS))
         if atom in self.signs:
-            return sp.Integer(rng.choice((-1, 1)))
-        magnitude = sp.Float(rng.choice(SCALES) * rng.uniform(0.05, 1.0), DIGITS)
+            return rng.choice((-1, 1))
+        magnitude = mpmath.mpf(rng.choice(SCALES) * rng.uniform(0.05, 1.0))
         if atom.is_positive or atom.is_nonnegative:
             return magnitude
         return magnitude if rng.random() < 0.5 else -magnitude
 
 
-def _expand_concrete(expr: sp.Expr, sizes: dict, indices: dict) -> sp.Expr:
-    expr = naive_form(expr).xreplace({**sizes, **indices})
-    return expr.doit()
-
-
-def _near_kink(expr: sp.Expr) -> bool:
-    for step in expr.atoms(sp.Heaviside):
-        value = step.args[0]
-        if value.is_number and abs(complex(value.evalf(20))) < KINK_MARGIN:
-            return True
-    for pw in expr.atoms(sp.Piecewise):
-        for _, condition in pw.args:
-            for rel in condition.atoms(sp.core.relational.Relational):
-                gap = (rel.lhs - rel.rhs)
-                if gap.is_number and abs(complex(gap.evalf(20))) < KINK_MARGIN:
-                    return True
-    return False
-
-
-def _evaluate(expr: sp.Expr):
-    value = sp.N(expr, DIGITS)
-    if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or not value.is_number:
-        return None
-    return value
-
-
-def _differs(lhs, rhs) -> bool:
-    scale = max(sp.Integer(1), abs(lhs), abs(rhs))
-    return bool(abs(lhs - rhs) > TOLERANCE * scale)
-
-
 def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: int = PROBES):
     """None if `count` random points agree, else the first counterexample found."""
     rng = random.Random(seed)
+    free = sorted(_plain_symbols(lhs) | _plain_symbols(rhs), key=str)
     agreed, attempts = 0, 0
     while agreed < count and attempts < count * 20:
         attempts += 1
         sizes, indices = space.draw((lhs, rhs), rng)
-        left = _expand_concrete(lhs, sizes, indices)
-        right = _expand_concrete(rhs, sizes, indices)
-        atoms = sorted((left.atoms(sp.Indexed) | right.atoms(sp.Indexed)
-                        | {s for s in (left.free_symbols | right.free_symbols)
-                           if not isinstance(s, sp.Indexed) and not s.is_Indexed}),
-                       key=str)
-        atoms = [a for a in atoms if not isinstance(a, sp.IndexedBase)]
-        point = {a: space.value(a, rng, indices) for a in atoms}
-        left, right = left.xreplace(point), right.xreplace(point)
-        if _near_kink(left) or _near_kink(right):
+        symbols = {**sizes, **indices}
+        labels = {base.label for base in lhs.atoms(sp.IndexedBase) | rhs.atoms(sp.IndexedBase)}
+        for symbol in free:
+            if symbol not in symbols and symbol not in labels:
+                symbols[symbol] = space.value(symbol, rng, indices)
+
+        def draw(base, index, indices=indices):
+            return space.value(base[index], rng, indices)
+
+        evaluate = Evaluator(symbols, draw, KINK_MARGIN, DIGITS)
+        try:
+            left, right = evaluate(lhs), evaluate(rhs)
+        except (NearKink, NotANumber):
             continue
-        lv, rv = _evaluate(left), _evaluate(right)
-        if lv is None or rv is None:
-            continue
-        if _differs(lv, rv):
-            shown = {**{str(k): v for k, v in sizes.items()},
-                     **{str(k): v for k, v in indices.items()},
-                     **{str(k): sp.N(v, 6) for k, v in point.items()}}
-            return {"point": shown, "lhs": sp.N(lv, 12), "rhs": sp.N(rv, 12)}
+        if _differs(left, right):
+            point = {**symbols, **{base[index]: v for (base, index), v in
+                                   sorted(evaluate.entries.items(), key=str)}}
+            shown = {str(k): v if isinstance(v, int) else sp.N(sp.Float(v, DIGITS), 6)
+                     for k, v in point.items()}
+            return {"point": shown, "lhs": sp.N(sp.Float(left, DIGITS), 12),
+                    "rhs": sp.N(sp.Float(right, DIGITS), 12)}
         agreed += 1
     if agreed < count:
         raise RuntimeError(f"only {agreed} of {count} probe points could be evaluated")
     return None
+
+
+def _differs(lhs, rhs) -> bool:
+    scale = max(1, abs(lhs), abs(rhs))
+    return bool(abs(lhs - rhs) > TOLERANCE * scale)
+
+
+def _plain_symbols(expr: sp.Expr) -> set:
+    return {s for s in expr.free_symbols if isinstance(s, sp.Symbol)}
 
 
 # --- proving -----------------------------------------------------------------------------
@@ -229,7 +212,7 @@ def probe_space(decl) -> ProbeSpace:
     space = ProbeSpace(defaults=dict(decl.params))
     if decl.target_kind == "one_hot":
         space.one_hot = decl.target
-        space.class_index = sp.Symbol("onehot_class", integer=True, nonnegative=True)
+        space.class_index = sp.Symbol(f"{decl.target}_hot", integer=True, nonnegative=True)
     elif decl.target_kind == "class_index":
         space.class_index = decl.target
     elif decl.target_kind == "sign":

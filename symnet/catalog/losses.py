@@ -31,9 +31,9 @@ def _linear_score(n):
     return sp.Sum(_weights[n, m] * _features[m], (m, 0, D - 1))
 
 
-def _svm_of_linear_model():
-    scores = {s[n]: _linear_score(n) for n in (j, t)}
-    return _svm_forward.xreplace(scores)
+def _in_linear_model(expr):
+    """expr with every score s_n replaced by W_n . x (L01's s = W x)."""
+    return expr.xreplace({s[n]: _linear_score(n) for n in (j, k, t)})
 
 
 def _active(n):
@@ -47,9 +47,9 @@ svm = Loss(
     hand=[
         Gradient((1 - KD(k, t)) * _active(k) - KD(k, t) * _positive_margins,
                  label="L02 dL/ds_k: 1[margin_k > 0], and minus their count at the true class"),
-        Gradient(((1 - KD(k, t)) * _active(k) - KD(k, t) * _positive_margins)
+        Gradient(_in_linear_model((1 - KD(k, t)) * _active(k) - KD(k, t) * _positive_margins)
                  * _features[e],
-                 of=_svm_of_linear_model(), wrt=_weights[k, e],
+                 of=_in_linear_model(_svm_forward), wrt=_weights[k, e],
                  label="L02 dL/dW_k = 1[margin_k > 0] x; dL/dW_t = -(count) x"),
     ],
     doc="Multiclass SVM (hinge) loss with margin 1: sum over j != t of max(0, s_j - s_t + 1).",

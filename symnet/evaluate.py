@@ -1,0 +1,150 @@
+"""Evaluate a symbolic expression at a point in high precision, sums and all.
+
+Expanding a sum over a symbolic length with sympy's `doit` and then substituting
+numbers is slow (every Max compares symbolic terms); this interpreter walks the
+expression once with mpmath numbers instead. Entries of vectors (``s[2]``) are drawn
+on first use, so a point is only as large as the expression needs.
+
+It also notices when a kink (a step, max, min, abs, or piecewise condition) is within
+`margin` of its switching point, since a probe must not sit on a kink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mpmath
+import sympy as sp
+from sympy.core.relational import Relational
+
+from symnet.primitives import naive_form
+
+
+class NearKink(Exception):
+    """The point lies (almost) on a kink; draw another."""
+
+
+class NotANumber(Exception):
+    """The expression is undefined at the point (a pole, log of a negative)."""
+
+
+_FUNCTIONS = {
+    sp.exp: mpmath.exp, sp.log: mpmath.log, sp.tanh: mpmath.tanh, sp.sinh: mpmath.sinh,
+    sp.cosh: mpmath.cosh, sp.sin: mpmath.sin, sp.cos: mpmath.cos, sp.atan: mpmath.atan,
+    sp.erf: mpmath.erf, sp.sqrt: mpmath.sqrt,
+}
+
+
+class Evaluator:
+    def __init__(self, symbols: dict, draw: Callable, margin: float, digits: int = 50):
+        self.symbols = dict(symbols)
+        self.draw = draw
+        self.entries: dict = {}
+        self.margin = margin
+        self.digits = digits
+
+    def __call__(self, expr: sp.Expr):
+        with mpmath.workdps(self.digits):
+            value = self._eval(naive_form(expr), {})
+            if not isinstance(value, (mpmath.mpf, int)) or not mpmath.isfinite(value):
+                raise NotANumber(str(expr))
+            return mpmath.mpf(value)
+
+    def _kink_gap(self, gap) -> None:
+        if abs(gap) < self.margin:
+            raise NearKink
+
+    def _eval(self, e, bound: dict):  # noqa: C901 - one case per kind of node
+        if e in bound:
+            return bound[e]
+        if e.is_Number:
+            return int(e) if e.is_Integer else mpmath.mpf(sp.Float(e, self.digits))
+        if e.is_NumberSymbol:
+            return mpmath.mpf(sp.Float(e, self.digits))
+        if isinstance(e, sp.Symbol):
+            if e not in self.symbols:
+                raise KeyError(f"no value for the symbol {e}")
+            return self.symbols[e]
+        if isinstance(e, sp.Indexed):
+            key = (e.base, tuple(int(self._eval(i, bound)) for i in e.indices))
+            if key not in self.entries:
+                self.entries[key] = self.draw(*key)
+            return self.entries[key]
+        if isinstance(e, sp.Sum):
+            return self._sum(e.function, list(e.limits), bound)
+        if e.is_Add:
+            return mpmath.fsum(self._eval(a, bound) for a in e.args)
+        if e.is_Mul:
+            return mpmath.fprod(self._eval(a, bound) for a in e.args)
+        if e.is_Pow:
+            base, power = self._eval(e.base, bound), self._eval(e.exp, bound)
+            if base == 0 and power < 0:
+                raise NotANumber(str(e))
+            result = mpmath.power(base, power)
+            if isinstance(result, mpmath.mpc):
+                raise NotANumber(str(e))
+            return result
+        if isinstance(e, sp.KroneckerDelta):
+            i, j = (self._eval(a, bound) for a in e.args)
+            return int(i == j)
+        if isinstance(e, sp.Heaviside):
+            u = self._eval(e.args[0], bound)
+            self._kink_gap(u)
+            return 1 if u > 0 else 0
+        if isinstance(e, (sp.Max, sp.Min)):
+            values = sorted(self._eval(a, bound) for a in e.args)
+            for low, high in zip(values, values[1:]):
+                self._kink_gap(high - low)
+            return values[-1] if isinstance(e, sp.Max) else values[0]
+        if isinstance(e, sp.Abs):
+            u = self._eval(e.args[0], bound)
+            self._kink_gap(u)
+            return abs(u)
+        if isinstance(e, sp.Piecewise):
+            for value, condition in e.args:
+                if self._truth(condition, bound):
+                    return self._eval(value, bound)
+            raise NotANumber(str(e))
+        if isinstance(e, sp.Function):
+            return self._function(e, bound)
+        raise NotANumber(f"cannot evaluate {e}")
+
+    def _sum(self, body, limits, bound):
+        if not limits:
+            return self._eval(body, bound)
+        (var, lower, upper), rest = limits[0], limits[1:]
+        lo, hi = int(self._eval(lower, bound)), int(self._eval(upper, bound))
+        total = mpmath.mpf(0)
+        for n in range(lo, hi + 1):
+            total += self._sum(body, rest, {**bound, var: n})
+        return total
+
+    def _truth(self, condition, bound) -> bool:
+        if condition is sp.true or condition is sp.false:
+            return bool(condition)
+        if isinstance(condition, sp.And):
+            return all(self._truth(c, bound) for c in condition.args)
+        if isinstance(condition, sp.Or):
+            return any(self._truth(c, bound) for c in condition.args)
+        if isinstance(condition, sp.Not):
+            return not self._truth(condition.args[0], bound)
+        if isinstance(condition, Relational):
+            gap = self._eval(condition.lhs, bound) - self._eval(condition.rhs, bound)
+            if not isinstance(condition, (sp.Eq, sp.Ne)):
+                self._kink_gap(gap)
+            return bool(condition.func(sp.Float(gap, self.digits), 0))
+        raise NotANumber(f"cannot decide {condition}")
+
+    def _function(self, e, bound):
+        args = [self._eval(a, bound) for a in e.args]
+        fast = _FUNCTIONS.get(e.func)
+        try:
+            value = fast(*args) if fast else sp.N(e.func(*[sp.Float(a, self.digits)
+                                                        for a in args]), self.digits)
+        except (ValueError, ZeroDivisionError) as exc:
+            raise NotANumber(str(e)) from exc
+        if isinstance(value, mpmath.mpc) or (isinstance(value, sp.Basic)
+                                             and not value.is_real):
+            raise NotANumber(str(e))
+        return mpmath.mpf(value) if not isinstance(value, sp.Basic) else mpmath.mpf(
+            sp.Float(value, self.digits))

@@ -189,7 +189,7 @@ def apply_constraints(expr: sp.Expr, constraints) -> sp.Expr:
             if not isinstance(e, sp.Sum) or len(e.limits) != len(lhs.limits):
                 return False
             renamed = lhs
-            for (old, *_), (new, *_) in zip(lhs.limits, e.limits):
+            for (old, *_), (new, *_) in zip(lhs.limits, e.limits, strict=True):
                 renamed = renamed.xreplace({old: new})
             return renamed == e
 

@@ -23,7 +23,7 @@ from symnet.algebra import (
 )
 from symnet.bounded import within
 from symnet.errors import DerivationError
-from symnet.primitives import Softmax, in_softmax_terms
+from symnet.primitives import Softmax, in_softmax_terms, naive_form
 from symnet.spec import Activation, Jacobian, Loss
 from symnet.symbols import out as OUT
 
@@ -62,7 +62,9 @@ def tidy(expr: sp.Expr) -> sp.Expr:
 
 
 def _function_kinds(expr: sp.Expr) -> set:
-    return {type(f) for f in expr.atoms(sp.Function)}
+    """The kinds of functions and big operators an expression uses."""
+    kinds = {type(f) for f in expr.atoms(sp.Function)}
+    return kinds | {kind for kind in (sp.Product, sp.Integral, sp.Piecewise) if expr.has(kind)}
 
 
 def differentiate(name: str, expr: sp.Expr, wrt: sp.Expr) -> sp.Expr:
@@ -135,7 +137,9 @@ def closed_form(decl: Loss, expr: sp.Expr, *indices) -> sp.Expr:
 
 
 def derive_gradient(decl: Loss, of: sp.Expr | None = None, wrt: sp.Expr | None = None):
-    of = decl.forward if of is None else of
+    # A primitive is a function of the whole vector s: substituting s[i] = W_i . x in
+    # `of` cannot reach inside it, so differentiate such an expression in naive form.
+    of = decl.forward if of is None else naive_form(of)
     wrt = decl.wrt if wrt is None else wrt
     indices = wrt.indices if isinstance(wrt, sp.Indexed) else ()
     return closed_form(decl, differentiate(decl.name, of, wrt), *indices)

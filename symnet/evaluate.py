@@ -70,8 +70,8 @@ class Evaluator:
             if key not in self.entries:
                 self.entries[key] = self.draw(*key)
             return self.entries[key]
-        if isinstance(e, sp.Sum):
-            return self._sum(e.function, list(e.limits), bound)
+        if isinstance(e, (sp.Sum, sp.Product)):
+            return self._reduce(e, e.function, list(e.limits), bound)
         if e.is_Add:
             return mpmath.fsum(self._eval(a, bound) for a in e.args)
         if e.is_Mul:
@@ -93,7 +93,7 @@ class Evaluator:
             return 1 if u > 0 else 0
         if isinstance(e, (sp.Max, sp.Min)):
             values = sorted(self._eval(a, bound) for a in e.args)
-            for low, high in zip(values, values[1:]):
+            for low, high in zip(values, values[1:], strict=False):
                 self._kink_gap(high - low)
             return values[-1] if isinstance(e, sp.Max) else values[0]
         if isinstance(e, sp.Abs):
@@ -109,15 +109,14 @@ class Evaluator:
             return self._function(e, bound)
         raise NotANumber(f"cannot evaluate {e}")
 
-    def _sum(self, body, limits, bound):
+    def _reduce(self, node, body, limits, bound):
+        """A Sum or Product over its limits, innermost limit first."""
         if not limits:
             return self._eval(body, bound)
         (var, lower, upper), rest = limits[0], limits[1:]
         lo, hi = int(self._eval(lower, bound)), int(self._eval(upper, bound))
-        total = mpmath.mpf(0)
-        for n in range(lo, hi + 1):
-            total += self._sum(body, rest, {**bound, var: n})
-        return total
+        terms = [self._reduce(node, body, rest, {**bound, var: n}) for n in range(lo, hi + 1)]
+        return mpmath.fsum(terms) if isinstance(node, sp.Sum) else mpmath.fprod(terms)
 
     def _truth(self, condition, bound) -> bool:
         if condition is sp.true or condition is sp.false:

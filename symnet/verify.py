@@ -29,9 +29,10 @@ from symnet.algebra import (
 )
 from symnet.bounded import within
 from symnet.derive import derive, derive_gradient
+from symnet.errors import SymnetError
 from symnet.evaluate import Evaluator, NearKink, NotANumber
 from symnet.primitives import LogSumExp, Softmax, naive_form
-from symnet.spec import Activation, Gradient, Identity, Jacobian
+from symnet.spec import Activation, Identity, Jacobian
 from symnet.symbols import out as OUT
 
 PROBES = 50
@@ -42,6 +43,10 @@ SCALES = (0.1, 1.0, 4.0)
 KINK_MARGIN = 1e-6
 
 PROVED, REFUTED, PROBED = "proved", "refuted", "probed"
+
+
+class VerificationError(SymnetError):
+    """A claim could not be evaluated at enough points to be probed."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,7 @@ def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: i
     """None if `count` random points agree, else the first counterexample found."""
     rng = random.Random(seed)
     free = sorted(_plain_symbols(lhs) | _plain_symbols(rhs), key=str)
-    agreed, attempts = 0, 0
+    agreed, attempts, failure = 0, 0, None
     while agreed < count and attempts < count * 20:
         attempts += 1
         sizes, indices = space.draw((lhs, rhs), rng)
@@ -131,7 +136,8 @@ def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: i
         evaluate = Evaluator(symbols, draw, KINK_MARGIN, DIGITS)
         try:
             left, right = evaluate(lhs), evaluate(rhs)
-        except (NearKink, NotANumber):
+        except (NearKink, NotANumber) as exc:
+            failure = exc
             continue
         if _differs(left, right):
             point = {**symbols, **{base[index]: v for (base, index), v in
@@ -142,7 +148,8 @@ def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: i
                     "rhs": sp.N(sp.Float(right, DIGITS), 12)}
         agreed += 1
     if agreed < count:
-        raise RuntimeError(f"only {agreed} of {count} probe points could be evaluated")
+        raise VerificationError(f"only {agreed} of {count} random points could be evaluated "
+                                f"(last problem: {type(failure).__name__} {failure})")
     return None
 
 

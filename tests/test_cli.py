@@ -1,0 +1,96 @@
+"""The `symnet` command as a user runs it: exit statuses, output, JSON."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symnet.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "symnet", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_derive_softmax_ce_shows_p_minus_y_and_the_jacobian(capsys):
+    assert main(["derive", "softmax_ce"]) == 0
+    shown = capsys.readouterr().out
+    assert "p[k] - y[k]" in shown
+    assert "(delta(i, j) - p[j])*p[i]" in shown
+    assert "p = softmax(s)" in shown
+
+
+def test_derive_sigmoid_in_terms_of_its_output_and_as_latex(capsys):
+    assert main(["derive", "sigmoid"]) == 0
+    assert "out*(1 - out)" in capsys.readouterr().out
+    assert main(["derive", "relu", "--latex"]) == 0
+    assert r"\left[x > 0\right]" in capsys.readouterr().out
+
+
+def test_check_named_entries_as_json(capsys):
+    assert main(["check", "relu", "softmax_ce", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["refuted"] == 0
+    assert [e["name"] for e in report["entries"]] == ["relu", "softmax_ce"]
+    statuses = {v["status"] for e in report["entries"] for v in e["verdicts"]}
+    assert statuses <= {"proved", "probed"}
+
+
+@pytest.mark.slow
+def test_check_whole_catalog_exits_0_and_list_shows_kinds():
+    result = run("check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no claim refuted" in result.stdout
+    listing = run("list")
+    assert listing.returncode == 0
+    assert "softmax_ce" in listing.stdout and "activation" in listing.stdout
+
+
+def test_check_a_file_with_the_slide_typo_exits_1_with_a_counterexample():
+    result = run("check", "examples/slide_typos.py:svm_slide")
+    assert result.returncode == 1
+    assert "refuted" in result.stdout and "counterexample at" in result.stdout
+
+
+def test_user_file_declaration_is_derived_and_checked(tmp_path):
+    (tmp_path / "mine.py").write_text(
+        "import sympy as sp\n"
+        "from symnet import Activation, Gradient\n"
+        "from symnet.symbols import x, out\n"
+        "softsign = Activation('softsign', x / (1 + sp.Abs(x)), inputs=x,\n"
+        "    hand=[Gradient(1 / (1 + sp.Abs(x)) ** 2, label='mine')])\n")
+    derived = run("derive", f"{tmp_path}/mine.py:softsign")
+    assert derived.returncode == 0, derived.stderr
+    checked = run("check", f"{tmp_path}/mine.py")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "mine" in checked.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["derive", "nosuch"], ["not in the catalog"]),
+    (["check", "missing.py:thing"], ["missing.py", "no such file"]),
+    (["derive", "examples/slide_typos.py:nosuch"], ["declares no 'nosuch'"]),
+])
+def test_bad_input_exits_2_with_one_line_and_no_traceback(args, words):
+    result = run(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("symnet: error:")
+    for word in words:
+        assert word in result.stderr
+
+
+def test_bad_declaration_in_a_file_exits_2(tmp_path):
+    (tmp_path / "bad.py").write_text(
+        "import sympy as sp\nfrom symnet import Activation\n"
+        "z = sp.Symbol('z', real=True)\nx = sp.Symbol('x', real=True)\n"
+        "scaled = Activation('scaled', z * x, inputs=x)\n")
+    result = run("check", f"{tmp_path}/bad.py")
+    assert result.returncode == 2
+    assert "'scaled'" in result.stderr and "undeclared" in result.stderr
+    assert "bad.py:5" in result.stderr

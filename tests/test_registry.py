@@ -1,0 +1,57 @@
+"""Every catalog entry, swept: it derives, its hand derivations hold, its kinks are explicit."""
+
+import pytest
+import sympy as sp
+
+from symnet.catalog import REGISTRY
+from symnet.derive import ActivationDerivation
+from symnet.spec import Activation
+from symnet.verify import PROBED, PROVED, check_primitives
+
+from .conftest import derivation_of, verdicts_of
+
+NAMES = list(REGISTRY)
+ACTIVATIONS = [n for n, d in REGISTRY.items() if isinstance(d, Activation)]
+LECTURE_CATALOG = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout",
+                   "svm", "hinge", "softmax_ce", "squared_error", "l2"]
+
+
+def test_catalog_holds_the_lecture_entries():
+    assert set(LECTURE_CATALOG) <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_entry_has_a_hand_derivation(name):
+    assert REGISTRY[name].hand, f"{name} carries no hand derivation to check"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_verdict_is_proved_or_probed(name):
+    verdicts = verdicts_of(name)
+    assert verdicts
+    for v in verdicts:
+        assert v.status in (PROVED, PROBED), str(v)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_derivatives_are_closed_forms_without_half_steps(name):
+    derivation = derivation_of(name)
+    if isinstance(derivation, ActivationDerivation):
+        exprs = list(derivation.derivatives.values())
+    else:
+        exprs = [derivation.gradient] + [j for _, j in derivation.jacobians]
+    for expr in exprs:
+        assert not expr.has(sp.Derivative, sp.Piecewise, sp.DiracDelta, sp.Max, sp.Min)
+        for step in expr.atoms(sp.Heaviside):
+            assert len(step.args) == 2 and step.args[1] in (0, 1), f"{name}: {step}"
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_kinks_are_declared_where_the_forward_has_one(name):
+    decl = REGISTRY[name]
+    has_kink = decl.forward.has(sp.Max, sp.Min, sp.Abs, sp.Piecewise)
+    assert bool(decl.kinks) == has_kink
+
+
+def test_stable_primitives_equal_their_naive_forms():
+    assert [v.status for v in check_primitives()] == [PROVED, PROVED]

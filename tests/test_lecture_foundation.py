@@ -240,9 +240,14 @@ def test_planted_wrong_kink_convention_is_refuted():
     assert result.status == REFUTED and "kink" in result.claim
 
 
-def test_probe_straddling_a_kink_sees_the_conventions_differ():
-    # [x > 0] and [x >= 0] agree everywhere but at the kink itself: exact evaluation there
-    # tells them apart, so the declared convention is what decides.
-    derived = derivation_of("relu").derivatives[x]
-    assert derived.subs(x, 0) == 0
-    assert sp.Heaviside(x, 1).subs(x, 0) == 1
+def test_gradient_check_straddling_a_kink_sees_the_mismatch():
+    """At relu's kink the central difference averages the two sides (0.5) while the
+    declared convention says relu'(0) = 0: a check sitting on a kink must fail, which
+    is why probes and gradient checks sample away from kinks."""
+    decl = REGISTRY["relu"]
+    f = activation_functions(decl, decl.forward)
+    derivative = activation_functions(decl, derivation_of("relu").derivatives[x])
+    assert derivative(0.0) == 0
+    assert relative_error(derivative(0.0), central_difference(f, [0.0])[0]) > 0.5
+    for point in (-0.3, 0.3):
+        assert relative_error(derivative(point), central_difference(f, [point])[0]) < 1e-8

@@ -6,16 +6,33 @@ The public declaration API::
     from symnet import Activation, Loss, Regularizer, Gradient, Jacobian, Identity, Kink
     from symnet import LogSumExp, Softmax, log_softmax
     from symnet.symbols import x, out, s, y, C, i, j, k, t
+
+The names are imported on first use, so that `symnet.runtime` (numpy only) can be
+imported without paying for sympy.
 """
 
-from symnet.errors import DeclarationError, DerivationError, LoadError, SymnetError
-from symnet.primitives import LogSumExp, Softmax, log_softmax
-from symnet.spec import Activation, Gradient, Identity, Jacobian, Kink, Loss, Regularizer
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Activation", "Loss", "Regularizer", "Gradient", "Jacobian", "Identity", "Kink",
-    "LogSumExp", "Softmax", "log_softmax",
-    "SymnetError", "DeclarationError", "DerivationError", "LoadError",
-]
+_PUBLIC = {
+    "Activation": "symnet.spec", "Loss": "symnet.spec", "Regularizer": "symnet.spec",
+    "Gradient": "symnet.spec", "Jacobian": "symnet.spec", "Identity": "symnet.spec",
+    "Kink": "symnet.spec",
+    "LogSumExp": "symnet.primitives", "Softmax": "symnet.primitives",
+    "log_softmax": "symnet.primitives",
+    "SymnetError": "symnet.errors", "DeclarationError": "symnet.errors",
+    "DerivationError": "symnet.errors", "LoadError": "symnet.errors",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'symnet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

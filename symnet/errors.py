@@ -24,3 +24,7 @@ class DerivationError(DeclarationError):
 
 class LoadError(SymnetError):
     """A FILE:NAME reference, or a catalog name, could not be resolved."""
+
+
+class DataError(SymnetError):
+    """Training data that cannot be used: wrong shapes, NaN or inf, unknown labels."""

@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "declarations (default: the whole catalog)")
     checking.add_argument("--json", action="store_true", help="one JSON object")
     checking.set_defaults(run=cmd_check)
+
+    from symnet.graph_cli import add_graph_command  # the graph stage's own subcommand
+    add_graph_command(commands)
     return parser
 
 

@@ -1,0 +1,265 @@
+"""The gates of a computational graph (lecture section 02): each kind's forward and local
+gradients, written as the small sympy expressions the emitted code prints.
+
+A gate's forward is an expression in its input symbols (and a constant, for `+ c`, `* c`,
+`x^n`); its local gradients are, per input, the *factors* that multiply the upstream
+gradient, so a contribution prints in the lecture's order, `grad_L*(1 - L)*L`. A local
+gradient may use the gate's own output `out` (e^x is the exp gate's output; the sigmoid's
+is (1 - out) out): backward reuses the forward's values.
+
+Kinks: a max (or min) gate sends the whole gradient to one input. Ties go to the input
+written first: relu(x) = max(0, x) has relu'(0) = 0, maxout's max(a, b) routes to a at a tie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symnet.errors import SymnetError
+
+_DIGITS = 50
+
+
+class GraphError(SymnetError):
+    """An expression that cannot be graphed, evaluated or drawn: says which part and why."""
+
+
+def _unevaluated(op, *args):
+    return op(*args, evaluate=False)
+
+
+# --- sympy functions the gates need ---------------------------------------------------------
+
+
+class Sigmoid(sp.Function):
+    """The logistic sigmoid as one gate (L20): 1 / (1 + e^-x), with sigma' = sigma (1 - sigma)."""
+
+    nargs = 1
+    is_real = True
+
+    @classmethod
+    def eval(cls, arg):
+        if arg.is_zero:
+            return sp.S.Half
+        if arg.is_Float:
+            return 1 / (1 + sp.exp(-arg))
+        return None
+
+    def fdiff(self, argindex=1):
+        return self * (1 - self)
+
+    def _eval_rewrite_as_exp(self, arg, **kwargs):
+        return 1 / (1 + sp.exp(-arg))
+
+    def _eval_evalf(self, prec):
+        return (1 / (1 + sp.exp(-self.args[0])))._eval_evalf(prec)
+
+
+class _Comparison(sp.Function):
+    """[a OP b] as 0 or 1: one comparison, which multiplies an upstream gradient."""
+
+    nargs = 2
+    is_real = True
+    symbol = "?"
+
+    @staticmethod
+    def holds(a, b) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_number and b.is_number:
+            try:
+                return sp.S.One if cls.holds(a, b) else sp.S.Zero
+            except TypeError:  # sympy cannot order the two exactly: decide at high precision
+                return sp.S.One if cls.holds(a.evalf(_DIGITS), b.evalf(_DIGITS)) else sp.S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class IsGreater(_Comparison):
+    symbol = ">"
+
+    @staticmethod
+    def holds(a, b) -> bool:
+        return bool(a > b)
+
+
+class IsGreaterEqual(_Comparison):
+    symbol = ">="
+
+    @staticmethod
+    def holds(a, b) -> bool:
+        return bool(a >= b)
+
+
+class IsLess(_Comparison):
+    symbol = "<"
+
+    @staticmethod
+    def holds(a, b) -> bool:
+        return bool(a < b)
+
+
+class IsLessEqual(_Comparison):
+    symbol = "<="
+
+    @staticmethod
+    def holds(a, b) -> bool:
+        return bool(a <= b)
+
+
+class Where(sp.Function):
+    """Where(condition, a, b): a where the 0/1 condition is 1, else b (numpy's np.where)."""
+
+    nargs = 3
+    is_real = True
+
+    @classmethod
+    def eval(cls, condition, a, b):
+        if condition == 1:
+            return a
+        if condition == 0:
+            return b
+        return None
+
+
+class _OrderedExtremum(sp.Function):
+    """max or min of two, keeping the order they were written in (sympy's Max sorts its
+    arguments, and the order decides where a tie sends the gradient)."""
+
+    nargs = 2
+    is_real = True
+    first_wins: type = _Comparison  # [a wins over b], ties included
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_number and b.is_number:
+            return a if cls.first_wins(a, b) == 1 else b
+        return None
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        wins = self.first_wins(a, b)
+        return wins if argindex == 1 else 1 - wins
+
+
+class OrderedMax(_OrderedExtremum):
+    first_wins = IsGreaterEqual
+
+
+class OrderedMin(_OrderedExtremum):
+    first_wins = IsLessEqual
+
+
+# --- the gates -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One kind of gate. `forward(ins, c)` is an expression in the input symbols;
+    `local(ins, out, c)` gives, per input, the factors of its local gradient."""
+
+    kind: str
+    #: what the drawing writes in the gate's circle ("+", "*", "exp", "1/x", ...)
+    label: Callable[[sp.Expr | None], str]
+    forward: Callable
+    local: Callable
+    #: the local gradient as the lecture writes it (for the table of gates)
+    lecture: str
+
+
+def _one_minus(e):
+    return _unevaluated(sp.Add, 1, _unevaluated(sp.Mul, -1, e))
+
+
+def _tanh_local(ins, out, c):
+    return ((_one_minus(_unevaluated(sp.Pow, out, 2)),),)
+
+
+def _pow_local(ins, out, c):
+    (a,) = ins
+    if c == 2:
+        return ((2, a),)
+    return ((c, _unevaluated(sp.Pow, a, c - 1)),)
+
+
+def _constant_text(c) -> str:
+    return sp.sstr(c)
+
+
+def _fixed(text: str):
+    return lambda c: text
+
+
+def _extremum_gates(kind: str, ordered, first_wins, second_wins, function: str):
+    """max / min of two inputs, and of an input and a constant (relu is max(0, x))."""
+    both = Gate(
+        kind, _fixed(kind),
+        lambda ins, c: Where(first_wins(*ins), *ins),
+        lambda ins, out, c: ((first_wins(*ins),), (second_wins(*ins),)),
+        f"routes the gradient to the {'larger' if kind == 'max' else 'smaller'} input",
+    )
+    # c = (constant, written_first): ties go to whichever was written first
+    with_constant = Gate(
+        kind + "_c", lambda c: f"{kind}({_constant_text(c[0])}, .)",
+        lambda ins, c: ordered(c[0], ins[0]) if c[1] else ordered(ins[0], c[0]),
+        lambda ins, out, c: ((second_wins(c[0], ins[0]),) if c[1]
+                             else (first_wins(ins[0], c[0]),),),
+        f"[x wins the {function}]",
+    )
+    return both, with_constant
+
+
+_MAX, _MAX_C = _extremum_gates("max", OrderedMax, IsGreaterEqual, IsLess, "max")
+_MIN, _MIN_C = _extremum_gates("min", OrderedMin, IsLessEqual, IsGreater, "min")
+
+
+GATES: dict[str, Gate] = {gate.kind: gate for gate in (
+    Gate("add", _fixed("+"), lambda ins, c: _unevaluated(sp.Add, *ins),
+         lambda ins, out, c: ((), ()), "1 (distributes)"),
+    Gate("sub", _fixed("-"), lambda ins, c: _unevaluated(
+        sp.Add, ins[0], _unevaluated(sp.Mul, -1, ins[1])),
+        lambda ins, out, c: ((), (-1,)), "1 and -1"),
+    Gate("mul", _fixed("*"), lambda ins, c: _unevaluated(sp.Mul, *ins),
+         lambda ins, out, c: ((ins[1],), (ins[0],)), "the other input (swaps)"),
+    # c = (constant, written_first)
+    Gate("add_c", lambda c: f"+{_constant_text(c[0])}",
+         lambda ins, c: _unevaluated(sp.Add, *((c[0], ins[0]) if c[1] else (ins[0], c[0]))),
+         lambda ins, out, c: ((),), "1"),
+    Gate("mul_c", lambda c: f"*{_constant_text(c)}",
+         lambda ins, c: _unevaluated(sp.Mul, c, ins[0]),
+         lambda ins, out, c: ((c,),), "a"),
+    Gate("recip", _fixed("1/x"), lambda ins, c: _unevaluated(sp.Pow, ins[0], -1),
+         lambda ins, out, c: ((-1, _unevaluated(sp.Pow, ins[0], -2)),), "-1/x^2"),
+    Gate("pow", lambda c: f"x^{_constant_text(c)}",
+         lambda ins, c: _unevaluated(sp.Pow, ins[0], c), _pow_local, "n x^(n-1)"),
+    Gate("sqrt", _fixed("sqrt"), lambda ins, c: _unevaluated(sp.Pow, ins[0], sp.S.Half),
+         lambda ins, out, c: ((_unevaluated(sp.Pow, _unevaluated(sp.Mul, 2, out), -1),),),
+         "1/(2 sqrt(x))"),
+    Gate("exp", _fixed("exp"), lambda ins, c: sp.exp(ins[0]),
+         lambda ins, out, c: ((out,),), "e^x"),
+    Gate("log", _fixed("log"), lambda ins, c: sp.log(ins[0]),
+         lambda ins, out, c: ((_unevaluated(sp.Pow, ins[0], -1),),), "1/x"),
+    Gate("tanh", _fixed("tanh"), lambda ins, c: sp.tanh(ins[0]), _tanh_local, "1 - tanh^2"),
+    Gate("sigmoid", _fixed("\u03c3"), lambda ins, c: Sigmoid(ins[0]),
+         lambda ins, out, c: ((_one_minus(out), out),), "(1 - sigma) sigma"),
+    Gate("sin", _fixed("sin"), lambda ins, c: sp.sin(ins[0]),
+         lambda ins, out, c: ((sp.cos(ins[0]),),), "cos x"),
+    Gate("cos", _fixed("cos"), lambda ins, c: sp.cos(ins[0]),
+         lambda ins, out, c: ((-1, sp.sin(ins[0])),), "-sin x"),
+    Gate("abs", _fixed("|x|"), lambda ins, c: sp.Abs(ins[0]),
+         lambda ins, out, c: ((sp.sign(ins[0]),),), "sign x (0 at 0)"),
+    _MAX, _MAX_C, _MIN, _MIN_C,
+)}
+
+#: functions of one argument that are a gate of their own, by the sympy class that means them
+UNARY: dict[type, str] = {
+    sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", Sigmoid: "sigmoid",
+    sp.sin: "sin", sp.cos: "cos", sp.Abs: "abs",
+}

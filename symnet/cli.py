@@ -41,11 +41,9 @@ def cmd_list(args) -> int:
 
 def cmd_derive(args) -> int:
     decl = resolve(args.name)
-    rows = display.describe(derive(decl), as_latex=args.latex)
     print(f"{decl.name} ({decl.kind})" + (f": {decl.doc}" if decl.doc else ""))
-    width = max(len(label) for label, _ in rows)
-    for label, formula in rows:
-        print(f"  {label:{width}s}  {formula}")
+    for line in display.render_text(display.describe(derive(decl)), as_latex=args.latex):
+        print(line)
     return 0
 
 

@@ -30,8 +30,17 @@ from symnet.symbols import out as OUT
 SIMPLIFY_SECONDS = 5.0
 
 
+class _ShowsAsLatex:
+    """Jupyter displays a derivation as an aligned block of formulas."""
+
+    def _repr_latex_(self) -> str:
+        from symnet.display import derivation_latex
+
+        return derivation_latex(self)
+
+
 @dataclass(frozen=True)
-class ActivationDerivation:
+class ActivationDerivation(_ShowsAsLatex):
     declaration: Activation
     #: input -> d forward / d input, in terms of the inputs
     derivatives: dict
@@ -41,7 +50,7 @@ class ActivationDerivation:
 
 
 @dataclass(frozen=True)
-class LossDerivation:
+class LossDerivation(_ShowsAsLatex):
     declaration: Loss
     #: d forward / d s[k] in closed form
     gradient: sp.Expr

@@ -225,6 +225,11 @@ class Activation:
             if record.wrt is not None and record.wrt not in self.inputs:
                 raise DeclarationError(self.name, f"{where}: wrt={record.wrt} is not an input")
 
+    def _repr_latex_(self) -> str:
+        from symnet.display import declaration_latex
+
+        return declaration_latex(self)
+
     def wrt_of(self, record: Gradient):
         return record.wrt if record.wrt is not None else self.inputs[0]
 
@@ -375,6 +380,11 @@ class Loss:
         if stray := free - indices:
             raise DeclarationError(self.name, f"{where} has the wrong shape: it should be "
                                    f"{shape}, but has free index(es) {_names(stray)}")
+
+    def _repr_latex_(self) -> str:
+        from symnet.display import declaration_latex
+
+        return declaration_latex(self)
 
     def gradient_wrt(self, record: Gradient):
         return record.wrt if record.wrt is not None else self.wrt

@@ -21,7 +21,7 @@ def test_derive_softmax_ce_shows_p_minus_y_and_the_jacobian(capsys):
     assert main(["derive", "softmax_ce"]) == 0
     shown = capsys.readouterr().out
     assert "p[k] - y[k]" in shown
-    assert "(delta(i, j) - p[j])*p[i]" in shown
+    assert "df(i)/ds[j] = (delta(i, j) - p[j])*p[i]" in shown
     assert "p = softmax(s)" in shown
 
 
@@ -94,3 +94,14 @@ def test_bad_declaration_in_a_file_exits_2(tmp_path):
     assert result.returncode == 2
     assert "'scaled'" in result.stderr and "undeclared" in result.stderr
     assert "bad.py:5" in result.stderr
+
+
+def test_declarations_and_derivations_display_as_latex_in_jupyter():
+    from symnet.catalog import REGISTRY
+    from symnet.derive import derive
+
+    assert REGISTRY["relu"]._repr_latex_() == r"$$\operatorname{relu}{\left(x \right)} = " \
+        r"\max\left(0, x\right)$$"
+    block = derive(REGISTRY["sigmoid"])._repr_latex_()
+    assert block.startswith(r"$$\begin{aligned}") and block.endswith(r"\end{aligned}$$")
+    assert r"out \left(1 - out\right)" in block and "\t" not in block

@@ -14,7 +14,9 @@ from symnet import display
 from symnet.catalog import REGISTRY
 from symnet.derive import derive
 from symnet.errors import SymnetError
+from symnet.files import write_atomically
 from symnet.loader import resolve, resolve_all
+from symnet.report import markdown_report
 from symnet.verify import REFUTED, check, check_primitives
 
 
@@ -44,6 +46,9 @@ def cmd_derive(args) -> int:
     print(f"{decl.name} ({decl.kind})" + (f": {decl.doc}" if decl.doc else ""))
     for line in display.render_text(display.describe(derive(decl)), as_latex=args.latex):
         print(line)
+    if args.report:
+        write_atomically(args.report, markdown_report(decl))
+        print(f"report written to {args.report}")
     return 0
 
 
@@ -86,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     deriving = commands.add_parser("derive", help="the forward and its derived gradients")
     deriving.add_argument("name", metavar="NAME")
     deriving.add_argument("--latex", action="store_true", help="formulas as LaTeX")
+    deriving.add_argument("--report", metavar="FILE.md",
+                          help="also write a Markdown report (LaTeX that GitHub renders): "
+                               "declaration, derivation, verdicts, kink convention")
     deriving.set_defaults(run=cmd_derive)
 
     checking = commands.add_parser(

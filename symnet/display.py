@@ -199,6 +199,7 @@ def render_latex_block(rows: list[Row]) -> str:
     for row in rows:
         label = rf"\text{{{row.label}}}" if row.label else ""
         formula = latex(row.math) if row.math is not None else ""
-        note = rf"\quad\text{{({row.note})}}" if row.note else ""
+        escaped = row.note.replace("{", r"\{").replace("}", r"\}")
+        note = rf"\quad\text{{({escaped})}}" if row.note else ""
         lines.append(rf"{label} &\quad {formula}{note}")
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"

@@ -105,3 +105,13 @@ def test_declarations_and_derivations_display_as_latex_in_jupyter():
     block = derive(REGISTRY["sigmoid"])._repr_latex_()
     assert block.startswith(r"$$\begin{aligned}") and block.endswith(r"\end{aligned}$$")
     assert r"out \left(1 - out\right)" in block and "\t" not in block
+
+
+def test_derive_writes_a_markdown_report(tmp_path):
+    report = tmp_path / "sub" / "svm.md"
+    assert main(["derive", "svm", "--report", str(report)]) == 0
+    text = report.read_text()
+    for section in ("# `svm` (loss)", "## Declaration", "## Derivation", "## Verdicts",
+                    "## Kink convention", r"\begin{aligned}", "| proved | L02"):
+        assert section in text
+    assert not list(report.parent.glob(".*tmp")), "no temporary file is left behind"

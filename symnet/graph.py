@@ -329,15 +329,20 @@ def backward_statements(graph: Graph) -> list[Statement]:
         for name in gate.inputs:
             pending[name] += 1
     parts = defaultdict(list)
+    is_input = {n.name: n.kind == "input" for n in graph.nodes}
     for gate in reversed(graph.gates):
         upstream = sp.Symbol(grad_name(gate.name))
+        done = []
         for name, factors in zip(gate.inputs, gate.local, strict=True):
             parts[name].append(_contribution(upstream, factors))
             pending[name] -= 1
             if pending[name] == 0:
-                terms = parts[name]
-                rhs = terms[0] if len(terms) == 1 else _unevaluated(sp.Add, *terms)
-                statements.append(Statement(grad_name(name), rhs))
+                done.append(name)
+        # an input's gradient before a gate's, as on the slide (grad_w2, then grad_s2)
+        for name in sorted(done, key=lambda n: not is_input[n]):
+            terms = parts[name]
+            rhs = terms[0] if len(terms) == 1 else _unevaluated(sp.Add, *terms)
+            statements.append(Statement(grad_name(name), rhs))
     return statements
 
 

@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from symnet.graph_cli import add_graph_command  # the graph stage's own subcommand
     add_graph_command(commands)
+    from symnet.codegen.cli import add_generate_command  # code generation's subcommand
+    add_generate_command(commands)
     return parser
 
 

@@ -1,0 +1,76 @@
+"""`symnet generate`: write (or check) the numpy modules of catalog entries or of your own
+declarations.
+
+    symnet generate                       every catalog module into the checkout's generated/
+    symnet generate --check               exit 1 and show the diff if generated/ is stale
+    symnet generate NAME|FILE.py:NAME -o DIR   chosen modules into DIR
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from symnet.codegen.emit import Source, differences, files_for, write_files
+from symnet.codegen.errors import CodegenError
+from symnet.codegen.lower import REDUCTIONS
+
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def default_output() -> Path:
+    """The generated/ folder of the source checkout symnet runs from."""
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "generated").is_dir():
+        return _CHECKOUT / "generated"
+    raise CodegenError("", "symnet is not running from a source checkout, so there is no "
+                       "generated/ folder to write; name one with -o DIR")
+
+
+def sources(references) -> list[Source]:
+    """The declarations named on the command line, or the whole catalog."""
+    from symnet.catalog import REGISTRY
+    from symnet.loader import resolve_all
+
+    if not references:
+        return [Source(name, decl) for name, decl in REGISTRY.items()]
+    found = []
+    for reference in references:
+        for decl in resolve_all(reference):
+            named = f"{reference}:{decl.name}" if reference.endswith(".py") else reference
+            found.append(Source(named, decl))
+    return found
+
+
+def cmd_generate(args) -> int:
+    root = Path(args.output) if args.output else default_output()
+    files = files_for(sources(args.names), args.reduction)
+    if args.check:
+        found = differences(root, files, complete=not args.names)
+        for difference in found:
+            print(difference, end="" if difference.endswith("\n") else "\n")
+        if found:
+            print(f"{root}: {len(found)} file(s) stale; run `symnet generate` to update")
+            return 1
+        print(f"{root}: all {len(files)} files up to date")
+        return 0
+    changed = write_files(root, files)
+    print(f"{root}: wrote {len(changed)} file(s), {len(files) - len(changed)} unchanged")
+    for rel in changed:
+        print(f"  {rel}")
+    return 0
+
+
+def add_generate_command(commands) -> None:
+    generating = commands.add_parser(
+        "generate", help="write numpy modules (forward/backward, loss and gradient) into "
+                         "generated/ or -o DIR; --check compares instead")
+    generating.add_argument("names", metavar="NAME", nargs="*",
+                            help="catalog names, FILE.py:NAME, or FILE.py for all of a file's "
+                                 "declarations (default: the whole catalog)")
+    generating.add_argument("-o", "--output", metavar="DIR",
+                            help="the folder to write into (default: the checkout's "
+                                 "generated/); modules go to DIR/<kind>/NAME.py")
+    generating.add_argument("--check", action="store_true",
+                            help="write nothing; exit 1 and show a diff if a file differs")
+    generating.add_argument("--reduction", choices=REDUCTIONS, default="mean",
+                            help="a loss's reduction over the batch (default: mean, 1/N)")
+    generating.set_defaults(run=cmd_generate)

@@ -1,0 +1,81 @@
+"""The vocabulary of lowered expressions: whole numpy arrays instead of index notation.
+
+After lowering, a symbol stands for a whole array (the batch first) and arithmetic is
+numpy's elementwise arithmetic with broadcasting; the few operations that are not
+elementwise are the sympy Functions below, each printed by one `_print_X` method of
+`symnet.codegen.printer.NumpyPrinter`. None of them is ever differentiated: they exist
+only between lowering and printing.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+
+class _ArrayOp(sp.Function):
+    """An array operation kept opaque to sympy's algebra (no evaluation, no expansion)."""
+
+    is_real = True
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+
+class RowSum(_ArrayOp):
+    """Sum over the class axis of an (N, C) array, keeping it: (N, 1)."""
+
+    nargs = 1
+
+
+class TotalSum(_ArrayOp):
+    """Sum of every entry of an array: a scalar."""
+
+    nargs = 1
+
+
+class RowMax(_ArrayOp):
+    """Max over the class axis of an (N, C) array, keeping it: (N, 1)."""
+
+    nargs = 1
+
+
+class TakeAlong(_ArrayOp):
+    """Each row's entry at that row's index: ``array[n, index[n]]`` as an (N, 1) array."""
+
+    nargs = 2
+
+
+class OneHot(_ArrayOp):
+    """The (N, C) mask that is 1 at each row's index and 0 elsewhere, in the dtype of
+    `like`, an (N, C) array."""
+
+    nargs = 2
+
+
+class ClassCount(_ArrayOp):
+    """The number of classes C of an (N, C) array."""
+
+    nargs = 1
+
+
+class Logistic(_ArrayOp):
+    """1 / (1 + exp(-z)), printed so that exp never overflows."""
+
+    nargs = 1
+    is_positive = True
+
+
+class Softplus(_ArrayOp):
+    """log(1 + exp(u)), printed with np.logaddexp so that exp never overflows."""
+
+    nargs = 1
+
+
+class Expm1(_ArrayOp):
+    """exp(z) - 1, accurate near z = 0."""
+
+    nargs = 1
+
+
+REDUCTIONS = (RowSum, TotalSum, RowMax)

@@ -1,0 +1,228 @@
+"""Derivations -> modules: straight-line numpy statements, ready for a template.
+
+The stages, each a pure function:
+
+1. array form: an activation is already elementwise; a loss's index notation becomes
+   whole (N, C) arrays (`batch.py`);
+2. stable form: kinks as branches or masks, overflow-free spellings (`stable.py`);
+3. statements: common subexpressions named for what they hold, each statement right
+   before its first use, the backward working from the forward's cache
+   (`statements.py`);
+4. text: each statement printed by the one printer (`printer.py`) and laid out to fit
+   (`layout.py`).
+
+The result, a `Module`, is plain data that a template places. A module kind is one
+template (`activation.py.j2`, `loss.py.j2`); a layer kind adds its own lowering function
+and template here, reusing stages 2-4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symnet.codegen.batch import Lowering, batched
+from symnet.codegen.docs import module_docstring
+from symnet.codegen.errors import CodegenError
+from symnet.codegen.forms import RowSum, TotalSum
+from symnet.codegen.layout import statement
+from symnet.codegen.printer import numpy_code
+from symnet.codegen.stable import as_branches, as_masks
+from symnet.codegen.statements import common_subexpressions, schedule, unique
+from symnet.derive import ActivationDerivation
+from symnet.spec import Regularizer
+from symnet.symbols import out as OUT
+
+REDUCTIONS = ("mean", "sum")
+#: symbol names that cannot be Python identifiers as they stand
+RENAMES = {"lambda": "lam"}
+#: names the generated code itself uses
+RESERVED = {"np", "N", "dout", "cache", "loss", "penalty"}
+DOUT = sp.Symbol("dout", real=True)
+
+
+@dataclass(frozen=True)
+class Function:
+    """One generated function: its argument list, docstring lines and body lines."""
+
+    name: str
+    arguments: str
+    doc: tuple
+    body: tuple
+    returns: str
+
+
+@dataclass(frozen=True)
+class Module:
+    """A generated module: what a template needs, every piece computed."""
+
+    name: str
+    kind: str
+    template: str
+    folder: str
+    docstring: tuple
+    functions: dict
+
+
+def identifiers(symbols, reserved=RESERVED) -> dict:
+    """Each symbol's name -> the Python identifier the code uses for it."""
+    taken, names = set(reserved), {}
+    for symbol in symbols:
+        name = str(symbol.label if isinstance(symbol, sp.IndexedBase) else symbol)
+        if name not in names:
+            names[name] = unique(RENAMES.get(name, name), taken)
+    return names
+
+
+def _default(value) -> str:
+    return str(int(value)) if value.is_integer else repr(float(value))
+
+
+def _arguments(leading, params: dict, names: dict) -> str:
+    parts = [names[str(s)] for s in leading]
+    parts += [f"{names[str(p)]}={_default(v)}" for p, v in params.items()]
+    return ", ".join(parts)
+
+
+def _lines(statements, names: dict, dtype_of: str) -> tuple:
+    lines = []
+    for target, value in statements:
+        lines += statement(target, numpy_code(value, names, dtype_of))
+    return tuple(lines)
+
+
+def _code(outputs: list, names: dict, dtype_of: str, definitions=None, scale=1) -> tuple:
+    """Body lines computing each (target, expr) of `outputs`, common terms shared, each
+    output then multiplied by `scale` (the batch mean's 1/N, kept out of the sharing)."""
+    taken = set(RESERVED) | set(names.values()) | {t for t, _ in outputs}
+    temporaries, reduced = common_subexpressions([e for _, e in outputs], taken)
+    definitions = {**(definitions or {}), **temporaries}
+    computed = [(t, e * scale) for (t, _), e in zip(outputs, reduced, strict=True)]
+    return _lines(schedule(definitions, computed), names, dtype_of)
+
+
+# --- activations -------------------------------------------------------------------------
+
+
+def _cache(backward_lines_symbols: set, decl) -> list:
+    order = [*decl.inputs, OUT, *decl.params]
+    return [s for s in order if s in backward_lines_symbols]
+
+
+def lower_activation(derivation: ActivationDerivation) -> Module:
+    decl = derivation.declaration
+    names = identifiers([*decl.inputs, *decl.params, OUT])
+    dtype_of = names[str(decl.inputs[0])]
+    inputs = ", ".join(names[str(v)] for v in decl.inputs)
+    forward = _code([("out", as_branches(decl.forward))], names, dtype_of)
+    grads = {}
+    for v in decl.inputs:
+        rewritten = derivation.in_output[v]
+        local = rewritten if rewritten is not None else derivation.derivatives[v]
+        grads["d" + names[str(v)]] = as_branches(DOUT * local)
+    needed = set().union(*(g.free_symbols for g in grads.values()))
+    cached = ", ".join(names[str(s)] for s in _cache(needed, decl))
+    cached += "," if len(_cache(needed, decl)) == 1 else ""
+    backward = _code(list(grads.items()), names, dtype_of)
+    functions = {
+        "forward": Function(
+            "forward", _arguments(decl.inputs, decl.params, names),
+            (f"out = {decl.name}({inputs}), elementwise.",
+             f"Returns (out, cache); the cache ({cached}) is what backward needs."),
+            forward + (f"cache = ({cached})",), "out, cache"),
+        "backward": Function(
+            "backward", "dout, cache",
+            ("The gradient of the loss with respect to each input, given dout = dloss/dout.",
+             f"Returns {', '.join(grads)}: dout times the derivative, from the cache."),
+            (f"({cached}) = cache",) + backward, ", ".join(grads)),
+    }
+    doc = module_docstring(derivation, names)
+    return Module(decl.name, decl.kind, "activation.py.j2", "activations", tuple(doc),
+                  functions)
+
+
+# --- losses and regularisers -------------------------------------------------------------
+
+
+def _scalar(expr: sp.Expr, decl) -> bool:
+    return expr.free_symbols <= set(decl.params)
+
+
+def _total(expr: sp.Expr, decl) -> sp.Expr:
+    """The sum over the batch of a per-sample expression: a row sum inside a batch sum
+    is one sum; factors that are parameters stay outside."""
+    factors = sp.Mul.make_args(expr)
+    outside = [f for f in factors if _scalar(f, decl)]
+    inside = sp.Mul(*[f for f in factors if not _scalar(f, decl)])
+    if isinstance(inside, (RowSum, TotalSum)):
+        inside = inside.args[0]
+    return sp.Mul(*outside) * TotalSum(inside)
+
+
+def _check_shifted(decl, lowering: Lowering, exprs) -> None:
+    """Never exp of an unshifted score: every exp must be of shifted or clamped values."""
+    scores = lowering.scores
+    for expr in exprs:
+        for e in expr.atoms(sp.exp):
+            argument = e.args[0].replace(lambda a: isinstance(a, sp.Min), lambda a: 0)
+            if scores in argument.free_symbols:
+                raise CodegenError(decl.name, f"the code would compute {e} of raw scores, "
+                                   f"which overflows; declare the loss with LogSumExp, "
+                                   f"Softmax or log_softmax (symnet.primitives)")
+
+
+def lower_loss(derivation, reduction: str = "mean") -> Module:
+    decl = derivation.declaration
+    if reduction not in REDUCTIONS:
+        raise CodegenError(decl.name, f"the reduction over the batch must be one of "
+                           f"{', '.join(REDUCTIONS)}; got {reduction!r}")
+    regularizer = isinstance(decl, Regularizer)
+    targets = [decl.target] if decl.target is not None else []
+    names = identifiers([decl.scores, *targets, *decl.params, decl.size])
+    lowering = Lowering(decl, set(RESERVED) | set(names.values()))
+    per_sample = as_masks(batched(lowering, decl.forward))
+    gradient = as_masks(batched(lowering, derivation.gradient,
+                                decl.index if decl.is_vector else None))
+    if not regularizer:
+        _check_shifted(decl, lowering, [per_sample, gradient, *lowering.nodes.values()])
+    scores = names[str(decl.scores.label if decl.is_vector else decl.scores)]
+    value_name = "penalty" if regularizer else "loss"
+    value = per_sample if regularizer else _total(per_sample, decl)
+    preamble, scale = [], 1
+    if not regularizer:
+        preamble.append(f"N = {scores}.shape[0]")
+        if reduction == "mean":
+            scale = 1 / sp.Symbol("N", positive=True)
+        if decl.target_kind in ("one_hot", "real", "sign"):
+            target = names[str(decl.target.label if decl.is_vector else decl.target)]
+            preamble.append(f"{target} = np.asarray({target}, dtype={scores}.dtype)")
+    body = _code([(value_name, value), ("d" + scores, gradient)], names, scores,
+                 lowering.nodes, scale)
+    leading = [decl.scores, *targets]
+    what = "penalty on the weights" if regularizer else f"{reduction} loss over the batch"
+    function = Function(value_name, _arguments(leading, decl.params, names),
+                        (f"{decl.name}: the {what} and its gradient.",
+                         f"Returns ({value_name}, d{scores}): a scalar of {scores}'s dtype, "
+                         f"and d{value_name}/d{scores}."),
+                        tuple(preamble) + body, f"{value_name}, d{scores}")
+    notes = () if regularizer else (_reduction_note(reduction),)
+    doc = module_docstring(derivation, names, notes)
+    return Module(decl.name, decl.kind, "loss.py.j2",
+                  "regularizers" if regularizer else "losses", tuple(doc),
+                  {"loss": function})
+
+
+def _reduction_note(reduction: str) -> str:
+    if reduction == "mean":
+        return ("Batch: the loss is the mean over the N samples of the per-sample loss L "
+                "above, so each gradient row carries a factor 1/N.")
+    return ("Batch: the loss is the sum over the N samples of the per-sample loss L above "
+            "(generated with --reduction sum).")
+
+
+def lower(derivation, reduction: str = "mean") -> Module:
+    """The module of any derivation."""
+    if isinstance(derivation, ActivationDerivation):
+        return lower_activation(derivation)
+    return lower_loss(derivation, reduction)

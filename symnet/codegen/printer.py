@@ -1,0 +1,172 @@
+"""Lowered expressions -> numpy source text: one printer, special cases as `_print_X`.
+
+The printer only prints; it never decides what is computed. Lowering (`lower.py`) has
+already replaced index notation by whole arrays, kinks by branches or masks and
+overflowing forms by stable ones; what remains here is spelling:
+
+* a step ``Heaviside(u, 0)`` is the mask ``(u > 0).astype(dtype)`` (``>=`` for
+  ``Heaviside(u, 1)``); never ``np.heaviside`` with its 1/2 at the kink;
+* ``Piecewise`` is nested ``np.where``, ``Max``/``Min`` are ``np.maximum``/``np.minimum``;
+* the array operations of `symnet.codegen.forms` are reductions with explicit axes;
+* the stable forms lowering chose (``Logistic``, ``Softplus``, ``Expm1``) print as the
+  numpy functions that compute them without overflow.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.str import StrPrinter
+
+from symnet.codegen.errors import CodegenError
+
+#: how a module is spelled in the generated code
+MODULE_ALIASES = {"numpy": "np"}
+
+#: relational classes -> the infix operator a person writes
+OPERATORS = {sp.StrictGreaterThan: ">", sp.GreaterThan: ">=", sp.StrictLessThan: "<",
+             sp.LessThan: "<=", sp.Equality: "==", sp.Unequality: "!="}
+
+#: what must be lowered away before printing, with the reason
+NOT_LOWERED = {
+    "Indexed": "an indexed entry", "Sum": "a sum over an index",
+    "KroneckerDelta": "a Kronecker delta", "LogSumExp": "a logsumexp",
+    "Softmax": "a softmax", "Derivative": "an unevaluated derivative",
+}
+
+
+class NumpyPrinter(NumPyPrinter):
+    """sympy's NumPy printer with symnet's conventions; see the module docstring.
+
+    Settings: ``names`` maps a symbol's name to the identifier used in the code,
+    ``dtype_of`` names the array whose dtype masks take.
+    """
+
+    _default_settings = {**NumPyPrinter._default_settings, "names": {}, "dtype_of": "x"}
+
+    def _module_format(self, fqn, register=True):
+        module, _, rest = fqn.partition(".")
+        return f"{MODULE_ALIASES.get(module, module)}.{rest}" if rest else fqn
+
+    def _print_Symbol(self, expr):
+        return self._settings["names"].get(expr.name, expr.name)
+
+    _print_Dummy = _print_Symbol
+    _print_Mul = StrPrinter._print_Mul
+
+    def _print_Pow(self, expr, rational=False):
+        base, power = expr.as_base_exp()
+        if power == sp.Rational(1, 2):
+            return f"np.sqrt({self._print(base)})"
+        if power.is_number and power.is_negative:
+            return f"1/{self.parenthesize(sp.Pow(base, -power), PRECEDENCE['Mul'])}"
+        return StrPrinter._print_Pow(self, expr, rational=rational)
+
+    def _print_Rational(self, expr):
+        return f"{expr.p}/{expr.q}"
+
+    def _print_Add(self, expr, order=None):
+        terms = self._as_ordered_terms(expr, order=order)
+        # lead with a positive term where there is one: 1 - x*y, not -x*y + 1
+        leading = next((t for t in terms if not t.could_extract_minus_sign()), terms[0])
+        terms = [leading] + [t for t in terms if t is not leading]
+        text = ""
+        for term in terms:
+            sign, magnitude = ("-", -term) if term.could_extract_minus_sign() else ("+", term)
+            printed = self.parenthesize(magnitude, precedence(expr))
+            text += (f" {sign} " if text else ("-" if sign == "-" else "")) + printed
+        return text
+
+    # --- kinks ---------------------------------------------------------------------------
+
+    def _print_Relational(self, expr):
+        lhs, rhs = expr.lhs, expr.rhs
+        if rhs == 0 and lhs.is_Add and lhs.as_coeff_Add()[0] == 0:
+            negative = [t for t in lhs.args if t.could_extract_minus_sign()]
+            positive = [t for t in lhs.args if not t.could_extract_minus_sign()]
+            if negative and positive:
+                lhs, rhs = sp.Add(*positive), -sp.Add(*negative)
+        return f"{self._print(lhs)} {OPERATORS[type(expr)]} {self._print(rhs)}"
+
+    def _print_Heaviside(self, expr):
+        u = expr.args[0]
+        at_zero = expr.args[1] if len(expr.args) > 1 else None
+        if at_zero not in (0, 1):
+            raise CodegenError("", f"the step {expr} has no 0-or-1 value at its kink")
+        relation = sp.Ge(u, 0, evaluate=False) if at_zero == 1 else sp.Gt(u, 0, evaluate=False)
+        return f"({self._print(relation)}).astype({self._settings['dtype_of']}.dtype)"
+
+    def _print_Piecewise(self, expr):
+        (value, condition), rest = expr.args[0], expr.args[1:]
+        if condition is sp.true:
+            return self._print(value)
+        if not rest:
+            raise CodegenError("", f"{expr} is undefined where no condition holds")
+        otherwise = self._print(sp.Piecewise(*rest))
+        return f"np.where({self._print(condition)}, {self._print(value)}, {otherwise})"
+
+    def _print_And(self, expr):
+        return " & ".join(f"({self._print(a)})" for a in sorted(expr.args, key=sp.default_sort_key))
+
+    def _pairwise(self, function: str, args) -> str:
+        printed = [self._print(a) for a in args]
+        text = printed[0]
+        for other in printed[1:]:
+            text = f"{function}({text}, {other})"
+        return text
+
+    def _print_Max(self, expr):
+        return self._pairwise("np.maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._pairwise("np.minimum", expr.args)
+
+    # --- array operations (symnet.codegen.forms) -----------------------------------------
+
+    def _print_RowSum(self, expr):
+        return f"np.sum({self._print(expr.args[0])}, axis=1, keepdims=True)"
+
+    def _print_TotalSum(self, expr):
+        return f"np.sum({self._print(expr.args[0])})"
+
+    def _print_RowMax(self, expr):
+        return f"np.max({self._print(expr.args[0])}, axis=1, keepdims=True)"
+
+    def _print_TakeAlong(self, expr):
+        array, index = (self._print(a) for a in expr.args)
+        return f"np.take_along_axis({array}, {index}[:, None], axis=1)"
+
+    def _print_OneHot(self, expr):
+        index, like = (self._print(a) for a in expr.args)
+        return f"(np.arange({like}.shape[1]) == {index}[:, None]).astype({like}.dtype)"
+
+    def _print_ClassCount(self, expr):
+        return f"{self._print(expr.args[0])}.shape[1]"
+
+    # --- stable forms --------------------------------------------------------------------
+
+    def _print_Logistic(self, expr):
+        z = expr.args[0]
+        return f"np.exp(-np.logaddexp(0, {self._print(-z)}))"
+
+    def _print_Expm1(self, expr):
+        return f"np.expm1({self._print(expr.args[0])})"
+
+    def _print_Softplus(self, expr):
+        return f"np.logaddexp(0, {self._print(expr.args[0])})"
+
+    def _not_lowered(self, expr):
+        kind = type(expr).__name__
+        raise CodegenError("", f"{NOT_LOWERED[kind]} ({expr}) reached the printer; lowering "
+                           f"should have replaced it")
+
+    _print_Indexed = _print_Sum = _print_KroneckerDelta = _not_lowered
+    _print_LogSumExp = _print_Softmax = _print_Derivative = _not_lowered
+
+
+def numpy_code(expr: sp.Expr, names: dict | None = None, dtype_of: str = "x") -> str:
+    """The numpy source of one lowered expression."""
+    printer = NumpyPrinter({"names": dict(names or {}), "dtype_of": dtype_of,
+                            "fully_qualified_modules": True})
+    return printer.doprint(expr)

@@ -1,0 +1,179 @@
+"""Stable by construction: rewrites that keep the generated numpy finite.
+
+General rules, not special cases per catalog entry:
+
+* **logistic form**: wherever ``1 + exp(w)`` appears, exp(+-w) is written through the
+  logistic function p = 1/(1 + exp(w)) (``forms.Logistic``) and log p as a softplus,
+  both printed with ``np.logaddexp``, so sigmoid, softplus and their derivatives
+  never exponentiate a large argument;
+* **branches**: a step-weighted sum ``A [u > 0] + B (1 - [u > 0])`` becomes
+  ``np.where(u > 0, A, B)``, and a branch that could overflow (exp, log, a division) is
+  evaluated on its input clamped to the branch's own side of a single-variable
+  condition: ELU's ``alpha*(exp(x) - 1)`` is computed at ``min(0, x)``, so the unused
+  branch cannot overflow at x = +1000;
+* ``exp(u) - 1`` becomes ``np.expm1(u)``.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from symnet.algebra import piecewise_to_steps
+from symnet.codegen.forms import REDUCTIONS, Expm1, Logistic, Softplus
+
+#: functions that can overflow or leave their domain for some finite input
+UNSAFE_FUNCTIONS = (sp.exp, Expm1, sp.log, sp.sinh, sp.cosh)
+
+
+# --- the logistic form -------------------------------------------------------------------
+
+
+def _partition_exponents(expr: sp.Expr) -> list:
+    """Each w for which 1 + exp(w) occurs in expr, in a fixed order."""
+    found = {e.args[1].args[0] for e in expr.atoms(sp.Add)
+             if len(e.args) == 2 and e.args[0] == 1 and isinstance(e.args[1], sp.exp)}
+    return sorted(found, key=sp.default_sort_key)
+
+
+def _logistic_terms(expr: sp.Expr, w: sp.Expr) -> sp.Expr:
+    """expr with exp(+-w) written through p = 1/(1 + exp(w)) and q = 1 - p, in whichever
+    of the two spellings is shorter."""
+    p, q = sp.Dummy("p", positive=True), sp.Dummy("q", positive=True)
+    ratio = {w: (1 - p) / p, -w: p / (1 - p)}
+    replaced = expr.replace(lambda e: isinstance(e, sp.exp) and e.args[0] in ratio,
+                            lambda e: ratio[e.args[0]])
+    rational = sp.cancel(replaced)
+    complements = {p - 1: -q, 1 - p: q, q - 1: -p, 1 - q: p}
+    candidates = [sp.factor(rational), sp.factor(sp.expand(rational.subs(p, 1 - q)))]
+    candidates = [c.xreplace(complements) for c in candidates]
+    best = min(candidates, key=lambda c: (sp.count_ops(c), sp.default_sort_key(c)))
+    return best.xreplace({p: Logistic(-w), q: Logistic(w)})
+
+
+def logistic_form(expr: sp.Expr) -> sp.Expr:
+    for w in _partition_exponents(expr):
+        expr = _logistic_terms(expr, w)
+    # log p = -log(1 + exp(-z)): softplus, which never exponentiates a large argument
+    return expr.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], Logistic),
+                        lambda e: -Softplus(-e.args[0].args[0]))
+
+
+def use_expm1(expr: sp.Expr) -> sp.Expr:
+    """exp(u) - 1 + rest -> expm1(u) + rest."""
+
+    def rewrite(add: sp.Expr) -> sp.Expr:
+        constant, rest = add.as_coeff_Add()
+        exps = [t for t in sp.Add.make_args(rest) if isinstance(t, sp.exp)]
+        if constant != -1 or not exps:
+            return add
+        first = exps[0]
+        return Expm1(first.args[0]) + sp.Add(*[t for t in sp.Add.make_args(rest)
+                                               if t is not first])
+
+    return expr.replace(lambda e: e.is_Add, rewrite)
+
+
+# --- branches ----------------------------------------------------------------------------
+
+
+def is_unsafe(expr: sp.Expr) -> bool:
+    """Whether expr may overflow, divide by zero or leave a function's domain somewhere."""
+    if expr.atoms(*UNSAFE_FUNCTIONS):
+        return True
+    return any(not (p.exp.is_integer and p.exp.is_nonnegative) and not p.base.is_number
+               for p in expr.atoms(sp.Pow))
+
+
+def top_level_steps(expr: sp.Expr) -> list:
+    """The steps of expr outside any reduction, in a fixed order."""
+    found, stack = set(), [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, sp.Heaviside):
+            found.add(e)
+        elif not isinstance(e, REDUCTIONS):
+            stack.extend(e.args)
+    return sorted(found, key=sp.default_sort_key)
+
+
+def _condition(step: sp.Heaviside) -> sp.Expr:
+    u, at_zero = step.args
+    return sp.Ge(u, 0, evaluate=False) if at_zero == 1 else sp.Gt(u, 0, evaluate=False)
+
+
+def _bound(step: sp.Heaviside, holds: bool):
+    """(variable, lower, upper) implied for a single-variable linear step, else None."""
+    u = step.args[0]
+    variables = [v for v in u.free_symbols if v.is_Symbol]
+    if len(variables) != 1 or not u.is_polynomial(variables[0]) \
+            or sp.degree(u, variables[0]) != 1:
+        return None
+    v = variables[0]
+    slope, offset = u.coeff(v), u.subs(v, 0)
+    if not (slope.is_number and offset.is_number):
+        return None
+    edge = -offset / slope
+    above = holds == bool(slope > 0)   # v on the upper side of the edge
+    return (v, edge, None) if above else (v, None, edge)
+
+
+def _clamp(expr: sp.Expr, path: tuple) -> sp.Expr:
+    """expr with each single-variable input clamped to the side the path's steps chose."""
+    lower, upper = {}, {}
+    for step, holds in path:
+        bound = _bound(step, holds)
+        if bound is None:
+            continue
+        v, low, high = bound
+        if low is not None:
+            lower[v] = low if v not in lower else sp.Max(lower[v], low)
+        if high is not None:
+            upper[v] = high if v not in upper else sp.Min(upper[v], high)
+    clamps = {}
+    for v in sorted(set(lower) | set(upper), key=sp.default_sort_key):
+        clamped = sp.Max(v, lower[v]) if v in lower else v
+        clamps[v] = sp.Min(clamped, upper[v]) if v in upper else clamped
+    return expr.xreplace(clamps)
+
+
+def _leaf(expr: sp.Expr, path: tuple) -> sp.Expr:
+    expr = logistic_form(expr)
+    if is_unsafe(expr):
+        expr = _clamp(expr, path)
+    return use_expm1(expr)
+
+
+def _split(expr: sp.Expr, path: tuple) -> sp.Expr:
+    steps = top_level_steps(expr)
+    if not steps:
+        return _leaf(expr, path)
+    step = steps[0]
+    on = _split(expr.xreplace({step: sp.Integer(1)}), path + ((step, True),))
+    off = _split(expr.xreplace({step: sp.Integer(0)}), path + ((step, False),))
+    if on == off:
+        return on
+    return sp.Piecewise((on, _condition(step)), (off, True))
+
+
+def _in_reductions(expr: sp.Expr, rule) -> sp.Expr:
+    """Apply `rule` to the body of every reduction, innermost first."""
+    if isinstance(expr, REDUCTIONS):
+        return expr.func(rule(_in_reductions(expr.args[0], rule)))
+    if not expr.args:
+        return expr
+    return expr.func(*[_in_reductions(a, rule) for a in expr.args])
+
+
+def as_branches(expr: sp.Expr) -> sp.Expr:
+    """Steps (and Piecewise) as np.where branches, unsafe branches clamped to their side."""
+    expr = piecewise_to_steps(expr)
+    return _split(_in_reductions(expr, lambda body: _split(body, ())), ())
+
+
+def as_masks(expr: sp.Expr) -> sp.Expr:
+    """Steps kept as 0/1 masks (they read best in sums such as the SVM's count of positive
+    margins); only where a step weights an unsafe term are the steps made branches."""
+    expr = logistic_form(piecewise_to_steps(expr))
+    if is_unsafe(expr) and top_level_steps(expr):
+        return as_branches(expr)
+    return use_expm1(expr)

@@ -1,0 +1,87 @@
+"""Straight-line statements: common subexpressions named for what they are, and every
+statement placed right before the first one that needs it. Pure functions."""
+
+from __future__ import annotations
+
+import keyword
+import re
+
+import sympy as sp
+
+from symnet.codegen.forms import Logistic, RowSum, TotalSum
+
+
+def unique(name: str, taken: set) -> str:
+    """`name` as a fresh identifier: not a keyword, not taken (then taken)."""
+    name = re.sub(r"\W", "_", name)
+    if not name.isidentifier():
+        name = "v_" + name
+    base, n = name, 2
+    while keyword.iskeyword(name) or name in taken:
+        name, n = f"{base}{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def kink_arguments(exprs) -> set:
+    """The expressions whose sign switches a kink: arguments of steps, max and min."""
+    found = set()
+    for expr in exprs:
+        for kink in expr.atoms(sp.Heaviside, sp.Max, sp.Min):
+            arguments = kink.args[:1] if isinstance(kink, sp.Heaviside) else kink.args
+            found |= {a for a in arguments if not a.is_number}
+    return found
+
+
+def readable_name(value: sp.Expr, is_kink: bool) -> str:
+    """A name for a temporary that says what it holds (`value` in terms of the names
+    given so far)."""
+    if is_kink:
+        return "margin"
+    inner = value.args[0] if value.args else None
+    named = isinstance(inner, sp.Symbol)
+    if isinstance(value, sp.Heaviside):
+        relation = "nonnegative" if value.args[1] == 1 else "positive"
+        return f"{inner}_{relation}" if named else relation
+    if isinstance(value, (RowSum, TotalSum)):
+        return f"sum_{inner}" if named else "total"
+    if isinstance(value, Logistic):
+        return f"sigmoid_{inner}" if named else "sigmoid"
+    if isinstance(value, sp.exp):
+        return f"exp_{inner}" if named else "exp_term"
+    return "tmp"
+
+
+def common_subexpressions(exprs: list, taken: set) -> tuple[dict, list]:
+    """({temporary: value} in computing order, exprs in terms of the temporaries)."""
+    kinks = kink_arguments(exprs)
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_cse", cls=sp.Dummy),
+                                   order="canonical")
+    originals, renamed, definitions = {}, {}, {}
+    for temporary, value in replacements:
+        originals[temporary] = value.xreplace(originals)
+        value = value.xreplace(renamed)
+        name = readable_name(value, originals[temporary] in kinks)
+        symbol = sp.Symbol(unique(name, taken), real=True)
+        renamed[temporary] = symbol
+        definitions[symbol] = value
+    return definitions, [e.xreplace(renamed) for e in reduced]
+
+
+def schedule(definitions: dict, outputs: list) -> list[tuple[str, sp.Expr]]:
+    """(target, value) statements: each output of `outputs` ((name, value) pairs, in
+    order) preceded by the definitions it needs that are not computed yet."""
+    order = list(definitions)
+    done, statements = set(), []
+
+    def need(expr):
+        for symbol in sorted(expr.free_symbols & set(order), key=order.index):
+            if symbol not in done:
+                done.add(symbol)
+                need(definitions[symbol])
+                statements.append((symbol.name, definitions[symbol]))
+
+    for target, value in outputs:
+        need(value)
+        statements.append((target, value))
+    return statements

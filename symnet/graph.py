@@ -153,9 +153,12 @@ class _Builder:
             return self._extremum(_EXTREMA[expr.func], expr.args)
         if expr.func in UNARY:
             return self.gate(UNARY[expr.func], (self.visit(expr.args[0]),))
-        known = ", ".join(sorted({*UNARY.values(), "max", "min", "+", "-", "*", "/", "**"}))
+        known = ", ".join(sorted({*UNARY.values(), "max", "min", "sqrt", "+", "-", "*", "/",
+                                  "**"}))
+        hint = "; write a kink with max or min, e.g. max(0.1*x, x)" \
+            if isinstance(expr, sp.Piecewise) else ""
         raise GraphError(f"no gate for {type(expr).__name__} in {sp.sstr(expr)} "
-                         f"(the gates are: {known})")
+                         f"(the gates are: {known}{hint})")
 
     def _input(self, symbol: sp.Symbol) -> tuple:
         known = self.inputs.setdefault(symbol.name, symbol)
@@ -378,9 +381,15 @@ def _settle(value: sp.Expr, what: str) -> sp.Expr:
     """Exact while rational, else a 50-digit float; a clear error if not finite and real."""
     if not value.is_Rational:
         value = value.evalf(DIGITS)
-    if not (value.is_Number and value.is_finite and value.is_real):
-        raise GraphError(f"{what} is {sp.sstr(value)}: not a finite real number")
-    return value
+    if value.is_Number and value.is_finite and value.is_real:
+        return value
+    if value.has(sp.zoo, sp.oo, -sp.oo):
+        kind = "infinite (a division by zero?)"
+    elif value.has(sp.nan):
+        kind = "undefined"
+    else:
+        kind = f"complex, {sp.sstr(sp.N(value, 6))}"
+    raise GraphError(f"{what} is {kind}: not a finite real number")
 
 
 def _run(statements, env: dict, where: str, results: dict) -> None:

@@ -126,7 +126,12 @@ def _save(graph: Graph, evaluation, path: str, source: str) -> None:
 
 def graph_of(args) -> tuple[Graph, object]:
     expr = GATE_CHOICES[args.gates](expression_from(args.expr))
-    graph = build(expr, output=args.name)
+    try:
+        graph = build(expr, output=args.name)
+    except GraphError as exc:
+        if args.expr.isidentifier() or ".py:" in args.expr:  # say which declaration it was
+            raise GraphError(f"{args.expr}: {exc}") from None
+        raise
     check_names(graph)
     point = parse_point(args.at) if args.at else None
     if point is not None:

@@ -35,6 +35,9 @@ _SIGMOID_HELPER = (
 )
 
 
+_FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
+
+
 def _decimal(q: sp.Rational) -> str | None:
     """p/q as a short decimal when q has no prime factor but 2 and 5 (0.1, 0.25), else None."""
     denominator = int(q.q)
@@ -75,8 +78,10 @@ class GraphPrinter(NumPyPrinter):
         return f"sigmoid({self._print(expr.args[0])})"
 
     def _comparison(self, expr):
-        a, b = (self._print(arg) for arg in expr.args)
-        return f"({a} {expr.symbol} {b})"
+        a, b = expr.args
+        if a.is_number and not b.is_number:  # (x > 0) reads better than (0 < x)
+            return f"({self._print(b)} {_FLIPPED[expr.symbol]} {self._print(a)})"
+        return f"({self._print(a)} {expr.symbol} {self._print(b)})"
 
     _print_IsGreater = _print_IsGreaterEqual = _comparison
     _print_IsLess = _print_IsLessEqual = _comparison
@@ -85,11 +90,21 @@ class GraphPrinter(NumPyPrinter):
         condition, a, b = (self._print(arg) for arg in expr.args)
         return f"{self.prefix}where({condition.strip('()')}, {a}, {b})"
 
+    def _extremum(self, expr, function: str):
+        """maximum(a, b), nested for more arguments: maximum(maximum(a, b), c)."""
+        text = self._print(expr.args[0])
+        for arg in expr.args[1:]:
+            text = f"{self.prefix}{function}({text}, {self._print(arg)})"
+        return text
+
     def _print_OrderedMax(self, expr):
-        return f"{self.prefix}maximum({', '.join(self._print(a) for a in expr.args)})"
+        return self._extremum(expr, "maximum")
 
     def _print_OrderedMin(self, expr):
-        return f"{self.prefix}minimum({', '.join(self._print(a) for a in expr.args)})"
+        return self._extremum(expr, "minimum")
+
+    _print_Max = _print_OrderedMax
+    _print_Min = _print_OrderedMin
 
 
 def code_text(expr: sp.Expr) -> str:

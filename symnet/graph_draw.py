@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections import defaultdict
 from pathlib import Path
 
 from symnet.graph import Evaluation, Graph
@@ -49,51 +50,121 @@ def _columns(graph: Graph) -> dict:
     return column
 
 
-def _spread(wanted: list[float]) -> list[float]:
-    """Heights at least ROW apart, as near the wanted (sorted, descending) heights as a
-    simple sweep gets them, centred on their mean."""
+def _spread(wanted: list[float], sizes: list[float]) -> list[float]:
+    """Heights for items wanted at (descending) heights, each at least half its size plus
+    half its neighbour's below the one above, centred on the wanted mean."""
     placed = []
-    for y in wanted:
-        placed.append(min(y, placed[-1] - ROW) if placed else y)
+    for k, y in enumerate(wanted):
+        placed.append(min(y, placed[-1] - (sizes[k - 1] + sizes[k]) / 2) if placed else y)
     shift = (sum(wanted) - sum(placed)) / len(placed)
     return [y + shift for y in placed]
 
 
-def layout(graph: Graph) -> dict:
-    """name -> (x, y): inputs top to bottom in order, each gate near its inputs' mean."""
+def _edges(graph: Graph) -> list[tuple]:
+    return [(source, gate.name) for gate in graph.gates for source in dict.fromkeys(gate.inputs)]
+
+
+def _chains(graph: Graph, column: dict) -> list[list]:
+    """Each edge as the items it passes: its source, a bend in every column it crosses (so it
+    passes between nodes, never through one), its consumer."""
+    return [[("node", source),
+             *(("bend", (source, consumer), d) for d in range(column[source] + 1,
+                                                                 column[consumer])),
+             ("node", consumer)] for source, consumer in _edges(graph)]
+
+
+def _place(items: list, wanted: dict, height: dict) -> None:
+    order = sorted(range(len(items)), key=lambda k: (-wanted[items[k]], k))
+    sizes = [ROW if items[k][0] == "node" else ROW / 2 for k in order]
+    spread = _spread([wanted[items[k]] for k in order], sizes)
+    for k, y in zip(order, spread, strict=True):
+        height[items[k]] = y
+
+
+def layout(graph: Graph) -> tuple[dict, dict]:
+    """(name -> (x, y), edge -> its bends): a gate one column right of its deepest input;
+    heights by the barycentre heuristic (each item at the mean height of its neighbours,
+    sweeping right and left twice), which keeps crossings few on small circuits."""
     column = _columns(graph)
-    position = {}
-    for depth in range(max(column.values()) + 1):
-        names = [n.name for n in graph.nodes if column[n.name] == depth]
-        if depth == 0:
-            wanted = [-ROW * k for k in range(len(names))]
-        else:
-            wanted = [sum(position[i][1] for i in graph.node(n).inputs)
-                      / len(graph.node(n).inputs) for n in names]
-        order = sorted(range(len(names)), key=lambda k: (-wanted[k], k))
-        heights = _spread([wanted[k] for k in order])
-        for k, y in zip(order, heights, strict=True):
-            position[names[k]] = (depth * COLUMN, y)
-    return position
+    chains = _chains(graph, column)
+    neighbours = {"left": defaultdict(list), "right": defaultdict(list)}
+    columns = [[("node", n.name) for n in graph.nodes if column[n.name] == d]
+               for d in range(max(column.values()) + 1)]
+    for chain in chains:
+        columns_of_bends = [item for item in chain if item[0] == "bend"]
+        for item in columns_of_bends:
+            columns[item[2]].append(item)
+        for a, b in zip(chain[:-1], chain[1:], strict=True):
+            neighbours["right"][a].append(b)
+            neighbours["left"][b].append(a)
+    height = {item: -ROW * k for k, item in enumerate(columns[0])}
+
+    def mean_height(item, side: str) -> float:
+        # a bend straightens its edge: it looks both ways
+        sides = ("left", "right") if item[0] == "bend" else (side,)
+        around = [n for s in sides for n in neighbours[s][item] if n in height]
+        return sum(height[n] for n in around) / len(around) if around \
+            else height.get(item, 0.0)
+
+    def sweep(side: str, depths) -> None:
+        for d in depths:
+            _place(columns[d], {item: mean_height(item, side) for item in columns[d]}, height)
+
+    sweep("left", range(1, len(columns)))
+    for _ in range(2):
+        sweep("right", reversed(range(len(columns) - 1)))
+        sweep("left", range(1, len(columns)))
+    position = {name: (column[name] * COLUMN, height[("node", name)]) for name in column}
+    bends = {edge: [(item[2] * COLUMN, height[item]) for item in chain if item[0] == "bend"]
+             for edge, chain in zip(_edges(graph), chains, strict=True)}
+    return position, bends
 
 
-def _edge_labels(ax, start, end, above: str, below: str) -> None:
-    (x0, y0), (x1, y1) = start, end
+def _clearance(point, taken: list) -> float:
+    """How far a pair of labels at `point` is from the others and from the gates, in label
+    sizes (1 or more: no overlap)."""
+    return min((math.hypot((point[0] - x) / 0.75, (point[1] - y) / 0.6) for x, y in taken),
+               default=math.inf)
+
+
+def _label_spot(points: list, taken: list) -> tuple:
+    """(segment start, end, fraction) for an edge's labels: 60% along its last stretch
+    (near the consumer, where edges fanning out of one node have parted), else the first
+    other spot that does not overlap the labels already drawn, else the clearest."""
+    segments = list(zip(points[:-1], points[1:], strict=True))
+    spots = [(*segments[-1], t) for t in (0.6, 0.45, 0.75, 0.3, 0.85)]
+    spots += [(a, b, 0.5) for a, b in segments[:-1]]
+
+    def centre(spot):
+        (x0, y0), (x1, y1), t = spot
+        return x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+    clear = [spot for spot in spots if _clearance(centre(spot), taken) >= 1]
+    best = clear[0] if clear else max(spots, key=lambda spot: _clearance(centre(spot), taken))
+    taken.append(centre(best))
+    return best
+
+
+def _edge_labels(ax, spot, above: str, below: str) -> None:
+    """The value above the edge, the gradient below it, both along the edge."""
+    (x0, y0), (x1, y1), t = spot
     angle = math.degrees(math.atan2(y1 - y0, x1 - x0))
     nx, ny = -math.sin(math.radians(angle)), math.cos(math.radians(angle))
-    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+    mx, my = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
     for text, sign, colour in ((above, 1, VALUE), (below, -1, GRADIENT)):
-        if text:
-            ax.text(mx + sign * 0.16 * nx, my + sign * 0.16 * ny, text, color=colour,
-                    fontsize=9, ha="center", va="center", rotation=angle,
-                    rotation_mode="anchor", family="DejaVu Sans")
+        ax.text(mx + sign * 0.16 * nx, my + sign * 0.16 * ny, text, color=colour,
+                fontsize=9, ha="center", va="center", rotation=angle,
+                rotation_mode="anchor", family="DejaVu Sans")
 
 
-def _edge(ax, start, end, above: str, below: str) -> None:
-    ax.annotate("", xy=end, xytext=start,
+def _edge(ax, points: list, labels: tuple, taken: list) -> None:
+    """A line through the points, an arrow into the last, the labels where they fit."""
+    for a, b in zip(points[:-2], points[1:-1], strict=True):
+        ax.plot((a[0], b[0]), (a[1], b[1]), color=INK, lw=1.1, solid_capstyle="round")
+    ax.annotate("", xy=points[-1], xytext=points[-2],
                 arrowprops={"arrowstyle": "-|>", "color": INK, "lw": 1.1,
                             "shrinkA": 0, "shrinkB": 0, "mutation_scale": 10})
-    _edge_labels(ax, start, end, above, below)
+    if any(labels):
+        _edge_labels(ax, _label_spot(points, taken), *labels)
 
 
 def _toward(center, other, distance):
@@ -124,32 +195,34 @@ def _draw_nodes(ax, graph: Graph, position: dict) -> None:
                 color="#777777")
 
 
-def _draw_edges(ax, graph: Graph, position: dict, evaluation) -> tuple:
+def _draw_edges(ax, graph: Graph, position: dict, bends: dict, evaluation) -> None:
+    taken = [position[n.name] for n in graph.gates]  # labels keep off the gates
     for consumer in graph.gates:
-        end_center = position[consumer.name]
         for k, source in enumerate(consumer.inputs):
-            start = position[source]
-            if graph.node(source).kind == "input":
-                start = (start[0] + 0.08, start[1])
-            else:
-                start = _toward(start, end_center, RADIUS)
-            end = _toward(end_center, start, RADIUS)
-            _edge(ax, start, end, *_labels(graph, evaluation, source, consumer, k))
+            middle = bends[(source, consumer.name)]
+            first, last = (middle or [position[consumer.name]])[0], \
+                (middle or [position[source]])[-1]
+            start = (position[source][0] + 0.08, position[source][1]) \
+                if graph.node(source).kind == "input" \
+                else _toward(position[source], first, RADIUS)
+            end = _toward(position[consumer.name], last, RADIUS)
+            _edge(ax, [start, *middle, end], _labels(graph, evaluation, source, consumer, k),
+                  taken)
     x, y = position[graph.output]
     end = (x + COLUMN * 0.75, y)
-    above, below = ("", "") if evaluation is None else \
+    labels = ("", "") if evaluation is None else \
         (short(evaluation.value), short(evaluation.gradients[graph.output]))
-    _edge(ax, (x + RADIUS, y), end, above, below)
+    _edge(ax, [(x + RADIUS, y), end], labels, taken)
     ax.text(end[0] + 0.08, y, graph.output, ha="left", va="center", fontsize=12, color=INK)
-    return end
 
 
 def figure(graph: Graph, evaluation: Evaluation | None, title: str):
     """The drawing as a matplotlib Figure (no pyplot, no global state)."""
     Figure = _matplotlib()
-    position = layout(graph)
-    xs = [p[0] for p in position.values()]
-    ys = [p[1] for p in position.values()]
+    position, bends = layout(graph)
+    points = [*position.values(), *(p for b in bends.values() for p in b)]
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
     left, right = min(xs) - 0.9, max(xs) + COLUMN * 0.75 + 0.6
     bottom, top = min(ys) - 0.8, max(ys) + 1.2
     fig = Figure(figsize=((right - left) * INCH, (top - bottom) * INCH))
@@ -158,7 +231,7 @@ def figure(graph: Graph, evaluation: Evaluation | None, title: str):
     ax.set_ylim(bottom, top)
     ax.set_aspect("equal")
     ax.axis("off")
-    _draw_edges(ax, graph, position, evaluation)
+    _draw_edges(ax, graph, position, bends, evaluation)
     _draw_nodes(ax, graph, position)
     key = "   values above the edges, gradients below" if evaluation is not None else ""
     ax.text(left + 0.2, top - 0.35, title + key, ha="left", va="center", fontsize=10,

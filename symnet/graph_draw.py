@@ -22,6 +22,7 @@ COLUMN = 2.4        # horizontal distance between columns, in drawing units
 ROW = 1.1           # least vertical distance between two nodes of a column
 RADIUS = 0.3
 INCH = 0.85         # inches per drawing unit
+MAX_PIXELS = 8000   # the longest side of a PNG
 VALUE, GRADIENT, INK = "#1b7d2f", "#c0262d", "#222222"
 
 
@@ -44,19 +45,25 @@ def short(value) -> str:
 
 
 def _columns(graph: Graph) -> dict:
+    """A gate one column right of its deepest input; an input one column left of its first
+    consumer, so a weight deep in a circuit sits next to the gate that uses it."""
     column = {}
     for node in graph.nodes:
         column[node.name] = 1 + max((column[i] for i in node.inputs), default=-1)
+    for name in graph.inputs:
+        column[name] = min(column[c.name] for c in graph.consumers(name)) - 1
     return column
 
 
-def _spread(wanted: list[float], sizes: list[float]) -> list[float]:
+def _spread(wanted: list[float], sizes: list[float], anchored: list[bool]) -> list[float]:
     """Heights for items wanted at (descending) heights, each at least half its size plus
-    half its neighbour's below the one above, centred on the wanted mean."""
+    half its neighbour's below the one above; shifted so that the anchored items (gates)
+    are where they want to be on average, and the others (inputs) make way."""
     placed = []
     for k, y in enumerate(wanted):
         placed.append(min(y, placed[-1] - (sizes[k - 1] + sizes[k]) / 2) if placed else y)
-    shift = (sum(wanted) - sum(placed)) / len(placed)
+    keys = [k for k in range(len(placed)) if anchored[k]] or range(len(placed))
+    shift = sum(wanted[k] - placed[k] for k in keys) / len(keys)
     return [y + shift for y in placed]
 
 
@@ -73,10 +80,11 @@ def _chains(graph: Graph, column: dict) -> list[list]:
              ("node", consumer)] for source, consumer in _edges(graph)]
 
 
-def _place(items: list, wanted: dict, height: dict) -> None:
+def _place(items: list, wanted: dict, height: dict, leaves: set) -> None:
     order = sorted(range(len(items)), key=lambda k: (-wanted[items[k]], k))
     sizes = [ROW if items[k][0] == "node" else ROW / 2 for k in order]
-    spread = _spread([wanted[items[k]] for k in order], sizes)
+    anchored = [items[k] not in leaves for k in order]
+    spread = _spread([wanted[items[k]] for k in order], sizes, anchored)
     for k, y in zip(order, spread, strict=True):
         height[items[k]] = y
 
@@ -99,16 +107,24 @@ def layout(graph: Graph) -> tuple[dict, dict]:
             neighbours["left"][b].append(a)
     height = {item: -ROW * k for k, item in enumerate(columns[0])}
 
+    leaves = {("node", name) for name in graph.inputs}
+
     def mean_height(item, side: str) -> float:
         # a bend straightens its edge: it looks both ways
         sides = ("left", "right") if item[0] == "bend" else (side,)
         around = [n for s in sides for n in neighbours[s][item] if n in height]
+        # a gate follows the gates feeding it; the inputs (free to move) come to it
+        if item[0] == "node" and side == "left" and any(n not in leaves for n in around):
+            around = [n for n in around if n not in leaves]
+        if not around:  # an input: it comes to the gate it feeds
+            around = [n for n in neighbours["right"][item] if n in height]
         return sum(height[n] for n in around) / len(around) if around \
             else height.get(item, 0.0)
 
     def sweep(side: str, depths) -> None:
         for d in depths:
-            _place(columns[d], {item: mean_height(item, side) for item in columns[d]}, height)
+            wanted = {item: mean_height(item, side) for item in columns[d]}
+            _place(columns[d], wanted, height, leaves)
 
     sweep("left", range(1, len(columns)))
     for _ in range(2):
@@ -250,7 +266,9 @@ def save(graph: Graph, evaluation: Evaluation | None, path: str, title: str) -> 
     handle, temporary = tempfile.mkstemp(suffix=target.suffix, dir=target.parent)
     os.close(handle)
     try:
-        fig.savefig(temporary, format=target.suffix[1:].lower(), dpi=150,
+        # a long circuit gets fewer dots per inch, not a picture no viewer opens
+        dpi = min(150, MAX_PIXELS / max(fig.get_size_inches()))
+        fig.savefig(temporary, format=target.suffix[1:].lower(), dpi=dpi,
                     metadata={"Date": None} if target.suffix.lower() == ".svg" else None)
         os.replace(temporary, target)
     finally:

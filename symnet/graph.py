@@ -25,7 +25,8 @@ from symnet.graph_gates import (
     GraphError,
     OrderedMax,
     OrderedMin,
-    Sigmoid,
+    negated_term,
+    unevaluated,
 )
 
 DIGITS = 50
@@ -55,7 +56,7 @@ class Node:
     def local_gradient(self, position: int) -> sp.Expr:
         """d self / d inputs[position], as the code writes it (it may use this node's output)."""
         factors = self.local[position]
-        return _unevaluated(sp.Mul, *factors) if len(factors) > 1 else \
+        return unevaluated(sp.Mul, *factors) if len(factors) > 1 else \
             (factors[0] if factors else sp.S.One)
 
 
@@ -92,23 +93,11 @@ class Statement:
         return int(sp.count_ops(self.rhs))
 
 
-def _unevaluated(op, *args):
-    return op(*args, evaluate=False)
-
-
 def grad_name(name: str) -> str:
     return f"grad_{name}"
 
 
 # --- building ------------------------------------------------------------------------------
-
-
-def _negated(term: sp.Expr):
-    """u for a term written -u (a product with the coefficient -1), else None."""
-    if term.is_Mul and term.args[0] == -1:
-        rest = term.args[1:]
-        return rest[0] if len(rest) == 1 else _unevaluated(sp.Mul, *rest)
-    return None
 
 
 def _value_of(expr: sp.Expr) -> sp.Expr:
@@ -171,7 +160,7 @@ class _Builder:
         terms = [a for a in args if not a.is_number]
         ref = self.visit(terms[0])
         for term in terms[1:]:
-            negated = _negated(term)
+            negated = negated_term(term)
             ref = self.gate("sub", (ref, self.visit(negated))) if negated is not None \
                 else self.gate("add", (ref, self.visit(term)))
         if constant != 0:
@@ -193,7 +182,7 @@ class _Builder:
             # b^e = exp(e log b): exp, log and mul gates, each with a cheap local gradient
             log_base = sp.S.One if base == sp.E else (
                 _value_of(sp.log(base)) if base.is_number else sp.log(base))
-            return self.visit(sp.exp(_unevaluated(sp.Mul, log_base, exponent)))
+            return self.visit(sp.exp(unevaluated(sp.Mul, log_base, exponent)))
         n = _value_of(exponent)
         if n == 0:
             raise GraphError(f"{sp.sstr(base)}**0 is the constant 1: nothing to graph")
@@ -261,52 +250,6 @@ def build(expr: sp.Expr, output: str = "f") -> Graph:
     return Graph(expr, tuple(nodes), output)
 
 
-# --- sigmoid: one gate or four (L20) ---------------------------------------------------------
-
-
-def _rebuild(expr: sp.Expr, rewrite) -> sp.Expr:
-    """Bottom-up rewrite that keeps sums and products as written (no re-evaluation)."""
-    if expr.is_Atom:
-        return expr
-    args = [_rebuild(a, rewrite) for a in expr.args]
-    if expr.is_Add or expr.is_Mul or expr.is_Pow:
-        expr = expr.func(*args, evaluate=False)
-    elif tuple(args) != expr.args:
-        expr = expr.func(*args)
-    return rewrite(expr)
-
-
-def _sigmoid_argument(expr: sp.Expr):
-    """u where expr is 1/(1 + exp(-u)), else None."""
-    if not (expr.is_Pow and expr.args[1] == -1 and expr.args[0].is_Add):
-        return None
-    terms = expr.args[0].args
-    exps = [t for t in terms if isinstance(t, sp.exp)]
-    if len(terms) != 2 or 1 not in terms or len(exps) != 1:
-        return None
-    z = exps[0].args[0]
-    negated = _negated(z)
-    return negated if negated is not None else _unevaluated(sp.Mul, -1, z)
-
-
-def elementary(expr: sp.Expr) -> sp.Expr:
-    """Every sigmoid(u) as the four gates 1/(1 + exp(-u)): *-1, exp, +1, 1/x."""
-    def four_gates(e):
-        if not isinstance(e, Sigmoid):
-            return e
-        minus = _unevaluated(sp.Mul, -1, e.args[0])
-        return _unevaluated(sp.Pow, _unevaluated(sp.Add, 1, sp.exp(minus)), -1)
-    return _rebuild(sp.sympify(expr), four_gates)
-
-
-def composite(expr: sp.Expr) -> sp.Expr:
-    """Every 1/(1 + exp(-u)) as one sigmoid gate, whose local gradient is (1 - sigma) sigma."""
-    def one_gate(e):
-        u = _sigmoid_argument(e)
-        return e if u is None else Sigmoid(u)
-    return _rebuild(sp.sympify(expr), one_gate)
-
-
 # --- reverse mode --------------------------------------------------------------------------
 
 
@@ -320,7 +263,7 @@ def _contribution(upstream: sp.Symbol, factors: tuple) -> sp.Expr:
         return upstream
     numbers = [f for f in factors if f.is_number]
     others = [f for f in factors if not f.is_number]
-    return _unevaluated(sp.Mul, *numbers, upstream, *others)
+    return unevaluated(sp.Mul, *numbers, upstream, *others)
 
 
 def backward_statements(graph: Graph) -> list[Statement]:
@@ -344,7 +287,7 @@ def backward_statements(graph: Graph) -> list[Statement]:
         # an input's gradient before a gate's, as on the slide (grad_w2, then grad_s2)
         for name in sorted(done, key=lambda n: not is_input[n]):
             terms = parts[name]
-            rhs = terms[0] if len(terms) == 1 else _unevaluated(sp.Add, *terms)
+            rhs = terms[0] if len(terms) == 1 else unevaluated(sp.Add, *terms)
             statements.append(Statement(grad_name(name), rhs))
     return statements
 

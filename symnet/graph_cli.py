@@ -15,17 +15,11 @@ from pathlib import Path
 import sympy as sp
 
 from symnet.catalog import REGISTRY
-from symnet.graph import (
-    Graph,
-    build,
-    composite,
-    elementary,
-    evaluate,
-    op_counts,
-)
+from symnet.graph import Graph, build, evaluate, op_counts
 from symnet.graph_code import check_names, emit, formula_text
 from symnet.graph_gates import GraphError
 from symnet.graph_parse import parse_expression, parse_point
+from symnet.graph_rewrite import composite, elementary
 from symnet.loader import resolve, split_reference
 from symnet.spec import Activation
 

@@ -27,8 +27,17 @@ class GraphError(SymnetError):
     """An expression that cannot be graphed, evaluated or drawn: says which part and why."""
 
 
-def _unevaluated(op, *args):
+def unevaluated(op, *args):
+    """op(*args) kept as written: sympy neither sorts nor merges the arguments."""
     return op(*args, evaluate=False)
+
+
+def negated_term(term: sp.Expr):
+    """u for a term written -u (a product with the coefficient -1), else None."""
+    if term.is_Mul and term.args[0] == -1:
+        rest = term.args[1:]
+        return rest[0] if len(rest) == 1 else unevaluated(sp.Mul, *rest)
+    return None
 
 
 # --- sympy functions the gates need ---------------------------------------------------------
@@ -175,18 +184,18 @@ class Gate:
 
 
 def _one_minus(e):
-    return _unevaluated(sp.Add, 1, _unevaluated(sp.Mul, -1, e))
+    return unevaluated(sp.Add, 1, unevaluated(sp.Mul, -1, e))
 
 
 def _tanh_local(ins, out, c):
-    return ((_one_minus(_unevaluated(sp.Pow, out, 2)),),)
+    return ((_one_minus(unevaluated(sp.Pow, out, 2)),),)
 
 
 def _pow_local(ins, out, c):
     (a,) = ins
     if c == 2:
         return ((2, a),)
-    return ((c, _unevaluated(sp.Pow, a, c - 1)),)
+    return ((c, unevaluated(sp.Pow, a, c - 1)),)
 
 
 def _constant_text(c) -> str:
@@ -221,31 +230,31 @@ _MIN, _MIN_C = _extremum_gates("min", OrderedMin, IsLessEqual, IsGreater, "min")
 
 
 GATES: dict[str, Gate] = {gate.kind: gate for gate in (
-    Gate("add", _fixed("+"), lambda ins, c: _unevaluated(sp.Add, *ins),
+    Gate("add", _fixed("+"), lambda ins, c: unevaluated(sp.Add, *ins),
          lambda ins, out, c: ((), ()), "1 (distributes)"),
-    Gate("sub", _fixed("-"), lambda ins, c: _unevaluated(
-        sp.Add, ins[0], _unevaluated(sp.Mul, -1, ins[1])),
+    Gate("sub", _fixed("-"), lambda ins, c: unevaluated(
+        sp.Add, ins[0], unevaluated(sp.Mul, -1, ins[1])),
         lambda ins, out, c: ((), (-1,)), "1 and -1"),
-    Gate("mul", _fixed("*"), lambda ins, c: _unevaluated(sp.Mul, *ins),
+    Gate("mul", _fixed("*"), lambda ins, c: unevaluated(sp.Mul, *ins),
          lambda ins, out, c: ((ins[1],), (ins[0],)), "the other input (swaps)"),
     # c = (constant, written_first)
     Gate("add_c", lambda c: f"+{_constant_text(c[0])}",
-         lambda ins, c: _unevaluated(sp.Add, *((c[0], ins[0]) if c[1] else (ins[0], c[0]))),
+         lambda ins, c: unevaluated(sp.Add, *((c[0], ins[0]) if c[1] else (ins[0], c[0]))),
          lambda ins, out, c: ((),), "1"),
     Gate("mul_c", lambda c: f"*{_constant_text(c)}",
-         lambda ins, c: _unevaluated(sp.Mul, c, ins[0]),
+         lambda ins, c: unevaluated(sp.Mul, c, ins[0]),
          lambda ins, out, c: ((c,),), "a"),
-    Gate("recip", _fixed("1/x"), lambda ins, c: _unevaluated(sp.Pow, ins[0], -1),
-         lambda ins, out, c: ((-1, _unevaluated(sp.Pow, ins[0], -2)),), "-1/x^2"),
+    Gate("recip", _fixed("1/x"), lambda ins, c: unevaluated(sp.Pow, ins[0], -1),
+         lambda ins, out, c: ((-1, unevaluated(sp.Pow, ins[0], -2)),), "-1/x^2"),
     Gate("pow", lambda c: f"x^{_constant_text(c)}",
-         lambda ins, c: _unevaluated(sp.Pow, ins[0], c), _pow_local, "n x^(n-1)"),
-    Gate("sqrt", _fixed("sqrt"), lambda ins, c: _unevaluated(sp.Pow, ins[0], sp.S.Half),
-         lambda ins, out, c: ((_unevaluated(sp.Pow, _unevaluated(sp.Mul, 2, out), -1),),),
+         lambda ins, c: unevaluated(sp.Pow, ins[0], c), _pow_local, "n x^(n-1)"),
+    Gate("sqrt", _fixed("sqrt"), lambda ins, c: unevaluated(sp.Pow, ins[0], sp.S.Half),
+         lambda ins, out, c: ((unevaluated(sp.Pow, unevaluated(sp.Mul, 2, out), -1),),),
          "1/(2 sqrt(x))"),
     Gate("exp", _fixed("exp"), lambda ins, c: sp.exp(ins[0]),
          lambda ins, out, c: ((out,),), "e^x"),
     Gate("log", _fixed("log"), lambda ins, c: sp.log(ins[0]),
-         lambda ins, out, c: ((_unevaluated(sp.Pow, ins[0], -1),),), "1/x"),
+         lambda ins, out, c: ((unevaluated(sp.Pow, ins[0], -1),),), "1/x"),
     Gate("tanh", _fixed("tanh"), lambda ins, c: sp.tanh(ins[0]), _tanh_local, "1 - tanh^2"),
     Gate("sigmoid", _fixed("\u03c3"), lambda ins, c: Sigmoid(ins[0]),
          lambda ins, out, c: ((_one_minus(out), out),), "(1 - sigma) sigma"),

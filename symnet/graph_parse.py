@@ -14,11 +14,7 @@ from functools import reduce
 
 import sympy as sp
 
-from symnet.graph_gates import GraphError, OrderedMax, OrderedMin, Sigmoid
-
-
-def _unevaluated(op, *args):
-    return op(*args, evaluate=False)
+from symnet.graph_gates import GraphError, OrderedMax, OrderedMin, Sigmoid, unevaluated
 
 
 def _fold(function):
@@ -42,7 +38,7 @@ FUNCTIONS = {
     "exp": _one(sp.exp), "log": _one(sp.log), "ln": _one(sp.log), "tanh": _one(sp.tanh),
     "sigmoid": _one(Sigmoid), "sin": _one(sp.sin), "cos": _one(sp.cos),
     "abs": _one(sp.Abs), "Abs": _one(sp.Abs),
-    "sqrt": _one(lambda a: _unevaluated(sp.Pow, a, sp.S.Half)),
+    "sqrt": _one(lambda a: unevaluated(sp.Pow, a, sp.S.Half)),
     "relu": _one(lambda a: OrderedMax(sp.S.Zero, a)),
     "max": _fold(OrderedMax), "Max": _fold(OrderedMax),
     "min": _fold(OrderedMin), "Min": _fold(OrderedMin),
@@ -51,16 +47,16 @@ CONSTANTS = {"pi": sp.pi, "E": sp.E}
 
 
 def _divide(a, b):
-    inverse = _unevaluated(sp.Pow, b, -1)
-    return inverse if a == 1 else _unevaluated(sp.Mul, a, inverse)
+    inverse = unevaluated(sp.Pow, b, -1)
+    return inverse if a == 1 else unevaluated(sp.Mul, a, inverse)
 
 
 _BINARY = {
-    ast.Add: lambda a, b: _unevaluated(sp.Add, a, b),
-    ast.Sub: lambda a, b: _unevaluated(sp.Add, a, _unevaluated(sp.Mul, -1, b)),
-    ast.Mult: lambda a, b: _unevaluated(sp.Mul, a, b),
+    ast.Add: lambda a, b: unevaluated(sp.Add, a, b),
+    ast.Sub: lambda a, b: unevaluated(sp.Add, a, unevaluated(sp.Mul, -1, b)),
+    ast.Mult: lambda a, b: unevaluated(sp.Mul, a, b),
     ast.Div: _divide,
-    ast.Pow: lambda a, b: _unevaluated(sp.Pow, a, b),
+    ast.Pow: lambda a, b: unevaluated(sp.Pow, a, b),
 }
 _KINDS = {"Compare": "a comparison", "Attribute": "an attribute", "Subscript": "a subscript",
           "Lambda": "a lambda", "IfExp": "an if-expression", "BoolOp": "and/or"}
@@ -93,7 +89,7 @@ class _Translator:
             return operand
         if not isinstance(node.op, ast.USub):
             raise self.error(node, f"unknown operator {type(node.op).__name__}")
-        return -operand if operand.is_Number else _unevaluated(sp.Mul, -1, operand)
+        return -operand if operand.is_Number else unevaluated(sp.Mul, -1, operand)
 
     def _Constant(self, node):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):

@@ -10,8 +10,6 @@ import sympy as sp
 from symnet.graph import (
     backward_statements,
     build,
-    composite,
-    elementary,
     evaluate,
     forward_statements,
     op_counts,
@@ -19,6 +17,7 @@ from symnet.graph import (
 from symnet.graph_code import emit, load
 from symnet.graph_gates import GATES, GraphError, Sigmoid
 from symnet.graph_parse import parse_expression
+from symnet.graph_rewrite import composite, elementary
 
 NEURON = "1/(1+exp(-(w0*x0+w1*x1+w2)))"
 NEURON_AT = {"w0": 2, "x0": -1, "w1": -3, "x1": -2, "w2": -3}

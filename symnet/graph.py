@@ -233,7 +233,8 @@ def build(expr: sp.Expr, output: str = "f") -> Graph:
     if root[0] == "input":
         raise GraphError(f"{sp.sstr(expr)} is a bare input: there is no gate to graph")
     if output in builder.inputs:
-        raise GraphError(f"the output name {output!r} is also an input's name")
+        raise GraphError(f"the output name {output!r} is also an input's name; "
+                         f"name the output otherwise (symnet graph --name)")
     names = _names(builder, root, output)
 
     def name_of(ref):

@@ -8,13 +8,11 @@ the circuit, `-o FILE.py` writes the code.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 
 import sympy as sp
 
 from symnet.catalog import REGISTRY
+from symnet.files import write_atomically
 from symnet.graph import Graph, build, evaluate, op_counts
 from symnet.graph_code import check_names, emit, formula_text
 from symnet.graph_gates import GraphError
@@ -100,19 +98,9 @@ def report(graph: Graph, evaluation, source: str) -> dict:
     }
 
 
-def _write_code(code: str, path: str) -> None:
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise GraphError(f"cannot write {path}: no folder {target.parent}")
-    handle, temporary = tempfile.mkstemp(suffix=".py", dir=target.parent)
-    with os.fdopen(handle, "w") as file:
-        file.write(code)
-    os.replace(temporary, target)
-
-
 def _save(graph: Graph, evaluation, path: str, source: str) -> None:
     if path.lower().endswith(".py"):
-        _write_code(emit(graph, source), path)
+        write_atomically(path, emit(graph, source))
         return
     from symnet.graph_draw import save  # matplotlib only when a drawing is asked for
     save(graph, evaluation, path, f"{graph.output} = {source}")

@@ -1,6 +1,7 @@
 """`symnet graph` as a user runs it: the table, --json, --code, drawings, bad input."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,18 @@ def test_out_py_writes_the_code_whole(tmp_path, capsys):
     assert f"wrote {target}" in capsys.readouterr().out
     assert "def forward_backward(w0, x0, w1, x1, w2):" in target.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["neuron.py"]  # no temporary left
+
+
+def test_a_declaration_of_ones_own_and_the_sigmoid_inside_it_as_one_gate(tmp_path, capsys):
+    mine = tmp_path / "mine.py"
+    mine.write_text("import sympy as sp\nfrom symnet import Activation\n"
+                    "from symnet.symbols import x\n"
+                    "swish = Activation('swish', x / (1 + sp.exp(-x)), inputs=x)\n")
+    report = run_json(capsys, f"{mine}:swish", "--at", "x=1", "--gates", "composite")
+    assert [n["gate"] for n in report["nodes"]] == ["input", "sigmoid", "mul"]
+    assert report["nodes"][2]["inputs"] == ["x", "s0"]          # x is used twice: a copy
+    sigma = 1 / (1 + math.exp(-1))
+    assert report["gradients"]["x"] == pytest.approx(sigma + sigma * (1 - sigma), rel=1e-14)
 
 
 def test_depth_24_nested_tanh_backward_is_at_most_three_times_the_forward(capsys):

@@ -28,15 +28,19 @@ def default_output() -> Path:
 def sources(references) -> list[Source]:
     """The declarations named on the command line, or the whole catalog."""
     from symnet.catalog import REGISTRY
-    from symnet.loader import resolve_all
+    from symnet.loader import resolve_all, split_reference
 
     if not references:
         return [Source(name, decl) for name, decl in REGISTRY.items()]
     found = []
     for reference in references:
+        path, _ = split_reference(reference)
+        if reference.endswith(".py"):
+            path = reference
         for decl in resolve_all(reference):
-            named = f"{reference}:{decl.name}" if reference.endswith(".py") else reference
-            found.append(Source(named, decl))
+            # the file's name, not its path: the same bytes wherever generate runs from
+            shown = f"{Path(path).name}:{decl.name}" if path else reference
+            found.append(Source(shown, decl))
     return found
 
 

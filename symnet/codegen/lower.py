@@ -28,7 +28,7 @@ from symnet.codegen.errors import CodegenError
 from symnet.codegen.forms import RowSum, TotalSum
 from symnet.codegen.layout import statement
 from symnet.codegen.printer import numpy_code
-from symnet.codegen.stable import as_branches, as_masks
+from symnet.codegen.stable import as_branches, as_masks, is_unsafe
 from symnet.codegen.statements import common_subexpressions, schedule, unique
 from symnet.derive import ActivationDerivation
 from symnet.spec import Regularizer
@@ -119,7 +119,10 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
     grads = {}
     for v in decl.inputs:
         rewritten = derivation.in_output[v]
-        local = rewritten if rewritten is not None else derivation.derivatives[v]
+        # the cached output serves where it is a polynomial of it (sigma(1 - sigma));
+        # softplus' 1 - exp(-out) would overflow where its derivative in x does not
+        reuse = rewritten is not None and not is_unsafe(rewritten)
+        local = rewritten if reuse else derivation.derivatives[v]
         grads["d" + names[str(v)]] = as_branches(DOUT * local)
     needed = set().union(*(g.free_symbols for g in grads.values()))
     cached = ", ".join(names[str(s)] for s in _cache(needed, decl))

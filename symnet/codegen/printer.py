@@ -116,6 +116,9 @@ class NumpyPrinter(NumPyPrinter):
             text = f"{function}({text}, {other})"
         return text
 
+    def _print_Abs(self, expr):
+        return f"np.abs({self._print(expr.args[0])})"
+
     def _print_Max(self, expr):
         return self._pairwise("np.maximum", expr.args)
 

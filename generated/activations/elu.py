@@ -32,6 +32,7 @@ def forward(x, alpha=1):
     """out = elu(x), elementwise.
     Returns (out, cache); the cache (x, alpha) is what backward needs.
     """
+    # each branch on its input clamped to its side of the kink: the discarded one cannot overflow
     out = np.where(x >= 0, x, alpha*np.expm1(np.minimum(0, x)))
     cache = (x, alpha)
     return out, cache
@@ -41,6 +42,7 @@ def backward(dout, cache):
     """The gradient of the loss with respect to each input, given dout = dloss/dout.
     Returns dx: dout times the derivative, from the cache.
     """
-    (x, alpha) = cache
+    x, alpha = cache
+    # each branch on its input clamped to its side of the kink: the discarded one cannot overflow
     dx = np.where(x >= 0, dout, alpha*dout*np.exp(np.minimum(0, x)))
     return dx

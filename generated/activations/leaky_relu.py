@@ -42,6 +42,6 @@ def backward(dout, cache):
     """The gradient of the loss with respect to each input, given dout = dloss/dout.
     Returns dx: dout times the derivative, from the cache.
     """
-    (x, slope) = cache
+    x, slope = cache
     dx = np.where(x > 0, dout, dout*slope)
     return dx

@@ -45,8 +45,8 @@ def backward(dout, cache):
     """The gradient of the loss with respect to each input, given dout = dloss/dout.
     Returns da, db: dout times the derivative, from the cache.
     """
-    (a, b) = cache
-    tmp = a >= b
-    da = np.where(tmp, dout, 0)
-    db = np.where(tmp, 0, dout)
+    a, b = cache
+    a_ge_b = a >= b
+    da = np.where(a_ge_b, dout, 0)
+    db = np.where(a_ge_b, 0, dout)
     return da, db

@@ -28,6 +28,7 @@ def forward(x):
     """out = sigmoid(x), elementwise.
     Returns (out, cache); the cache (out,) is what backward needs.
     """
+    # 1/(1 + exp(-z)) as exp(-logaddexp(0, -z)): finite for any z
     out = np.exp(-np.logaddexp(0, -x))
     cache = (out,)
     return out, cache

@@ -37,6 +37,7 @@ def loss(s, y):
     """
     N = s.shape[0]
     y = np.asarray(y, dtype=s.dtype)
+    # each row's max, shifted out so that exp never overflows
     s_max = np.max(s, axis=1, keepdims=True)
     shifted = s - s_max
     log_z = np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))

@@ -28,6 +28,7 @@ def loss(s, y):
     """
     N = s.shape[0]
     y = np.asarray(y, dtype=s.dtype)
-    loss = np.sum((s - y)**2)/N
-    ds = (2*s - 2*y)/N
+    s_minus_y = s - y
+    loss = np.sum(s_minus_y**2)/N
+    ds = 2*s_minus_y/N
     return loss, ds

@@ -181,7 +181,10 @@ def to_arrays(lowering: Lowering, expr: sp.Expr, live: frozenset) -> sp.Expr:
         lowering.fail(f"the index {expr} stands alone outside an entry")
     if not expr.args or isinstance(expr, sp.IndexedBase):
         return lowering.array(expr) if isinstance(expr, sp.IndexedBase) else expr
-    return expr.func(*[to_arrays(lowering, a, live) for a in expr.args])
+    arguments = [to_arrays(lowering, a, live) for a in expr.args]
+    if expr.is_Add or expr.is_Mul:   # keep the derivation's grouping: 2*(s - y), not 2*s - 2*y
+        return expr.func(*arguments, evaluate=False)
+    return expr.func(*arguments)
 
 
 def batched(lowering: Lowering, expr: sp.Expr, free_index=None) -> sp.Expr:

@@ -25,10 +25,10 @@ import sympy as sp
 from symnet.codegen.batch import Lowering, batched
 from symnet.codegen.docs import module_docstring
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import RowSum, TotalSum
-from symnet.codegen.layout import statement
+from symnet.codegen.forms import Logistic, RowMax, RowSum, Softplus, TotalSum
+from symnet.codegen.layout import WIDTH, paragraph, statement
 from symnet.codegen.printer import numpy_code
-from symnet.codegen.stable import as_branches, as_masks, is_unsafe
+from symnet.codegen.stable import UNSAFE_FUNCTIONS, as_branches, as_masks, is_unsafe
 from symnet.codegen.statements import common_subexpressions, schedule, unique
 from symnet.derive import ActivationDerivation
 from symnet.spec import Regularizer
@@ -85,9 +85,27 @@ def _arguments(leading, params: dict, names: dict) -> str:
     return ", ".join(parts)
 
 
+def _clamped(value: sp.Expr) -> bool:
+    return any(f.has(sp.Min, sp.Max) for f in value.atoms(*UNSAFE_FUNCTIONS))
+
+
+#: why a statement is written as it is: (applies to the value?, the comment above it)
+WHY = (
+    (lambda v: isinstance(v, RowMax), "each row's max, shifted out so that exp never overflows"),
+    (lambda v: v.has(Logistic), "1/(1 + exp(-z)) as exp(-logaddexp(0, -z)): finite for any z"),
+    (lambda v: v.has(Softplus), "log(1 + exp(u)) as logaddexp(0, u): finite for any u"),
+    (lambda v: v.has(sp.Piecewise) and _clamped(v),
+     "each branch on its input clamped to its side of the kink: the discarded one cannot "
+     "overflow"),
+)
+
+
 def _lines(statements, names: dict, dtype_of: str) -> tuple:
     lines = []
     for target, value in statements:
+        for applies, why in WHY:
+            if applies(value):
+                lines += paragraph(why, indent="# ", width=WIDTH - 4, hanging="")
         lines += statement(target, numpy_code(value, names, dtype_of))
     return tuple(lines)
 
@@ -125,20 +143,21 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
         local = rewritten if reuse else derivation.derivatives[v]
         grads["d" + names[str(v)]] = as_branches(DOUT * local)
     needed = set().union(*(g.free_symbols for g in grads.values()))
-    cached = ", ".join(names[str(s)] for s in _cache(needed, decl))
-    cached += "," if len(_cache(needed, decl)) == 1 else ""
+    cache = [names[str(s)] for s in _cache(needed, decl)]
+    cached = f"({cache[0]},)" if len(cache) == 1 else f"({', '.join(cache)})"
+    unpacked = cached if len(cache) == 1 else ", ".join(cache)
     backward = _code(list(grads.items()), names, dtype_of)
     functions = {
         "forward": Function(
             "forward", _arguments(decl.inputs, decl.params, names),
             (f"out = {decl.name}({inputs}), elementwise.",
-             f"Returns (out, cache); the cache ({cached}) is what backward needs."),
-            forward + (f"cache = ({cached})",), "out, cache"),
+             f"Returns (out, cache); the cache {cached} is what backward needs."),
+            forward + (f"cache = {cached}",), "out, cache"),
         "backward": Function(
             "backward", "dout, cache",
             ("The gradient of the loss with respect to each input, given dout = dloss/dout.",
              f"Returns {', '.join(grads)}: dout times the derivative, from the cache."),
-            (f"({cached}) = cache",) + backward, ", ".join(grads)),
+            (f"{unpacked} = cache",) + backward, ", ".join(grads)),
     }
     doc = module_docstring(derivation, names)
     return Module(decl.name, decl.kind, "activation.py.j2", "activations", tuple(doc),

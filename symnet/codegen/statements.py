@@ -10,6 +10,10 @@ import sympy as sp
 
 from symnet.codegen.forms import Logistic, RowSum, TotalSum
 
+#: how a comparison reads in a name
+RELATIONS = {sp.StrictGreaterThan: "gt", sp.GreaterThan: "ge", sp.StrictLessThan: "lt",
+             sp.LessThan: "le"}
+
 
 def unique(name: str, taken: set) -> str:
     """`name` as a fresh identifier: not a keyword, not taken (then taken)."""
@@ -49,7 +53,29 @@ def readable_name(value: sp.Expr, is_kink: bool) -> str:
         return f"sigmoid_{inner}" if named else "sigmoid"
     if isinstance(value, sp.exp):
         return f"exp_{inner}" if named else "exp_term"
-    return "tmp"
+    if type(value) in RELATIONS:
+        return _comparison_name(value) or "condition"
+    difference = _difference(value)
+    return f"{difference[0]}_minus_{difference[1]}" if difference else "tmp"
+
+
+def _difference(value: sp.Expr):
+    """(a, b) for a - b with a and b named arrays, else None."""
+    if not (value.is_Add and len(value.args) == 2):
+        return None
+    positive = [a for a in value.args if isinstance(a, sp.Symbol)]
+    negative = [-a for a in value.args if isinstance(-a, sp.Symbol)]
+    return (positive[0], negative[0]) if len(positive) == 1 and len(negative) == 1 else None
+
+
+def _comparison_name(value: sp.Expr) -> str | None:
+    """a - b >= 0 -> a_ge_b; x > 0 -> x_gt_0."""
+    lhs, rhs = value.args
+    if rhs == 0 and _difference(lhs):
+        lhs, rhs = _difference(lhs)
+    if all(isinstance(a, sp.Symbol) or a.is_Integer for a in (lhs, rhs)):
+        return f"{lhs}_{RELATIONS[type(value)]}_{rhs}".replace("-", "minus")
+    return None
 
 
 def common_subexpressions(exprs: list, taken: set) -> tuple[dict, list]:

@@ -348,8 +348,8 @@ def evaluate(graph: Graph, at: dict) -> Evaluation:
     at = {str(k): sp.sympify(v) for k, v in at.items()}
     missing = [name for name in graph.inputs if name not in at]
     if missing:
-        raise GraphError(f"no value for {', '.join(missing)} "
-                         f"(the inputs are {', '.join(graph.inputs)})")
+        raise GraphError(f"no value for {', '.join(missing)} in the point (--at); "
+                         f"the inputs are {', '.join(graph.inputs)}")
     where = ", ".join(f"{n} = {sp.sstr(at[n])}" for n in graph.inputs)
     env = {sp.Symbol(n): at[n] for n in graph.inputs}
     values = {n: at[n] for n in graph.inputs}

@@ -3,16 +3,14 @@
 r"""elu (activation): The exponential linear unit: x for x >= 0, alpha (e^x - 1) for x < 0.
 
 Derived by symnet (plain text):
-    forward      out = elu(x)
-                 elu(x) = (x if x >= 0 else alpha*(exp(x) - 1))
+    forward      out = (x if x >= 0 else alpha*(exp(x) - 1))
     derivative   delu(x)/dx = (1 if x >= 0 else alpha*exp(x))
     at the kink  delu(x)/dx = 1   (at x = 0)
     param        alpha = 1   (default)
 
 The same in LaTeX:
-    forward      out = \operatorname{elu}{\left(x \right)}
-                 \operatorname{elu}{\left(x \right)} = \begin{cases} x & \text{for}\: x \geq 0
-        \\\alpha \left(e^{x} - 1\right) & \text{otherwise} \end{cases}
+    forward      out = \begin{cases} x & \text{for}\: x \geq 0 \\\alpha \left(e^{x} - 1\right) &
+        \text{otherwise} \end{cases}
     derivative   \frac{d}{d x} \operatorname{elu}{\left(x \right)} = \begin{cases} 1 &
         \text{for}\: x \geq 0 \\\alpha e^{x} & \text{otherwise} \end{cases}
     at the kink  \frac{d}{d x} \operatorname{elu}{\left(x \right)} = 1   (at x = 0)

@@ -4,16 +4,14 @@ r"""leaky_relu (activation): The leaky ReLU: x where x > 0, slope * x elsewhere 
     max(0.1x, x)).
 
 Derived by symnet (plain text):
-    forward      out = leaky_relu(x)
-                 leaky_relu(x) = (x if x > 0 else slope*x)
+    forward      out = (x if x > 0 else slope*x)
     derivative   dleaky_relu(x)/dx = (1 if x > 0 else slope)
     at the kink  dleaky_relu(x)/dx = slope   (at x = 0)
     param        slope = 1/10   (default)
 
 The same in LaTeX:
-    forward      out = \operatorname{leaky}_{relu}{\left(x \right)}
-                 \operatorname{leaky}_{relu}{\left(x \right)} = \begin{cases} x & \text{for}\: x
-        > 0 \\slope x & \text{otherwise} \end{cases}
+    forward      out = \begin{cases} x & \text{for}\: x > 0 \\slope x & \text{otherwise}
+        \end{cases}
     derivative   \frac{d}{d x} \operatorname{leaky}_{relu}{\left(x \right)} = \begin{cases} 1 &
         \text{for}\: x > 0 \\slope & \text{otherwise} \end{cases}
     at the kink  \frac{d}{d x} \operatorname{leaky}_{relu}{\left(x \right)} = slope   (at x = 0)

@@ -3,16 +3,14 @@
 r"""maxout (activation): Maxout's max(a, b) of two pre-activations; a tie routes the gradient to a.
 
 Derived by symnet (plain text):
-    forward      out = maxout(a, b)
-                 maxout(a, b) = Max(a, b)
+    forward      out = Max(a, b)
     derivative   dmaxout(a, b)/da = [a - b >= 0]
     derivative   dmaxout(a, b)/db = [-a + b > 0]
     at the kink  dmaxout(a, b)/da = 1   (at a = 0, b = 0)
     at the kink  dmaxout(a, b)/db = 0   (at a = 0, b = 0)
 
 The same in LaTeX:
-    forward      out = \operatorname{maxout}{\left(a,b \right)}
-                 \operatorname{maxout}{\left(a,b \right)} = \max\left(a, b\right)
+    forward      out = \max\left(a, b\right)
     derivative   \frac{\partial}{\partial a} \operatorname{maxout}{\left(a,b \right)} = \left[a
         - b \geq 0\right]
     derivative   \frac{\partial}{\partial b} \operatorname{maxout}{\left(a,b \right)} = \left[-

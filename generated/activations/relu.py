@@ -3,14 +3,12 @@
 r"""relu (activation): The rectified linear unit max(0, x).
 
 Derived by symnet (plain text):
-    forward      out = relu(x)
-                 relu(x) = Max(0, x)
+    forward      out = Max(0, x)
     derivative   drelu(x)/dx = [x > 0]
     at the kink  drelu(x)/dx = 0   (at x = 0)
 
 The same in LaTeX:
-    forward      out = \operatorname{relu}{\left(x \right)}
-                 \operatorname{relu}{\left(x \right)} = \max\left(0, x\right)
+    forward      out = \max\left(0, x\right)
     derivative   \frac{d}{d x} \operatorname{relu}{\left(x \right)} = \left[x > 0\right]
     at the kink  \frac{d}{d x} \operatorname{relu}{\left(x \right)} = 0   (at x = 0)
 

@@ -3,19 +3,16 @@
 r"""sigmoid (activation): The logistic sigmoid 1 / (1 + e^-x).
 
 Derived by symnet (plain text):
-    forward     out = sigmoid(x)
-                sigmoid(x) = 1/(1 + exp(-x))
+    forward     out = 1/(1 + exp(-x))
     derivative  dsigmoid(x)/dx = exp(-x)/(1 + exp(-x))**2
-                dsigmoid(x)/dx = out*(1 - out)   (in terms of out: backward reuses the forward
-        output)
+                dsigmoid(x)/dx = out*(1 - out)   (in terms of out: backward computes this)
 
 The same in LaTeX:
-    forward     out = \operatorname{sigmoid}{\left(x \right)}
-                \operatorname{sigmoid}{\left(x \right)} = \frac{1}{1 + e^{- x}}
+    forward     out = \frac{1}{1 + e^{- x}}
     derivative  \frac{d}{d x} \operatorname{sigmoid}{\left(x \right)} = \frac{e^{- x}}{\left(1 +
         e^{- x}\right)^{2}}
                 \frac{d}{d x} \operatorname{sigmoid}{\left(x \right)} = out \left(1 - out\right)
-        (in terms of out: backward reuses the forward output)
+        (in terms of out: backward computes this)
 
 Shapes: x: arrays of one shape, the batch first ((N, D) for N samples of width D); out, dout and
     dx have that shape and dtype.
@@ -28,8 +25,9 @@ def forward(x):
     """out = sigmoid(x), elementwise.
     Returns (out, cache); the cache (out,) is what backward needs.
     """
-    # 1/(1 + exp(-z)) as exp(-logaddexp(0, -z)): finite for any z
-    out = np.exp(-np.logaddexp(0, -x))
+    # exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never overflows
+    exp_neg_abs_x = np.exp(-np.abs(x))
+    out = np.where(x >= 0, 1, exp_neg_abs_x)/(exp_neg_abs_x + 1)
     cache = (out,)
     return out, cache
 

@@ -4,16 +4,14 @@ r"""tanh (activation): The hyperbolic tangent.
 
 Derived by symnet (plain text):
     forward     out = tanh(x)
-                tanh(x) = tanh(x)
     derivative  dtanh(x)/dx = 1 - tanh(x)**2
-                dtanh(x)/dx = 1 - out**2   (in terms of out: backward reuses the forward output)
+                dtanh(x)/dx = 1 - out**2   (in terms of out: backward computes this)
 
 The same in LaTeX:
     forward     out = \tanh{\left(x \right)}
-                \tanh{\left(x \right)} = \tanh{\left(x \right)}
     derivative  \frac{d}{d x} \tanh{\left(x \right)} = 1 - \tanh^{2}{\left(x \right)}
                 \frac{d}{d x} \tanh{\left(x \right)} = 1 - out^{2}   (in terms of out: backward
-        reuses the forward output)
+        computes this)
 
 Shapes: x: arrays of one shape, the batch first ((N, D) for N samples of width D); out, dout and
     dx have that shape and dtype.

@@ -5,21 +5,16 @@ r"""softmax_ce (loss): Softmax cross-entropy -sum_i y_i log softmax(s)_i for a o
 
 Derived by symnet (plain text):
     forward   L = -Sum((-logsumexp(s) + s[i])*y[i], (i, 0, C - 1))
-    target    y is a one-hot vector; the derivation may use Sum(y[i], (i, 0, C - 1)) = 1
+    target    y is a one-hot vector
     gradient  dL/ds[k] = p[k] - y[k]
-    Jacobian  df(i)/ds[j] = (delta(i, j) - p[j])*p[i]
-              f(i) = exp(s[i])/Sum(exp(s[m]), (m, 0, C - 1))
     where     p = softmax(s)
 
 The same in LaTeX:
     forward   L = - \sum_{i=0}^{C - 1} \left(- \operatorname{logsumexp}\left(s\right) +
         {s}_{i}\right) {y}_{i}
-    target    y is a one-hot vector; the derivation may use Sum(y[i], (i, 0, C - 1)) = 1
+    target    y is a one-hot vector
     gradient  \frac{d}{d {s}_{k}} L = {p}_{k} - {y}_{k}
-    Jacobian  \frac{d}{d {s}_{j}} f{\left(i \right)} = \left(\delta_{i j} - {p}_{j}\right)
-        {p}_{i}
-              f{\left(i \right)} = \frac{e^{{s}_{i}}}{\sum_{m=0}^{C - 1} e^{{s}_{m}}}
-    where     p = \operatorname{softmax}{\left(s \right)}
+    where     p = softmax(s)
 
 Shapes: s: (N, C) scores, one row per sample, y: (N, C) one-hot rows; ds: (N, C), the dtype of
     s.

@@ -1,5 +1,9 @@
-"""The docstrings of generated modules: the formulas symnet derived (plain text and
-LaTeX, through `symnet.display`), the kink convention, the shapes. Lines of text."""
+"""The docstrings of generated modules: the formulas symnet derived, in plain text and in
+LaTeX (through `symnet.display`'s printers), the kink convention, the shapes.
+
+The rows are chosen here, not taken from `symnet derive`'s page, so that a module's
+bytes change only when its own formulas (or the printers) do.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,63 @@ import sympy as sp
 
 from symnet import display
 from symnet.codegen.layout import paragraph
+from symnet.derive import ActivationDerivation, softmax_legend
 from symnet.spec import Activation, Regularizer
 
 STEPS = ("Kinks: [u > 0] is 1 where u > 0 and 0 elsewhere (0 at u = 0); [u >= 0] is 1 at "
          "u = 0. The code compares exactly so; it never uses np.heaviside's 1/2 at a kink.")
+TARGETS = {"one_hot": "a one-hot vector", "class_index": "a class index in 0..C-1",
+           "real": "a real vector", "sign": "a label in {-1, +1}"}
 
 
-def _rows(derivation, as_latex: bool) -> list[str]:
-    # display.render_text aligns the labels already (lines start with two spaces)
+def _eq(lhs, rhs) -> sp.Eq:
+    return sp.Eq(lhs, rhs, evaluate=False)
+
+
+def _activation_rows(derivation: ActivationDerivation, used: dict) -> list:
+    """(label, formula or None, note) rows; `used` maps an input to the form of its
+    derivative that backward computes."""
+    decl = derivation.declaration
+    call = sp.Function(decl.name)(*decl.inputs)
+    rows = [("forward", _eq(sp.Symbol("out"), decl.forward), "")]
+    for v, derivative in derivation.derivatives.items():
+        slope = sp.Derivative(call, v, evaluate=False)
+        rewritten = derivation.in_output[v]
+        reused = used[v] is rewritten
+        note = "backward computes this" if rewritten is not None and not reused else ""
+        rows.append(("derivative", _eq(slope, display.as_cases(derivative)), note))
+        if rewritten is not None:
+            note = "in terms of out: backward computes this" if reused else "in terms of out"
+            rows.append(("", _eq(slope, rewritten), note))
+    for kink in decl.kinks:
+        where = ", ".join(f"{k} = {v}" for k, v in kink.at.items())
+        for v, value in kink.derivative.items():
+            rows.append(("at the kink", _eq(sp.Derivative(call, v, evaluate=False), value),
+                         f"at {where}"))
+    return rows
+
+
+def _loss_rows(derivation) -> list:
+    decl = derivation.declaration
+    value = sp.Symbol("R" if isinstance(decl, Regularizer) else "L")
+    rows = [("forward", _eq(value, decl.forward), "")]
+    if decl.target is not None:
+        rows.append(("target", None, f"{decl.target} is {TARGETS[decl.target_kind]}"))
+    gradient, legend = softmax_legend(derivation.gradient)
+    rows.append(("gradient", _eq(sp.Derivative(value, decl.wrt, evaluate=False), gradient), ""))
+    for symbol, meaning in legend.items():
+        rows.append(("where", None, f"{symbol} = {meaning}"))
+    return rows
+
+
+def _lines(rows: list, show) -> list[str]:
+    width = max(len(label) for label, _, _ in rows)
     lines = []
-    for line in display.render_text(display.describe(derivation), as_latex=as_latex):
-        lines += paragraph(line[2:].rstrip(), indent="    ")
+    for label, formula, note in rows:
+        shown = show(formula) if formula is not None else note
+        if formula is not None and note:
+            shown += f"   ({note})"
+        lines += paragraph(f"{label:{width}s}  {shown}", indent="    ")
     return lines
 
 
@@ -37,11 +87,10 @@ def _shapes(decl, names: dict) -> str:
     if isinstance(decl, Regularizer):
         return (f"Shapes: {vector} is a weight array of any shape; the penalty is a scalar and "
                 f"d{vector} has {vector}'s shape and dtype.")
+    target = names[str(decl.target)] if decl.target is not None else None
     if not decl.is_vector:
-        target = names[str(decl.target)] if decl.target is not None else None
         labels = f", {target}: (N,) labels" if target else ""
         return f"Shapes: {vector}: (N,) scores{labels}; d{vector}: (N,)."
-    target = names[str(decl.target)] if decl.target is not None else None
     kinds = {"class_index": f"{target}: (N,) integer class indices in 0..C-1",
              "one_hot": f"{target}: (N, C) one-hot rows", "real": f"{target}: (N, C) reals",
              "sign": f"{target}: (N, C) labels in {{-1, +1}}"}
@@ -50,13 +99,16 @@ def _shapes(decl, names: dict) -> str:
             f"d{vector}: (N, C), the dtype of {vector}.")
 
 
-def module_docstring(derivation, names: dict, extra: tuple = ()) -> list[str]:
+def module_docstring(derivation, names: dict, used=None, extra: tuple = ()) -> list[str]:
     """The module docstring's lines: title, formulas, kinks, shapes, then `extra`."""
     decl = derivation.declaration
+    rows = _activation_rows(derivation, used) if isinstance(derivation, ActivationDerivation) \
+        else _loss_rows(derivation)
+    rows += [("param", _eq(p, default), "default") for p, default in decl.params.items()]
     title = f"{decl.name} ({decl.kind})" + (f": {decl.doc}" if decl.doc else "")
     lines = paragraph(title)
-    lines += ["", "Derived by symnet (plain text):"] + _rows(derivation, as_latex=False)
-    lines += ["", "The same in LaTeX:"] + _rows(derivation, as_latex=True)
+    lines += ["", "Derived by symnet (plain text):"] + _lines(rows, display.text)
+    lines += ["", "The same in LaTeX:"] + _lines(rows, display.latex)
     notes = ([STEPS] if _has_steps(derivation) else []) + [_shapes(decl, names), *extra]
     for note in notes:
         lines += [""] + paragraph(note)

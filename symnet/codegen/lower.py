@@ -25,12 +25,19 @@ import sympy as sp
 from symnet.codegen.batch import Lowering, batched
 from symnet.codegen.docs import module_docstring
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import Logistic, RowMax, RowSum, Softplus, TotalSum
+from symnet.codegen.forms import RowMax, RowSum, Softplus, TotalSum
 from symnet.codegen.layout import WIDTH, paragraph, statement
 from symnet.codegen.printer import numpy_code
-from symnet.codegen.stable import UNSAFE_FUNCTIONS, as_branches, as_masks, is_unsafe
+from symnet.codegen.stable import (
+    UNSAFE_FUNCTIONS,
+    as_branches,
+    as_masks,
+    bounded_exp,
+    expand_logistic,
+    is_unsafe,
+)
 from symnet.codegen.statements import common_subexpressions, schedule, unique
-from symnet.derive import ActivationDerivation
+from symnet.derive import ActivationDerivation, LossDerivation
 from symnet.spec import Regularizer
 from symnet.symbols import out as OUT
 
@@ -92,7 +99,8 @@ def _clamped(value: sp.Expr) -> bool:
 #: why a statement is written as it is: (applies to the value?, the comment above it)
 WHY = (
     (lambda v: isinstance(v, RowMax), "each row's max, shifted out so that exp never overflows"),
-    (lambda v: v.has(Logistic), "1/(1 + exp(-z)) as exp(-logaddexp(0, -z)): finite for any z"),
+    (lambda v: any(bounded_exp(e) for e in v.atoms(sp.exp)),
+     "exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never overflows"),
     (lambda v: v.has(Softplus), "log(1 + exp(u)) as logaddexp(0, u): finite for any u"),
     (lambda v: v.has(sp.Piecewise) and _clamped(v),
      "each branch on its input clamped to its side of the kink: the discarded one cannot "
@@ -114,7 +122,8 @@ def _code(outputs: list, names: dict, dtype_of: str, definitions=None, scale=1) 
     """Body lines computing each (target, expr) of `outputs`, common terms shared, each
     output then multiplied by `scale` (the batch mean's 1/N, kept out of the sharing)."""
     taken = set(RESERVED) | set(names.values()) | {t for t, _ in outputs}
-    temporaries, reduced = common_subexpressions([e for _, e in outputs], taken)
+    exprs = [expand_logistic(e) for _, e in outputs]
+    temporaries, reduced = common_subexpressions(exprs, taken)
     definitions = {**(definitions or {}), **temporaries}
     computed = [(t, e * scale) for (t, _), e in zip(outputs, reduced, strict=True)]
     return _lines(schedule(definitions, computed), names, dtype_of)
@@ -134,14 +143,14 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
     dtype_of = names[str(decl.inputs[0])]
     inputs = ", ".join(names[str(v)] for v in decl.inputs)
     forward = _code([("out", as_branches(decl.forward))], names, dtype_of)
-    grads = {}
+    grads, used = {}, {}
     for v in decl.inputs:
         rewritten = derivation.in_output[v]
         # the cached output serves where it is a polynomial of it (sigma(1 - sigma));
         # softplus' 1 - exp(-out) would overflow where its derivative in x does not
         reuse = rewritten is not None and not is_unsafe(rewritten)
-        local = rewritten if reuse else derivation.derivatives[v]
-        grads["d" + names[str(v)]] = as_branches(DOUT * local)
+        used[v] = rewritten if reuse else derivation.derivatives[v]
+        grads["d" + names[str(v)]] = as_branches(DOUT * used[v])
     needed = set().union(*(g.free_symbols for g in grads.values()))
     cache = [names[str(s)] for s in _cache(needed, decl)]
     cached = f"({cache[0]},)" if len(cache) == 1 else f"({', '.join(cache)})"
@@ -159,7 +168,7 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
              f"Returns {', '.join(grads)}: dout times the derivative, from the cache."),
             (f"{unpacked} = cache",) + backward, ", ".join(grads)),
     }
-    doc = module_docstring(derivation, names)
+    doc = module_docstring(derivation, names, used)
     return Module(decl.name, decl.kind, "activation.py.j2", "activations", tuple(doc),
                   functions)
 
@@ -188,6 +197,7 @@ def _check_shifted(decl, lowering: Lowering, exprs) -> None:
     for expr in exprs:
         for e in expr.atoms(sp.exp):
             argument = e.args[0].replace(lambda a: isinstance(a, sp.Min), lambda a: 0)
+            argument = 0 if bounded_exp(e) else argument
             if scores in argument.free_symbols:
                 raise CodegenError(decl.name, f"the code would compute {e} of raw scores, "
                                    f"which overflows; declare the loss with LogSumExp, "
@@ -229,7 +239,7 @@ def lower_loss(derivation, reduction: str = "mean") -> Module:
                          f"and d{value_name}/d{scores}."),
                         tuple(preamble) + body, f"{value_name}, d{scores}")
     notes = () if regularizer else (_reduction_note(reduction),)
-    doc = module_docstring(derivation, names, notes)
+    doc = module_docstring(derivation, names, extra=notes)
     return Module(decl.name, decl.kind, "loss.py.j2",
                   "regularizers" if regularizer else "losses", tuple(doc),
                   {"loss": function})
@@ -244,7 +254,11 @@ def _reduction_note(reduction: str) -> str:
 
 
 def lower(derivation, reduction: str = "mean") -> Module:
-    """The module of any derivation."""
+    """The module of an activation's, a loss's or a regulariser's derivation."""
     if isinstance(derivation, ActivationDerivation):
         return lower_activation(derivation)
-    return lower_loss(derivation, reduction)
+    if isinstance(derivation, LossDerivation):
+        return lower_loss(derivation, reduction)
+    decl = derivation.declaration
+    raise CodegenError(decl.name, f"symnet generates activations, losses and regularisers; "
+                       f"a {decl.kind} has no module template yet")

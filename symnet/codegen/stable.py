@@ -58,6 +58,25 @@ def logistic_form(expr: sp.Expr) -> sp.Expr:
                         lambda e: -Softplus(-e.args[0].args[0]))
 
 
+def bounded_exp(e: sp.Expr) -> bool:
+    """exp(-|u|), which is at most 1."""
+    return isinstance(e, sp.exp) and e.args[0].could_extract_minus_sign() \
+        and isinstance(-e.args[0], sp.Abs)
+
+
+def expand_logistic(expr: sp.Expr) -> sp.Expr:
+    """logistic(z) -> where(z >= 0, 1, e) / (1 + e) with e = exp(-|z|) <= 1: as finite as
+    exp(-logaddexp(0, -z)), about twice as fast, and e is shared by logistic(z) and
+    logistic(-z)."""
+
+    def expand(f: Logistic) -> sp.Expr:
+        z = f.args[0]
+        e = sp.exp(-sp.Abs(z))
+        return sp.Piecewise((1, sp.Ge(z, 0)), (e, True)) / (1 + e)
+
+    return expr.replace(lambda e: isinstance(e, Logistic), expand)
+
+
 def use_expm1(expr: sp.Expr) -> sp.Expr:
     """exp(u) - 1 + rest -> expm1(u) + rest."""
 

@@ -52,6 +52,9 @@ def readable_name(value: sp.Expr, is_kink: bool) -> str:
     if isinstance(value, Logistic):
         return f"sigmoid_{inner}" if named else "sigmoid"
     if isinstance(value, sp.exp):
+        magnitude = -inner
+        if isinstance(magnitude, sp.Abs) and isinstance(magnitude.args[0], sp.Symbol):
+            return f"exp_neg_abs_{magnitude.args[0]}"
         return f"exp_{inner}" if named else "exp_term"
     if type(value) in RELATIONS:
         return _comparison_name(value) or "condition"

@@ -59,6 +59,12 @@ class GraphPrinter(NumPyPrinter):
         return self.prefix + fqn.split(".")[-1] if fqn.startswith("numpy.") else \
             super()._module_format(fqn, register)
 
+    def parenthesize(self, item, level, strict=False):
+        # a positive decimal (0.1, 2.5) is one literal: no parentheses around it
+        if isinstance(item, sp.Rational) and not item.is_Integer and item > 0 and _decimal(item):
+            return _decimal(item)
+        return super().parenthesize(item, level, strict)
+
     def _print_Rational(self, expr):
         return _decimal(expr) or f"{expr.p}/{expr.q}"
 

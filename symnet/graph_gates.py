@@ -249,7 +249,7 @@ GATES: dict[str, Gate] = {gate.kind: gate for gate in (
     Gate("pow", lambda c: f"x^{_constant_text(c)}",
          lambda ins, c: unevaluated(sp.Pow, ins[0], c), _pow_local, "n x^(n-1)"),
     Gate("sqrt", _fixed("sqrt"), lambda ins, c: unevaluated(sp.Pow, ins[0], sp.S.Half),
-         lambda ins, out, c: ((unevaluated(sp.Pow, unevaluated(sp.Mul, 2, out), -1),),),
+         lambda ins, out, c: ((sp.S.Half, unevaluated(sp.Pow, out, -1)),),
          "1/(2 sqrt(x))"),
     Gate("exp", _fixed("exp"), lambda ins, c: sp.exp(ins[0]),
          lambda ins, out, c: ((out,),), "e^x"),

@@ -11,11 +11,12 @@ import json
 import sys
 
 from symnet import display
-from symnet.catalog import REGISTRY
+from symnet.catalog import CATALOG
 from symnet.derive import derive
 from symnet.errors import SymnetError
 from symnet.files import write_atomically
 from symnet.loader import resolve, resolve_all
+from symnet.matrix_check import as_layer_verdicts
 from symnet.report import markdown_report
 from symnet.verify import REFUTED, check, check_primitives
 
@@ -29,7 +30,7 @@ def _summary(verdicts) -> str:
 
 def cmd_list(args) -> int:
     rows = []
-    for name, decl in REGISTRY.items():
+    for name, decl in CATALOG.items():
         verdicts = check(decl)
         rows.append({"name": name, "kind": decl.kind, "doc": decl.doc,
                      "verdicts": _summary(verdicts)})
@@ -54,12 +55,13 @@ def cmd_derive(args) -> int:
 
 def cmd_check(args) -> int:
     decls = [d for name in args.names for d in resolve_all(name)] if args.names \
-        else list(REGISTRY.values())
+        else list(CATALOG.values())
     results = []
     if not args.names:
         results.append(("primitives", "stable primitives", check_primitives()))
     for decl in decls:
-        results.append((decl.name, decl.kind, check(decl)))
+        # an activation is also checked as a layer, applied entry by entry to a matrix
+        results.append((decl.name, decl.kind, check(decl) + as_layer_verdicts(decl)))
     refuted = sum(v.status == REFUTED for _, _, verdicts in results for v in verdicts)
     if args.json:
         print(json.dumps({

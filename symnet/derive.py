@@ -170,6 +170,10 @@ def derive(decl):
     """The derivation of any declaration."""
     if isinstance(decl, Activation):
         return derive_activation(decl)
+    if getattr(decl, "kind", "") in ("layer", "network"):  # matrix level: symnet.matrix
+        from symnet.matrix import derive_matrix
+
+        return derive_matrix(decl)
     return derive_loss(decl)
 
 

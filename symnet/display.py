@@ -160,10 +160,15 @@ def _loss_rows(derivation) -> list[Row]:
 def describe(derivation) -> list[Row]:
     """The rows of a derivation's page: forward, derivatives, kinks, legend, params."""
     from symnet.derive import ActivationDerivation
+    from symnet.layer_display import activation_layer_rows, describe_matrix  # matrix level
 
     decl = derivation.declaration
+    if getattr(decl, "kind", "") in ("layer", "network"):
+        return describe_matrix(derivation)
     rows = _activation_rows(derivation) if isinstance(derivation, ActivationDerivation) \
         else _loss_rows(derivation)
+    if isinstance(derivation, ActivationDerivation):
+        rows += activation_layer_rows(decl)
     for symbol, default in decl.params.items():
         rows.append(Row("param", sp.Eq(symbol, default, evaluate=False), "default"))
     return rows

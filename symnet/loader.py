@@ -13,7 +13,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from symnet.catalog import REGISTRY, declarations_in
+from symnet.catalog import CATALOG, declarations_in
 from symnet.errors import DeclarationError, LoadError
 
 
@@ -75,10 +75,10 @@ def resolve(reference: str):
     """The declaration a command-line NAME refers to."""
     path, name = split_reference(reference)
     if path is None:
-        if name not in REGISTRY:
-            raise LoadError(f"{name!r} is not in the catalog{_suggest(name, REGISTRY)} "
+        if name not in CATALOG:
+            raise LoadError(f"{name!r} is not in the catalog{_suggest(name, CATALOG)} "
                             f"(see `symnet list`; a file of your own is FILE.py:NAME)")
-        return REGISTRY[name]
+        return CATALOG[name]
     found = load_file(path)
     if name not in found:
         listed = ", ".join(found) or "none"

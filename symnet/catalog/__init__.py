@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from symnet.catalog import activations, losses
+from symnet.catalog import activations, layers, losses
+from symnet.layers import Layer
+from symnet.networks import Network
 from symnet.spec import Activation, Loss
 
 
@@ -16,12 +18,20 @@ def declarations_in(module: ModuleType) -> dict:
     """The declarations a module defines, by their own names, in definition order."""
     found = {}
     for value in vars(module).values():
-        if isinstance(value, (Activation, Loss)) and value.name not in found:
+        if isinstance(value, (Activation, Loss, Layer, Network)) and value.name not in found:
             found[value.name] = value
     return found
 
 
 REGISTRY: dict = {**declarations_in(activations), **declarations_in(losses)}
+
+# Layers and networks (matrix level) have their own registry: every activation is also a
+# layer under its own name (LAYER_REGISTRY["relu"]), and the stages that handle only
+# activations and losses (code generation) keep iterating REGISTRY. CATALOG is every name
+# the command line knows; an activation's name gives its declaration, which symnet derives
+# and checks at both levels.
+LAYER_REGISTRY: dict = {**layers.LAYERS, **layers.NETWORKS}
+CATALOG: dict = {**REGISTRY, **{n: d for n, d in LAYER_REGISTRY.items() if n not in REGISTRY}}
 
 
 def names() -> list[str]:

@@ -1,0 +1,188 @@
+"""The lecture's layers and networks at matrix level, batch first (DESIGN.md, level 3).
+
+Batch first: a batch X is N x D, one sample per row, so the lecture's column-vector
+formulas appear transposed here. Its f = W2 max(0, W1 x) with W1 in R^{H x D} is
+S = relu(X W1) W2 with W1 in R^{D x H}; each network carries an Identity that checks the
+batch-first forward against the lecture's own orientation.
+
+Every activation of the catalog is also a layer under its own name (`LAYERS["relu"]`, made
+by `symnet.layers.activation_layer`): the activation's declaration is the one place it is
+declared, at both levels.
+"""
+
+import sympy as sp
+from sympy import HadamardProduct as hadamard
+from sympy import MatrixSymbol as Matrix
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+from symnet.catalog import activations
+from symnet.catalog.activations import maxout, relu, sigmoid
+from symnet.catalog.losses import l2, softmax_ce, squared_error, svm
+from symnet.layers import Layer, activation_layer, broadcast, elementwise, size
+from symnet.networks import Network, use
+from symnet.spec import Activation, Gradient, Identity
+from symnet.symbols import lam, x
+
+N, D, M, H, H1, H2, C = (size(n) for n in ("N", "D", "M", "H", "H1", "H2", "C"))
+
+
+def step(matrix, at_zero=0):
+    """[U > 0] entry by entry (at_zero=1: [U >= 0]), for hand derivations."""
+    return ElementwiseApplyFunction(sp.Lambda(x, sp.Heaviside(x, at_zero)), matrix)
+
+
+def ones(rows, cols):
+    return sp.OneMatrix(rows, cols)
+
+
+# --- layers ------------------------------------------------------------------------------------
+
+X, W, b, G = Matrix("X", N, D), Matrix("W", D, M), Matrix("b", 1, M), Matrix("G", N, M)
+
+affine = Layer(
+    "affine", X * W + broadcast(b, N), inputs=(X, W, b), upstream=G,
+    hand=[
+        Gradient(G * W.T, wrt=X, label="L26 dL/dx = (dL/dy) w^T  (N x D)"),
+        Gradient(X.T * G, wrt=W, label="L26 dL/dw = x^T (dL/dy)  (D x M)"),
+        Gradient(ones(1, N) * G, wrt=b, label="dL/db = the column sums of dL/dy  (1 x M)"),
+    ],
+    doc="The affine layer Y = X W + b, the bias row b broadcast over the batch (L26).",
+)
+
+W1, b1, W2, b2 = Matrix("W1", D, M), Matrix("b1", 1, M), Matrix("W2", D, M), Matrix("b2", 1, M)
+_first, _second = X * W1 + broadcast(b1, N), X * W2 + broadcast(b2, N)
+_routed_to_first = hadamard(G, step(_first - _second, 1))
+
+maxout_layer = Layer(
+    "maxout_layer", elementwise(maxout, _first, _second), inputs=(X, W1, b1, W2, b2),
+    upstream=G,
+    hand=[
+        Gradient(X.T * _routed_to_first, wrt=W1,
+                 label="L10 Maxout routes G to the larger map: dL/dW1 = X^T (G .* [A >= B])"),
+        Gradient(X.T * hadamard(G, step(_second - _first)), wrt=W2,
+                 label="L10 dL/dW2 = X^T (G .* [B > A])"),
+        Gradient(ones(1, N) * _routed_to_first, wrt=b1, label="dL/db1 = colsum(G .* [A >= B])"),
+    ],
+    doc="Maxout over two affine maps: max(X W1 + b1, X W2 + b2) entry by entry (L10).",
+)
+
+
+def _activation_layers() -> dict:
+    found = [v for v in vars(activations).values() if isinstance(v, Activation)]
+    return {decl.name: activation_layer(decl) for decl in found}
+
+
+#: the layer registry: affine, maxout_layer and every activation as a layer, by name
+LAYERS = {"affine": affine, "maxout_layer": maxout_layer, **_activation_layers()}
+
+
+# --- networks ----------------------------------------------------------------------------------
+
+X, S = Matrix("X", N, D), Matrix("S", N, C)
+W1, W2, G = Matrix("W1", D, H), Matrix("W2", H, C), Matrix("G", N, C)
+_hidden = X * W1
+
+two_layer_relu = Network(
+    "two_layer_relu", input=X, upstream=G,
+    stages=[use(affine, W=W1, b=0), use(relu), use(affine, W=W2, b=0, out=S)],
+    hand=[
+        Identity(S.T, W2.T * elementwise(relu, W1.T * X.T),
+                 label="L07 f = W2 max(0, W1 x) in the lecture's orientation (its W1 is W1.T)"),
+        Gradient(X.T * hadamard(G * W2.T, step(_hidden)), wrt=W1,
+                 label="L07 dL/dW1 = X^T ((G W2^T) .* [X W1 > 0])"),
+        Gradient(elementwise(relu, _hidden).T * G, wrt=W2,
+                 label="L07 dL/dW2 = max(0, X W1)^T G"),
+    ],
+    doc="The 2-layer network f = W2 max(0, W1 x) (L07), batch first: S = relu(X W1) W2.",
+)
+
+two_layer_linear = Network(
+    "two_layer_linear", input=X, upstream=G,
+    stages=[use(affine, W=W1, b=0), use(affine, W=W2, b=0, out=S)],
+    hand=[
+        Identity(S, X * (W1 * W2), label="L09 without an activation f = X (W1 W2) = X W3"),
+        Identity(S.T, (W2.T * W1.T) * X.T,
+                 label="L09 in the lecture's orientation W3 = W2 W1: a linear classifier"),
+    ],
+    doc="The 2-layer network without its activation (L09): a linear map again.",
+)
+
+W2, W3 = Matrix("W2", H1, H2), Matrix("W3", H2, C)
+W1 = Matrix("W1", D, H1)
+
+three_layer_relu = Network(
+    "three_layer_relu", input=X, upstream=G,
+    stages=[use(affine, W=W1, b=0), use(relu), use(affine, W=W2, b=0), use(relu),
+            use(affine, W=W3, b=0, out=S)],
+    hand=[Identity(S.T, W3.T * elementwise(relu, W2.T * elementwise(relu, W1.T * X.T)),
+                   label="L08 f = W3 max(0, W2 max(0, W1 x)) in the lecture's orientation")],
+    doc="The 3-layer network f = W3 max(0, W2 max(0, W1 x)) (L08), batch first.",
+)
+
+# L11: x in R^3, two hidden layers of 4 sigmoid units, one output; biases everywhere
+X3 = Matrix("X", N, 3)
+V1, c1, V2, c2, V3, c3 = (Matrix("W1", 3, 4), Matrix("b1", 1, 4), Matrix("W2", 4, 4),
+                          Matrix("b2", 1, 4), Matrix("W3", 4, 1), Matrix("b3", 1, 1))
+h1, h2, out = Matrix("h1", N, 4), Matrix("h2", N, 4), Matrix("out", N, 1)
+
+three_layer_sigmoid = Network(
+    "three_layer_sigmoid", input=X3, upstream=Matrix("G", N, 1),
+    stages=[use(affine, W=V1, b=c1), use(sigmoid, out=h1), use(affine, W=V2, b=c2),
+            use(sigmoid, out=h2), use(affine, W=V3, b=c3, out=out)],
+    hand=[Identity(out.T, V3.T * elementwise(sigmoid, V2.T * elementwise(
+                       sigmoid, V1.T * X3.T + c1.T * ones(1, N)) + c2.T * ones(1, N))
+                   + c3.T * ones(1, N),
+                   label="L11 out = W3 f(W2 f(W1 x + b1) + b2) + b3 in the lecture's "
+                         "orientation (h1, h2 4x1, out 1x1 per sample)")],
+    doc="The 3-layer sigmoid network with biases of the lecture's forward pass (L11).",
+)
+
+# L12: the 20-line network; the lecture's sizes are N, D_in, H, D_out = 64, 1000, 100, 10
+D_in, D_out = size("D_in"), size("D_out")
+x_, y_ = Matrix("x", N, D_in), Matrix("y", N, D_out)
+w1, w2 = Matrix("w1", D_in, H), Matrix("w2", H, D_out)
+h, y_pred, grad_y_pred = Matrix("h", N, H), Matrix("y_pred", N, D_out), Matrix("grad_y_pred",
+                                                                              N, D_out)
+grad_h = grad_y_pred * w2.T
+
+twenty_line_net = Network(
+    "twenty_line_net", input=x_, upstream=grad_y_pred,
+    stages=[use(affine, W=w1, b=0), use(sigmoid, out=h), use(affine, W=w2, b=0, out=y_pred)],
+    loss=squared_error, target=y_, reduction="sum",
+    hand=[
+        Gradient(h.T * grad_y_pred, wrt=w2, label="L12 grad_w2 = h^T grad_y_pred"),
+        Gradient(grad_h, wrt=h, label="L12 grad_h = grad_y_pred w2^T"),
+        Gradient(x_.T * hadamard(grad_h, h, ones(N, H) - h), wrt=w1,
+                 label="L12 grad_w1 = x^T (grad_h * h * (1 - h))"),
+    ],
+    doc="The lecture's network in 20 lines (L12): sigmoid hidden layer, squared error.",
+)
+
+# L15: s = W2 max(0, W1 x), L = (1/N) sum_i L_i + lambda R(W1) + lambda R(W2)
+W1, W2 = Matrix("W1", D, H), Matrix("W2", H, C)
+_l15_dW1 = X.T * hadamard(G * W2.T, step(X * W1)) + 2 * lam * W1
+_l15_dW2 = elementwise(relu, X * W1).T * G + 2 * lam * W2
+
+
+def _l15(loss, target=None) -> Network:
+    return Network(
+        f"two_layer_{loss.name}", input=X, upstream=G,
+        stages=[use(affine, W=W1, b=0), use(relu), use(affine, W=W2, b=0, out=S)],
+        loss=loss, target=target, regularizer=l2, regularized=(W1, W2),
+        hand=[
+            Gradient(_l15_dW1, wrt=W1, label="L15 dL/dW1 = X^T ((G W2^T) .* [X W1 > 0]) "
+                                             "+ 2 lambda W1, G = dL/dS"),
+            Gradient(_l15_dW2, wrt=W2, label="L15 dL/dW2 = max(0, X W1)^T G + 2 lambda W2"),
+        ],
+        doc=f"L15: the 2-layer network with the {loss.name} loss averaged over the batch "
+            f"plus lambda R(W1) + lambda R(W2).",
+    )
+
+
+two_layer_svm = _l15(svm)
+two_layer_softmax_ce = _l15(softmax_ce, target=Matrix("Y", N, C))
+
+#: the network registry, by name
+NETWORKS = {n.name: n for n in (two_layer_relu, two_layer_linear, three_layer_relu,
+                                three_layer_sigmoid, twenty_line_net, two_layer_svm,
+                                two_layer_softmax_ce)}

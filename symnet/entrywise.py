@@ -1,0 +1,196 @@
+"""Verdicts on two explicit matrices, entry by entry: refuted, proved or probed.
+
+Probes come first: random entries (50 digits, both signs, several scales, redrawn near a
+kink) refute a wrong claim in milliseconds. Then each entry's difference is brought to
+zero, under one time bound per claim: steps lose their value at the kink (the comparison
+holds away from kinks), every function application (exp, max, a step) becomes an opaque
+atom keyed by its canonical argument, and what is left is a sum of products of atoms that
+`expand_mul` cancels. That is the cheap normal form for layers stacked on layers, where a
+full `expand` of nested exponentials takes seconds per entry.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import mpmath
+import sympy as sp
+
+from symnet.algebra import kinks_to_piecewise, piecewise_to_steps, steps_almost_everywhere
+from symnet.bounded import within
+from symnet.evaluate import Evaluator, NearKink, NotANumber
+from symnet.verify import (
+    DIGITS,
+    KINK_MARGIN,
+    PROBED,
+    PROVED,
+    REFUTED,
+    TOLERANCE,
+    ProbeSpace,
+    Verdict,
+)
+
+PROBES = 12
+PROOF_SECONDS = 8.0
+
+
+# --- probing --------------------------------------------------------------------------------
+
+
+class SharedEvaluator(Evaluator):
+    """symnet.evaluate's evaluator, remembering each subexpression's value at the point
+    (the entries of a matrix share most of their subexpressions, as the same objects:
+    looked up by identity, since sympy's == walks the whole tree). Explicit entries hold
+    no stable primitive, so the rewrite to naive formulas is skipped."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.known: dict = {}
+
+    def __call__(self, expr):
+        with mpmath.workdps(self.digits):
+            value = self._eval(expr, {})
+        if not isinstance(value, (mpmath.mpf, int)) or not mpmath.isfinite(value):
+            raise NotANumber(str(expr))
+        return mpmath.mpf(value)
+
+    def _eval(self, e, bound):
+        if bound:
+            return super()._eval(e, bound)
+        if id(e) not in self.known:
+            self.known[id(e)] = (e, super()._eval(e, bound))
+        return self.known[id(e)][1]
+
+
+def _differs(left, right) -> bool:
+    return bool(abs(left - right) > TOLERANCE * max(1, abs(left), abs(right)))
+
+
+def _shown(value) -> str:
+    return str(sp.N(sp.Float(value, DIGITS), 6))
+
+
+def _point(values: dict) -> dict:
+    """Probe values grouped back into matrices, for a readable counterexample."""
+    grouped: dict = {}
+    for symbol, value in sorted(values.items(), key=lambda kv: str(kv[0])):
+        name, _, index = str(symbol).partition("[")
+        grouped.setdefault(name, []).append(f"[{index}: {_shown(value)}" if index
+                                            else _shown(value))
+    return {name: ", ".join(items) for name, items in grouped.items()}
+
+
+def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES):
+    """None when `count` random points agree on every entry, else a counterexample."""
+    symbols = sorted(lhs.free_symbols | rhs.free_symbols, key=str)
+    rng, space = random.Random(seed), ProbeSpace()
+    agreed = 0
+    for _ in range(count * 20):
+        values = {s: space.value(s, rng, {}) for s in symbols}
+        evaluate = SharedEvaluator(values, None, KINK_MARGIN, DIGITS)
+        try:
+            pairs = [(evaluate(a), evaluate(b)) for a, b in zip(lhs, rhs, strict=True)]
+        except (NearKink, NotANumber):
+            continue
+        for position, (left, right) in enumerate(pairs):
+            if _differs(left, right):
+                row, col = divmod(position, lhs.cols)
+                point = {"entry": f"[{row}, {col}]", **_point(values)}
+                return {"point": point, "lhs": sp.N(sp.Float(left, DIGITS), 12),
+                        "rhs": sp.N(sp.Float(right, DIGITS), 12)}
+        agreed += 1
+        if agreed == count:
+            return None
+    raise RuntimeError(f"only {agreed} of {count} probe points could be evaluated")
+
+
+# --- proving --------------------------------------------------------------------------------
+
+
+def _steps_only(expr: sp.Expr) -> sp.Expr:
+    """Branches as steps, each step's value at its kink forgotten, max() left as it is:
+    a comparison away from kinks (the value at a kink is a declared convention, checked
+    on its own)."""
+    return steps_almost_everywhere(piecewise_to_steps(expr))
+
+
+def _with_kinks_as_steps(expr: sp.Expr) -> sp.Expr:
+    """As `_steps_only`, with max() and abs() also written as steps."""
+    return _steps_only(kinks_to_piecewise(expr))
+
+
+class Atoms:
+    """Function applications as opaque symbols, one per canonical argument list."""
+
+    def __init__(self):
+        self.symbols: dict = {}
+        self.done: dict = {}
+
+    def __call__(self, e):
+        if e.is_Atom:
+            return e
+        if e not in self.done:
+            self.done[e] = self._atomize(e)
+        return self.done[e]
+
+    def _atomize(self, e):
+        args = [self(a) for a in e.args]
+        if e.is_Add or e.is_Mul or (e.is_Pow and e.exp.is_Integer):
+            return e.func(*args)
+        key = (e.func, tuple(sp.expand_mul(a) for a in args))
+        if key not in self.symbols:
+            self.symbols[key] = sp.Dummy(f"atom{len(self.symbols)}")
+        return self.symbols[key]
+
+
+def _entry_zero(difference, atoms: Atoms, deadline: float) -> bool:
+    attempts = (lambda e: sp.expand_mul(atoms(e)), lambda e: sp.cancel(atoms(e)), sp.expand)
+    for attempt in attempts:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if within(left, lambda a=attempt: a(difference) == 0, False):
+            return True
+    return False
+
+
+def prove_entries(lhs, rhs, seconds: float = PROOF_SECONDS) -> bool:
+    """Every entry's difference is zero away from kinks, shown within `seconds`."""
+    deadline, atoms = time.monotonic() + seconds, Atoms()
+    for left, right in zip(lhs, rhs, strict=True):
+        if left == right:
+            continue
+        if _entry_zero(_steps_only(left) - _steps_only(right), atoms, deadline):
+            continue
+        try:
+            difference = _with_kinks_as_steps(left) - _with_kinks_as_steps(right)
+        except ValueError:  # nested max() whose branches sympy cannot separate
+            return False
+        if not _entry_zero(difference, atoms, deadline):
+            return False
+    return True
+
+
+# --- verdicts --------------------------------------------------------------------------------
+
+
+def sizes_text(sizes: dict) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in sizes.items())
+
+
+def check_entries(claim: str, lhs, rhs, sizes: dict, against: str = "") -> Verdict:
+    """A verdict on two explicit matrices (or scalars)."""
+    where = f"entry by entry at {sizes_text(sizes)}{against}"
+    lhs = sp.ImmutableMatrix(lhs) if getattr(lhs, "is_Matrix", False) else sp.Matrix([lhs])
+    rhs = sp.ImmutableMatrix(rhs) if getattr(rhs, "is_Matrix", False) else sp.Matrix([rhs])
+    if lhs.shape != rhs.shape:
+        return Verdict(claim, REFUTED, f"the shapes differ: {lhs.shape} and {rhs.shape}")
+    counterexample = probe_entries(lhs, rhs)
+    if counterexample:
+        return Verdict(claim, REFUTED, f"differs at random entries ({DIGITS} digits), "
+                       f"{where}", counterexample)
+    if prove_entries(lhs, rhs):
+        return Verdict(claim, PROVED, f"symbolic, {where}, away from kinks")
+    return Verdict(claim, PROBED, f"simplify could not decide; {PROBES} random points at "
+                                  f"{DIGITS} digits agree, {where}")

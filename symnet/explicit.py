@@ -1,0 +1,138 @@
+"""Matrix expressions written out on small explicit matrices.
+
+Every size gets a small value (the batch N = 2, the other sizes 3 and 2 in turn) and every
+matrix explicit entries that are real symbols (X[0,1], ...), so a matrix expression
+becomes a matrix of scalar expressions. `symnet.entrywise` compares two of them. The
+ground truth for a gradient is scalar calculus on the same entries: d/dW[i,j] of the
+scalar sum(G .* Y), never a matrix rule.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+from symnet.errors import DerivationError
+from symnet.layers import ActivationFunction, ActivationPartial, Elementwise, matrix_symbols
+from symnet.matrix import activation_derivation
+
+BATCH = 2
+OTHER_SIZES = (3, 2)
+
+
+# --- explicit matrices ---------------------------------------------------------------------
+
+
+def size_symbols(*exprs) -> list:
+    """The symbolic sizes of the matrices in exprs, the batch N first, then by name."""
+    sizes = set()
+    for expr in exprs:
+        for matrix in matrix_symbols(expr):
+            sizes |= {d for d in matrix.shape if isinstance(d, sp.Symbol)}
+    return sorted(sizes, key=lambda s: (str(s) != "N", str(s)))
+
+
+def explicit_sizes(*exprs) -> dict:
+    """N = 2 and the other sizes 3, 2, 3, ... in turn: small, and neighbours differ."""
+    values = {}
+    for number, symbol in enumerate(size_symbols(*exprs)):
+        values[symbol] = BATCH if str(symbol) == "N" else OTHER_SIZES[(number - 1) % 2]
+    return values
+
+
+def concrete(expr):
+    """Activation placeholders -> the declaration's forward and derived derivatives, with
+    the declaration's parameters at their defaults."""
+
+    def value(application):
+        decl = application.declaration
+        if isinstance(application, ActivationPartial):
+            formula = activation_derivation(decl).derivatives[application.variable]
+        else:
+            formula = decl.forward
+        points = dict(zip(decl.inputs, application.args, strict=True))
+        return formula.xreplace({**decl.params, **points})
+
+    return expr.replace(lambda e: isinstance(e, (ActivationFunction, ActivationPartial)), value)
+
+
+def entry_symbol(matrix: sp.MatrixSymbol, i: int, j: int) -> sp.Symbol:
+    return sp.Symbol(f"{matrix.name}[{i},{j}]", real=True)
+
+
+def _apply(function: sp.Lambda, *entries):
+    """A concrete entry-by-entry function at explicit entries, without sympy's evaluation
+    of max() (which compares every pair of arguments and is what makes this slow)."""
+    with sp.evaluate(False):
+        return function.expr.xreplace(dict(zip(function.variables, entries, strict=True)))
+
+
+class _Explicit:
+    """Evaluate a matrix expression bottom-up into an explicit matrix of entry symbols
+    (sympy's `as_explicit` builds a Sum for every entry of every product and is slow)."""
+
+    def __init__(self, sizes: dict):
+        self.sizes = sizes
+        self.memo: dict = {}
+
+    def __call__(self, expr):
+        if expr not in self.memo:
+            self.memo[expr] = self._evaluate(expr)
+        return self.memo[expr]
+
+    def _evaluate(self, e):  # noqa: C901 - one case per kind of matrix node
+        if isinstance(e, sp.MatrixSymbol):
+            rows, cols = (int(d.xreplace(self.sizes)) for d in e.shape)
+            return sp.ImmutableMatrix(rows, cols, lambda i, j: entry_symbol(e, i, j))
+        if isinstance(e, (sp.OneMatrix, sp.ZeroMatrix)):
+            rows, cols = (int(d.xreplace(self.sizes)) for d in e.shape)
+            return (sp.ones if isinstance(e, sp.OneMatrix) else sp.zeros)(rows, cols)
+        if isinstance(e, sp.MatMul):
+            scalars = [a for a in e.args if not getattr(a, "is_Matrix", False)]
+            product = self(next(a for a in e.args if a.is_Matrix))
+            for factor in [a for a in e.args if a.is_Matrix][1:]:
+                product = product * self(factor)
+            return sp.Mul(*scalars) * product if scalars else product
+        if isinstance(e, sp.MatAdd):
+            return sum((self(a) for a in e.args[1:]), self(e.args[0]))
+        if isinstance(e, sp.Transpose):
+            return self(e.arg).T
+        if isinstance(e, sp.HadamardProduct):
+            result = self(e.args[0])
+            for factor in e.args[1:]:
+                result = result.multiply_elementwise(self(factor))
+            return result
+        if isinstance(e, sp.HadamardPower):
+            return self(e.base).applyfunc(lambda entry: entry ** e.exp)
+        if isinstance(e, ElementwiseApplyFunction):
+            return self(e.expr).applyfunc(lambda entry: _apply(e.function, entry))
+        if isinstance(e, Elementwise):
+            matrices = [self(m) for m in e.matrices]
+            return sp.ImmutableMatrix(*matrices[0].shape, lambda i, j: _apply(
+                e.function, *[m[i, j] for m in matrices]))
+        raise DerivationError("matrix", f"cannot write {e} out entry by entry")
+
+
+def instantiate(expr, sizes: dict):
+    """expr at explicit sizes, with symbols for entries: a Matrix, or a scalar (a
+    trace of matrices)."""
+    expr = concrete(expr)
+    explicit = _Explicit(sizes)
+    if getattr(expr, "is_Matrix", False):
+        return sp.ImmutableMatrix(explicit(expr))
+    return expr.replace(lambda e: isinstance(e, sp.Trace), lambda e: explicit(e.arg).trace())
+
+
+def scalar_gradient(name: str, total: sp.Expr, matrix: sp.ImmutableMatrix):
+    """d total / d entry for each entry of an explicit matrix, by sympy's scalar calculus
+    as it is (max(0, u)' = Heaviside(u)): a ground truth independent of symnet's own
+    rewrites, compared away from kinks."""
+
+    def derivative(entry):
+        value = sp.diff(total, entry)
+        if value.has(sp.Derivative, sp.DiracDelta):
+            raise DerivationError(name, f"sympy cannot differentiate the explicit total "
+                                  f"with respect to {entry}")
+        return value
+
+    return matrix.applyfunc(derivative)

@@ -1,0 +1,386 @@
+"""Layers at matrix level (DESIGN.md, level 3): batch-first sympy matrix expressions.
+
+A layer is a `MatrixSymbol` expression, batch first: the affine layer is
+``Y = X*W + broadcast(b, N)`` with X of shape N x D, W of shape D x M and a bias row b of
+shape 1 x M repeated over the batch. Any activation of the catalog applies entry by
+entry with `elementwise` (``elementwise(relu, X)``); symnet then derives the layer's
+vector-Jacobian products (VJPs): for an upstream gradient G = dL/dY, the matrices dL/dX,
+dL/dW, dL/db, never a Jacobian.
+
+Shapes are symbolic (positive integer symbols N, D, M) and checked here, at declaration:
+sympy accepts ``X*W`` even when the inner sizes are two different symbols, so symnet walks
+the expression itself and names both shapes when they do not fit.
+
+Example (a user's own file)::
+
+    import sympy as sp
+    from symnet import Gradient
+    from symnet.layers import Layer, broadcast, elementwise, size
+    from symnet.catalog.activations import tanh
+
+    N, D, M = size("N"), size("D"), size("M")
+    X, W, b = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M), sp.MatrixSymbol("b", 1, M)
+    G = sp.MatrixSymbol("G", N, M)
+    dense_tanh = Layer("dense_tanh", elementwise(tanh, X * W + broadcast(b, N)),
+                       inputs=(X, W, b), upstream=G,
+                       hand=[Gradient(X.T * sp.HadamardProduct(G, ...), wrt=W)])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixExpr
+
+from symnet.errors import DeclarationError
+from symnet.matrix_text import text
+from symnet.spec import Activation, Gradient, Identity, Jacobian
+
+# --- activations applied entry by entry ----------------------------------------------------
+
+
+def size(name: str) -> sp.Symbol:
+    """A symbolic matrix size: a positive integer symbol."""
+    return sp.Symbol(name, integer=True, positive=True)
+
+
+class ActivationFunction(sp.Function):
+    """An activation of the catalog as a sympy function of one entry.
+
+    Its derivative is an `ActivationPartial` placeholder (relu'), which symnet replaces by
+    the derivative it derived from the declaration only when a formula is evaluated; the
+    derivation itself stays readable (G .* relu'(X*W)).
+    """
+
+    declaration: Activation
+    partials: tuple = ()
+
+    def fdiff(self, argindex=1):
+        return type(self).partials[argindex - 1](*self.args)
+
+    def _eval_is_real(self):
+        return True
+
+
+class ActivationPartial(sp.Function):
+    """The derivative of an activation with respect to one of its inputs."""
+
+    declaration: Activation
+    variable: sp.Symbol
+
+    def _eval_is_real(self):
+        return True
+
+
+@cache
+def function_of(decl: Activation) -> type:
+    """The sympy function class standing for an activation (one class per declaration)."""
+    nargs = len(decl.inputs)
+    partials = tuple(
+        type(f"{decl.name}'" if nargs == 1 else f"d{decl.name}/d{variable}",
+             (ActivationPartial,), {"nargs": nargs, "declaration": decl, "variable": variable})
+        for variable in decl.inputs)
+    return type(decl.name, (ActivationFunction,),
+                {"nargs": nargs, "declaration": decl, "partials": partials})
+
+
+class Elementwise(MatrixExpr):
+    """An activation of several inputs applied entry by entry to matrices of one shape:
+    ``Elementwise(maxout, A, B)[i, j] = maxout(A[i, j], B[i, j])``.
+
+    sympy's `ElementwiseApplyFunction` takes one matrix; this is its several-input twin.
+    """
+
+    def __new__(cls, function: sp.Lambda, *matrices):
+        return sp.Basic.__new__(cls, function, *matrices)
+
+    @property
+    def function(self) -> sp.Lambda:
+        return self.args[0]
+
+    @property
+    def matrices(self) -> tuple:
+        return self.args[1:]
+
+    @property
+    def shape(self):
+        return self.matrices[0].shape
+
+    def _entry(self, i, j, **kwargs):
+        return self.function(*[m._entry(i, j, **kwargs) for m in self.matrices])
+
+    def _eval_transpose(self):
+        return Elementwise(self.function, *[m.T for m in self.matrices])
+
+    def doit(self, **hints):
+        return Elementwise(self.function, *[m.doit(**hints) for m in self.matrices])
+
+    def _sympystr(self, printer) -> str:
+        inner = ", ".join(printer._print(m) for m in self.matrices)
+        return f"{printer._print(self.function.expr.func)}({inner})"
+
+
+def elementwise(decl: Activation, *matrices) -> MatrixExpr:
+    """The activation `decl` applied entry by entry: ``elementwise(relu, X*W)``."""
+    if not isinstance(decl, Activation):
+        raise DeclarationError(str(getattr(decl, "name", decl)),
+                               "elementwise() applies an Activation declaration")
+    if len(matrices) != len(decl.inputs):
+        raise DeclarationError(decl.name, f"takes {len(decl.inputs)} matrix input(s) "
+                               f"({_names(decl.inputs)}), got {len(matrices)}")
+    function = function_of(decl)
+    variables = entry_variables(len(matrices))
+    if len(matrices) == 1:
+        return ElementwiseApplyFunction(sp.Lambda(variables, function(*variables)), matrices[0])
+    return Elementwise(sp.Lambda(variables, function(*variables)), *matrices)
+
+
+def entry_variables(count: int) -> tuple:
+    """The bound variables of entry-by-entry functions: always the same symbols, so equal
+    functions compare equal (sympy's own Lambdas use a fresh Dummy each time)."""
+    return (sp.Symbol("x", real=True),) if count == 1 else \
+        sp.symbols(f"x0:{count}", real=True)
+
+
+def canonical_lambdas(expr):
+    """Rebuild every entry-by-entry function on the bound variables of `entry_variables`."""
+
+    def rebuild(node):
+        lam = node.function
+        variables = entry_variables(len(lam.variables))
+        body = lam.expr.xreplace(dict(zip(lam.variables, variables, strict=True)))
+        return type(node)(sp.Lambda(variables, body), *node.args[1:])
+
+    return expr.replace(lambda e: isinstance(e, (ElementwiseApplyFunction, Elementwise)),
+                        rebuild)
+
+
+def broadcast(row: MatrixExpr, batch) -> MatrixExpr:
+    """A row vector (1 x M) repeated over a batch of `batch` rows: ones(N, 1) * row."""
+    return sp.OneMatrix(batch, 1) * row
+
+
+# --- shapes --------------------------------------------------------------------------------
+
+
+def shape_text(matrix) -> str:
+    rows, cols = matrix.shape
+    return f"{rows} x {cols}"
+
+
+def _names(things) -> str:
+    return ", ".join(str(t) for t in things)
+
+
+def _shape_problem(node) -> str | None:
+    """Why the sizes of one node's operands do not fit, or None."""
+    if isinstance(node, sp.MatMul):
+        matrices = [a for a in node.args if getattr(a, "is_Matrix", False)]
+        for left, right in zip(matrices, matrices[1:], strict=False):
+            if left.shape[1] != right.shape[0]:
+                return (f"{text(left)}*{text(right)}: the inner sizes differ, "
+                        f"{text(left)} is {shape_text(left)} but {text(right)} is "
+                        f"{shape_text(right)}")
+    elif isinstance(node, (sp.MatAdd, sp.HadamardProduct, Elementwise)):
+        operands = node.matrices if isinstance(node, Elementwise) else node.args
+        first = operands[0]
+        for other in operands[1:]:
+            if other.shape != first.shape:
+                return (f"{text(node)}: the shapes differ, {text(first)} is "
+                        f"{shape_text(first)} but {text(other)} is {shape_text(other)}")
+    elif isinstance(node, sp.Trace) and node.arg.shape[0] != node.arg.shape[1]:
+        return f"{text(node)}: the trace of a {shape_text(node.arg)} matrix"
+    return None
+
+
+def check_shapes(name: str, expr, where: str = "") -> None:
+    """Raise a DeclarationError naming both shapes at the innermost node that does not fit."""
+    for arg in expr.args:
+        if isinstance(arg, sp.Basic):
+            check_shapes(name, arg, where)
+    problem = _shape_problem(expr)
+    if problem:
+        raise DeclarationError(name, f"{where}the shapes do not fit in {problem}")
+
+
+def _check_sizes(name: str, matrix) -> None:
+    for dim in matrix.shape:
+        ok = dim.is_Integer and dim > 0 if dim.is_number else \
+            all(s.is_integer and s.is_positive for s in dim.free_symbols)
+        if not ok:
+            raise DeclarationError(name, f"{matrix} has the size {dim}; sizes are positive "
+                                   f"integers or symbols such as symnet.layers.size('N')")
+
+
+def matrix_symbols(expr) -> set:
+    return {s for s in expr.free_symbols if isinstance(s, sp.MatrixSymbol)}
+
+
+def scalar_symbols(expr) -> set:
+    """Free scalar symbols outside matrices (a matrix's sizes do not count)."""
+    sizes = set().union(*(set(m.shape) for m in matrix_symbols(expr)), set())
+    sizes = {s for d in sizes for s in sp.sympify(d).free_symbols}
+    return {s for s in expr.free_symbols
+            if isinstance(s, sp.Symbol) and not isinstance(s, sp.MatrixSymbol)} - sizes
+
+
+# --- declarations --------------------------------------------------------------------------
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise DeclarationError(str(name), "a declaration's name must be a Python identifier")
+    return name
+
+
+def _matrix_expr(name: str, what: str, value) -> MatrixExpr:
+    if not isinstance(value, MatrixExpr):
+        raise DeclarationError(name, f"{what} must be a sympy matrix expression (built from "
+                               f"MatrixSymbols), got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """A layer: a batch-first matrix expression in its input matrices.
+
+    ``Layer("affine", X*W + broadcast(b, N), inputs=(X, W, b), upstream=G, hand=[...])``
+
+    `inputs` are the matrices symnet differentiates with respect to; in a network, the
+    first input that a stage leaves unbound takes the previous stage's output. `upstream`
+    is the gradient G = dL/dY arriving from above (a MatrixSymbol of the forward's
+    shape; one named G is made when it is not given). Hand derivations are
+    ``Gradient(expected, wrt=W)`` records whose `expected` may use G and the inputs.
+    """
+
+    name: str
+    forward: MatrixExpr
+    inputs: tuple
+    upstream: sp.MatrixSymbol
+    hand: tuple = ()
+    doc: str = ""
+    activation: Activation | None = None
+    kind = "layer"
+
+    def __init__(self, name, forward, inputs, upstream=None, hand=(), doc="", activation=None):
+        name = _check_name(name)
+        forward = _matrix_expr(name, "the forward", forward)
+        inputs = (inputs,) if isinstance(inputs, sp.Basic) else tuple(inputs)
+        if upstream is None:
+            upstream = sp.MatrixSymbol("G", *forward.shape)
+        set_ = object.__setattr__
+        for attr, value in (("name", name), ("forward", forward), ("inputs", inputs),
+                            ("upstream", upstream), ("hand", tuple(hand or ())),
+                            ("doc", doc), ("activation", activation)):
+            set_(self, attr, value)
+        self._validate()
+
+    def _validate(self) -> None:
+        name = self.name
+        if not self.inputs:
+            raise DeclarationError(name, "a layer needs at least one input matrix")
+        for matrix in self.inputs:
+            if not isinstance(matrix, sp.MatrixSymbol):
+                raise DeclarationError(name, f"input {matrix!r} must be a sympy MatrixSymbol")
+            _check_sizes(name, matrix)
+        check_shapes(name, self.forward)
+        used = matrix_symbols(self.forward)
+        if extra := used - set(self.inputs):
+            raise DeclarationError(name, f"undeclared matrix(es) {_names(sorted(extra, key=str))}"
+                                   f" in the forward; list them in inputs=")
+        if unused := [m for m in self.inputs if m not in used]:
+            raise DeclarationError(name, f"input(s) {_names(unused)} do not appear in the "
+                                   f"forward")
+        if stray := scalar_symbols(self.forward):
+            raise DeclarationError(name, f"undeclared symbol(s) {_names(sorted(stray, key=str))}"
+                                   f" in the forward")
+        self._validate_upstream()
+        for record in self.hand:
+            self._validate_hand(record)
+
+    def _validate_upstream(self) -> None:
+        G = self.upstream
+        if not isinstance(G, sp.MatrixSymbol):
+            raise DeclarationError(self.name, f"upstream must be a MatrixSymbol, got {G!r}")
+        if G.shape != self.forward.shape:
+            raise DeclarationError(self.name, f"the upstream gradient {G} is {shape_text(G)} "
+                                   f"but the output is {shape_text(self.forward)}")
+        if G in self.inputs:
+            raise DeclarationError(self.name, f"the upstream gradient {G} is also an input")
+
+    def _validate_hand(self, record) -> None:
+        where = f"hand derivation {getattr(record, 'label', '') or type(record).__name__}"
+        if isinstance(record, Jacobian) or not isinstance(record, (Gradient, Identity)):
+            raise DeclarationError(self.name, f"{where}: a layer's hand derivations are "
+                                   f"Gradient(expected, wrt=matrix) or Identity records; "
+                                   f"a layer never forms a Jacobian")
+        allowed = set(self.inputs) | {self.upstream}
+        if isinstance(record, Identity):
+            validate_identity(self.name, where, record, allowed)
+            return
+        wrt = self.wrt_of(record)
+        expected = record.expected
+        validate_matrix_claim(self.name, where, expected, allowed)
+        if expected.shape != wrt.shape:
+            raise DeclarationError(self.name, f"{where} has the wrong shape: dL/d{wrt} is "
+                                   f"{shape_text(wrt)} but the hand derivation is "
+                                   f"{shape_text(expected)}")
+
+    def wrt_of(self, record: Gradient) -> sp.MatrixSymbol:
+        if record.wrt is None:
+            if len(self.inputs) > 1:
+                raise DeclarationError(self.name, f"hand derivation {record.label!r}: this "
+                                       f"layer has inputs {_names(self.inputs)}; say which "
+                                       f"with wrt=")
+            return self.inputs[0]
+        if record.wrt not in self.inputs:
+            raise DeclarationError(self.name, f"hand derivation {record.label!r}: "
+                                   f"wrt={record.wrt} is not an input of the layer")
+        return record.wrt
+
+
+def validate_matrix_claim(name: str, where: str, expr, allowed: set, scalars=()) -> None:
+    """A hand-derived matrix: its shapes fit and it uses only the `allowed` matrices."""
+    expr = _matrix_expr(name, where, expr)
+    check_shapes(name, expr, f"{where}: ")
+    if extra := matrix_symbols(expr) - allowed:
+        raise DeclarationError(name, f"{where}: undeclared matrix(es) "
+                               f"{_names(sorted(extra, key=str))}")
+    if stray := scalar_symbols(expr) - set(scalars):
+        raise DeclarationError(name, f"{where}: undeclared symbol(s) "
+                               f"{_names(sorted(stray, key=str))}")
+
+
+def validate_identity(name: str, where: str, record: Identity, allowed: set,
+                      scalars=()) -> None:
+    lhs, rhs = record.lhs, record.rhs
+    for side in (lhs, rhs):
+        validate_matrix_claim(name, where, side, allowed, scalars)
+    if lhs.shape != rhs.shape:
+        raise DeclarationError(name, f"{where}: the two sides differ in shape, "
+                               f"{shape_text(lhs)} and {shape_text(rhs)}")
+
+
+@cache
+def activation_layer(decl: Activation) -> Layer:
+    """An activation of the catalog as a layer: applied entry by entry to N x M matrices
+    (one matrix per input of the activation: X, or A and B for maxout)."""
+    N, M = size("N"), size("M")
+    names = ["X"] if len(decl.inputs) == 1 else [str(v).upper() for v in decl.inputs]
+    inputs = tuple(sp.MatrixSymbol(n, N, M) for n in names)
+    return Layer(decl.name, elementwise(decl, *inputs), inputs=inputs,
+                 upstream=sp.MatrixSymbol("G", N, M), activation=decl,
+                 doc=f"{decl.name} applied entry by entry to N x M matrices.")
+
+
+def as_layer(thing) -> Layer:
+    """A Layer as it is; an Activation as its entry-by-entry layer."""
+    if isinstance(thing, Layer):
+        return thing
+    if isinstance(thing, Activation):
+        return activation_layer(thing)
+    raise DeclarationError(str(getattr(thing, "name", thing)),
+                           "a network stage must be a Layer or an Activation")

@@ -1,0 +1,204 @@
+"""Verdicts on layers and networks (proved / refuted / probed), all on explicit matrices.
+
+For a layer: each derived VJP against scalar calculus (d/dW[i,j] of sum(G .* Y)), the
+output-reusing form against the plain one, the hand derivations, and the claim that the
+backward holds no object of rank above 2 (L25). For a network: for each weight, the
+derivation by matrix calculus against the chain of the layers' VJPs, and both against
+scalar calculus on the total loss (the per-sample loss, its mean and the regulariser
+written out entry by entry); the hand derivations; without an activation, the single
+linear map (L09).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from symnet.entrywise import check_entries
+from symnet.explicit import entry_symbol, explicit_sizes, instantiate, scalar_gradient
+from symnet.layers import Layer, activation_layer
+from symnet.matrix import derive_layer, non_matrix_nodes
+from symnet.matrix_text import text
+from symnet.network_derive import derive_network, lifted_penalty
+from symnet.networks import Network
+from symnet.primitives import naive_form
+from symnet.spec import Activation, Identity
+from symnet.verify import PROVED, REFUTED, Verdict
+
+NO_JACOBIAN = "L25 the backward holds no object of rank above 2 (no Jacobian)"
+
+
+def no_jacobian(backward) -> Verdict:
+    found = sorted(set().union(*(non_matrix_nodes(e) for e in backward)))
+    if found:
+        return Verdict(NO_JACOBIAN, REFUTED, f"it holds {', '.join(found)}")
+    return Verdict(NO_JACOBIAN, PROVED, "structural: only products, sums, transposes, "
+                                        "Hadamard products and entry-by-entry functions "
+                                        "of matrices")
+
+
+def compare(claim: str, lhs, rhs, sizes: dict, upstream=None, against: str = "") -> Verdict:
+    """A verdict on two matrix expressions; identical expressions need no instantiation.
+    `upstream` = (G, explicit G) puts explicit values in place of G's entries."""
+    if lhs == rhs:
+        return Verdict(claim, PROVED, "the same matrix expression")
+    left, right = instantiate(lhs, sizes), instantiate(rhs, sizes)
+    if upstream is not None:
+        entries = _entries_of(upstream)
+        left, right = left.xreplace(entries), right.xreplace(entries)
+    return check_entries(claim, left, right, sizes, against)
+
+
+# --- layers -------------------------------------------------------------------------------------
+
+
+def check_layer(layer: Layer) -> list[Verdict]:
+    derivation = derive_layer(layer)
+    sizes = explicit_sizes(layer.forward, layer.upstream)
+    upstream, output = instantiate(layer.upstream, sizes), instantiate(layer.forward, sizes)
+    total = sum(g * y for g, y in zip(upstream, output, strict=True))
+    verdicts = [no_jacobian(derivation.vjps.values())]
+    for matrix, vjp in derivation.vjps.items():
+        truth = scalar_gradient(layer.name, total, instantiate(matrix, sizes))
+        verdicts.append(check_entries(f"dL/d{matrix} = {text(vjp)}", instantiate(vjp, sizes),
+                                      truth, sizes, ", against scalar calculus on sum(G .* Y)"))
+        reusing = derivation.reusing[matrix]
+        if reusing is not None:
+            verdicts.append(compare(
+                f"dL/d{matrix} = {text(reusing)} reuses the output {derivation.output}",
+                reusing.xreplace({derivation.output: layer.forward}), vjp, sizes))
+    for record in layer.hand:
+        if isinstance(record, Identity):
+            verdicts.append(compare(record.label or "identity", record.lhs, record.rhs, sizes))
+        else:
+            derived = derivation.vjps[layer.wrt_of(record)]
+            verdicts.append(compare(record.label or f"dL/d{record.wrt}", derived,
+                                    record.expected, sizes))
+    return verdicts
+
+
+def as_layer_verdicts(decl) -> list[Verdict]:
+    """An activation's verdicts as a layer, applied entry by entry to a matrix (claims
+    marked "as a layer:"); [] for any other declaration."""
+    if not isinstance(decl, Activation):
+        return []
+    return [Verdict(f"as a layer: {v.claim}", v.status, v.detail, v.counterexample)
+            for v in check_layer(activation_layer(decl))]
+
+
+# --- networks: the loss and regulariser on explicit rows ------------------------------------------
+
+
+def _target_class(n: int, classes: int) -> int:
+    return n % classes
+
+
+def sample_value(network: Network, expr, row, n: int, sizes: dict, k: int | None = None):
+    """A per-sample loss expression (the loss or its gradient at entry k) for sample n,
+    with the scores `row`: sums written out, the target of sample n filled in."""
+    loss, classes = network.loss, len(row)
+    fill = dict(loss.params)
+    if loss.size is not None:
+        fill[loss.size] = classes
+    if k is not None and loss.is_vector:
+        fill[loss.index] = k
+    if loss.target_kind == "class_index":
+        fill[loss.target] = _target_class(n, classes)
+    elif loss.target_kind == "sign":
+        fill[loss.target] = 1 if n % 2 == 0 else -1
+    expr = naive_form(expr).xreplace(fill).doit()
+    if not loss.is_vector:
+        return expr.xreplace({loss.scores: row[0]})
+    targets = instantiate(network.target, sizes) if network.target is not None else None
+
+    def entry(indexed):
+        position = int(indexed.indices[0])
+        if indexed.base == loss.scores:
+            return row[position]
+        if loss.target_kind == "one_hot":
+            return sp.Integer(int(position == _target_class(n, classes)))
+        return targets[n, position]
+
+    return expr.replace(lambda e: isinstance(e, sp.Indexed), entry)
+
+
+def explicit_loss(network: Network, derivation, sizes: dict):
+    """(G = dL/dS as an explicit matrix, the total loss as a scalar) at explicit sizes."""
+    scores = instantiate(network.forward, sizes)
+    if network.loss is None:
+        upstream = instantiate(network.upstream, sizes)
+        return upstream, sum(g * s for g, s in zip(upstream, scores, strict=True))
+    scale = derivation.scale.xreplace(sizes)
+    rows = [list(scores.row(n)) for n in range(scores.rows)]
+    upstream = sp.ImmutableMatrix(scores.rows, scores.cols, lambda n, k: scale * sample_value(
+        network, derivation.loss_gradient, rows[n], n, sizes, k))
+    total = scale * sum(sample_value(network, network.loss.forward, row, n, sizes)
+                        for n, row in enumerate(rows))
+    for weight in network.regularized:
+        total += instantiate(lifted_penalty(network.regularizer, weight), sizes)
+    return upstream, total
+
+
+# --- networks -----------------------------------------------------------------------------
+
+
+def _network_sizes(network: Network) -> dict:
+    extra = [network.target] if network.target is not None else []
+    return explicit_sizes(network.forward, network.upstream, *network.weights, *extra)
+
+
+def check_network(network: Network) -> list[Verdict]:
+    derivation = derive_network(network)
+    sizes = _network_sizes(network)
+    explicit_upstream, total = explicit_loss(network, derivation, sizes)
+    upstream = (network.upstream, explicit_upstream)
+    verdicts = [no_jacobian([*derivation.gradients.values(), *derivation.chain.values()])]
+    for weight in network.weights:
+        gradient = derivation.gradients[weight]
+        verdicts.append(compare(f"dL/d{weight}: matrix calculus on the whole network = the "
+                                f"chain of the layers' VJPs", gradient,
+                                derivation.chain[weight], sizes, upstream))
+        truth = scalar_gradient(network.name, total, instantiate(weight, sizes))
+        derived = instantiate(gradient, sizes).xreplace(_entries_of(upstream))
+        against = "the total loss" if network.loss is not None else "sum(G .* S)"
+        verdicts.append(check_entries(f"dL/d{weight} = {text(gradient)}", derived, truth,
+                                      sizes, f", against scalar calculus on {against}"))
+    if derivation.linear is not None:
+        verdicts.append(_linear_verdict(network, derivation.linear, sizes))
+    verdicts.extend(_hand_verdicts(network, derivation, sizes, upstream))
+    return verdicts
+
+
+def _entries_of(upstream) -> dict:
+    G, values = upstream
+    return {entry_symbol(G, i, j): values[i, j]
+            for i in range(values.rows) for j in range(values.cols)}
+
+
+def _linear_verdict(network: Network, linear, sizes: dict) -> Verdict:
+    weight, bias = linear
+    single = network.input * weight
+    if bias is not None:
+        single = single + sp.OneMatrix(network.input.shape[0], 1) * bias
+    claim = f"L09 no activation: the network is one linear map {text(single)}"
+    return compare(claim, network.forward, single, sizes)
+
+
+def _hand_verdicts(network: Network, derivation, sizes: dict, upstream) -> list[Verdict]:
+    verdicts = []
+    for record in network.hand:
+        if isinstance(record, Identity):
+            lhs, rhs = record.lhs, record.rhs
+        elif record.wrt in derivation.gradients:
+            lhs, rhs = derivation.gradients[record.wrt], record.expected
+        else:
+            lhs, rhs = derivation.intermediates[record.wrt], record.expected
+        lhs, rhs = network.expand_outputs(lhs), network.expand_outputs(rhs)
+        verdicts.append(compare(record.label or f"dL/d{record.wrt}", lhs, rhs, sizes, upstream))
+    return verdicts
+
+
+def check_matrix(decl) -> list[Verdict]:
+    """Every verdict of a layer or a network."""
+    if isinstance(decl, Network):
+        return check_network(decl)
+    return check_layer(decl)

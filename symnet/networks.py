@@ -76,17 +76,20 @@ class Composed:
 
 
 def _unify(name: str, label: str, pairs) -> dict:
-    """Sizes of the layer -> sizes of the network, from (layer matrix, network matrix)."""
-    sizes = {}
-    for template, bound in pairs:
+    """Sizes of the layer -> sizes of the network, from (layer matrix, network matrix,
+    what the network matrix is) triples; a size bound two ways is reported."""
+    sizes, sources = {}, {}
+    for template, bound, what in pairs:
         for mine, theirs in zip(template.shape, bound.shape, strict=True):
             known = sizes.get(mine, mine if mine.is_number else None)
             if known is not None and known != theirs:
-                raise DeclarationError(name, f"{label}: {bound} is {shape_text(bound)} but "
-                                       f"the layer's {template} is {shape_text(template)} "
-                                       f"with {mine} = {known} here")
+                raise DeclarationError(name, f"{label}: {what} is {shape_text(bound)}, but the "
+                                       f"layer's {template} is {shape_text(template)} and "
+                                       f"{mine} is already {known} here "
+                                       f"({sources.get(mine, 'fixed by the layer')})")
             if not mine.is_number:
                 sizes[mine] = theirs
+                sources[mine] = f"from {what}, {shape_text(bound)}"
     return sizes
 
 
@@ -103,7 +106,9 @@ def _bind_stage(name: str, number: int, stage: Stage, current) -> dict:
         if not (theirs == 0 or isinstance(theirs, sp.MatrixSymbol)):
             raise DeclarationError(name, f"{label}: {mine} must be bound to a MatrixSymbol "
                                    f"or 0, got {theirs!r}")
-    bound = [(free[0], current)] + [(m, t) for m, t in stage.bindings.items() if t != 0]
+    what = "the network input" if number == 1 else f"the output of stage {number - 1}"
+    bound = [(free[0], current, what)] + [(m, t, str(t)) for m, t in stage.bindings.items()
+                                          if t != 0]
     sizes = _unify(name, label, bound)
     mapping = dict(sizes)
     for mine, theirs in [(free[0], current), *stage.bindings.items()]:

@@ -43,6 +43,8 @@ naive_ce = Loss("naive_ce", -sp.log(sp.exp(s[t]) / sp.Sum(sp.exp(s[j]), (j, 0, C
                 scores=s, size=C, target=t, target_kind="class_index")
 squared_hinge = Loss("squared_hinge", sp.Sum(sp.Max(0, 1 - y[i] * s[i]) ** 2, (i, 0, C - 1)),
                      scores=s, size=C, target=y, target_kind="real")
+linear = Loss("linear", sp.Sum(s[i], (i, 0, C - 1)), scores=s, size=C)
+doubled = Loss("doubled", 2 * score, scores=score)
 r = s[i] - y[i]
 huber = Loss("huber", sp.Sum(sp.Piecewise((r ** 2 / 2, sp.Abs(r) <= 1),
                                           (sp.Abs(r) - sp.Rational(1, 2), True)),
@@ -59,7 +61,7 @@ pairwise = Loss("pairwise", sp.Sum(sp.Sum(sp.Max(0, s[j] - s[i] + 1), (j, 0, C -
                                    (i, 0, C - 1)), scores=s, size=C)
 '''
 USER_NAMES = ["swish", "softplus", "capped_exp", "logistic", "softmax_t", "naive_ce",
-              "squared_hinge", "huber"]
+              "squared_hinge", "huber", "linear", "doubled"]
 STRICT = {"over": "raise", "invalid": "raise", "divide": "raise"}
 
 
@@ -99,6 +101,15 @@ def test_a_users_declaration_is_stable_at_1000(name, user_modules):
     with np.errstate(**STRICT):
         value, grads = run(decl, module, wrt, fixed)
     assert np.isfinite(value) and all(np.all(np.isfinite(g)) for g in grads)
+
+
+@pytest.mark.parametrize("name", ["linear", "doubled"])
+def test_a_gradient_constant_along_the_scores_still_has_their_shape(name, user_modules):
+    decl, module, shape = user_module(user_modules, name)
+    wrt, fixed = draw_away_from_kinks(decl, np.random.default_rng(0), shape)
+    _, (grad,) = run(decl, module, wrt, fixed)
+    assert grad.shape == wrt["s"].shape
+    np.testing.assert_allclose(grad, np.full(shape, (1.0 if name == "linear" else 2.0) / shape[0]))
 
 
 def test_the_naive_cross_entropy_is_lowered_like_the_stable_one(user_modules):

@@ -56,7 +56,8 @@ def draw(decl, rng, shape, dtype=np.float64, scale=1.0):
     if isinstance(decl, Regularizer):
         return {"W": normal(shape)}, {}
     if not decl.is_vector:
-        return {"s": normal(shape[0])}, {"target": rng.choice([-1.0, 1.0], size=shape[0])}
+        labels = rng.choice([-1.0, 1.0], size=shape[0]) if decl.target is not None else None
+        return {"s": normal(shape[0])}, {"target": labels}
     n, c = shape
     classes = rng.integers(0, c, size=n)
     targets = {"class_index": classes, "one_hot": np.eye(c, dtype=dtype)[classes],
@@ -130,7 +131,10 @@ def _samples(decl, wrt: dict, fixed: dict):
     elif not decl.is_vector:
         s, labels = wrt["s"], fixed["target"]
         for n in range(s.size):
-            yield n, {decl.scores: mp(float(s[n])), decl.target: mp(float(labels[n]))}, None
+            symbols = {decl.scores: mp(float(s[n]))}
+            if labels is not None:
+                symbols[decl.target] = mp(float(labels[n]))
+            yield n, symbols, None
     else:
         s, target = wrt["s"], fixed["target"]
         for n in range(s.shape[0]):

@@ -74,6 +74,22 @@ class Lowering:
     def scores(self) -> sp.Symbol:
         return self.array(self.decl.scores)
 
+    def entrywise(self, expr: sp.Expr) -> bool:
+        """Whether expr has the shape of the score array (it varies along every entry),
+        rather than one value per row or per batch."""
+        if isinstance(expr, (RowSum, TotalSum, RowMax, TakeAlong)):
+            return False
+        if isinstance(expr, OneHot):
+            return True
+        if isinstance(expr, sp.Symbol):
+            if expr in self.nodes:
+                return self.entrywise(self.nodes[expr])
+            decl = self.decl
+            vectors = [decl.scores] + ([decl.target] if decl.target_kind in
+                                       ("one_hot", "real", "sign") else [])
+            return expr in {self.array(v) for v in vectors}
+        return any(self.entrywise(a) for a in expr.args)
+
     def row_max(self) -> sp.Symbol:
         return self.node(f"{self.scores}_max", RowMax(self.scores))
 

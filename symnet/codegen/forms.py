@@ -53,6 +53,12 @@ class OneHot(_ArrayOp):
     nargs = 2
 
 
+class OnesLike(_ArrayOp):
+    """An array of ones with the shape and dtype of its argument."""
+
+    nargs = 1
+
+
 class ClassCount(_ArrayOp):
     """The number of classes C of an (N, C) array."""
 

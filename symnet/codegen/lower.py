@@ -25,7 +25,7 @@ import sympy as sp
 from symnet.codegen.batch import Lowering, batched
 from symnet.codegen.docs import module_docstring
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import RowMax, RowSum, Softplus, TotalSum
+from symnet.codegen.forms import OnesLike, RowMax, RowSum, Softplus, TotalSum
 from symnet.codegen.layout import WIDTH, paragraph, statement
 from symnet.codegen.printer import numpy_code
 from symnet.codegen.stable import (
@@ -121,10 +121,12 @@ def _lines(statements, names: dict, dtype_of: str) -> tuple:
 def _code(outputs: list, names: dict, dtype_of: str, definitions=None, scale=1) -> tuple:
     """Body lines computing each (target, expr) of `outputs`, common terms shared, each
     output then multiplied by `scale` (the batch mean's 1/N, kept out of the sharing)."""
+    definitions = definitions or {}
     taken = set(RESERVED) | set(names.values()) | {t for t, _ in outputs}
+    taken |= {s.name for s in definitions}
     exprs = [expand_logistic(e) for _, e in outputs]
     temporaries, reduced = common_subexpressions(exprs, taken)
-    definitions = {**(definitions or {}), **temporaries}
+    definitions = {**definitions, **temporaries}
     computed = [(t, e * scale) for (t, _), e in zip(outputs, reduced, strict=True)]
     return _lines(schedule(definitions, computed), names, dtype_of)
 
@@ -216,6 +218,8 @@ def lower_loss(derivation, reduction: str = "mean") -> Module:
     per_sample = as_masks(batched(lowering, decl.forward))
     gradient = as_masks(batched(lowering, derivation.gradient,
                                 decl.index if decl.is_vector else None))
+    if not lowering.entrywise(gradient):   # a gradient constant along the classes
+        gradient = gradient * OnesLike(lowering.scores)
     if not regularizer:
         _check_shifted(decl, lowering, [per_sample, gradient, *lowering.nodes.values()])
     scores = names[str(decl.scores.label if decl.is_vector else decl.scores)]

@@ -144,6 +144,9 @@ class NumpyPrinter(NumPyPrinter):
         index, like = (self._print(a) for a in expr.args)
         return f"(np.arange({like}.shape[1]) == {index}[:, None]).astype({like}.dtype)"
 
+    def _print_OnesLike(self, expr):
+        return f"np.ones_like({self._print(expr.args[0])})"
+
     def _print_ClassCount(self, expr):
         return f"{self._print(expr.args[0])}.shape[1]"
 

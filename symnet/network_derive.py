@@ -83,7 +83,7 @@ def penalty_gradient(reg: Regularizer, weight: sp.MatrixSymbol):
     gradient = sympy_vjp(lifted_penalty(reg, weight), weight, None)
     if gradient is None:
         raise DerivationError(reg.name, f"sympy cannot differentiate the penalty on {weight}")
-    return gradient
+    return gradient.doit()  # lambda*(2*W) -> 2*lambda*W
 
 
 # --- the two routes ----------------------------------------------------------------------------

@@ -1,0 +1,156 @@
+"""Layers and networks as a user meets them: `symnet derive` and `symnet check` on the
+catalog and on a file of their own; shapes that do not fit, reported at declaration with
+both shapes, and as one line with exit status 2 on the command line."""
+
+import json
+import textwrap
+
+import pytest
+import sympy as sp
+
+from symnet.catalog.activations import relu, tanh
+from symnet.catalog.layers import affine
+from symnet.catalog.losses import l2, softmax_ce
+from symnet.cli import main
+from symnet.errors import DeclarationError
+from symnet.layers import Layer, broadcast, elementwise, size
+from symnet.networks import Network, use
+from symnet.spec import Gradient
+
+N, D, E, M, K, H, C = (size(n) for n in ("N", "D", "E", "M", "K", "H", "C"))
+X, W, G = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M), sp.MatrixSymbol("G", N, M)
+
+
+def raises(match: str):
+    return pytest.raises(DeclarationError, match=match)
+
+
+# --- shapes at declaration -------------------------------------------------------------------
+
+
+def test_inner_sizes_that_differ_are_reported_with_both_shapes():
+    V = sp.MatrixSymbol("V", E, M)
+    with raises(r"'bad_inner'.*X\*V: the inner sizes differ, X is N x D but V is E x M"):
+        Layer("bad_inner", X * V, inputs=(X, V))
+
+
+def test_a_bias_of_the_wrong_length_is_reported_with_both_shapes():
+    b = sp.MatrixSymbol("b", 1, K)
+    with raises(r"'bad_bias'.*X\*W is N x M but ones\(N, 1\)\*b is N x K"):
+        Layer("bad_bias", X * W + broadcast(b, N), inputs=(X, W, b))
+
+
+def test_a_column_bias_is_reported_with_both_shapes():
+    b = sp.MatrixSymbol("b", M, 1)
+    with raises(r"'col_bias'.*ones\(N, 1\) is N x 1 but b is M x 1"):
+        Layer("col_bias", X * W + broadcast(b, N), inputs=(X, W, b))
+
+
+def test_a_network_stage_that_does_not_fit_names_the_stage_and_both_shapes():
+    W1, W2 = sp.MatrixSymbol("W1", D, H), sp.MatrixSymbol("W2", K, C)
+    with raises(r"'net'.*stage 3 \(affine\): W2 is K x C, but the layer's W is D x M and D "
+                r"is already H here \(from the output of stage 2, N x H\)"):
+        Network("net", input=X, stages=[use(affine, W=W1, b=0), use(relu),
+                                         use(affine, W=W2, b=0)])
+
+
+def test_a_hand_derivation_of_the_wrong_shape_is_reported():
+    with raises(r"dL/dX is N x D but the hand derivation is D x M"):
+        Layer("affine_hand", X * W, inputs=(X, W), upstream=G,
+              hand=[Gradient(X.T * G, wrt=X, label="dL/dX")])
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: Layer("scalar", sp.Symbol("x"), inputs=(X,)), "must be a sympy matrix expression"),
+    (lambda: Layer("undeclared", X * W, inputs=(X,)), r"undeclared matrix\(es\) W"),
+    (lambda: Layer("unused", X * W, inputs=(X, W, G)), r"input\(s\) G do not appear"),
+    (lambda: Layer("upstream", X * W, inputs=(X, W), upstream=sp.MatrixSymbol("G", M, N)),
+     "the upstream gradient G is M x N but the output is N x M"),
+    (lambda: elementwise(relu, X, W), r"takes 1 matrix input\(s\) \(x\), got 2"),
+    (lambda: use(affine, V=W), "'affine'.*has no input 'V' to bind"),
+    (lambda: Network("no_target", input=X, stages=[use(affine, W=W, b=0)], loss=softmax_ce),
+     "needs target= a MatrixSymbol of the output's shape N x M"),
+    (lambda: Network("stray", input=X, stages=[use(affine, W=W, b=0)], regularizer=l2,
+                     regularized=(G,)), "regularized weight G is not a weight"),
+])
+def test_malformed_layers_and_networks_are_reported(build, match):
+    with raises(match):
+        build()
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def test_derive_affine_prints_the_vjps(capsys):
+    assert main(["derive", "affine"]) == 0
+    shown = capsys.readouterr().out
+    for line in ("dL/dX = G*W.T   (N x D)", "dL/dW = X.T*G   (D x M)",
+                 "dL/db = colsum(G)   (1 x M: the column sums of G, summed over the batch)"):
+        assert line in shown
+
+
+def test_derive_an_activation_shows_it_as_a_layer_too(capsys):
+    assert main(["derive", "tanh"]) == 0
+    shown = capsys.readouterr().out
+    assert "as a layer  Y = tanh(X)" in shown
+    assert "dL/dX = G .* (ones(N, M) - Y.^2)   (reuses the forward output Y)" in shown
+
+
+def test_derive_a_layer_as_latex(capsys):
+    assert main(["derive", "affine", "--latex"]) == 0
+    shown = capsys.readouterr().out
+    assert r"\frac{\partial L}{\partial b} = \mathbf{1}^\top G" in shown
+
+
+def test_check_layers_and_networks_as_json(capsys):
+    assert main(["check", "affine", "two_layer_relu", "relu", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["refuted"] == 0
+    entries = {e["name"]: e for e in report["entries"]}
+    assert [entries[n]["kind"] for n in ("affine", "two_layer_relu", "relu")] == \
+        ["layer", "network", "activation"]
+    layer_claims = [v["claim"] for v in entries["relu"]["verdicts"]
+                    if v["claim"].startswith("as a layer:")]
+    assert "as a layer: dL/dX = G .* relu'(X)" in layer_claims
+
+
+USER_FILE = """
+import sympy as sp
+from symnet import Gradient
+from symnet.catalog.activations import tanh
+from symnet.layers import Layer, broadcast, elementwise, size
+
+N, D, M = size("N"), size("D"), size("M")
+X, W = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M)
+b, G = sp.MatrixSymbol("b", 1, M), sp.MatrixSymbol("G", N, M)
+Y = elementwise(tanh, X * W + broadcast(b, N))
+dense_tanh = Layer("dense_tanh", Y, inputs=(X, W, b), upstream=G, hand=[
+    Gradient(X.T * sp.HadamardProduct(G, sp.OneMatrix(N, M) - sp.HadamardPower(Y, 2)),
+             wrt=W, label="dL/dW = X^T (G .* (1 - Y^2))")])
+"""
+
+
+def test_a_users_layer_is_derived_and_checked(tmp_path, capsys):
+    path = tmp_path / "mine.py"
+    path.write_text(textwrap.dedent(USER_FILE))
+    assert main(["check", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "dense_tanh (layer)" in shown and "proved   dL/dW = X^T (G .* (1 - Y^2))" in shown
+    assert main(["derive", f"{path}:dense_tanh"]) == 0
+    assert "dL/db = colsum(G .* tanh'(X*W + ones(N, 1)*b))" in capsys.readouterr().out
+
+
+def test_a_users_layer_whose_shapes_do_not_fit_exits_2_with_one_line(tmp_path, capsys):
+    path = tmp_path / "bad.py"
+    path.write_text(USER_FILE.replace('sp.MatrixSymbol("b", 1, M)', 'sp.MatrixSymbol("b", 1, D)'))
+    assert main(["check", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert "declaration 'dense_tanh'" in error and "is N x M but ones(N, 1)*b is N x D" in error
+
+
+def test_tanh_is_the_same_declaration_at_both_levels():
+    from symnet.catalog import CATALOG, LAYER_REGISTRY
+
+    assert CATALOG["tanh"] is tanh
+    assert LAYER_REGISTRY["tanh"].activation is tanh

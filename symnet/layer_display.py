@@ -11,7 +11,7 @@ import sympy as sp
 
 from symnet import matrix_text
 from symnet.display import Row
-from symnet.layers import activation_layer, shape_text
+from symnet.layers import Elementwise, activation_layer, shape_text
 from symnet.matrix import LayerDerivation, derive_layer, reusing_output, tidy_matrix
 from symnet.network_derive import NetworkDerivation, lifted_penalty
 
@@ -39,15 +39,14 @@ def _shapes_note(matrices) -> str:
     return ", ".join(f"{m}: {shape_text(m)}" for m in matrices)
 
 
-def _vjp_rows(vjps: dict, reusing: dict, output) -> list[Row]:
-    rows = []
+def _vjp_rows(vjps: dict, reusing: dict, output, named: dict | None = None) -> list[Row]:
+    rows, named = [], named or {}
     for number, (matrix, vjp) in enumerate(vjps.items()):
         name, tex = _gradient_name(matrix)
-        summed = matrix_text.column_sum_of(vjp)
-        note = shape_text(matrix) + (f": the column sums of {matrix_text.text(summed)}, "
-                                     f"summed over the batch" if summed is not None else "")
-        rows.append(Row("VJP" if number == 0 else "", MatrixFormula(name, tidy_matrix(vjp), tex),
-                        note))
+        summed = matrix_text.column_sum_of(vjp) is not None
+        note = shape_text(matrix) + (": a column sum, over the batch" if summed else "")
+        rows.append(Row("VJP" if number == 0 else "",
+                        MatrixFormula(name, tidy_matrix(vjp).xreplace(named), tex), note))
         if reusing.get(matrix) is not None:
             rows.append(Row("", MatrixFormula(name, reusing[matrix], tex),
                             f"reuses the forward output {output}"))
@@ -72,13 +71,27 @@ def _activation_legend(exprs) -> list[Row]:
     return rows
 
 
+def _named_arguments(layer) -> dict:
+    """The composite inputs of an activation of several inputs, named A, B, ... for the
+    page (maxout(A, B) with A = X*W1 + ones(N, 1)*b1)."""
+    if not isinstance(layer.forward, Elementwise):
+        return {}
+    taken = {str(m) for m in layer.inputs} | {str(layer.upstream)}
+    letters = [c for c in "ABCDEFPQRSTUV" if c not in taken]
+    composite = [m for m in layer.forward.matrices if not isinstance(m, sp.MatrixSymbol)]
+    return {m: sp.MatrixSymbol(letter, *m.shape)
+            for m, letter in zip(composite, letters, strict=False)}
+
+
 def layer_rows(derivation: LayerDerivation) -> list[Row]:
     layer = derivation.declaration
     output, upstream = derivation.output, layer.upstream
-    rows = [Row("forward", MatrixFormula(str(output), layer.forward)),
-            Row("shapes", None, f"{_shapes_note(layer.inputs)}; {output} and the upstream "
-                                f"{upstream} = dL/d{output}: {shape_text(output)}")]
-    rows += _vjp_rows(derivation.vjps, derivation.reusing, output)
+    named = _named_arguments(layer)
+    rows = [Row("forward", MatrixFormula(str(output), layer.forward.xreplace(named)))]
+    rows += [Row("", MatrixFormula(str(symbol), value)) for value, symbol in named.items()]
+    rows.append(Row("shapes", None, f"{_shapes_note(layer.inputs)}; {output} and the upstream "
+                                    f"{upstream} = dL/d{output}: {shape_text(output)}"))
+    rows += _vjp_rows(derivation.vjps, derivation.reusing, output, named)
     rows += _activation_legend(derivation.vjps.values())
     rows.append(Row("no Jacobian", None, "each VJP is a product of matrices of rank 2 "
                                          "(L25); see symnet check"))

@@ -11,19 +11,20 @@ Shapes are symbolic (positive integer symbols N, D, M) and checked here, at decl
 sympy accepts ``X*W`` even when the inner sizes are two different symbols, so symnet walks
 the expression itself and names both shapes when they do not fit.
 
-Example (a user's own file)::
+Example (a user's own file; `symnet check mine.py` proves the hand derivation)::
 
     import sympy as sp
     from symnet import Gradient
-    from symnet.layers import Layer, broadcast, elementwise, size
     from symnet.catalog.activations import tanh
+    from symnet.layers import Layer, broadcast, elementwise, size
 
     N, D, M = size("N"), size("D"), size("M")
-    X, W, b = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M), sp.MatrixSymbol("b", 1, M)
-    G = sp.MatrixSymbol("G", N, M)
-    dense_tanh = Layer("dense_tanh", elementwise(tanh, X * W + broadcast(b, N)),
-                       inputs=(X, W, b), upstream=G,
-                       hand=[Gradient(X.T * sp.HadamardProduct(G, ...), wrt=W)])
+    X, W = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M)
+    b, G = sp.MatrixSymbol("b", 1, M), sp.MatrixSymbol("G", N, M)
+    Y = elementwise(tanh, X * W + broadcast(b, N))
+    dense_tanh = Layer("dense_tanh", Y, inputs=(X, W, b), upstream=G, hand=[
+        Gradient(X.T * sp.HadamardProduct(G, sp.OneMatrix(N, M) - sp.HadamardPower(Y, 2)),
+                 wrt=W, label="dL/dW = X^T (G .* (1 - Y^2))")])
 """
 
 from __future__ import annotations
@@ -163,6 +164,22 @@ def broadcast(row: MatrixExpr, batch) -> MatrixExpr:
     return sp.OneMatrix(batch, 1) * row
 
 
+#: the matrix nodes symnet derives and writes out: none of rank above 2, none a Jacobian
+MATRIX_NODES = (
+    sp.MatrixSymbol, sp.MatMul, sp.MatAdd, sp.HadamardProduct, sp.HadamardPower,
+    sp.Transpose, sp.OneMatrix, sp.ZeroMatrix, ElementwiseApplyFunction, Elementwise,
+)
+
+
+def _check_nodes(name: str, expr) -> None:
+    for node in sp.preorder_traversal(expr):
+        if getattr(node, "is_Matrix", False) and not isinstance(node, MATRIX_NODES):
+            raise DeclarationError(name, f"the forward uses {type(node).__name__} ({text(node)});"
+                                   f" a layer is built from matrix products, sums, transposes, "
+                                   f"Hadamard products, broadcasts and activations applied "
+                                   f"entry by entry")
+
+
 # --- shapes --------------------------------------------------------------------------------
 
 
@@ -286,6 +303,7 @@ class Layer:
             if not isinstance(matrix, sp.MatrixSymbol):
                 raise DeclarationError(name, f"input {matrix!r} must be a sympy MatrixSymbol")
             _check_sizes(name, matrix)
+        _check_nodes(name, self.forward)
         check_shapes(name, self.forward)
         used = matrix_symbols(self.forward)
         if extra := used - set(self.inputs):

@@ -25,6 +25,7 @@ from symnet.bounded import within
 from symnet.derive import derive_activation
 from symnet.errors import DeclarationError, DerivationError
 from symnet.layers import (
+    MATRIX_NODES,
     ActivationPartial,
     Elementwise,
     Layer,
@@ -39,10 +40,7 @@ from symnet.symbols import out as OUT
 SYMPY_SECONDS = 20.0
 
 #: the matrix nodes a derived backward may hold: all of rank 2, none a Jacobian
-PLAIN_MATRIX_NODES = (
-    sp.MatrixSymbol, sp.MatMul, sp.MatAdd, sp.HadamardProduct, sp.HadamardPower,
-    sp.Transpose, sp.OneMatrix, sp.ZeroMatrix, ElementwiseApplyFunction, Elementwise,
-)
+PLAIN_MATRIX_NODES = MATRIX_NODES
 
 
 def non_matrix_nodes(expr) -> list[str]:
@@ -302,12 +300,20 @@ def output_symbol(layer: Layer) -> sp.MatrixSymbol:
     return sp.MatrixSymbol(name, *layer.forward.shape)
 
 
+def named_errors(name: str, compute, *args):
+    """compute(*args), with a derivation error naming the declaration it is about."""
+    try:
+        return compute(*args)
+    except DerivationError as exc:
+        raise DerivationError(name, exc.problem) from None
+
+
 @cache
 def derive_layer(layer: Layer) -> LayerDerivation:
     output = output_symbol(layer)
     vjps, reusing = {}, {}
     for matrix in layer.inputs:
-        vjp = matrix_vjp(layer.forward, matrix, layer.upstream)
+        vjp = named_errors(layer.name, matrix_vjp, layer.forward, matrix, layer.upstream)
         vjps[matrix] = vjp
         rewritten = reusing_output(vjp)
         reusing[matrix] = None if rewritten == vjp else rewritten.xreplace({layer.forward: output})

@@ -16,7 +16,7 @@ import sympy as sp
 from symnet.entrywise import check_entries
 from symnet.explicit import entry_symbol, explicit_sizes, instantiate, scalar_gradient
 from symnet.layers import Layer, activation_layer
-from symnet.matrix import derive_layer, non_matrix_nodes
+from symnet.matrix import derive_layer, named_errors, non_matrix_nodes
 from symnet.matrix_text import text
 from symnet.network_derive import derive_network, lifted_penalty
 from symnet.networks import Network
@@ -199,6 +199,5 @@ def _hand_verdicts(network: Network, derivation, sizes: dict, upstream) -> list[
 
 def check_matrix(decl) -> list[Verdict]:
     """Every verdict of a layer or a network."""
-    if isinstance(decl, Network):
-        return check_network(decl)
-    return check_layer(decl)
+    return named_errors(decl.name, check_network if isinstance(decl, Network) else check_layer,
+                        decl)

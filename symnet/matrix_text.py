@@ -139,6 +139,10 @@ class MatrixTexPrinter(TexPrinter):
                 if isinstance(summed, sp.MatAdd) else rf"\mathbf{{1}}^\top {self._print(summed)}"
         return super()._print_MatMul(expr)
 
+    def _print_Elementwise(self, expr):
+        inner = ", ".join(self._print(m) for m in expr.matrices)
+        return rf"{_tex_name(expr.function.expr.func.__name__)}\left({inner}\right)"
+
     def _print_ElementwiseApplyFunction(self, expr):
         function = applied_function(expr.function)
         inner = self._print(expr.expr)

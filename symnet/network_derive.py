@@ -23,7 +23,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from symnet.derive import derive
 from symnet.errors import DeclarationError, DerivationError
 from symnet.layers import Elementwise, entry_variables
-from symnet.matrix import derive_layer, matrix_vjp, sympy_vjp, tidy_matrix
+from symnet.matrix import derive_layer, matrix_vjp, named_errors, sympy_vjp, tidy_matrix
 from symnet.networks import Network
 from symnet.spec import Regularizer
 
@@ -147,9 +147,10 @@ def derive_network(network: Network) -> NetworkDerivation:
     if network.regularizer is not None:
         penalties = {w: penalty_gradient(network.regularizer, w) for w in network.regularized}
     gradients, routes = {}, {}
-    chain = layer_chain(network)
+    chain = named_errors(network.name, layer_chain, network)
     for weight in network.weights:
-        gradients[weight], routes[weight] = whole_network(network, weight)
+        gradients[weight], routes[weight] = named_errors(network.name, whole_network, network,
+                                                         weight)
         if weight in penalties:
             gradients[weight] = tidy_matrix(gradients[weight] + penalties[weight])
             chain[weight] = tidy_matrix(chain[weight] + penalties[weight])

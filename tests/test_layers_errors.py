@@ -85,7 +85,7 @@ def test_derive_affine_prints_the_vjps(capsys):
     assert main(["derive", "affine"]) == 0
     shown = capsys.readouterr().out
     for line in ("dL/dX = G*W.T   (N x D)", "dL/dW = X.T*G   (D x M)",
-                 "dL/db = colsum(G)   (1 x M: the column sums of G, summed over the batch)"):
+                 "dL/db = colsum(G)   (1 x M: a column sum, over the batch)"):
         assert line in shown
 
 

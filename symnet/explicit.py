@@ -12,8 +12,9 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
+from symnet.elementwise import ActivationFunction, ActivationPartial, Elementwise
 from symnet.errors import DerivationError
-from symnet.layers import ActivationFunction, ActivationPartial, Elementwise, matrix_symbols
+from symnet.layers import matrix_symbols
 from symnet.matrix import activation_derivation
 
 BATCH = 2

@@ -11,7 +11,8 @@ import sympy as sp
 
 from symnet import matrix_text
 from symnet.display import Row
-from symnet.layers import Elementwise, activation_layer, shape_text
+from symnet.elementwise import Elementwise
+from symnet.layers import activation_layer, shape_text
 from symnet.matrix import LayerDerivation, derive_layer, reusing_output, tidy_matrix
 from symnet.network_derive import NetworkDerivation, lifted_penalty
 
@@ -55,8 +56,8 @@ def _vjp_rows(vjps: dict, reusing: dict, output, named: dict | None = None) -> l
 
 def _activation_legend(exprs) -> list[Row]:
     """What relu' and friends stand for: the activation's own derived derivative."""
+    from symnet.elementwise import ActivationPartial
     from symnet.explicit import concrete
-    from symnet.layers import ActivationPartial
 
     rows, seen = [], set()
     for expr in exprs:

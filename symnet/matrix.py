@@ -23,17 +23,15 @@ from sympy.tensor.array.expressions.array_expressions import _ArrayExpr
 
 from symnet.bounded import within
 from symnet.derive import derive_activation
-from symnet.errors import DeclarationError, DerivationError
-from symnet.layers import (
-    MATRIX_NODES,
+from symnet.elementwise import (
     ActivationPartial,
     Elementwise,
-    Layer,
     canonical_lambdas,
-    check_shapes,
     entry_variables,
     function_of,
 )
+from symnet.errors import DeclarationError, DerivationError
+from symnet.layers import MATRIX_NODES, Layer, check_shapes
 from symnet.matrix_text import applied_function, text
 from symnet.symbols import out as OUT
 

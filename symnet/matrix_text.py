@@ -153,7 +153,7 @@ class MatrixTexPrinter(TexPrinter):
                rf"\left({inner}\right)"
 
     def _print_Function(self, expr, exp=None):
-        from symnet.layers import ActivationFunction, ActivationPartial
+        from symnet.elementwise import ActivationFunction, ActivationPartial
 
         if isinstance(expr, (ActivationFunction, ActivationPartial)):
             args = ", ".join(self._print(a) for a in expr.args)

@@ -21,8 +21,8 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symnet.derive import derive
+from symnet.elementwise import Elementwise, entry_variables
 from symnet.errors import DeclarationError, DerivationError
-from symnet.layers import Elementwise, entry_variables
 from symnet.matrix import derive_layer, matrix_vjp, named_errors, sympy_vjp, tidy_matrix
 from symnet.networks import Network
 from symnet.spec import Regularizer

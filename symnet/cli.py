@@ -37,8 +37,9 @@ def cmd_list(args) -> int:
     if args.json:
         print(json.dumps({"entries": rows}))
         return 0
+    width = max(len(row["name"]) for row in rows)  # network names run longer
     for row in rows:
-        print(f"{row['name']:14s} {row['kind']:12s} {row['verdicts']:22s} {row['doc']}")
+        print(f"{row['name']:{width}s} {row['kind']:12s} {row['verdicts']:22s} {row['doc']}")
     return 0
 
 

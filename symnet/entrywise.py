@@ -16,6 +16,7 @@ import time
 
 import mpmath
 import sympy as sp
+from sympy.logic.boolalg import ITE
 
 from symnet.algebra import kinks_to_piecewise, piecewise_to_steps, steps_almost_everywhere
 from symnet.bounded import within
@@ -54,6 +55,13 @@ class SharedEvaluator(Evaluator):
         if not isinstance(value, (mpmath.mpf, int)) or not mpmath.isfinite(value):
             raise NotANumber(str(expr))
         return mpmath.mpf(value)
+
+    def _truth(self, condition, bound) -> bool:
+        # sympy writes a condition on a piecewise value (elu of a leaky ReLU) as an ITE
+        if isinstance(condition, ITE):
+            test, then, otherwise = condition.args
+            return self._truth(then if self._truth(test, bound) else otherwise, bound)
+        return super()._truth(condition, bound)
 
     def _eval(self, e, bound):
         if bound:
@@ -161,15 +169,20 @@ def prove_entries(lhs, rhs, seconds: float = PROOF_SECONDS) -> bool:
     for left, right in zip(lhs, rhs, strict=True):
         if left == right:
             continue
-        if _entry_zero(_steps_only(left) - _steps_only(right), atoms, deadline):
-            continue
-        try:
-            difference = _with_kinks_as_steps(left) - _with_kinks_as_steps(right)
-        except ValueError:  # nested max() whose branches sympy cannot separate
-            return False
-        if not _entry_zero(difference, atoms, deadline):
+        if not any(_entry_zero(difference, atoms, deadline)
+                   for difference in _differences(left, right)):
             return False
     return True
+
+
+def _differences(left, right):
+    """left - right in the normal forms to try, cheapest first; a form sympy cannot build
+    (a branch condition on a piecewise value, nested max()) is passed over."""
+    for normal in (_steps_only, _with_kinks_as_steps):
+        try:
+            yield normal(left) - normal(right)
+        except ValueError:
+            continue
 
 
 # --- verdicts --------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ scalar sum(G .* Y), never a matrix rule.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
@@ -114,11 +116,18 @@ class _Explicit:
         raise DerivationError("matrix", f"cannot write {e} out entry by entry")
 
 
+@lru_cache(maxsize=8)
+def _explicit_at(sizes: tuple) -> _Explicit:
+    """One evaluator per set of sizes: the claims of one declaration share their
+    subexpressions (the forward, the hidden layers), written out once."""
+    return _Explicit(dict(sizes))
+
+
 def instantiate(expr, sizes: dict):
     """expr at explicit sizes, with symbols for entries: a Matrix, or a scalar (a
     trace of matrices)."""
     expr = concrete(expr)
-    explicit = _Explicit(sizes)
+    explicit = _explicit_at(tuple(sorted(sizes.items(), key=str)))
     if getattr(expr, "is_Matrix", False):
         return sp.ImmutableMatrix(explicit(expr))
     return expr.replace(lambda e: isinstance(e, sp.Trace), lambda e: explicit(e.arg).trace())

@@ -70,6 +70,24 @@ def _check_nodes(name: str, expr) -> None:
                                    f"entry by entry")
 
 
+def without_zeros(expr):
+    """A product with a zero matrix is zero, a zero term leaves a sum (a bias bound to 0).
+    sympy's doit() would do it too, but it also merges f(g(X)) into one lambda."""
+
+    def simpler(node):
+        if isinstance(node, (sp.MatMul, sp.HadamardProduct)) \
+                and any(isinstance(a, sp.ZeroMatrix) for a in node.args):
+            return sp.ZeroMatrix(*node.shape)
+        terms = [a for a in node.args if not isinstance(a, sp.ZeroMatrix)]
+        if isinstance(node, sp.MatAdd) and len(terms) < len(node.args):
+            return sp.MatAdd(*terms) if len(terms) > 1 else \
+                (terms[0] if terms else sp.ZeroMatrix(*node.shape))
+        return node
+
+    return expr.replace(lambda e: isinstance(e, (sp.MatMul, sp.MatAdd, sp.HadamardProduct)),
+                        simpler)
+
+
 # --- shapes --------------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from sympy.tensor.array.expressions.array_expressions import _ArrayExpr
 from symnet.bounded import within
 from symnet.derive import derive_activation
 from symnet.elementwise import (
+    ActivationFunction,
     ActivationPartial,
     Elementwise,
     canonical_lambdas,
@@ -31,7 +32,7 @@ from symnet.elementwise import (
     function_of,
 )
 from symnet.errors import DeclarationError, DerivationError
-from symnet.layers import MATRIX_NODES, Layer, check_shapes
+from symnet.layers import MATRIX_NODES, Layer, check_shapes, without_zeros
 from symnet.matrix_text import applied_function, text
 from symnet.symbols import out as OUT
 
@@ -56,12 +57,18 @@ def non_matrix_nodes(expr) -> list[str]:
 
 
 def _as_hadamard(expr: sp.Expr, variable: sp.Symbol, matrix):
-    """A polynomial in `variable` as the same entry-by-entry polynomial in `matrix`:
-    out*(1 - out) -> Y .* (ones - Y). None when expr is not such a polynomial."""
+    """A polynomial in `variable` (and activations of it) as the same entry-by-entry
+    expression in `matrix`: out*(1 - out) -> Y .* (ones - Y), elu'(x)*tanh'(elu(x)) ->
+    elu'(U) .* tanh'(elu(U)). None for anything else."""
     if expr == variable:
         return matrix
     if variable not in expr.free_symbols:
         return expr * sp.OneMatrix(*matrix.shape)
+    if isinstance(expr, (ActivationFunction, ActivationPartial)) and len(expr.args) == 1:
+        inner = _as_hadamard(expr.args[0], variable, matrix)
+        (x,) = entry_variables(1)
+        return None if inner is None else \
+            ElementwiseApplyFunction(sp.Lambda(x, expr.func(x)), inner)
     if expr.is_Add or expr.is_Mul:
         coeff, rest = expr.as_coeff_Add() if expr.is_Add else expr.as_coeff_Mul()
         pieces = [_as_hadamard(a, variable, matrix) for a in sp.Add.make_args(rest)] \
@@ -108,8 +115,37 @@ def _untransposed(expr):
     return expr.replace(lambda e: isinstance(e, ElementwiseApplyFunction), flip)
 
 
+def _ones_factor(factor):
+    """c for a factor c*ones(r, c) (or ones itself) of a Hadamard product, else None."""
+    if isinstance(factor, sp.OneMatrix):
+        return sp.Integer(1)
+    if isinstance(factor, sp.MatMul) and isinstance(factor.args[-1], sp.OneMatrix) \
+            and not any(getattr(a, "is_Matrix", False) for a in factor.args[:-1]):
+        return sp.Mul(*factor.args[:-1])
+    return None
+
+
+def _without_ones(expr):
+    """(c*ones) .* A -> c*A."""
+
+    def drop(node):
+        scale, rest = sp.Integer(1), []
+        for factor in node.args:
+            coefficient = _ones_factor(factor)
+            if coefficient is None:
+                rest.append(factor)
+            else:
+                scale *= coefficient
+        if not rest or len(rest) == len(node.args):
+            return node
+        kept = rest[0] if len(rest) == 1 else sp.HadamardProduct(*rest)
+        return kept if scale == 1 else scale * kept
+
+    return expr.replace(lambda e: isinstance(e, sp.HadamardProduct), drop)
+
+
 def tidy_matrix(expr):
-    return canonical_lambdas(_untransposed(_plain_lambdas(expr)))
+    return canonical_lambdas(_untransposed(_without_ones(_plain_lambdas(expr))))
 
 
 # --- VJPs ----------------------------------------------------------------------------------
@@ -194,8 +230,12 @@ def _cut_nodes(expr, wrt) -> list:
 
 
 def _total(parts, wrt):
-    parts = [p for p in parts if not isinstance(p, sp.ZeroMatrix)]
-    return sp.MatAdd(*parts).doit() if parts else _zero_like(wrt)
+    """The sum of the parts, zeros dropped, nested sums flattened."""
+    terms = [t for p in parts for t in sp.MatAdd.make_args(without_zeros(p))
+             if not isinstance(t, sp.ZeroMatrix)]
+    if not terms:
+        return _zero_like(wrt)
+    return terms[0] if len(terms) == 1 else sp.MatAdd(*terms)
 
 
 def _vjp_by_cuts(expr, wrt, upstream):
@@ -219,14 +259,27 @@ def _through_node(node, wrt, upstream):
     """The chain rule through one cut node: its local VJP, then the VJP of its input(s)."""
     if isinstance(node, Elementwise):
         return _through_elementwise(node, wrt, upstream)
-    inner = node.expr if isinstance(node, ElementwiseApplyFunction) else sp.MatMul(*node.args[1:])
+    if isinstance(node, ElementwiseApplyFunction):
+        return _through_entrywise(node, wrt, upstream)
+    inner = sp.MatMul(*node.args[1:])
     symbol = _fresh(inner.shape)
-    local_node = ElementwiseApplyFunction(node.function, symbol) \
-        if isinstance(node, ElementwiseApplyFunction) else node.args[0] * symbol
-    local = sympy_vjp(local_node, symbol, upstream)
+    local = sympy_vjp(node.args[0] * symbol, symbol, upstream)
     if local is None:
         raise DerivationError("matrix", f"sympy cannot differentiate {text(node)}")
     return matrix_vjp(inner, wrt, local.xreplace({symbol: inner}))
+
+
+def _through_entrywise(node: ElementwiseApplyFunction, wrt, upstream):
+    """f(U): sympy's local VJP on stand-ins of a fresh generic shape (sympy 1.14 fails on
+    an entry-by-entry function of a vector), then the VJP of U."""
+    rows, cols = (sp.Symbol(f" size{next(_fresh_names)}", integer=True, positive=True)
+                  for _ in range(2))
+    symbol, stand_in = _fresh((rows, cols)), _fresh((rows, cols), "G")
+    local = sympy_vjp(ElementwiseApplyFunction(node.function, symbol), symbol, stand_in)
+    if local is None:
+        raise DerivationError("matrix", f"sympy cannot differentiate {text(node)}")
+    local = local.xreplace({symbol: node.expr, stand_in: upstream})
+    return matrix_vjp(node.expr, wrt, local)
 
 
 def _through_elementwise(node: Elementwise, wrt, upstream):

@@ -8,6 +8,7 @@ the Hadamard product as ``.*`` (LaTeX: circ).
 from __future__ import annotations
 
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symnet.display import TexPrinter, TextPrinter
 
@@ -58,10 +59,12 @@ def reading_order(terms) -> list:
 
 
 def operand_order(factors) -> list:
-    """Hadamard factors, nested products flattened, plain matrices first: G .* relu'(X*W)."""
+    """Hadamard factors, nested products flattened, plain matrices first and functions
+    applied entry by entry last: G .* relu'(X*W), (G*W2.T) .* relu'(X*W1)."""
     flat = [f for factor in factors for f in (
         operand_order(factor.args) if isinstance(factor, sp.HadamardProduct) else [factor])]
-    return sorted(flat, key=lambda f: not isinstance(f, sp.MatrixSymbol))
+    return sorted(flat, key=lambda f: (not isinstance(f, sp.MatrixSymbol),
+                                       isinstance(f, ElementwiseApplyFunction)))
 
 
 class MatrixTextPrinter(TextPrinter):

@@ -22,7 +22,8 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symnet.derive import derive
 from symnet.elementwise import Elementwise, entry_variables
-from symnet.errors import DeclarationError, DerivationError
+from symnet.errors import DeclarationError
+from symnet.layers import without_zeros
 from symnet.matrix import derive_layer, matrix_vjp, named_errors, sympy_vjp, tidy_matrix
 from symnet.networks import Network
 from symnet.spec import Regularizer
@@ -65,8 +66,8 @@ def _entry_sum(reg: Regularizer):
     return sums[0]
 
 
-def lifted_penalty(reg: Regularizer, weight: sp.MatrixSymbol):
-    """The regulariser applied to every entry of a weight matrix, as a scalar expression."""
+def _penalised_entries(reg: Regularizer, weight: sp.MatrixSymbol):
+    """(the regulariser's sum, g.(W)): the function it sums, applied to every entry."""
     total = _entry_sum(reg)
     index = total.limits[0][0]
     (x,) = entry_variables(1)
@@ -74,16 +75,27 @@ def lifted_penalty(reg: Regularizer, weight: sp.MatrixSymbol):
     if body.atoms(sp.Indexed) or index in body.free_symbols:
         raise DeclarationError(reg.name, "only a regulariser that sums one function of each "
                                "weight lifts to a weight matrix")
-    entries = ElementwiseApplyFunction(sp.Lambda(x, body), weight)
+    return total, ElementwiseApplyFunction(sp.Lambda(x, body), weight)
+
+
+def lifted_penalty(reg: Regularizer, weight: sp.MatrixSymbol):
+    """The regulariser applied to every entry of a weight matrix, as a scalar expression."""
+    total, entries = _penalised_entries(reg, weight)
     summed = sp.Trace(sp.OneMatrix(weight.shape[1], weight.shape[0]) * entries)
     return reg.forward.xreplace({total: summed})
 
 
 def penalty_gradient(reg: Regularizer, weight: sp.MatrixSymbol):
-    gradient = sympy_vjp(lifted_penalty(reg, weight), weight, None)
-    if gradient is None:
-        raise DerivationError(reg.name, f"sympy cannot differentiate the penalty on {weight}")
-    return gradient.doit()  # lambda*(2*W) -> 2*lambda*W
+    """d/dW of the lifted penalty c(sum of g(W_ij)): the entry-by-entry VJP of g.(W) with
+    the upstream dc/dsum * ones (sympy 1.14 cannot take the trace form by a vector)."""
+    total, entries = _penalised_entries(reg, weight)
+    summed = sp.Dummy("summed")
+    outer = sp.diff(reg.forward.xreplace({total: summed}), summed)
+    if summed in outer.free_symbols:
+        raise DeclarationError(reg.name, "only a regulariser linear in its sum over the "
+                               "weights lifts to a weight matrix")
+    gradient = matrix_vjp(entries, weight, outer * sp.OneMatrix(*weight.shape))
+    return tidy_matrix(gradient.doit())  # lambda*(2*W) -> 2*lambda*W
 
 
 # --- the two routes ----------------------------------------------------------------------------
@@ -110,7 +122,7 @@ def layer_chain(network: Network) -> dict:
                 gradients[theirs] = part + gradients[theirs] if theirs in gradients else part
         free = next(m for m in stage.layer.inputs if m not in stage.bindings)
         upstream = layer_vjps[free].xreplace(replace)
-    return {w: tidy_matrix(g.doit()) for w, g in gradients.items()}
+    return {w: tidy_matrix(without_zeros(g)) for w, g in gradients.items()}
 
 
 def intermediate_gradients(network: Network) -> dict:

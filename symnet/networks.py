@@ -30,6 +30,7 @@ from symnet.layers import (
     shape_text,
     validate_identity,
     validate_matrix_claim,
+    without_zeros,
 )
 from symnet.spec import Gradient, Identity, Loss, Regularizer
 
@@ -127,8 +128,8 @@ def compose(name: str, network_input, stages) -> Composed:
         layer = stage.layer
         check_shapes(name, layer.forward.xreplace(mapping), f"stage {number} ({layer.name}): ")
         free = next(m for m in layer.inputs if m not in stage.bindings)
-        current = layer.forward.xreplace(mapping).doit()
-        shown = layer.forward.xreplace({**mapping, free: shown}).doit()
+        current = without_zeros(layer.forward.xreplace(mapping))
+        shown = without_zeros(layer.forward.xreplace({**mapping, free: shown}))
         bindings.append(mapping)
         weights += [w for w in stage.bindings.values() if w != 0 and w not in weights]
         if stage.output is not None:

@@ -154,3 +154,44 @@ def test_tanh_is_the_same_declaration_at_both_levels():
 
     assert CATALOG["tanh"] is tanh
     assert LAYER_REGISTRY["tanh"].activation is tanh
+
+
+NETWORK_FILE = """
+import sympy as sp
+from symnet import Activation, Gradient
+from symnet.catalog.activations import elu, leaky_relu
+from symnet.catalog.layers import affine
+from symnet.catalog.losses import hinge, l2
+from symnet.layers import size
+from symnet.networks import Network, use
+from symnet.symbols import out, x
+
+swish = Activation("swish", x / (1 + sp.exp(-x)), inputs=x,
+                   hand=[Gradient(out + (1 - out) / (1 + sp.exp(-x)), label="my swish'")])
+N, D, H = size("N"), size("D"), size("H")
+X = sp.MatrixSymbol("X", N, D)
+W1, b1 = sp.MatrixSymbol("W1", D, H), sp.MatrixSymbol("b1", 1, H)
+W2, b2 = sp.MatrixSymbol("W2", H, 1), sp.MatrixSymbol("b2", 1, 1)
+binary = Network("binary", input=X, stages=[use(affine, W=W1, b=b1), use(swish),
+                 use(affine, W=W2, b=b2)], loss=hinge, regularizer=l2, regularized=(W1, W2))
+stacked = Network("stacked", input=X, stages=[use(affine, W=W1, b=0), use(leaky_relu),
+                  use(elu), use(affine, W=W2, b=0)])
+"""
+
+
+def test_a_users_network_with_one_output_a_hinge_and_its_own_activation(tmp_path, capsys):
+    """A column-vector weight (H x 1), a scalar-score loss, an activation declared in the
+    same file, two activations in a row: derived, and proved or probed, never refuted."""
+    path = tmp_path / "nets.py"
+    path.write_text(NETWORK_FILE)
+    assert main(["derive", f"{path}:binary"]) == 0
+    shown = capsys.readouterr().out
+    assert "dL/dW2 = swish(X*W1 + ones(N, 1)*b1).T*G + 2*lambda*W2   (H x 1)" in shown
+    assert "L = 1/N sum_n hinge(S[n, :], y[n]) + l2(W1) + l2(W2)" in shown
+    assert main(["derive", f"{path}:stacked"]) == 0
+    assert "elu(leaky_relu(X*W1)).T*G" in capsys.readouterr().out
+    assert main(["check", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["refuted"] == 0
+    binary = next(e for e in report["entries"] if e["name"] == "binary")
+    assert {v["status"] for v in binary["verdicts"]} == {"proved"}

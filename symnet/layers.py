@@ -71,8 +71,9 @@ def _check_nodes(name: str, expr) -> None:
 
 
 def without_zeros(expr):
-    """A product with a zero matrix is zero, a zero term leaves a sum (a bias bound to 0).
-    sympy's doit() would do it too, but it also merges f(g(X)) into one lambda."""
+    """A product with a zero matrix is zero, a zero term leaves a sum (a bias bound to 0),
+    nested products are flattened. sympy's doit() would do it too, but it also merges
+    f(g(X)) into one lambda."""
 
     def simpler(node):
         if isinstance(node, (sp.MatMul, sp.HadamardProduct)) \
@@ -84,8 +85,19 @@ def without_zeros(expr):
                 (terms[0] if terms else sp.ZeroMatrix(*node.shape))
         return node
 
-    return expr.replace(lambda e: isinstance(e, (sp.MatMul, sp.MatAdd, sp.HadamardProduct)),
-                        simpler)
+    return flat_products(expr.replace(
+        lambda e: isinstance(e, (sp.MatMul, sp.MatAdd, sp.HadamardProduct)), simpler))
+
+
+def flat_products(expr):
+    """(X*W1)*W2 -> X*W1*W2, as a person writes it after substituting X*W1 for X."""
+
+    def flat(node):
+        factors = [f for arg in node.args
+                   for f in (arg.args if isinstance(arg, sp.MatMul) else (arg,))]
+        return sp.MatMul(*factors) if len(factors) > len(node.args) else node
+
+    return expr.replace(lambda e: isinstance(e, sp.MatMul), flat)
 
 
 # --- shapes --------------------------------------------------------------------------------

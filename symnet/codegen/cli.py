@@ -1,5 +1,6 @@
 """`symnet generate`: write (or check) the numpy modules of catalog entries or of your own
-declarations.
+declarations: activations, losses, regularisers and layers. A network gets no module: the
+runtime composes it from its layers' modules, and `symnet generate` says so.
 
     symnet generate                       every catalog module into the checkout's generated/
     symnet generate --check               exit 1 and show the diff if generated/ is stale
@@ -25,13 +26,32 @@ def default_output() -> Path:
                        "generated/ folder to write; name one with -o DIR")
 
 
+def catalog_sources() -> list[Source]:
+    """Every module of the catalog: the activations, losses and regularisers, then the
+    layers that are not an activation applied entry by entry (that is the activation's
+    own module). Networks have none: the runtime composes them from these."""
+    from symnet.catalog import LAYER_REGISTRY, REGISTRY
+
+    layers = {name: decl for name, decl in LAYER_REGISTRY.items()
+              if decl.kind == "layer" and decl.activation is None}
+    return [Source(name, decl) for name, decl in {**REGISTRY, **layers}.items()]
+
+
+def composed_at_run_time(network) -> str:
+    """Why a network gets no module, and which modules it is composed of."""
+    parts = [f"layers {', '.join(dict.fromkeys(s.layer.name for s in network.stages))}"]
+    parts += [f"{what} {decl.name}" for what, decl in (("loss", network.loss),
+              ("regulariser", network.regularizer)) if decl is not None]
+    return (f"{network.name}: a network gets no module of its own; the runtime composes it "
+            f"from the generated modules of its {'; '.join(parts)}")
+
+
 def sources(references) -> list[Source]:
     """The declarations named on the command line, or the whole catalog."""
-    from symnet.catalog import REGISTRY
     from symnet.loader import resolve_all, split_reference
 
     if not references:
-        return [Source(name, decl) for name, decl in REGISTRY.items()]
+        return catalog_sources()
     found = []
     for reference in references:
         path, _ = split_reference(reference)
@@ -46,7 +66,15 @@ def sources(references) -> list[Source]:
 
 def cmd_generate(args) -> int:
     root = Path(args.output) if args.output else default_output()
-    files = files_for(sources(args.names), args.reduction)
+    named = sources(args.names)
+    for source in named:
+        if source.declaration.kind == "network":
+            print(composed_at_run_time(source.declaration))
+    named = [s for s in named if s.declaration.kind != "network"]
+    if not named:
+        print(f"{root}: nothing to generate")
+        return 0
+    files = files_for(named, args.reduction)
     if args.check:
         found = differences(root, files, complete=not args.names)
         for difference in found:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet import display
+from symnet import display, matrix_text
 from symnet.codegen.layout import paragraph
 from symnet.derive import ActivationDerivation, softmax_legend
+from symnet.elementwise import ActivationFunction, ActivationPartial
+from symnet.explicit import concrete
+from symnet.layer_display import MatrixFormula
 from symnet.spec import Activation, Regularizer
 
 STEPS = ("Kinks: [u > 0] is 1 where u > 0 and 0 elsewhere (0 at u = 0); [u >= 0] is 1 at "
@@ -110,6 +113,84 @@ def module_docstring(derivation, names: dict, used=None, extra: tuple = ()) -> l
     lines += ["", "Derived by symnet (plain text):"] + _lines(rows, display.text)
     lines += ["", "The same in LaTeX:"] + _lines(rows, display.latex)
     notes = ([STEPS] if _has_steps(derivation) else []) + [_shapes(decl, names), *extra]
+    for note in notes:
+        lines += [""] + paragraph(note)
+    return lines
+
+
+# --- layers --------------------------------------------------------------------------------
+
+
+def _gradient_formula(name: str, expr) -> MatrixFormula:
+    """dL/dW1 = expr, in text and LaTeX."""
+    tex = rf"\frac{{\partial L}}{{\partial {sp.latex(sp.MatrixSymbol(name, 1, 1))}}}"
+    return MatrixFormula(f"dL/d{name}", expr, tex)
+
+
+def _applications(exprs, kind) -> list:
+    """The distinct activation applications of `kind` in exprs, in reading order."""
+    found = []
+    for expr in exprs:
+        for node in sp.preorder_traversal(expr):
+            if isinstance(node, kind) and node.func not in [f.func for f in found]:
+                found.append(node)
+    return found
+
+
+def _legend_rows(forward, backward) -> list:
+    """What maxout(A, B) and dmaxout/da(A, B) stand for, and the kink conventions."""
+    rows, kinks = [], []
+    for node in _applications([forward], ActivationFunction) + \
+            _applications(backward, ActivationPartial):
+        decl = node.declaration
+        call = node.func(*decl.inputs)
+        if display.text(concrete(call)) == display.text(call):   # tanh(x) = tanh(x)
+            continue
+        source = "derived from" if isinstance(node, ActivationPartial) else "declared in"
+        rows.append(("where", MatrixFormula(matrix_text.text(call), concrete(call),
+                                            matrix_text.latex(call)), f"{source} {decl.name}"))
+        if isinstance(node, ActivationPartial):
+            kinks += [(k, node.func, call) for k in decl.kinks if node.variable in k.derivative]
+    for kink, partial, call in kinks:
+        where = ", ".join(f"{k} = {v}" for k, v in kink.at.items())
+        rows.append(("at the kink", MatrixFormula(matrix_text.text(call),
+                                                  kink.derivative[partial.variable],
+                                                  matrix_text.latex(call)), f"at {where}"))
+    return rows
+
+
+def _layer_shapes(layer, output, upstream) -> str:
+    def shape(matrix) -> str:
+        return f"({matrix.shape[0]}, {matrix.shape[1]})"
+
+    inputs = ", ".join(f"{m}: {shape(m)}" for m in layer.inputs)
+    grads = ", ".join(f"d{m}" for m in layer.inputs)
+    return (f"Shapes: {inputs}, the batch N first; {output} and {upstream} = dL/d{output}: "
+            f"{shape(output)}; {grads} have the shapes of {', '.join(map(str, layer.inputs))}. "
+            f"The dtype of X is kept throughout (float32 in, float32 out).")
+
+
+def layer_docstring(derivation, forward, nodes: dict, local: dict, vjps: dict,
+                    upstream) -> list[str]:
+    """A layer module's docstring: the forward and its named parts, the local gradients
+    and the VJPs the backward computes (in the code's names), legend, kinks, shapes."""
+    layer, output = derivation.declaration, derivation.output
+    rows = [("forward", MatrixFormula(str(output), forward), "")]
+    rows += [("", MatrixFormula(str(n), v), "") for n, v in nodes.items()]
+    rows += [("local" if k == 0 else "", _gradient_formula(str(s)[1:], g), f"the code's {s}")
+             for k, (s, g) in enumerate(local.items())]
+    for k, (matrix, vjp) in enumerate(vjps.items()):
+        note = f"{matrix.shape[0]} x {matrix.shape[1]}"
+        if matrix_text.column_sum_of(vjp) is not None:
+            note += ": a column sum, over the batch"
+        rows.append(("VJP" if k == 0 else "", _gradient_formula(str(matrix), vjp), note))
+    rows += _legend_rows(layer.forward, [*local.values(), *vjps.values()])
+    title = f"{layer.name} ({layer.kind})" + (f": {layer.doc}" if layer.doc else "")
+    lines = paragraph(title)
+    lines += ["", "Derived by symnet (plain text):"] + _lines(rows, display.text)
+    lines += ["", "The same in LaTeX:"] + _lines(rows, display.latex)
+    steps = any(concrete(f.expr).has(sp.Heaviside) for _, f, _ in rows)
+    notes = ([STEPS] if steps else []) + [_layer_shapes(layer, output, upstream)]
     for note in notes:
         lines += [""] + paragraph(note)
     return lines

@@ -84,4 +84,31 @@ class Expm1(_ArrayOp):
     nargs = 1
 
 
+# --- matrix operations (layers) ------------------------------------------------------------
+# The precedence sits just below multiplication, so the printer puts a matrix product in
+# parentheses inside an elementwise product: dY*(X @ W), never dY*X @ W.
+
+
+class MatProd(_ArrayOp):
+    """The matrix product A @ B of two 2-d arrays."""
+
+    nargs = 2
+    precedence = 49
+
+
+class Transposed(_ArrayOp):
+    """The transpose A.T of a 2-d array."""
+
+    nargs = 1
+
+
+class ColSum(_ArrayOp):
+    """Sum over the batch axis of an (N, M) array, keeping it: (1, M)."""
+
+    nargs = 1
+
+
 REDUCTIONS = (RowSum, TotalSum, RowMax)
+#: operations whose entries mix several entries (or places) of their arguments: a step
+#: outside one cannot be moved inside, nor the other way round
+MIXING = (*REDUCTIONS, ColSum, MatProd, Transposed)

@@ -12,8 +12,8 @@ The stages, each a pure function:
    (`layout.py`).
 
 The result, a `Module`, is plain data that a template places. A module kind is one
-template (`activation.py.j2`, `loss.py.j2`); a layer kind adds its own lowering function
-and template here, reusing stages 2-4.
+template (`activation.py.j2`, `loss.py.j2`, `layer.py.j2`); layers have their own
+stage 1 (`matrices.py`) and lowering (`lower_layer.py`) and reuse stages 2-4.
 """
 
 from __future__ import annotations
@@ -258,11 +258,16 @@ def _reduction_note(reduction: str) -> str:
 
 
 def lower(derivation, reduction: str = "mean") -> Module:
-    """The module of an activation's, a loss's or a regulariser's derivation."""
+    """The module of an activation's, a loss's, a regulariser's or a layer's derivation."""
+    from symnet.codegen.lower_layer import lower_layer  # it builds on this module
+
     if isinstance(derivation, ActivationDerivation):
         return lower_activation(derivation)
     if isinstance(derivation, LossDerivation):
         return lower_loss(derivation, reduction)
     decl = derivation.declaration
-    raise CodegenError(decl.name, f"symnet generates activations, losses and regularisers; "
-                       f"a {decl.kind} has no module template yet")
+    if decl.kind == "layer":
+        return lower_layer(derivation)
+    raise CodegenError(decl.name, f"a {decl.kind} gets no module of its own: the runtime "
+                       f"composes it from the generated modules of its layers and "
+                       f"activations (symnet.runtime.network)")

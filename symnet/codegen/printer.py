@@ -20,6 +20,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from symnet.codegen.errors import CodegenError
+from symnet.codegen.forms import MatProd
 
 #: how a module is spelled in the generated code
 MODULE_ALIASES = {"numpy": "np"}
@@ -68,6 +69,8 @@ class NumpyPrinter(NumPyPrinter):
 
     def _print_Add(self, expr, order=None):
         terms = self._as_ordered_terms(expr, order=order)
+        # matrix products first, as a person writes a layer: X @ W + b, not b + X @ W
+        terms = sorted(terms, key=lambda t: not t.has(MatProd))
         # lead with a positive term where there is one: 1 - x*y, not -x*y + 1
         leading = next((t for t in terms if not t.could_extract_minus_sign()), terms[0])
         terms = [leading] + [t for t in terms if t is not leading]
@@ -149,6 +152,22 @@ class NumpyPrinter(NumPyPrinter):
 
     def _print_ClassCount(self, expr):
         return f"{self._print(expr.args[0])}.shape[1]"
+
+    # --- matrix operations (layers) -------------------------------------------------------
+
+    def _print_MatProd(self, expr):
+        left, right = expr.args
+        # X @ W1 @ W2 chains to the left; anything looser than a symbol or a call, and a
+        # product on the right, is parenthesised: (dA*mask) @ W.T, A @ (B @ C)
+        shown_left = self._print(left) if isinstance(left, MatProd) \
+            else self.parenthesize(left, PRECEDENCE["Mul"])
+        return f"{shown_left} @ {self.parenthesize(right, PRECEDENCE['Mul'])}"
+
+    def _print_Transposed(self, expr):
+        return f"{self.parenthesize(expr.args[0], PRECEDENCE['Func'], strict=True)}.T"
+
+    def _print_ColSum(self, expr):
+        return f"np.sum({self._print(expr.args[0])}, axis=0, keepdims=True)"
 
     # --- stable forms --------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sympy as sp
 
 from symnet.algebra import piecewise_to_steps
-from symnet.codegen.forms import REDUCTIONS, Expm1, Logistic, Softplus
+from symnet.codegen.forms import MIXING, Expm1, Logistic, Softplus
 
 #: functions that can overflow or leave their domain for some finite input
 UNSAFE_FUNCTIONS = (sp.exp, Expm1, sp.log, sp.sinh, sp.cosh)
@@ -104,13 +104,13 @@ def is_unsafe(expr: sp.Expr) -> bool:
 
 
 def top_level_steps(expr: sp.Expr) -> list:
-    """The steps of expr outside any reduction, in a fixed order."""
+    """The steps of expr outside any reduction or matrix product, in a fixed order."""
     found, stack = set(), [expr]
     while stack:
         e = stack.pop()
         if isinstance(e, sp.Heaviside):
             found.add(e)
-        elif not isinstance(e, REDUCTIONS):
+        elif not isinstance(e, MIXING):
             stack.extend(e.args)
     return sorted(found, key=sp.default_sort_key)
 
@@ -175,9 +175,10 @@ def _split(expr: sp.Expr, path: tuple) -> sp.Expr:
 
 
 def _in_reductions(expr: sp.Expr, rule) -> sp.Expr:
-    """Apply `rule` to the body of every reduction, innermost first."""
-    if isinstance(expr, REDUCTIONS):
-        return expr.func(rule(_in_reductions(expr.args[0], rule)))
+    """Apply `rule` to each operand of every reduction and matrix product (whose entries
+    mix entries of the operands: a step cannot cross them), innermost first."""
+    if isinstance(expr, MIXING):
+        return expr.func(*[rule(_in_reductions(a, rule)) for a in expr.args])
     if not expr.args:
         return expr
     return expr.func(*[_in_reductions(a, rule) for a in expr.args])

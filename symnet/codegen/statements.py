@@ -8,7 +8,7 @@ import re
 
 import sympy as sp
 
-from symnet.codegen.forms import Logistic, RowSum, TotalSum
+from symnet.codegen.forms import Logistic, MatProd, RowSum, TotalSum, Transposed
 
 #: how a comparison reads in a name
 RELATIONS = {sp.StrictGreaterThan: "gt", sp.GreaterThan: "ge", sp.StrictLessThan: "lt",
@@ -56,6 +56,10 @@ def readable_name(value: sp.Expr, is_kink: bool) -> str:
         if isinstance(magnitude, sp.Abs) and isinstance(magnitude.args[0], sp.Symbol):
             return f"exp_neg_abs_{magnitude.args[0]}"
         return f"exp_{inner}" if named else "exp_term"
+    if isinstance(value, MatProd):
+        factors = [f"{a.args[0]}T" if isinstance(a, Transposed) else str(a) for a in value.args]
+        named = all(isinstance(a, sp.Symbol) or is_view(a) for a in value.args)
+        return "_".join(factors) if named else "product"
     if type(value) in RELATIONS:
         return _comparison_name(value) or "condition"
     difference = _difference(value)
@@ -81,6 +85,11 @@ def _comparison_name(value: sp.Expr) -> str | None:
     return None
 
 
+def is_view(value: sp.Expr) -> bool:
+    """X.T: a view of an array, as cheap to write again as a name (X.T @ dA twice)."""
+    return isinstance(value, Transposed) and isinstance(value.args[0], sp.Symbol)
+
+
 def common_subexpressions(exprs: list, taken: set) -> tuple[dict, list]:
     """({temporary: value} in computing order, exprs in terms of the temporaries)."""
     kinks = kink_arguments(exprs)
@@ -90,6 +99,9 @@ def common_subexpressions(exprs: list, taken: set) -> tuple[dict, list]:
     for temporary, value in replacements:
         originals[temporary] = value.xreplace(originals)
         value = value.xreplace(renamed)
+        if is_view(value):
+            renamed[temporary] = value
+            continue
         name = readable_name(value, originals[temporary] in kinks)
         symbol = sp.Symbol(unique(name, taken), real=True)
         renamed[temporary] = symbol

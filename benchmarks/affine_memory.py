@@ -2,11 +2,12 @@
 
     python benchmarks/affine_memory.py [--batch 64] [--size 4096]
 
-The backward is the VJPs symnet derives for the catalog's `affine` layer (dL/dX = G W^T,
-dL/dW = X^T G, dL/db = colsum(G)), written as numpy by sympy's NumPy printer at the given
-sizes and run on float64 arrays. Its peak extra memory is what tracemalloc (numpy reports
-its allocations to it) sees allocated during the backward, beyond the arrays already
-held. The target is at most 3x the bytes of the layer's inputs (X, W, b) and output (Y);
+The backward is the generated module generated/layers/affine.py (`symnet generate`), the
+VJPs symnet derives for the catalog's `affine` layer (dX = dY @ W.T, dW = X.T @ dY,
+db = np.sum(dY, axis=0, keepdims=True)), run on float64 arrays after its forward. Its peak
+extra memory is what tracemalloc (numpy reports its allocations to it) sees allocated
+during the backward, beyond the arrays already held (the cache holds references, no
+copies). The target is at most 3x the bytes of the layer's inputs (X, W, b) and output (Y);
 the Jacobian dY/dX alone would hold (N*M) x (N*D) entries (256 GiB in float32 at
 N = 64, D = M = 4096, as the lecture says; twice that in float64).
 
@@ -16,17 +17,16 @@ Prints the figures and exits 1 when the target is missed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
-import sympy as sp
-
-from symnet.catalog.layers import affine
-from symnet.matrix import derive_layer
 
 TARGET = 3.0
+MODULE = Path(__file__).resolve().parents[1] / "generated" / "layers" / "affine.py"
 
 
 def shown(count: float) -> str:
@@ -37,28 +37,26 @@ def shown(count: float) -> str:
     return f"{count:.0f} B"
 
 
-def backward_function(batch: int, size: int):
-    """The derived VJPs of `affine` as one numpy function (X, W, b, G) -> (dX, dW, db)."""
-    derivation = derive_layer(affine)
-    N, D, M = (sp.Symbol(n, integer=True, positive=True) for n in "NDM")
-    sizes = {N: batch, D: size, M: size}
-    inputs = [m.xreplace(sizes) for m in (*affine.inputs, affine.upstream)]
-    vjps = [derivation.vjps[m].xreplace(sizes) for m in affine.inputs]
-    return sp.lambdify(inputs, vjps, modules="numpy")
+def generated_affine():
+    """The generated module, loaded from its file (numpy only: no sympy, no symnet)."""
+    spec = importlib.util.spec_from_file_location("generated_affine", MODULE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def measure(batch: int, size: int, seed: int = 0) -> dict:
-    backward = backward_function(batch, size)
+    affine = generated_affine()
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((batch, size))
     W = rng.standard_normal((size, size))
     b = rng.standard_normal((1, size))
-    Y = X @ W + b
+    Y, cache = affine.forward(X, W, b)
     G = rng.standard_normal(Y.shape)
     tracemalloc.start()
     tracemalloc.reset_peak()
     started = time.perf_counter()
-    gradients = backward(X, W, b, G)
+    gradients = affine.backward(G, cache)
     seconds = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -75,7 +73,8 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=4096, help="D = M (default 4096)")
     args = parser.parse_args(argv)
     r = measure(args.batch, args.size)
-    print(f"affine backward, N = {args.batch}, D = M = {args.size}, float64")
+    print(f"generated affine backward ({MODULE.relative_to(MODULE.parents[2])}), "
+          f"N = {args.batch}, D = M = {args.size}, float64")
     print(f"  gradients         dX {r['shapes'][0]}, dW {r['shapes'][1]}, db {r['shapes'][2]}")
     print(f"  inputs + output   {shown(r['layer'])}  (X, W, b, Y)")
     print(f"  peak extra        {shown(r['peak'])}  = {r['ratio']:.2f}x the inputs + output "

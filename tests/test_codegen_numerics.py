@@ -129,11 +129,6 @@ def test_L24_relu_backward_through_the_generated_module():
     assert relu.backward(np.array([4.0, -1.0, 5.0, 9.0]), cache).tolist() == [4.0, 0.0, 5.0, 0.0]
 
 
-def test_L26_affine_backward_through_the_generated_layer():
-    pytest.skip("L26 (y = x w: dL/dx = dL/dy w^T, dL/dw = x^T dL/dy) goes through the "
-                "generated affine layer, which comes with the layers issue")
-
-
 # --- mutations planted in the generated backward -------------------------------------------
 
 

@@ -132,19 +132,17 @@ class ArrayForm:
         return scale * array, shape
 
     def _ones_product(self, matrices):
-        """A product whose first or last factor may be a vector of ones: a sum over an
-        axis (ones(1, N)*A, A*ones(M, 1)) or a broadcast (ones(N, 1)*b, c*ones(1, M))."""
+        """A product whose first or last factor may be a matrix of ones: ones(r, n)*A sums
+        A's n rows (ones(1, N)*A, the column sums) and repeats the sum r times, which
+        numpy's broadcasting does where the result meets r rows (ones(N, 1)*b is b);
+        A*ones(n, c) likewise along the columns."""
         first, last = matrices[0], matrices[-1]
         if len(matrices) > 1 and isinstance(first, sp.OneMatrix):
             inner, shape = self._ones_product(matrices[1:])
-            if first.shape[0] == 1:
-                return ColSum(inner), (1, shape[1])
-            return inner, shape                  # a row, repeated over the batch by numpy
+            return (inner if first.shape[1] == 1 else ColSum(inner)), (1, shape[1])
         if len(matrices) > 1 and isinstance(last, sp.OneMatrix):
             inner, shape = self._ones_product(matrices[:-1])
-            if last.shape[1] == 1:
-                return RowSum(inner), (shape[0], 1)
-            return inner, shape                  # a column, repeated by numpy
+            return (inner if last.shape[0] == 1 else RowSum(inner)), (shape[0], 1)
         return self._matrix_product(matrices)
 
     def _matrix_product(self, matrices):

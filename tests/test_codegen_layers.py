@@ -100,12 +100,12 @@ def _activations(expr) -> list:
     return found
 
 
-def draw(layer, rng, sizes: dict, dtype=np.float64, scale=1.0) -> dict:
+def draw(layer, rng, sizes: dict, dtype=np.float64) -> dict:
     """{matrix: array} for the layer's inputs and its upstream G, each activation's
     arguments away from that activation's kinks (as sympy evaluates them)."""
     for _ in range(200):
-        arrays = {m: rng.normal(size=shape_of(m, sizes)) * scale
-                  for m in (*layer.inputs, layer.upstream)}
+        arrays = {m: rng.normal(size=shape_of(m, sizes)) for m in (*layer.inputs,
+                                                                   layer.upstream)}
         if all(_away(layer, decl, arguments, sizes, arrays)
                for decl, arguments in _activations(layer.forward)):
             return {m: a.astype(dtype) for m, a in arrays.items()}
@@ -129,27 +129,28 @@ def run(layer, module, arrays: dict):
     return np.sum(Y * arrays[layer.upstream]), grads
 
 
-def numerical_gradients(layer, module, arrays: dict, h=1e-5) -> list:
+def central_differences(value, arrays, h=1e-5) -> list:
+    """d value() / d each entry of each array (perturbed in place, then restored)."""
     grads = []
-    for matrix in layer.inputs:
-        array, grad = arrays[matrix], np.zeros_like(arrays[matrix])
+    for array in arrays:
+        grad = np.zeros_like(array)
         for n in range(array.size):
             old = array.flat[n]
             array.flat[n] = old + h
-            above = run(layer, module, arrays)[0]
+            above = value()
             array.flat[n] = old - h
-            below = run(layer, module, arrays)[0]
+            grad.flat[n] = (above - value()) / (2 * h)
             array.flat[n] = old
-            grad.flat[n] = (above - below) / (2 * h)
         grads.append(grad)
     return grads
 
 
 def gradient_error(layer, module, arrays: dict) -> float:
-    """The largest relative error of the module's gradients against central differences;
-    a gradient of the wrong shape counts as wrong (inf)."""
+    """The largest relative error of the module's gradients against central differences
+    of sum(Y .* G); a gradient of the wrong shape counts as wrong (inf)."""
     _, analytic = run(layer, module, arrays)
-    numerical = numerical_gradients(layer, module, arrays)
+    numerical = central_differences(lambda: run(layer, module, arrays)[0],
+                                    [arrays[m] for m in layer.inputs])
     return max(relative_error(a, n) if np.shape(a) == n.shape else np.inf
                for a, n in zip(analytic, numerical, strict=True))
 
@@ -198,6 +199,18 @@ def test_float32_in_gives_float32_out(name):
     wide = {m: a.astype(np.float64) for m, a in arrays.items()}
     for narrow, exact in zip(grads, run(layer, module, wide)[1], strict=True):
         np.testing.assert_allclose(narrow, exact, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_generated_layer_code_is_straight_line_numpy(name):
+    """No loop (over the batch or anything), no np.heaviside (its 1/2 at a kink), no
+    Jacobian-sized helper (np.eye, np.kron, np.einsum), numpy the only import."""
+    tree = ast.parse(module_path(name).read_text())
+    nodes = list(ast.walk(tree))
+    assert not [n for n in nodes if isinstance(n, (ast.For, ast.While, ast.comprehension))]
+    called = {n.attr for n in nodes if isinstance(n, ast.Attribute)}
+    assert not called & {"heaviside", "eye", "kron", "einsum", "outer"}
+    assert [a.name for n in nodes if isinstance(n, ast.Import) for a in n.names] == ["numpy"]
 
 
 # --- mutations planted in the generated backward -------------------------------------------
@@ -319,17 +332,9 @@ def test_a_two_layer_network_of_generated_modules_passes_a_gradient_check():
         return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
     _, analytic = loss_and_gradients()
-    for name, array in params.items():
-        numerical = np.zeros_like(array)
-        for n in range(array.size):
-            old = array.flat[n]
-            array.flat[n] = old + 1e-5
-            above = loss_and_gradients()[0]
-            array.flat[n] = old - 1e-5
-            below = loss_and_gradients()[0]
-            array.flat[n] = old
-            numerical.flat[n] = (above - below) / 2e-5
-        assert relative_error(analytic[name], numerical) <= 1e-7, name
+    numerical = central_differences(lambda: loss_and_gradients()[0], list(params.values()))
+    for name, expected in zip(params, numerical, strict=True):
+        assert relative_error(analytic[name], expected) <= 1e-7, name
 
 
 # --- generate: layers have modules, networks are composed at run time ----------------------
@@ -379,25 +384,21 @@ nested = Layer("nested", elementwise(tanh, elementwise(relu, X*W)), inputs=(X, W
 '''
 
 
-@cache
-def user_layers(root):
+@pytest.fixture(scope="module")
+def users(tmp_path_factory):
+    """(the user's declarations by name, the folder their modules were generated into)."""
+    root = tmp_path_factory.mktemp("user_layers")
     (root / "mine.py").write_text(USER_LAYERS)
     assert main(["generate", str(root / "mine.py"), "-o", str(root / "out")]) == 0
-    return load_file(str(root / "mine.py"))
-
-
-@pytest.fixture(scope="module")
-def user_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("user_layers")
+    return load_file(str(root / "mine.py")), root / "out" / "layers"
 
 
 USER_NAMES = ["dense_tanh", "dense_sigmoid", "dense_elu", "relu_then_linear", "gated", "nested"]
 
 
 @pytest.mark.parametrize("name", USER_NAMES)
-def test_a_users_layer_is_generated_and_passes_the_gradient_check(name, user_root):
-    layer = user_layers(user_root)[name]
-    module = load(user_root / "out" / "layers" / f"{name}.py")
+def test_a_users_layer_is_generated_and_passes_the_gradient_check(name, users):
+    layer, module = users[0][name], load(users[1] / f"{name}.py")
     for (batch, others), seed in zip(SIZES, SEEDS, strict=True):
         arrays = draw(layer, np.random.default_rng(seed), sizes_of(layer, batch, others))
         assert gradient_error(layer, module, arrays) <= 1e-7
@@ -409,9 +410,8 @@ EXTREMES = {"dense_sigmoid": ([1.0, 0.0], [0.0, 0.0]), "dense_elu": ([1000.0, -1
 
 
 @pytest.mark.parametrize("name", EXTREMES)
-def test_a_users_layer_is_finite_and_right_at_pre_activations_of_a_thousand(name, user_root):
-    user_layers(user_root)
-    module = load(user_root / "out" / "layers" / f"{name}.py")
+def test_a_users_layer_is_finite_and_right_at_pre_activations_of_a_thousand(name, users):
+    module = load(users[1] / f"{name}.py")
     X = np.array([[1000.0], [-1000.0]])
     W, b, dY = np.ones((1, 2)), np.zeros((1, 2)), np.ones((2, 2))
     with np.errstate(over="raise", invalid="raise", divide="raise"):
@@ -423,11 +423,10 @@ def test_a_users_layer_is_finite_and_right_at_pre_activations_of_a_thousand(name
     assert np.isfinite(dW).all() and np.isfinite(db).all()
 
 
-def test_a_users_layer_reuses_the_forward_output_and_names_its_local_gradient(user_root):
-    user_layers(user_root)
-    source = (user_root / "out" / "layers" / "dense_tanh.py").read_text()
+def test_a_users_layer_reuses_the_forward_output_and_names_its_local_gradient(users):
+    source = (users[1] / "dense_tanh.py").read_text()
     assert "    cache = (X, W, Y)\n" in source and "    dA = dY*(1 - Y**2)\n" in source
-    source = (user_root / "out" / "layers" / "relu_then_linear.py").read_text()
+    source = (users[1] / "relu_then_linear.py").read_text()
     assert "    dB = dY @ V.T\n    dA = np.where(A > 0, dB, 0)\n" in source
 
 

@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_graph_command(commands)
     from symnet.codegen.cli import add_generate_command  # code generation's subcommand
     add_generate_command(commands)
+    from symnet.train_cli import add_train_command  # the runtime's subcommand
+    add_train_command(commands)
     return parser
 
 

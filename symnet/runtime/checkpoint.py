@@ -1,0 +1,60 @@
+"""Saving a training run to one .npz file and resuming it exactly."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from symnet.errors import DataError
+from symnet.runtime.train import History
+
+_HISTORY_FIELDS = ("loss", "train_accuracy", "test_accuracy", "steps", "epochs", "seconds")
+
+
+def save_checkpoint(path: str | Path, params: dict, optimizer, history: History,
+                    settings: dict) -> Path:
+    """Parameters, optimiser state, history and the run's settings; written atomically."""
+    path = Path(path)
+    arrays = {f"param/{k}": v for k, v in params.items()}
+    arrays.update({f"optimizer/{k}": v for k, v in optimizer.state().items()})
+    meta = {"history": {k: getattr(history, k) for k in _HISTORY_FIELDS}, "settings": settings}
+    arrays["meta"] = np.array(json.dumps(meta))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(buffer.getvalue())
+    temporary.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path):
+    """(params, optimizer state, history, settings) from a checkpoint file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such checkpoint")
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            params = {k.split("/", 1)[1]: stored[k] for k in stored.files
+                      if k.startswith("param/")}
+            state = {k.split("/", 1)[1]: stored[k] for k in stored.files
+                     if k.startswith("optimizer/")}
+            meta = json.loads(str(stored["meta"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: not a symnet checkpoint ({exc})") from None
+    history = History(**meta["history"])
+    return params, state, history, meta["settings"]
+
+
+def check_compatible(path, params: dict, saved: dict) -> None:
+    """The network being resumed must have the saved parameters' names and shapes."""
+    for name, value in params.items():
+        if name not in saved:
+            raise DataError(f"{path}: has no parameter {name}; it was saved from another "
+                            f"network")
+        if saved[name].shape != value.shape:
+            raise DataError(f"{path}: parameter {name} has shape {saved[name].shape} but this "
+                            f"network's is {value.shape}")

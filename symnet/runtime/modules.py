@@ -1,0 +1,56 @@
+"""Finding the generated modules the runtime trains with.
+
+The catalog's modules live in `generated/` (at the top of a source checkout, or shipped
+inside the installed package); a user's own modules are loaded from the directory
+`symnet generate -o DIR` wrote them to.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from symnet.errors import SymnetError
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+KINDS = ("activations", "losses", "regularizers", "layers")
+
+
+class ModuleNotGenerated(SymnetError):
+    """A module the runtime needs has not been generated."""
+
+
+def generated_dir() -> Path:
+    for candidate in (_PACKAGE.parent / "generated", _PACKAGE / "generated"):
+        if candidate.is_dir():
+            return candidate
+    raise ModuleNotGenerated("symnet's generated/ folder is missing from this installation")
+
+
+def load_path(path: str | Path) -> ModuleType:
+    """Import one generated module from its file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModuleNotGenerated(f"{path}: no generated module there (run `symnet generate`)")
+    name = f"symnet_generated_{path.parent.name}_{path.stem}"
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
+
+
+def load(kind: str, name: str, directory: str | Path | None = None) -> ModuleType:
+    """The generated module `name` of a kind (activations, losses, regularizers, layers)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind of module {kind!r}")
+    root = Path(directory) if directory is not None else generated_dir()
+    for path in (root / kind / f"{name}.py", root / f"{name}.py"):
+        if path.is_file():
+            return load_path(path)
+    raise ModuleNotGenerated(f"no generated {kind[:-1]} {name!r} in {root} "
+                             f"(run `symnet generate {name}`)")

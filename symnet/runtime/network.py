@@ -1,0 +1,115 @@
+"""A fully connected network assembled from generated modules.
+
+    affine -> activation -> affine -> ... -> affine -> loss (+ regulariser on each W)
+
+Every forward and backward here is a call into generated code; this file only wires
+the calls together, in the cs231n calling convention: ``forward(...) -> (out, cache)``,
+``backward(dout, cache) -> gradients``, ``loss(scores, target) -> (loss, dscores)``,
+``penalty(W, lam) -> (penalty, dW)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import numpy as np
+
+from symnet.errors import DataError
+
+#: activations whose gradient stays alive for positive inputs take He initialisation
+HE_ACTIVATIONS = {"relu", "leaky_relu", "elu", "softplus", "silu"}
+
+
+def initial_parameters(sizes, activation: str, seed: int, dtype=np.float64,
+                       biases: bool = True) -> dict:
+    """W_l ~ N(0, 2/fan_in) (He) for ReLU-like activations, N(0, 2/(fan_in + fan_out))
+    (Xavier) otherwise; biases start at zero."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), 1):
+        variance = 2.0 / fan_in if activation in HE_ACTIVATIONS else 2.0 / (fan_in + fan_out)
+        params[f"W{layer}"] = (rng.standard_normal((fan_in, fan_out)) * np.sqrt(variance)
+                               ).astype(dtype)
+        if biases:
+            params[f"b{layer}"] = np.zeros((1, fan_out), dtype=dtype)
+    return params
+
+
+def encode_targets(labels: np.ndarray, classes: int, target_kind: str, dtype) -> np.ndarray:
+    """Class labels in the form a loss module takes."""
+    if target_kind == "class_index":
+        return labels
+    if target_kind in ("one_hot", "real"):
+        return np.eye(classes, dtype=dtype)[labels]
+    if target_kind == "sign":
+        return np.where(labels > 0, 1, -1).astype(dtype)
+    raise ValueError(f"unknown target kind {target_kind!r}")
+
+
+@dataclass
+class Network:
+    """Layer sizes (features, hidden..., classes) and the generated modules to run."""
+
+    sizes: tuple
+    affine: ModuleType
+    activation: ModuleType
+    loss: ModuleType
+    target_kind: str
+    regularizer: ModuleType | None = None
+    lam: float = 0.0
+    params: dict = field(default_factory=dict)
+    #: without biases (the lecture's 20-line network) the affine layers get a zero row
+    biases: bool = True
+
+    @property
+    def depth(self) -> int:
+        return len(self.sizes) - 1
+
+    def scores(self, x: np.ndarray):
+        """The class scores of a batch, and the caches backward needs."""
+        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
+            raise DataError(f"the network takes inputs of shape (N, {self.sizes[0]}); "
+                            f"got {x.shape}")
+        caches, h = [], x
+        for layer in range(1, self.depth + 1):
+            h, cache = self.affine.forward(h, self.params[f"W{layer}"], self._bias(layer))
+            caches.append(cache)
+            if layer < self.depth:
+                h, cache = self.activation.forward(h)
+                caches.append(cache)
+        return (h[:, 0] if self.target_kind == "sign" else h), caches
+
+    def loss_and_gradients(self, x: np.ndarray, target: np.ndarray):
+        """(data loss, regularisation penalty, gradients by parameter name)."""
+        scores, caches = self.scores(x)
+        data_loss, dscores = self.loss.loss(scores, target)
+        grads, d = {}, (dscores[:, None] if self.target_kind == "sign" else dscores)
+        for layer in range(self.depth, 0, -1):
+            if layer < self.depth:
+                d = self.activation.backward(d, caches.pop())
+            d, grads[f"W{layer}"], db = self.affine.backward(d, caches.pop())
+            if self.biases:
+                grads[f"b{layer}"] = db
+        penalty = 0.0
+        if self.regularizer is not None and self.lam:
+            for layer in range(1, self.depth + 1):
+                value, dW = self.regularizer.penalty(self.params[f"W{layer}"], self.lam)
+                penalty += value
+                grads[f"W{layer}"] = grads[f"W{layer}"] + dW
+        return data_loss, penalty, grads
+
+    def _bias(self, layer: int) -> np.ndarray:
+        if self.biases:
+            return self.params[f"b{layer}"]
+        weights = self.params[f"W{layer}"]
+        return np.zeros((1, weights.shape[1]), dtype=weights.dtype)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        scores, _ = self.scores(x)
+        if self.target_kind == "sign":
+            return (scores > 0).astype(np.int64)
+        return np.argmax(scores, axis=1)
+
+    def accuracy(self, x: np.ndarray, labels: np.ndarray) -> float:
+        return float(np.mean(self.predict(x) == labels))

@@ -1,0 +1,219 @@
+"""`symnet train`: a network of generated modules, trained on a data set.
+
+The command resolves names (catalog entries, or FILE.py:NAME declarations, which it
+generates into a cache folder first), builds the network and hands it to the numpy-only
+runtime. Training itself never touches sympy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from symnet.errors import DataError, SymnetError
+from symnet.files import write_atomically
+from symnet.runtime import data as datasets
+from symnet.runtime import modules, plots
+from symnet.runtime.checkpoint import load_checkpoint, save_checkpoint
+from symnet.runtime.network import Network, initial_parameters
+from symnet.runtime.progress import ProgressBar
+from symnet.runtime.train import TrainConfig, train
+
+#: per data set: what a first run should use (the lecture's spiral recipe; Adam on digits)
+DEFAULTS = {
+    "spiral": dict(hidden="100", lam=5e-4, optimizer="sgd", lr=1.0, epochs=2000, batch_size=0),
+    "digits": dict(hidden="100", lam=1e-4, optimizer="adam", lr=1e-3, epochs=40, batch_size=32),
+    "file": dict(hidden="100", lam=1e-3, optimizer="adam", lr=1e-3, epochs=50, batch_size=32),
+}
+
+
+class TrainError(SymnetError):
+    pass
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("SYMNET_CACHE") or Path.home() / ".cache" / "symnet"
+    return Path(root) / "modules"
+
+
+def _user_module(decl, reference: str):
+    """Generate a user's FILE.py:NAME declaration into the cache, then import it."""
+    from symnet.codegen.emit import Source, module_file
+    from symnet.loader import split_reference
+
+    path, _ = split_reference(reference)
+    rel, text = module_file(Source(f"{Path(path).name}:{decl.name}", decl))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    target = _cache_dir() / digest / rel
+    if not target.is_file():
+        write_atomically(target, text)
+    return modules.load_path(target)
+
+
+def resolve_module(kind: str, reference: str):
+    """(declaration, generated module) for a catalog name or FILE.py:NAME."""
+    from symnet.loader import resolve
+
+    expected = {"activations": "activation", "losses": "loss", "regularizers": "regularizer"}
+    decl = resolve(reference)
+    if decl.kind != expected[kind]:
+        wanted = expected[kind]
+        raise TrainError(f"{reference} is a {decl.kind}, not "
+                         f"{'an' if wanted[0] in 'aeiou' else 'a'} {wanted}")
+    if ":" in reference and reference.split(":")[0].endswith(".py"):
+        return decl, _user_module(decl, reference)
+    return decl, modules.load(kind, reference)
+
+
+def load_dataset(name: str, seed: int) -> datasets.Dataset:
+    if name in datasets.DATASETS:
+        return datasets.DATASETS[name](seed=seed)
+    if name.endswith((".npz", ".csv")):
+        return datasets.load_file(name)
+    raise DataError(f"unknown data set {name!r}: spiral, digits, or a FILE.npz / FILE.csv")
+
+
+def _hidden_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise TrainError(f"--hidden takes sizes like 100 or 64,32; got {text!r}") from None
+    if any(size <= 0 for size in sizes):
+        raise TrainError(f"hidden sizes must be positive; got {text!r}")
+    return sizes
+
+
+def build_network(args, data: datasets.Dataset) -> Network:
+    activation_decl, activation = resolve_module("activations", args.activation)
+    if len(activation_decl.inputs) != 1:
+        raise TrainError(f"{args.activation} takes {len(activation_decl.inputs)} inputs; "
+                         f"a fully connected network needs a one-input activation")
+    loss_decl, loss = resolve_module("losses", args.loss)
+    regularizer = resolve_module("regularizers", args.regularizer)[1] if args.lam else None
+    classes = 1 if loss_decl.target_kind == "sign" else data.classes
+    if loss_decl.target_kind == "sign" and data.classes != 2:
+        raise DataError(f"{args.loss} takes labels in {{-1, +1}}: the data needs 2 classes, "
+                        f"it has {data.classes}")
+    sizes = (data.features, *_hidden_sizes(args.hidden), classes)
+    dtype = np.dtype(args.dtype)
+    net = Network(sizes, modules.load("layers", "affine"), activation, loss,
+                  loss_decl.target_kind, regularizer, args.lam)
+    net.params = initial_parameters(sizes, activation_decl.name, args.seed, dtype)
+    return net
+
+
+def summary(history, net: Network, data, args) -> dict:
+    return {
+        "dataset": data.name, "sizes": list(net.sizes), "activation": args.activation,
+        "loss": args.loss, "lambda": args.lam, "optimizer": args.optimizer, "lr": args.lr,
+        "epochs": history.epochs, "steps": history.steps,
+        "final_loss": history.loss[-1] if history.loss else None,
+        "train_accuracy": net.accuracy(data.x_train, data.y_train),
+        "test_accuracy": (net.accuracy(data.x_test, data.y_test)
+                          if data.x_test is not None else None),
+        "seconds": round(history.seconds, 3), "stopped": history.stopped,
+    }
+
+
+def _apply_defaults(args) -> None:
+    kind = args.dataset if args.dataset in DEFAULTS else "file"
+    for key, value in DEFAULTS[kind].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
+def _settings(args) -> dict:
+    keys = ("dataset", "hidden", "activation", "loss", "regularizer", "lam", "optimizer", "lr",
+            "epochs", "batch_size", "seed", "dtype")
+    return {key: getattr(args, key) for key in keys}
+
+
+def cmd_train(args) -> int:
+    from symnet.runtime.checkpoint import check_compatible
+    from symnet.runtime.optim import OPTIMIZERS
+
+    _apply_defaults(args)
+    data = load_dataset(args.dataset, args.seed)
+    net = build_network(args, data)
+    config = TrainConfig(args.epochs, args.batch_size, args.lr, args.optimizer, args.seed)
+    optimizer, history = OPTIMIZERS[args.optimizer](lr=args.lr), None
+    if args.resume:
+        params, state, history, _ = load_checkpoint(args.resume)
+        check_compatible(args.resume, net.params, params)
+        net.params = {k: v.astype(net.params[k].dtype) for k, v in params.items()}
+        optimizer.load_state(state)
+    bar = None if args.json else ProgressBar(config.epochs)
+    history = train(net, data, config, history, on_epoch=bar.update if bar else None,
+                    optimizer=optimizer)
+    if bar:
+        bar.close()
+    checkpoint = args.save or ("symnet-checkpoint.npz" if history.stopped and
+                               history.stopped.startswith("interrupted") else None)
+    if checkpoint:
+        save_checkpoint(checkpoint, net.params, optimizer, history, _settings(args))
+    result = summary(history, net, data, args)
+    if args.plot:
+        result["plots"] = [str(p) for p in _write_plots(args.plot, history, net, data)]
+    _report(result, args, checkpoint)
+    if history.stopped and history.stopped.startswith("non-finite"):
+        return 1
+    return 130 if history.stopped else 0
+
+
+def _write_plots(folder: str, history, net: Network, data) -> list[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [plots.curves(history, folder / "curves.png")]
+    if data.features == 2:
+        written.append(plots.decision_boundaries([(f"{data.name}: {net.sizes}", net)],
+                                                 data.x_train, data.y_train,
+                                                 folder / "decision_boundary.png"))
+    return written
+
+
+def _report(result: dict, args, checkpoint) -> None:
+    if args.json:
+        print(json.dumps(result))
+        return
+    test = result["test_accuracy"]
+    print(f"{result['dataset']}: network {result['sizes']}, {args.activation}, {args.loss}"
+          f"{f' + {args.lam} {args.regularizer}' if args.lam else ''}; {args.optimizer} "
+          f"lr {args.lr}")
+    print(f"trained {result['epochs']} epochs ({result['steps']} steps) in "
+          f"{result['seconds']:.1f} s: final loss {result['final_loss']:.4f}, train accuracy "
+          f"{result['train_accuracy']:.3f}" + (f", test accuracy {test:.3f}" if test else ""))
+    if result["stopped"]:
+        print(f"stopped: {result['stopped']}")
+    if checkpoint:
+        print(f"checkpoint: {checkpoint} (continue with --resume {checkpoint})")
+    for path in result.get("plots", []):
+        print(f"plot: {path}")
+
+
+def add_train_command(commands) -> None:
+    training = commands.add_parser(
+        "train", help="train a network of generated modules (default: a 2-layer ReLU "
+                      "network, softmax cross-entropy and L2, on the spiral)")
+    add = training.add_argument
+    add("--dataset", default="spiral", help="spiral, digits, or FILE.npz / FILE.csv")
+    add("--hidden", help="hidden layer sizes, e.g. 100 or 64,32 (default 100)")
+    add("--activation", default="relu", help="catalog name or FILE.py:NAME")
+    add("--loss", default="softmax_ce", help="catalog name or FILE.py:NAME")
+    add("--regularizer", default="l2", help="catalog name or FILE.py:NAME")
+    add("--lam", type=float, help="regularisation strength lambda (0: none)")
+    add("--optimizer", choices=("sgd", "momentum", "adam"))
+    add("--lr", type=float, help="learning rate")
+    add("--epochs", type=int)
+    add("--batch-size", type=int, help="0: the whole training set in one batch")
+    add("--seed", type=int, default=0, help="seeds initialisation, shuffling and the spiral")
+    add("--dtype", choices=("float64", "float32"), default="float64")
+    add("--plot", metavar="DIR", help="write loss/accuracy curves (and the decision "
+                                      "boundary for 2-D data) as PNGs")
+    add("--save", metavar="FILE.npz", help="save parameters and optimiser state")
+    add("--resume", metavar="FILE.npz", help="continue from a checkpoint")
+    add("--json", action="store_true", help="print one JSON line instead of progress")
+    training.set_defaults(run=cmd_train)

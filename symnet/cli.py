@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_command(commands)
     from symnet.train_cli import add_train_command  # the runtime's subcommand
     add_train_command(commands)
+    from symnet.demo_cli import add_demo_command  # the whole flow, once
+    add_demo_command(commands)
     return parser
 
 

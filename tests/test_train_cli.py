@@ -85,3 +85,11 @@ def test_a_loss_of_the_users_own_trains(tmp_path, capsys, monkeypatch):
 def test_an_activation_that_is_a_loss_is_refused(capsys):
     assert main(["train", "--activation", "svm"]) == 2
     assert "svm is a loss, not an activation" in capsys.readouterr().err
+
+
+def test_demo_runs_the_whole_flow(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    for marker in ("== 1. derive", "p[k] - y[k]", "== 2. prove", "refuted  L31 as on the slide",
+                   "== 3. generate", "def loss(s, y):", "== 4. train", "train accuracy 0.99"):
+        assert marker in out

@@ -62,6 +62,9 @@ def indicator(condition) -> sp.Expr:
         return 1 - indicator(condition.args[0])
     if isinstance(condition, sp.Or):
         return 1 - sp.Mul(*[1 - indicator(c) for c in condition.args])
+    if isinstance(condition, sp.ITE):   # nested Max/Min (a clip) rewrite to if-then-else
+        test, then, otherwise = (indicator(c) for c in condition.args)
+        return test * then + (1 - test) * otherwise
     raise ValueError(f"cannot turn the condition {condition} into a step function")
 
 

@@ -99,8 +99,12 @@ def differentiate(name: str, expr: sp.Expr, wrt: sp.Expr) -> sp.Expr:
 
 
 def in_terms_of_output(derivative: sp.Expr, forward: sp.Expr, variable: sp.Symbol):
-    """The derivative written with `out` = forward, if that removes `variable` and is no
-    more complex; otherwise None."""
+    """The derivative written with `out` = forward, if that removes `variable`, is no more
+    complex and is safe to compute from out; otherwise None.
+
+    Safe means a polynomial in out (sigma' = out (1 - out), tanh' = 1 - out^2): a form
+    such as softplus' = 1 - exp(-out), or (exp(out) - 1) exp(-out), would overflow or
+    lose precision where the derivative in terms of x does not, so it is not offered."""
     candidates = [derivative.subs(forward, OUT)]
     solutions = within(SIMPLIFY_SECONDS, lambda: sp.solve(sp.Eq(OUT, forward), variable), [])
     for solution in solutions:
@@ -109,6 +113,7 @@ def in_terms_of_output(derivative: sp.Expr, forward: sp.Expr, variable: sp.Symbo
                                      variable, s))), derivative))
     for candidate in candidates:
         if variable not in candidate.free_symbols and OUT in candidate.free_symbols \
+                and candidate.is_polynomial(OUT) \
                 and sp.count_ops(candidate) <= sp.count_ops(derivative):
             return absorb_sign(candidate)
     return None

@@ -90,6 +90,8 @@ class Evaluator:
         if isinstance(e, sp.Heaviside):
             u = self._eval(e.args[0], bound)
             self._kink_gap(u)
+            if u == 0 and len(e.args) > 1:   # exactly on the kink: the declared value there
+                return self._eval(e.args[1], bound)
             return 1 if u > 0 else 0
         if isinstance(e, (sp.Max, sp.Min)):
             values = sorted(self._eval(a, bound) for a in e.args)

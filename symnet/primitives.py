@@ -1,22 +1,38 @@
 """Stable primitives: sympy Functions that a declaration uses instead of naive formulas.
 
 ``LogSumExp(s, C)`` is log(sum_j exp(s_j)) and ``Softmax(s, C, i)`` is
-exp(s_i) / sum_j exp(s_j), over a score vector s of length C. Written this way, a loss
-says *which* quantity it computes; code generation lowers each to its stable form
-(shift by the max) instead of exponentiating raw logits.
+exp(s_i) / sum_j exp(s_j), over a score vector s of length C; ``Softplus(u)`` is
+log(1 + exp(u)) and ``Logistic(u)`` is 1 / (1 + exp(-u)) (the sigmoid) of one real
+argument. Written this way, a declaration says *which* quantity it computes; code
+generation lowers each to its stable form (shift by the max, ``np.logaddexp``, exp of
+-|u| only) instead of exponentiating raw logits.
 
 No derivative is written by hand here: each primitive differentiates its own naive
 formula and rewrites the result back in terms of the primitives, so
-d logsumexp / d s_k comes out as softmax(s)_k and d softmax_i / d s_j as
-softmax_i (delta_ij - softmax_j). `symnet.verify.check_primitives` proves each
-primitive equal to its naive form.
+d logsumexp / d s_k comes out as softmax(s)_k, d softmax_i / d s_j as
+softmax_i (delta_ij - softmax_j), d softplus(u) / du as logistic(u) and
+d logistic(u) / du as logistic(u) (1 - logistic(u)). `symnet.verify.check_primitives`
+proves each primitive equal to its naive form.
+
+Example (a user's own file)::
+
+    import sympy as sp
+    from symnet import Activation, Loss, Gradient
+    from symnet.primitives import Logistic, Softplus
+    from symnet.symbols import C, i, k, s, x, y
+
+    softplus = Activation("softplus", Softplus(x), inputs=x,
+                          hand=[Gradient(Logistic(x), label="softplus' = sigmoid")])
+    bce = Loss("bce", sp.Sum(Softplus(s[i]) - y[i] * s[i], (i, 0, C - 1)), scores=s,
+               size=C, target=y, target_kind="real",
+               hand=[Gradient(Logistic(s[k]) - y[k], label="sigmoid(s) - y")])
 """
 
 from __future__ import annotations
 
 import sympy as sp
 
-from symnet.algebra import collapse_indexed
+from symnet.algebra import absorb_sign, collapse_indexed
 
 
 def _is_vector(s) -> bool:
@@ -97,6 +113,86 @@ class Softmax(_VectorPrimitive):
                 rf"_{{{printer._print(self.position)}}}")
 
 
+class _ScalarPrimitive(sp.Function):
+    """A function of one real argument u, defined by its naive formula `formula(u)`."""
+
+    nargs = 1
+
+    @staticmethod
+    def formula(u: sp.Expr) -> sp.Expr:
+        raise NotImplementedError
+
+    def naive(self) -> sp.Expr:
+        return self.formula(self.args[0])
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_evalf(self, prec):
+        return self.naive()._eval_evalf(prec)
+
+    def fdiff(self, argindex=1):
+        u = sp.Dummy("u", real=True)
+        derivative = in_logistic_terms(sp.diff(self.formula(u), u), u)
+        return derivative.xreplace({u: self.args[0]})
+
+
+class Softplus(_ScalarPrimitive):
+    """log(1 + exp(u)); lowered as np.logaddexp(0, u), finite for any u."""
+
+    @staticmethod
+    def formula(u: sp.Expr) -> sp.Expr:
+        return sp.log(1 + sp.exp(u))
+
+    def _eval_is_positive(self):
+        return self.args[0].is_real
+
+    def _sympystr(self, printer) -> str:
+        return f"softplus({printer._print(self.args[0])})"
+
+    def _numpycode(self, printer) -> str:   # sympy's lambdify: the stable form too
+        return f"{printer._module_format('numpy.logaddexp')}(0, {printer._print(self.args[0])})"
+
+    def _latex(self, printer, exp=None) -> str:
+        tex = rf"\operatorname{{softplus}}\left({printer._print(self.args[0])}\right)"
+        return tex if exp is None else rf"{tex}^{{{exp}}}"
+
+
+class Logistic(_ScalarPrimitive):
+    """The logistic sigmoid 1 / (1 + exp(-u)); lowered from exp(-|u|) <= 1 only."""
+
+    @staticmethod
+    def formula(u: sp.Expr) -> sp.Expr:
+        return 1 / (1 + sp.exp(-u))
+
+    def _eval_is_positive(self):
+        return self.args[0].is_real
+
+    def _sympystr(self, printer) -> str:
+        return f"sigmoid({printer._print(self.args[0])})"
+
+    def _numpycode(self, printer) -> str:   # exp(-softplus(-u)): never overflows
+        minus = printer._print(-self.args[0])
+        return (f"{printer._module_format('numpy.exp')}"
+                f"(-{printer._module_format('numpy.logaddexp')}(0, {minus}))")
+
+    def _latex(self, printer, exp=None) -> str:
+        tex = rf"\sigma\left({printer._print(self.args[0])}\right)"
+        return tex if exp is None else rf"{tex}^{{{exp}}}"
+
+
+def in_logistic_terms(expr: sp.Expr, u: sp.Expr) -> sp.Expr:
+    """Rewrite exp(u) and exp(-u) through q = logistic(u) (exp(u) = q / (1 - q)); give
+    the expression back unchanged if an exp of u remains."""
+    q = sp.Dummy("q", positive=True)
+    ratio = {u: q / (1 - q), -u: (1 - q) / q}
+    rewritten = sp.expand_power_exp(expr).replace(
+        lambda e: isinstance(e, sp.exp) and e.args[0] in ratio, lambda e: ratio[e.args[0]])
+    if rewritten.has(sp.exp):
+        return expr
+    return absorb_sign(sp.factor(sp.cancel(rewritten))).xreplace({q: Logistic(u)})
+
+
 def log_softmax(s: sp.IndexedBase, C: sp.Expr, i: sp.Expr) -> sp.Expr:
     """log softmax(s)_i = s_i - logsumexp(s), in stable terms."""
     return s[i] - LogSumExp(s, C)
@@ -104,7 +200,8 @@ def log_softmax(s: sp.IndexedBase, C: sp.Expr, i: sp.Expr) -> sp.Expr:
 
 def naive_form(expr: sp.Expr) -> sp.Expr:
     """Replace every primitive by the textbook formula it stands for."""
-    return expr.replace(lambda e: isinstance(e, _VectorPrimitive), lambda e: e.naive())
+    return expr.replace(lambda e: isinstance(e, (_VectorPrimitive, _ScalarPrimitive)),
+                        lambda e: e.naive())
 
 
 def _is_partition_sum(e, s, C) -> bool:

@@ -31,7 +31,7 @@ from symnet.bounded import within
 from symnet.derive import derive, derive_gradient
 from symnet.errors import SymnetError
 from symnet.evaluate import Evaluator, NearKink, NotANumber
-from symnet.primitives import LogSumExp, Softmax, naive_form
+from symnet.primitives import Logistic, LogSumExp, Softmax, Softplus, naive_form
 from symnet.spec import Activation, Identity, Jacobian
 from symnet.symbols import out as OUT
 
@@ -308,4 +308,26 @@ def check_primitives() -> list[Verdict]:
                     LogSumExp(s, C), shift + sp.log(shifted_sum), space),
         check_claim("softmax(s)_i = e^(s_i - shift) / sum_j e^(s_j - shift)",
                     Softmax(s, C, i), sp.exp(s[i] - shift) / shifted_sum, space),
+        *_scalar_primitive_claims(space),
     ]
+
+
+def _scalar_primitive_claims(space: ProbeSpace) -> list[Verdict]:
+    """softplus and the sigmoid equal the overflow-free forms code generation prints. A
+    form with max, |u| or cases is proved on each side of u = 0 (u = p and u = -p for a
+    positive p), where it is smooth."""
+    u, p = sp.Symbol("u", real=True), sp.Symbol("p", positive=True)
+    bounded = sp.exp(-sp.Abs(u))
+    verdicts = [check_claim("sigmoid(u) = e^(-softplus(-u))", Logistic(u),
+                            sp.exp(-Softplus(-u)), space)]
+    by_cases = [
+        ("softplus(u) = max(u, 0) + log(1 + e^(-|u|))  (np.logaddexp(0, u))",
+         Softplus(u), sp.Max(u, 0) + sp.log(1 + bounded)),
+        ("sigmoid(u) = (1 if u >= 0 else e^(-|u|)) / (1 + e^(-|u|))",
+         Logistic(u), sp.Piecewise((1, u >= 0), (bounded, True)) / (1 + bounded)),
+    ]
+    for claim, primitive, stable in by_cases:
+        for side, value in (("u > 0", p), ("u < 0", -p)):
+            verdicts.append(check_claim(f"{claim}, for {side}", primitive.subs(u, value),
+                                        stable.subs(u, value), space))
+    return verdicts

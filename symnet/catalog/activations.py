@@ -1,4 +1,4 @@
-"""The lecture's activation functions (L10), each with its hand derivations.
+"""The lecture's activation functions (L10), then more, each with its hand derivations.
 
 To add one: declare it here (or in your own file) as an `Activation`; derivation,
 verification, the command line and the tests pick it up from the registry.
@@ -6,6 +6,7 @@ verification, the command line and the tests pick it up from the registry.
 
 import sympy as sp
 
+from symnet.primitives import Logistic, Softplus
 from symnet.spec import Activation, Gradient, Identity, Kink
 from symnet.symbols import a, b, out, x
 
@@ -68,4 +69,27 @@ maxout = Activation(
         Gradient(sp.Heaviside(b - a, 0), wrt=b, label="L21 max routes the gradient to b"),
     ],
     doc="Maxout's max(a, b) of two pre-activations; a tie routes the gradient to a.",
+)
+
+
+# --- past the lecture: smooth activations declared with the stable primitives ------------
+
+softplus = Activation(
+    "softplus", Softplus(x), inputs=x,
+    hand=[
+        Gradient(Logistic(x), label="softplus' = sigmoid"),
+        Gradient(sp.exp(x) / (1 + sp.exp(x)), label="softplus' = e^x / (1 + e^x)"),
+        Identity(Softplus(x) - Softplus(-x), x, label="softplus(x) - softplus(-x) = x"),
+    ],
+    doc="The softplus log(1 + e^x), a smooth ReLU; computed as logaddexp(0, x).",
+)
+
+silu = Activation(
+    "silu", x * Logistic(x), inputs=x,
+    hand=[
+        Gradient(Logistic(x) * (1 + x * (1 - Logistic(x))),
+                 label="silu' = sigma(x) (1 + x (1 - sigma(x)))"),
+        Gradient(out + Logistic(x) * (1 - out), label="silu' = silu + sigma(x) (1 - silu)"),
+    ],
+    doc="The sigmoid-weighted linear unit (SiLU, swish with beta = 1): x sigma(x).",
 )

@@ -1,4 +1,5 @@
-"""The lecture's per-sample losses and the L2 regulariser, with their hand derivations.
+"""The lecture's per-sample losses and the L2 regulariser, then more, with their hand
+derivations.
 
 Scores are a vector s of symbolic length C (``s[i]`` in ``Sum(..., (i, 0, C - 1))``);
 the target is a class index t or a one-hot vector y. The batch and its mean are added
@@ -7,7 +8,7 @@ by code generation, not here.
 
 import sympy as sp
 
-from symnet.primitives import LogSumExp, Softmax, log_softmax
+from symnet.primitives import Logistic, LogSumExp, Softmax, Softplus, log_softmax
 from symnet.spec import Gradient, Identity, Jacobian, Loss, Regularizer
 from symnet.symbols import C, K, W, i, j, k, label, lam, s, score, t, y
 
@@ -109,4 +110,55 @@ l2 = Regularizer(
     params={lam: sp.Rational(1, 1000)},
     hand=[Gradient(2 * lam * W[k], label="L03 d/dW lambda sum W^2 = 2 lambda W")],
     doc="The L2 regulariser lambda sum_k W_k^2 (L03).",
+)
+
+
+# --- past the lecture ----------------------------------------------------------------------
+
+delta = sp.Symbol("delta", positive=True)
+_residual = s[i] - y[i]
+_r = s[k] - y[k]
+
+huber = Loss(
+    "huber", sp.Sum(sp.Piecewise((_residual ** 2 / 2, sp.Abs(_residual) <= delta),
+                                 (delta * (sp.Abs(_residual) - delta / 2), True)),
+                    (i, 0, C - 1)),
+    scores=s, size=C, target=y, target_kind="real", params={delta: 1},
+    hand=[
+        Gradient(sp.Piecewise((-delta, _r < -delta), (_r, _r <= delta), (delta, True)),
+                 label="huber' = -delta, r or delta where r < -delta, |r| <= delta, "
+                       "r > delta (r = s - y)"),
+        Gradient(sp.Max(-delta, sp.Min(delta, _r)),
+                 label="huber' = r clipped to [-delta, delta]"),
+    ],
+    doc="The Huber loss with threshold delta: r^2 / 2 where |r| <= delta, "
+        "delta (|r| - delta / 2) elsewhere, for the residual r = s - y of a real target.",
+)
+
+bce_logits = Loss(
+    "bce_logits", sp.Sum(Softplus(s[i]) - y[i] * s[i], (i, 0, C - 1)),
+    scores=s, size=C, target=y, target_kind="real",
+    hand=[
+        Gradient(Logistic(s[k]) - y[k], label="dL/ds_k = sigmoid(s_k) - y_k"),
+        Identity(Softplus(s[i]) - y[i] * s[i],
+                 -y[i] * sp.log(Logistic(s[i])) - (1 - y[i]) * sp.log(1 - Logistic(s[i])),
+                 label="softplus(s) - y s = -y log p - (1 - y) log(1 - p) with p = sigmoid(s)"),
+    ],
+    doc="Binary cross-entropy on logits, one independent label y_i in [0, 1] per score: "
+        "sum_i softplus(s_i) - y_i s_i, i.e. -y log sigma(s) - (1 - y) log(1 - sigma(s)), "
+        "computed without overflow.",
+)
+
+l1 = Regularizer(
+    "l1", lam * sp.Sum(sp.Abs(W[i]), (i, 0, K - 1)), weights=W, size=K,
+    params={lam: sp.Rational(1, 1000)},
+    hand=[
+        Gradient(lam * sp.sign(W[k]), label="d/dW lambda sum |W| = lambda sign(W), W != 0"),
+        Gradient(lam * (2 * sp.Heaviside(W[k], 1) - 1),
+                 label="lambda (2 [W >= 0] - 1): the step [W >= 0] is 1 at W = 0, so "
+                       "the gradient there is +lambda"),
+    ],
+    doc="The L1 regulariser lambda sum_k |W_k|. At W_k = 0, where |W| has a kink, the "
+        "gradient is +lambda: |w| is w for w >= 0 and -w elsewhere, and the branch that "
+        "holds at 0 decides (a subgradient: any value in [-lambda, lambda] is one).",
 )

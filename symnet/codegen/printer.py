@@ -92,6 +92,27 @@ class NumpyPrinter(NumPyPrinter):
                 lhs, rhs = sp.Add(*positive), -sp.Add(*negative)
         return f"{self._print(lhs)} {OPERATORS[type(expr)]} {self._print(rhs)}"
 
+    def _holds_arrays(self, side) -> bool:
+        """Whether a side of a comparison holds the input array or a temporary (a name
+        that is not one of the declaration's own, such as a parameter)."""
+        names, array = self._settings["names"], self._settings["dtype_of"]
+        return any(s.name == array or s.name not in names for s in side.free_symbols
+                   if isinstance(s, sp.Symbol))
+
+    def _print_oriented(self, expr):
+        """A comparison of arrays with a threshold reads with the arrays on the left, not
+        negated: np.abs(r) <= delta, r < -delta (sympy's canonical order, which CSE
+        imposes, gives delta >= np.abs(r) and delta < -r)."""
+        if expr.rhs != 0 and self._holds_arrays(expr.rhs) \
+                and not self._holds_arrays(expr.lhs):
+            expr = expr.reversed
+            if expr.lhs.could_extract_minus_sign():
+                expr = expr.reversedsign
+        return self._print_Relational(expr)
+
+    _print_GreaterThan = _print_StrictGreaterThan = _print_oriented
+    _print_LessThan = _print_StrictLessThan = _print_oriented
+
     def _print_Heaviside(self, expr):
         u = expr.args[0]
         at_zero = expr.args[1] if len(expr.args) > 1 else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from symnet import primitives
 from symnet.algebra import piecewise_to_steps
 from symnet.codegen.forms import MIXING, Expm1, Logistic, Softplus
 
@@ -51,6 +52,7 @@ def _logistic_terms(expr: sp.Expr, w: sp.Expr) -> sp.Expr:
 
 
 def logistic_form(expr: sp.Expr) -> sp.Expr:
+    expr = primitive_forms(expr)
     for w in _partition_exponents(expr):
         expr = _logistic_terms(expr, w)
     # log p = -log(1 + exp(-z)): softplus, which never exponentiates a large argument
@@ -117,7 +119,14 @@ def top_level_steps(expr: sp.Expr) -> list:
 
 def _condition(step: sp.Heaviside) -> sp.Expr:
     u, at_zero = step.args
-    return sp.Ge(u, 0, evaluate=False) if at_zero == 1 else sp.Gt(u, 0, evaluate=False)
+    relation = sp.Ge if at_zero == 1 else sp.Gt
+    # delta - |r| >= 0 as |r| <= delta, the side with more symbols first: the condition
+    # then shares |r| (not -|r|) with the branches, and reads as declared
+    kept = [t for t in sp.Add.make_args(u) if not t.could_extract_minus_sign()]
+    moved = [-t for t in sp.Add.make_args(u) if t.could_extract_minus_sign()]
+    if kept and moved and len(sp.Add(*moved).free_symbols) > len(sp.Add(*kept).free_symbols):
+        return relation(sp.Add(*kept), sp.Add(*moved), evaluate=False).reversed
+    return relation(u, 0, evaluate=False)
 
 
 def _bound(step: sp.Heaviside, holds: bool):
@@ -166,6 +175,10 @@ def _split(expr: sp.Expr, path: tuple) -> sp.Expr:
     steps = top_level_steps(expr)
     if not steps:
         return _leaf(expr, path)
+    cases = one_variable_cases(expr, steps, path) if len(steps) > 1 else None
+    if cases is not None:
+        return sp.Piecewise(*[(_leaf(value, where), condition)
+                              for value, where, condition in cases])
     step = steps[0]
     on = _split(expr.xreplace({step: sp.Integer(1)}), path + ((step, True),))
     off = _split(expr.xreplace({step: sp.Integer(0)}), path + ((step, False),))
@@ -194,6 +207,163 @@ def as_masks(expr: sp.Expr) -> sp.Expr:
     """Steps kept as 0/1 masks (they read best in sums such as the SVM's count of positive
     margins); only where a step weights an unsafe term are the steps made branches."""
     expr = logistic_form(piecewise_to_steps(expr))
-    if is_unsafe(expr) and top_level_steps(expr):
+    if (is_unsafe(expr) and top_level_steps(expr)) or picks_formulas(expr):
         return as_branches(expr)
     return use_expm1(expr)
+
+
+# --- primitives and cases ----------------------------------------------------------------
+
+
+def primitive_forms(expr: sp.Expr) -> sp.Expr:
+    """The declaration's stable primitives (symnet.primitives) as the forms printed without
+    overflow: softplus(u) as logaddexp(0, u), sigmoid(u) from exp(-|u|) <= 1."""
+    forms = {primitives.Softplus: Softplus, primitives.Logistic: Logistic}
+    return expr.replace(lambda e: type(e) in forms, lambda e: forms[type(e)](*e.args))
+
+
+def _mixing_nodes(expr: sp.Expr) -> list:
+    """The outermost reductions and matrix products in expr."""
+    if isinstance(expr, MIXING):
+        return [expr]
+    return [node for a in expr.args for node in _mixing_nodes(a)]
+
+
+def picks_formulas(expr: sp.Expr) -> bool:
+    """Whether a step chooses between two non-zero formulas (Huber's r^2/2 or its linear
+    part) where no sum beside it holds steps too (as the SVM's count of positive margins
+    does): np.where then reads better than mask arithmetic."""
+    inner = [a for node in _mixing_nodes(expr) for a in node.args]
+    if any(picks_formulas(a) for a in inner):
+        return True
+    if any(a.has(sp.Heaviside) for a in inner):
+        return False
+    for step in top_level_steps(expr):
+        on, off = expr.xreplace({step: sp.Integer(1)}), expr.xreplace({step: sp.Integer(0)})
+        # a formula of the step's own arrays keeps np.where in their dtype (+-lambda alone
+        # would come out float64, so L1's step stays a mask)
+        arrays = step.args[0].free_symbols & (on.free_symbols | off.free_symbols)
+        if on != 0 and off != 0 and on != off and arrays:
+            return True
+    return False
+
+
+def _linear(a: sp.Expr, v: sp.Symbol):
+    """(c, d) with a = c v + d for a non-zero number c and d free of v, else None."""
+    c = sp.diff(a, v)
+    d = sp.expand(a - c * v)
+    if not c.is_number or c == 0 or v in d.free_symbols:
+        return None
+    return c, d
+
+
+def _sign(a: sp.Expr, b: sp.Expr):
+    """-1, 0 or 1 as a < b, a == b or a > b, where sympy can tell; else None."""
+    difference = sp.expand(a - b)
+    if difference.is_zero:
+        return 0
+    return {True: 1, False: -1}.get(difference.is_positive) if difference.is_zero is False \
+        else None
+
+
+def _one_variable(steps: list):
+    """(u, v, [(ratio, threshold) per step]): every step's argument is ratio (u - threshold)
+    for one expression u (the simplest argument) linear in a symbol v; else None."""
+    arguments = [step.args[0] for step in steps]
+    # u: an argument without its constant, its leading term positive (x for x + 1, 1 - x)
+    candidates = [a.as_coeff_Add()[1] for a in arguments]
+    candidates = [-c if c.could_extract_minus_sign() else c for c in candidates]
+    u = min(candidates, key=lambda a: (len(a.free_symbols), sp.count_ops(a),
+                                       sp.default_sort_key(a)))
+    for v in sorted(u.free_symbols, key=sp.default_sort_key):
+        base = _linear(u, v)
+        parts = [_linear(a, v) for a in arguments]
+        if base is None or None in parts:
+            continue
+        lines = []
+        for c, d in parts:
+            ratio = c / base[0]
+            rest = sp.expand(d - ratio * base[1])
+            lines.append((ratio, -rest / ratio))
+        return u, v, base, lines
+    return None
+
+
+def _sorted_points(values: list):
+    """The distinct values in increasing order, or None if sympy cannot order them."""
+    points = []
+    for value in values:
+        signs = [_sign(value, p) for p in points]
+        if None in signs:
+            return None
+        if 0 not in signs:
+            points.insert(sum(1 for s in signs if s > 0), value)
+    return points
+
+
+def _step_values(steps, lines, position) -> dict:
+    """Each step's 0/1 value where u is `position` = (point index, side): side 0 at the
+    point itself, +1 just above it, -1 just below."""
+    index, side = position
+    values = {}
+    for step, (ratio, threshold_index) in zip(steps, lines, strict=True):
+        offset = (index - threshold_index) * 2 + side   # sign of u - threshold
+        if offset == 0:
+            values[step] = step.args[1]
+        else:
+            values[step] = sp.Integer(int((offset > 0) == bool(ratio > 0)))
+    return values
+
+
+def _same(a: sp.Expr, b: sp.Expr) -> bool:
+    return sp.expand(a - b) == 0
+
+
+def _simplest(expr: sp.Expr) -> sp.Expr:
+    candidates = [expr, sp.expand(expr), sp.factor_terms(sp.expand(expr))]
+    return min(candidates, key=lambda e: (sp.count_ops(e), sp.default_sort_key(e)))
+
+
+def one_variable_cases(expr: sp.Expr, steps: list, path: tuple):
+    """Several steps of one variable u (Huber's r < -delta, |r| <= delta, r > delta) as
+    [(formula, path, condition)] over intervals of u in increasing order, each path the
+    steps' values there (for clamping), instead of a tree of np.where; None when the
+    steps are not all of one variable or cannot be ordered. The value at each kink is
+    that of its steps there, exactly."""
+    found = _one_variable(steps)
+    if found is None:
+        return None
+    u, v, (scale, shift), lines = found
+    points = _sorted_points([t for _, t in lines])
+    if points is None:
+        return None
+    lines = [(ratio, next(n for n, p in enumerate(points) if _sign(p, t) == 0))
+             for ratio, t in lines]
+
+    def piece(position):
+        values = _step_values(steps, lines, position)
+        return _simplest(expr.xreplace(values)), path + tuple((s, bool(values[s]))
+                                                              for s in steps)
+
+    def at(value, point):   # a piece's formula where u = point
+        return sp.expand(value.subs(v, (point - shift) / scale))
+
+    cases, (current, current_path) = [], piece((0, -1))
+    for n, point in enumerate(points):
+        here, here_path = piece((n, 0))
+        above, above_path = piece((n, 1))
+        # the kink joins the side whose formula it takes (the declared branch), else a
+        # side that takes its value there, else it is a case of its own
+        joins_below = _same(here, current) or (not _same(here, above)
+                                               and at(here, point) == at(current, point))
+        if not joins_below and not _same(here, above) and at(here, point) != at(above, point):
+            cases += [(current, current_path, sp.Lt(u, point)),
+                      (here, here_path, sp.Le(u, point))]
+        elif not _same(above, current):
+            relation = sp.Le if joins_below else sp.Lt
+            cases.append((current, current_path, relation(u, point)))
+        else:
+            continue
+        current, current_path = above, above_path
+    cases.append((current, current_path, sp.true))
+    return cases

@@ -167,7 +167,7 @@ def _layer_shapes(layer, output, upstream) -> str:
     grads = ", ".join(f"d{m}" for m in layer.inputs)
     return (f"Shapes: {inputs}, the batch N first; {output} and {upstream} = dL/d{output}: "
             f"{shape(output)}; {grads} have the shapes of {', '.join(map(str, layer.inputs))}. "
-            f"The dtype of X is kept throughout (float32 in, float32 out).")
+            f"The dtype of {layer.inputs[0]} is kept throughout (float32 in, float32 out).")
 
 
 def layer_docstring(derivation, forward, nodes: dict, local: dict, vjps: dict,

@@ -29,12 +29,14 @@ def default_output() -> Path:
 def catalog_sources() -> list[Source]:
     """Every module of the catalog: the activations, losses and regularisers, then the
     layers that are not an activation applied entry by entry (that is the activation's
-    own module). Networks have none: the runtime composes them from these."""
+    own module), then the fused training steps (generated/networks/). The catalog's
+    networks have none: the runtime composes them from these."""
     from symnet.catalog import LAYER_REGISTRY, REGISTRY
+    from symnet.codegen.step_catalog import STEPS
 
     layers = {name: decl for name, decl in LAYER_REGISTRY.items()
               if decl.kind == "layer" and decl.activation is None}
-    return [Source(name, decl) for name, decl in {**REGISTRY, **layers}.items()]
+    return [Source(name, decl) for name, decl in {**REGISTRY, **layers, **STEPS}.items()]
 
 
 def composed_at_run_time(network) -> str:

@@ -1,0 +1,239 @@
+"""A training step's plan (`step_plan.py`) -> its module: ``step(X, Y, W1, b1, ..., lr, lam,
+work)``, one straight-line function that runs the forward, the loss, the penalty and the
+backward, then updates every parameter in place, and ``workspace(...)``, the buffers it
+reuses from one call to the next.
+
+The stages are the ones every module goes through: matrix expressions as arrays
+(`matrices.py`), kinks as masks or branches (`stable.py`), the loss's index notation as
+arrays with CSE (`batch.py`, `lower.py`), the one printer. Then `step_code.py` writes the
+large arrays in place. An update beta*P + alpha*A*B (+ rest) is one call
+``gemm(A, B, P, alpha=..., beta=...)``: with scipy, one BLAS gemm that scales P and adds
+the product without a gradient array; with numpy alone, the same in three passes.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from symnet.codegen.batch import Lowering, batched
+from symnet.codegen.errors import CodegenError
+from symnet.codegen.forms import TotalSum
+from symnet.codegen.layout import statement
+from symnet.codegen.lower import RENAMES, Function, Module, _code, _total
+from symnet.codegen.matrices import ArrayForm
+from symnet.codegen.printer import numpy_code
+from symnet.codegen.stable import as_branches, as_masks
+from symnet.codegen.step_code import Buffers, in_place, last_reads, sums_of_squares
+from symnet.codegen.step_docs import step_docstring
+from symnet.codegen.step_plan import StepPlan, plan
+from symnet.derive import derive
+
+#: names the step's own code uses
+RESERVED = {"np", "N", "loss", "penalty", "work", "gemm", "sum_of_squares", "workspace",
+            "step"}
+
+
+def _symbol(matrix) -> sp.Symbol:
+    return sp.Symbol(matrix.name, real=True)
+
+
+class StepNames:
+    """The arrays and scalars of a step by the names its code uses."""
+
+    def __init__(self, p: StepPlan):
+        network = p.network
+        self.matrices = [network.input, *([network.target] if network.target is not None
+                                          else []), *p.params]
+        self.matrices += [n for n, _ in p.forward] + [p.upstream] + [n for n, _ in p.backward]
+        self.symbols = {m: _symbol(m) for m in self.matrices}
+        loss, reg = network.loss, network.regularizer
+        self.hyper = [*p.step.optimizer.hyper, *loss.params, *(reg.params if reg else ())]
+        self.names = {str(h): RENAMES.get(str(h), str(h)) for h in self.hyper}
+        self.names.update({m.name: m.name for m in self.matrices})
+        self.shapes = {m.name: m.shape for m in self.matrices}
+
+    def array_form(self, name: str) -> ArrayForm:
+        return ArrayForm(name, self.symbols)
+
+    def of(self, symbol) -> str:
+        return self.names[str(symbol)]
+
+
+def _matrix_statements(p: StepPlan, n: StepNames, pairs, stable) -> list:
+    lower = n.array_form(p.step.name)
+    return [(name.name, stable(lower(expr, name.name))) for name, expr in pairs]
+
+
+def _loss_lines(p: StepPlan, n: StepNames, taken: set) -> tuple:
+    """The loss over the batch and dS, by the losses' own lowering, in the step's names."""
+    decl = p.network.loss
+    names = {str(decl.scores.label): p.scores.name, **n.names}
+    if decl.target is not None:
+        names[str(decl.target.label)] = p.network.target.name
+    lowering = Lowering(decl, set(RESERVED) | taken | set(names.values()))
+    derivation = derive(decl)
+    value = _total(as_masks(batched(lowering, decl.forward)), decl)
+    gradient = as_masks(batched(lowering, derivation.gradient, decl.index))
+    scores = p.scores.name
+    preamble = [f"N = {scores}.shape[0]"]
+    if decl.target_kind in ("one_hot", "real", "sign"):
+        target = p.network.target.name
+        preamble.append(f"{target} = np.asarray({target}, dtype={scores}.dtype)")
+    scale = 1 / sp.Symbol("N", positive=True) if p.network.reduction == "mean" else 1
+    outputs = [("loss", value), (p.upstream.name, gradient)]
+    return tuple(preamble) + _code(outputs, names, scores, lowering.nodes, scale)
+
+
+def _penalty_value(p: StepPlan, n: StepNames) -> sp.Expr:
+    """The sum of the regulariser's value on each weight: lam*sum_of_squares(W1) + ..."""
+    total = sp.Integer(0)
+    reg = p.network.regularizer
+    for weight, (entry_sum, entries) in p.penalties.items():
+        summed = TotalSum(n.array_form(p.step.name)(entries, f"{reg.name}({weight})"))
+        total += reg.forward.xreplace({entry_sum: summed})
+    return sums_of_squares(total)
+
+
+def _update_lines(p: StepPlan, n: StepNames, dtype_of: str) -> list[str]:
+    """Each parameter's update in place: one gemm where there is a product, else +=."""
+    lines = []
+    for u in p.updates:
+        name, lower = u.param.name, n.array_form(p.step.name)
+        rest = as_masks(lower(u.rest, f"the update of {name}")) if u.rest is not None else None
+        code = n.names
+        if rest is not None and _symbol(u.param) in rest.free_symbols \
+                and (u.product or u.beta != 1):
+            lines += statement(f"{name}_step", _print(rest, code, dtype_of))
+            rest = sp.Symbol(f"{name}_step", real=True)
+        if u.product is not None:
+            alpha, A, B = u.product
+            a, b = (_print(lower(m, name), code, dtype_of) for m in (A, B))
+            lines.append(f"gemm({a}, {b}, {name}, alpha={_print(alpha, code, dtype_of)}, "
+                         f"beta={_print(u.beta, code, dtype_of)})")
+        elif u.beta != 1:
+            lines.append(f"{name} *= {_print(u.beta, code, dtype_of)}")
+        if rest is not None:
+            negative = rest.could_extract_minus_sign()
+            shown = _print(-rest if negative else rest, code, dtype_of)
+            lines.append(f"{name} {'-=' if negative else '+='} {shown}")
+    return lines
+
+
+def _print(expr, names, dtype_of) -> str:
+    return numpy_code(expr, names, dtype_of)
+
+
+# --- the module ------------------------------------------------------------------------------
+
+
+def _numbered(p: StepPlan, n: StepNames, forward: list, backward: list) -> list:
+    """Every statement of the step in order as (number, target, what it reads): the
+    forward, the loss (reads S and Y), the penalty, the backward, the updates."""
+    network, symbols = p.network, n.symbols
+    reads = [(t, v) for t, v in forward]
+    loss_reads = [p.scores] + ([network.target] if network.target is not None else [])
+    reads.append(("loss", sp.Tuple(*[symbols[m] for m in loss_reads])))
+    reads.append(("penalty", sp.Tuple(*[symbols[w] for w in p.penalties])))
+    reads += backward
+    for u in p.updates:
+        matrices = {u.param} | (set(u.product[1:]) if u.product else set())
+        if u.rest is not None:
+            matrices |= u.rest.atoms(sp.MatrixSymbol)
+        used = [symbols[m] for m in sorted(matrices, key=str) if m in symbols]
+        used += [symbols[m.arg] for m in matrices if isinstance(m, sp.Transpose)]
+        reads.append((u.param.name, sp.Tuple(*used)))
+    return [(number, target, value) for number, (target, value) in enumerate(reads)]
+
+
+def _size(n: StepNames, leading, size) -> str:
+    """How workspace() reads a size off its arguments: N = X.shape[0], H = W1.shape[1]."""
+    for matrix in leading:
+        for axis, dim in enumerate(matrix.shape):
+            if dim == size:
+                return "N" if matrix == leading[0] and axis == 0 else f"{matrix.name}.shape[{axis}]"
+    raise CodegenError("", f"no argument of the step has a side of size {size}")
+
+
+def _workspace(p: StepPlan, n: StepNames, buffers: Buffers, arguments: str) -> Function:
+    leading = [p.network.input, *p.params]
+    dtype = f"{p.params[0].name}.dtype"
+    body = [f"N = {p.network.input.name}.shape[0]"]
+    for name, shape in buffers.shapes.items():
+        sides = ", ".join(_size(n, leading, size) for size in shape)
+        body.append(f"{name} = np.empty(({sides}), dtype={dtype})")
+    names = list(buffers.shapes)
+    return Function("workspace", arguments,
+                    ("The arrays step() writes in place, for batches of X's size, in the "
+                     "parameters' dtype:", "allocate them once and pass them to every step of "
+                     "that batch size."),
+                    tuple(body), ", ".join(names))
+
+
+def _step_body(p: StepPlan, n: StepNames) -> tuple[list, Buffers]:
+    """The step's lines after the workspace is unpacked, and the buffers they use."""
+    dtype_of = p.network.input.name
+    forward = _matrix_statements(p, n, p.forward, as_branches)
+    backward = _matrix_statements(p, n, p.backward, as_masks)
+    numbered = _numbered(p, n, forward, backward)
+    reads, buffers = last_reads(numbered), Buffers()
+    shapes, names = n.shapes, n.names
+    network, first_backward = p.network, len(forward) + 2
+    lines = ["# forward: each layer's output into its buffer"]
+    lines += in_place(numbered[:len(forward)], shapes, names, dtype_of, reads, buffers)
+    lines.append(f"# {network.loss.name}: the {network.reduction} loss over the batch and "
+                 f"{p.upstream.name} = dL/d{p.scores.name}")
+    lines += _loss_lines(p, n, set(names.values()))
+    if p.penalties:
+        weights = ", ".join(w.name for w in p.penalties)
+        lines.append(f"# {network.regularizer.name} on {weights}")
+        lines += statement("penalty", _print(_penalty_value(p, n), names, dtype_of))
+    else:
+        lines.append("penalty = 0.0")
+    lines.append(f"# backward: each layer's VJPs, the last layer first; none for the data "
+                 f"{network.input.name}")
+    lines += in_place(numbered[first_backward:first_backward + len(backward)], shapes, names,
+                      dtype_of, reads, buffers)
+    lines.append(f"# {p.step.optimizer.name}: every parameter in place, now that no "
+                 f"gradient needs its old value")
+    lines += _update_lines(p, n, dtype_of)
+    return lines, buffers
+
+
+def lower_step(step) -> Module:
+    """The module of a training step: workspace() and step()."""
+    p = plan(step)
+    n = StepNames(p)
+    body, buffers = _step_body(p, n)
+    leading = [p.network.input.name, *([p.network.target.name] if p.network.target is not None
+                                       else []), *(m.name for m in p.params)]
+    hyper = [n.of(h) for h in n.hyper]
+    parameters = ", ".join(m.name for m in p.params)
+    allocate = f"work = workspace({p.network.input.name}, {parameters})"
+    unpack = f"{', '.join(buffers.shapes)} = work"
+    step_function = Function(
+        "step", ", ".join([*leading, *hyper, "work=None"]),
+        (f"One {step.optimizer.name} step on the batch ({', '.join(leading[:2])}), every "
+         f"parameter updated in place.",
+         "Returns (loss, penalty) at the parameters as they were. work: workspace()'s "
+         "arrays,", "made here if None; pass them again to reuse them."),
+        ("if work is None:", f"    {allocate}", unpack, *body), "loss, penalty")
+    workspace = _workspace(p, n, buffers, f"{p.network.input.name}, {parameters}")
+    constants = _constants(p, n)
+    return Module(step.name, step.kind, "network_step.py.j2", "networks",
+                  tuple(step_docstring(p)), {"step": step_function, "workspace": workspace,
+                                             "constants": constants})
+
+
+def _constants(p: StepPlan, n: StepNames) -> tuple:
+    """What the runtime matches a network against, as Python literals."""
+    network = p.network
+    stages = tuple(stage.layer.name for stage in network.stages)
+    regularizer = network.regularizer.name if network.regularizer else None
+    return (
+        ("STAGES", repr(stages)),
+        ("LOSS", repr(network.loss.name)),
+        ("REGULARIZER", repr(regularizer)),
+        ("OPTIMIZER", repr(p.step.optimizer.name)),
+        ("PARAMETERS", repr(tuple(m.name for m in p.params))),
+        ("HYPERPARAMETERS", repr(tuple(n.of(h) for h in n.hyper))),
+    )

@@ -1,0 +1,99 @@
+"""The docstring of a training step's module: what each statement computes, as the
+derivations give it (forward, loss, backward VJPs, gradients, updates), in plain text and
+in LaTeX, then the shapes, the kink convention and how the updates are computed."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import sympy as sp
+
+from symnet import display, matrix_text
+from symnet.codegen.docs import STEPS, _lines
+from symnet.codegen.layout import paragraph
+from symnet.codegen.step_plan import StepPlan
+from symnet.derive import derive
+from symnet.explicit import concrete
+from symnet.layer_display import MatrixFormula, _activation_legend, _loss_rows
+from symnet.layers import shape_text
+
+UPDATES = ("Updates: an update beta*P + alpha*A*B (the optimiser's rule on P and its "
+           "gradient, expanded) is one gemm(A, B, P, alpha, beta): with scipy installed, one "
+           "BLAS call scales P and adds the product in place, with no gradient array; with "
+           "numpy alone, the same in a product and two passes over P.")
+BUFFERS = ("Buffers: workspace() allocates the arrays step() writes in place; a step reuses "
+           "them, so training allocates only small temporaries (the loss's rows, the masks).")
+
+
+def _rows(p: StepPlan) -> list:
+    network = p.network
+    rows = [("forward" if k == 0 else "", MatrixFormula(n.name, e), "")
+            for k, (n, e) in enumerate(p.forward)]
+    derivation = SimpleNamespace(loss_gradient=derive(network.loss).gradient,
+                                 scale=1 / network.input.shape[0]
+                                 if network.reduction == "mean" else 1)
+    stand_in = SimpleNamespace(loss=network.loss, composed=network.composed,
+                               upstream=p.upstream, reduction=network.reduction,
+                               target=network.target, regularizer=network.regularizer,
+                               regularized=network.regularized)
+    rows += [(r.label, r.math, r.note) for r in _loss_rows(stand_in, derivation)]
+    rows += [("backward" if k == 0 else "", MatrixFormula(n.name, e), "the layer's VJP")
+             for k, (n, e) in enumerate(p.backward)]
+    for k, (param, gradient) in enumerate(p.gradients.items()):
+        rows.append(("gradient" if k == 0 else "", MatrixFormula(f"dL/d{param}", gradient),
+                     shape_text(param)))
+    for k, u in enumerate(p.updates):
+        rows.append(("update" if k == 0 else "", Update(u),
+                     "one gemm" if u.product is not None else ""))
+    rows += [(r.label, r.math, r.note) for r in
+             _activation_legend([e for _, e in p.backward] + list(p.gradients.values()))]
+    return rows
+
+
+class Update(sp.Basic):
+    """``P <- beta*P + alpha*A*B + rest`` for a page, the coefficients as derived."""
+
+    def __new__(cls, update):
+        formula = sp.Basic.__new__(cls)
+        formula.update = update
+        return formula
+
+    def _show(self, scalar, matrix, arrow: str, times: str) -> str:
+        u = self.update
+        terms = [] if u.beta == 0 else \
+            [matrix(u.param) if u.beta == 1 else f"({scalar(u.beta)}){times}{matrix(u.param)}"]
+        if u.product is not None:
+            alpha, A, B = u.product
+            terms.append(matrix(alpha * A * B))
+        if u.rest is not None:
+            terms.append(matrix(u.rest))
+        text = re.sub(r"\+ -\s*", "- ", " + ".join(terms))
+        return f"{matrix(u.param)} {arrow} {text}"
+
+    def _sympystr(self, printer) -> str:
+        return self._show(display.text, matrix_text.text, "<-", "*")
+
+    def _latex(self, printer) -> str:
+        return self._show(display.latex, matrix_text.latex, r"\leftarrow", " ")
+
+
+def _shapes(p: StepPlan) -> str:
+    network = p.network
+    matrices = [network.input, *([network.target] if network.target is not None else []),
+                *p.params]
+    shown = ", ".join(f"{m}: {shape_text(m)}" for m in matrices)
+    return (f"Shapes: {shown}, the batch N first; every array keeps the parameters' dtype "
+            f"(float32 in, float32 out).")
+
+
+def step_docstring(p: StepPlan) -> list[str]:
+    step = p.step
+    rows = _rows(p)
+    lines = paragraph(f"{step.name} (training step): {step.doc}.")
+    lines += ["", "Derived by symnet (plain text):"] + _lines(rows, display.text)
+    lines += ["", "The same in LaTeX:"] + _lines(rows, display.latex)
+    kinks = any(concrete(e).has(sp.Heaviside) for _, e in p.backward)
+    for note in ([STEPS] if kinks else []) + [_shapes(p), UPDATES, BUFFERS]:
+        lines += [""] + paragraph(note)
+    return lines

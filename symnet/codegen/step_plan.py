@@ -1,0 +1,180 @@
+"""A training step derived as one chain of the derivations symnet already has.
+
+Every formula here comes from a declaration's derivation; this module only names the
+pieces and puts them in order:
+
+forward   each stage's forward (its layer's declaration), its output named (Z1, H1, S);
+loss      the per-sample loss's derived gradient over the rows of the scores, named dS
+          (lowered by `network_step.py` with the losses' own lowering);
+backward  each stage's derived VJPs (`symnet.matrix.derive_layer`), last stage first, the
+          upstream handed on by name (dH1, dZ1): backpropagation, as `symnet check`
+          proves it equal to matrix calculus on the whole network. The network's input
+          gets no gradient: a training step never needs it;
+penalty   the regulariser lifted to each weight matrix (`symnet.network_derive`): its
+          value lambda*sum(W1.^2) and its gradient 2*lambda*W1;
+update    the optimiser's rule applied to each parameter and its total gradient,
+          expanded into beta*P + alpha*A*B + rest: a rule linear in P with one matrix
+          product is one BLAS gemm that scales P and adds the product in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symnet.codegen.errors import CodegenError
+from symnet.codegen.lower_layer import _reuses_output
+from symnet.codegen.step_catalog import G, P, TrainingStep
+from symnet.layers import without_zeros
+from symnet.matrix import derive_layer, tidy_matrix
+from symnet.network_derive import _penalised_entries, penalty_gradient
+
+
+@dataclass(frozen=True)
+class Update:
+    """A parameter's new value as beta*P + alpha*(A*B) + rest (product, rest optional)."""
+
+    param: sp.MatrixSymbol
+    beta: sp.Expr
+    product: tuple | None      # (alpha, A, B)
+    rest: sp.Basic | None
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    step: TrainingStep
+    #: (named output, its layer's forward in earlier names), in computing order
+    forward: tuple
+    #: dL/dS as the loss lowers it, S the scores
+    upstream: sp.MatrixSymbol
+    #: (named upstream dH1, its VJP in names), last stage first; the input gets none
+    backward: tuple
+    #: parameter -> its total gradient in names (VJP plus the penalty's gradient)
+    gradients: dict
+    #: weight -> (the regulariser's sum, g.(W) it sums) for its penalty value
+    penalties: dict
+    #: one Update per parameter, in the network's order
+    updates: tuple
+
+    @property
+    def network(self):
+        return self.step.network
+
+    @property
+    def scores(self) -> sp.MatrixSymbol:
+        return self.forward[-1][0]
+
+    @property
+    def params(self) -> tuple:
+        return tuple(u.param for u in self.updates)
+
+
+def _stage_mapping(stage, mapping: dict, source) -> tuple[dict, sp.MatrixSymbol]:
+    """(layer symbol -> network name, the layer's free input): the free input takes the
+    previous stage's named output `source`, not its whole expression."""
+    free = next(m for m in stage.layer.inputs if m not in stage.bindings)
+    named = {k: v for k, v in mapping.items() if k != free}
+    named[free] = source
+    return named, free
+
+
+def _stages(network):
+    """(stage, its mapping to network names, its free input, its input's name, its output's
+    name) per stage, in order."""
+    found, source = [], network.input
+    for number, (stage, mapping) in enumerate(zip(network.stages, network.composed.bindings,
+                                                  strict=True), 1):
+        if stage.output is None:
+            raise CodegenError(network.name, f"stage {number} ({stage.layer.name}) has no "
+                               f"out= name; a training step names every stage's output")
+        named, free = _stage_mapping(stage, mapping, source)
+        found.append((stage, named, free, source, stage.output))
+        source = stage.output
+    return found
+
+
+def forward_plan(network) -> tuple:
+    return tuple((out, without_zeros(stage.layer.forward.xreplace(named)))
+                 for stage, named, _, _, out in _stages(network))
+
+
+def backward_plan(network, upstream) -> tuple[tuple, dict]:
+    """((dInput, its VJP) per stage but the first, {parameter: its VJP}), in names."""
+    backward, gradients = [], {}
+    for stage, named, free, source, out in reversed(_stages(network)):
+        derivation = derive_layer(stage.layer)
+        reuse = _reuses_output(derivation)
+        replace = {**named, stage.layer.upstream: upstream, derivation.output: out}
+        for mine, theirs in stage.bindings.items():
+            if theirs == 0:
+                continue
+            vjp = (derivation.reusing[mine] if reuse else None) or derivation.vjps[mine]
+            gradients[theirs] = vjp.xreplace(replace)
+        if source == network.input:
+            continue            # no gradient for the data
+        vjp = (derivation.reusing[free] if reuse else None) or derivation.vjps[free]
+        upstream = sp.MatrixSymbol(f"d{source.name}", *source.shape)
+        backward.append((upstream, vjp.xreplace(replace)))
+    return tuple(backward), gradients
+
+
+def _linear_coefficients(step: TrainingStep) -> tuple:
+    """(a, c) with the optimiser's rule = a*P + c*G, a and c free of P and G."""
+    rule = step.optimizer.rule
+    a, c = sp.diff(rule, P), sp.diff(rule, G)
+    if {P, G} & (a.free_symbols | c.free_symbols) or sp.expand(rule - a * P - c * G) != 0:
+        raise CodegenError(step.name, f"the update rule {rule} of {step.optimizer.name} is "
+                           f"not linear in the parameter P and its gradient G")
+    return a, c
+
+
+def _is_product(term) -> bool:
+    """A matrix product of two matrices neither of which is a matrix of ones (ones*A is a
+    column sum, not a gemm)."""
+    matrices = [a for a in term.args if getattr(a, "is_Matrix", False)]
+    return (isinstance(term, sp.MatMul) and len(matrices) == 2
+            and not any(isinstance(m, sp.OneMatrix) for m in matrices))
+
+
+def split_update(param, new) -> Update:
+    """new = beta*param + alpha*A*B + rest, the product taken when there is exactly one."""
+    beta, products, rest = sp.Integer(0), [], []
+    for term in sp.MatAdd.make_args(sp.expand(new).doit()):
+        coeff, matrix = term.as_coeff_mmul() if isinstance(term, sp.MatMul) else (1, term)
+        matrix = matrix.doit() if isinstance(matrix, sp.MatMul) else matrix
+        if matrix == param:
+            beta += coeff
+        elif isinstance(matrix, sp.MatMul) and _is_product(matrix):
+            products.append(term)
+        else:
+            rest.append(term)
+    if len(products) != 1:
+        rest, products = rest + products, []
+    product = None
+    if products:
+        coeff, matrix = products[0].as_coeff_mmul()
+        scale = sp.Mul(*[a for a in matrix.args if not getattr(a, "is_Matrix", False)])
+        A, B = [a for a in matrix.args if getattr(a, "is_Matrix", False)]
+        product = (coeff * scale, A, B)
+    return Update(param, sp.simplify(beta), product,
+                  tidy_matrix(sp.MatAdd(*rest)) if rest else None)
+
+
+def plan(step: TrainingStep) -> StepPlan:
+    network = step.network
+    if network.loss is None:
+        raise CodegenError(step.name, "a training step needs a network with a loss")
+    forward = forward_plan(network)
+    scores = forward[-1][0]
+    upstream = sp.MatrixSymbol(f"d{scores.name}", *scores.shape)
+    backward, gradients = backward_plan(network, upstream)
+    penalties = {}
+    for weight in network.regularized:
+        penalties[weight] = _penalised_entries(network.regularizer, weight)
+        gradients[weight] = gradients[weight] + penalty_gradient(network.regularizer, weight)
+    a, c = _linear_coefficients(step)
+    # the network's weights in stage order: W1, b1, W2, b2, ...
+    updates = tuple(split_update(p, a * p + c * gradients[p]) for p in network.weights)
+    return StepPlan(step, forward, upstream, backward, gradients, penalties, updates)
+

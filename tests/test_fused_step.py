@@ -1,0 +1,205 @@
+"""The fused training steps of generated/networks/: each equals the layer-by-layer step of
+the runtime (the generated layer, activation, loss and regulariser modules and SGD) to
+rtol 1e-12 in float64, with scipy's BLAS and with numpy alone; they update in place, reuse
+their workspace and compute no gradient for the data; the gemm folds come from the
+declarations (a regulariser whose gradient is not linear in W gets none)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from symnet.codegen import Source, files_for
+from symnet.codegen.network_step import lower_step
+from symnet.codegen.step_catalog import STEPS, training_step
+from symnet.codegen.step_plan import plan
+from symnet.runtime import modules
+from symnet.runtime.network import Network, encode_targets, initial_parameters
+from symnet.runtime.optim import SGD
+from symnet.spec import Regularizer
+from symnet.symbols import K, W, i, lam
+from tests.test_codegen_support import GENERATED, load
+
+LR, LAM = 0.3, 1e-2
+
+
+def step_module(name: str, numpy_only: bool = False):
+    module = load(GENERATED / "networks" / f"{name}.py")
+    if numpy_only:
+        module._GEMM, module._DOT = {}, {}
+    return module
+
+
+def layered(step, dtype, regularizer=None, seed=0):
+    """The runtime's layer-by-layer network for a step's declaration, small sizes, biases
+    away from zero (so that a bias update that went missing shows)."""
+    network = step.network
+    activation = network.stages[1].layer.name
+    depth = sum(s.layer.name == "affine" for s in network.stages)
+    sizes = (7,) + (9,) * (depth - 1) + (4,)
+    reg = regularizer or modules.load("regularizers", network.regularizer.name)
+    net = Network(sizes, modules.load("layers", "affine"), modules.load("activations", activation),
+                  modules.load("losses", network.loss.name), "one_hot", reg, LAM)
+    net.params = initial_parameters(sizes, activation, seed, dtype)
+    rng = np.random.default_rng(seed + 1)
+    for name in [n for n in net.params if n.startswith("b")]:
+        net.params[name] = (0.1 * rng.standard_normal(net.params[name].shape)).astype(dtype)
+    return net
+
+
+def batch(net, dtype, rows=11, seed=2):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, net.sizes[0])).astype(dtype)
+    labels = rng.integers(0, net.sizes[-1], rows)
+    return x, encode_targets(labels, net.sizes[-1], "one_hot", dtype)
+
+
+def run_both(module, net, x, y, steps=4):
+    """(layer-by-layer losses, fused losses, fused parameters) over `steps` SGD steps, both
+    from the same parameters."""
+    fused = {k: v.copy() for k, v in net.params.items()}
+    work = module.workspace(x, *[fused[p] for p in module.PARAMETERS])
+    optimizer, layer_losses, fused_losses = SGD(lr=LR), [], []
+    for _ in range(steps):
+        data_loss, penalty, grads = net.loss_and_gradients(x, y)
+        optimizer.step(net.params, grads)
+        layer_losses.append(float(data_loss + penalty))
+        loss, penalty = module.step(x, y, *[fused[p] for p in module.PARAMETERS], LR, LAM, work)
+        fused_losses.append(float(loss + penalty))
+    return layer_losses, fused_losses, fused
+
+
+@pytest.mark.parametrize("numpy_only", [False, True], ids=["blas", "numpy"])
+@pytest.mark.parametrize("name", sorted(STEPS))
+def test_the_fused_step_equals_the_layer_by_layer_step(name, numpy_only):
+    module = step_module(name, numpy_only)
+    net = layered(STEPS[name], np.float64)
+    x, y = batch(net, np.float64)
+    expected, got, fused = run_both(module, net, x, y)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    for param in module.PARAMETERS:
+        np.testing.assert_allclose(fused[param], net.params[param], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", sorted(STEPS))
+def test_float32_stays_float32_and_agrees(name):
+    module = step_module(name)
+    net = layered(STEPS[name], np.float32)
+    x, y = batch(net, np.float32)
+    expected, got, fused = run_both(module, net, x, y, steps=2)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    for param in module.PARAMETERS:
+        assert fused[param].dtype == np.float32
+        np.testing.assert_allclose(fused[param], net.params[param], rtol=1e-4, atol=1e-6)
+
+
+def test_a_planted_mistake_in_the_fold_is_caught(tmp_path):
+    """The comparison can fail: L2's factor 2 dropped from the folded beta."""
+    name = "two_layer_relu_softmax_ce_l2_sgd"
+    source = (GENERATED / "networks" / f"{name}.py").read_text()
+    assert source.count("beta=1 - 2*lam*lr") == 2
+    planted = load(tmp_path / "planted.py", source.replace("beta=1 - 2*lam*lr", "beta=1 - lam*lr"))
+    net = layered(STEPS[name], np.float64)
+    x, y = batch(net, np.float64)
+    expected, got, _ = run_both(planted, net, x, y, steps=3)
+    assert got[0] == pytest.approx(expected[0], rel=1e-12)   # the loss before any update
+    assert got[2] != pytest.approx(expected[2], rel=1e-9)
+
+
+def test_the_step_updates_in_place_and_reuses_its_workspace():
+    module = step_module("two_layer_relu_softmax_ce_l2_sgd")
+    net = layered(STEPS["two_layer_relu_softmax_ce_l2_sgd"], np.float64)
+    x, y = batch(net, np.float64)
+    params = [net.params[p] for p in module.PARAMETERS]
+    before = [p.copy() for p in params]
+    work = module.workspace(x, *params)
+    addresses = [a.__array_interface__["data"][0] for a in work]
+    module.step(x, y, *params, LR, LAM, work)
+    assert all(not np.array_equal(p, b) for p, b in zip(params, before, strict=True))
+    assert [a.__array_interface__["data"][0] for a in work] == addresses
+    # Z1's buffer holds the first layer's output at the parameters before the step
+    np.testing.assert_allclose(work[0], x @ before[0] + before[1], rtol=1e-12)
+
+
+def test_no_gradient_for_the_data_and_every_update_one_gemm_or_a_column_sum():
+    for step in STEPS.values():
+        p = plan(step)
+        upstreams = {str(name) for name, _ in p.backward}
+        assert f"d{p.network.input.name}" not in upstreams
+        for update in p.updates:
+            if update.param.name.startswith("W"):   # W <- (1 - 2 lam lr) W - lr A B
+                alpha, A, B = update.product
+                assert update.rest is None
+                assert sp.simplify(update.beta - (1 - 2 * sp.Symbol("lambda", positive=True)
+                                                  * sp.Symbol("lr", positive=True))) == 0
+            else:                                    # b <- b - lr colsum(G)
+                assert update.product is None and update.beta == 1
+        source = (GENERATED / "networks" / f"{step.name}.py").read_text()
+        assert f"d{p.network.input.name} =" not in source
+
+
+# --- a regulariser whose gradient is not linear in W: no fold ----------------------------------
+
+quartic = Regularizer("quartic", lam * sp.Sum(W[i] ** 4, (i, 0, K - 1)), weights=W, size=K,
+                      params={lam: sp.Rational(1, 1000)},
+                      doc="lambda sum W^4: its gradient 4 lambda W^3 is not linear in W")
+
+
+def test_a_nonlinear_penalty_gradient_is_computed_before_the_gemm(tmp_path):
+    from symnet.catalog.activations import tanh
+
+    step = training_step(tanh, regularizer=quartic)
+    update = next(u for u in plan(step).updates if u.param.name == "W1")
+    assert update.beta == 1 and update.product is not None and update.rest is not None
+    files = files_for([Source(step.name, step), Source("quartic", quartic)])
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert "W1_step = " in files[f"networks/{step.name}.py"]
+    module = load(tmp_path / "networks" / f"{step.name}.py")
+    net = layered(step, np.float64, regularizer=modules.load_path(
+        tmp_path / "regularizers" / "quartic.py"))
+    x, y = batch(net, np.float64)
+    expected, got, fused = run_both(module, net, x, y)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    for param in module.PARAMETERS:
+        np.testing.assert_allclose(fused[param], net.params[param], rtol=1e-12, atol=1e-15)
+
+
+def test_the_gemm_helper_on_transposed_views_and_both_dtypes():
+    module = step_module("two_layer_relu_softmax_ce_l2_sgd")
+    rng = np.random.default_rng(3)
+    for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        A, B = rng.standard_normal((6, 5)).astype(dtype), rng.standard_normal((6, 4)).astype(dtype)
+        out = rng.standard_normal((5, 4)).astype(dtype)
+        expected = -0.5 * (A.T @ B) + 0.25 * out
+        result = module.gemm(A.T, B, out, alpha=-0.5, beta=0.25)
+        assert result is out
+        np.testing.assert_allclose(out, expected, rtol=rtol)
+        C, product = rng.standard_normal((4, 6)).astype(dtype), np.empty((6, 5), dtype)
+        module.gemm(C.T, np.asfortranarray(out.T), product)
+        np.testing.assert_allclose(product, C.T @ out.T, rtol=rtol)
+
+
+def test_the_module_is_what_lower_step_renders_and_passes_its_own_docs():
+    step = STEPS["two_layer_relu_softmax_ce_l2_sgd"]
+    module = lower_step(step)
+    assert module.folder == "networks" and module.name == step.name
+    text = (GENERATED / "networks" / f"{step.name}.py").read_text()
+    assert "W1 <- (-2*lambda*lr + 1)*W1 - lr*X.T*dZ1   (one gemm)" in text
+    assert "import scipy" not in text.split("try:")[0]      # scipy only inside the try
+
+
+def test_without_scipy_the_module_imports_and_falls_back_to_numpy(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "scipy", None)      # import scipy fails
+    monkeypatch.setitem(sys.modules, "scipy.linalg", None)
+    name = "two_layer_tanh_softmax_ce_l2_sgd"
+    module = load(GENERATED / "networks" / f"{name}.py")
+    assert module._blas is None and module._GEMM == {}
+    net = layered(STEPS[name], np.float64)
+    x, y = batch(net, np.float64)
+    expected, got, _ = run_both(module, net, x, y, steps=2)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)

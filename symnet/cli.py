@@ -15,7 +15,7 @@ from symnet.catalog import CATALOG
 from symnet.derive import derive
 from symnet.errors import SymnetError
 from symnet.files import write_atomically
-from symnet.loader import resolve, resolve_all
+from symnet.loader import declared_at, resolve, resolve_all
 from symnet.matrix_check import as_layer_verdicts
 from symnet.report import markdown_report
 from symnet.verify import REFUTED, check, check_primitives
@@ -49,7 +49,7 @@ def cmd_derive(args) -> int:
     for line in display.render_text(display.describe(derive(decl)), as_latex=args.latex):
         print(line)
     if args.report:
-        write_atomically(args.report, markdown_report(decl))
+        write_atomically(args.report, markdown_report(decl, args.name))
         print(f"report written to {args.report}")
     return 0
 
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     try:
         return args.run(args)
     except SymnetError as exc:
-        print(f"symnet: error: {exc}", file=sys.stderr)
+        print(f"symnet: error: {exc}{declared_at(exc)}", file=sys.stderr)
         return 2
 
 

@@ -6,6 +6,7 @@ file and line, never as a traceback from symnet's insides.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import hashlib
 import importlib.util
@@ -49,7 +50,36 @@ def load_file(path: str) -> dict:
         raise LoadError(f"{path}{_line_in(exc, file)}: {type(exc).__name__}: {exc}") from None
     finally:
         sys.modules.pop(module_name, None)
-    return declarations_in(module)
+    found = declarations_in(module)
+    _remember_origins(path, file, module, found)
+    return found
+
+
+#: where each declaration loaded from a user's file was written: name -> "path:line"
+ORIGINS: dict[str, str] = {}
+
+
+def _remember_origins(path: str, file: Path, module, found: dict) -> None:
+    """The line of the top-level assignment that binds each declaration, so that an error
+    found later (deriving, checking, generating) can name it."""
+    try:
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError, OSError):
+        return
+    lines = {target.id: node.lineno for node in tree.body if isinstance(node, ast.Assign)
+             for target in node.targets if isinstance(target, ast.Name)}
+    for variable, value in vars(module).items():
+        if variable in lines and any(value is decl for decl in found.values()):
+            ORIGINS[value.name] = f"{path}:{lines[variable]}"
+
+
+def declared_at(error: Exception) -> str:
+    """' (declared at FILE.py:LINE)' for an error about a declaration of a user's file
+    that does not say where it is yet; '' otherwise."""
+    origin = ORIGINS.get(getattr(error, "declaration", None) or "")
+    if origin is None or origin.rpartition(":")[0] in str(error):
+        return ""
+    return f" (declared at {origin})"
 
 
 def _line_in(exc: BaseException, file: Path) -> str:

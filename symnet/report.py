@@ -1,14 +1,24 @@
-"""A Markdown report of one declaration, with LaTeX that GitHub renders:
-the declaration, each derived gradient, the verdicts, the kink convention and,
-when given, the generated code."""
+"""A Markdown report of one declaration, with LaTeX that GitHub renders: the declaration,
+each derived gradient, the verdicts, the kink convention and the generated code (the
+module `symnet generate` writes for it).
+
+The report is built whole before anything is written: a declaration that cannot be
+derived, checked or generated gives an error and no file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import sympy as sp
+
 from symnet import display
+from symnet.bounded import within
 from symnet.derive import derive
+from symnet.loader import split_reference
 from symnet.verify import check
 
 _STATUS = {"proved": "proved", "refuted": "**REFUTED**", "probed": "probed"}
+SOLVE_SECONDS = 5.0
 
 
 def _verdict_lines(verdicts) -> list[str]:
@@ -24,10 +34,7 @@ def _verdict_lines(verdicts) -> list[str]:
     return lines
 
 
-def _kink_lines(decl) -> list[str]:
-    if decl.kind != "activation":
-        return ["At a kink (a margin exactly 0, a tie in a max) the derivative takes the "
-                "branch that holds there: a step `[u > 0]` is 0 at u = 0, `[u >= 0]` is 1."]
+def _activation_kinks(decl) -> list[str]:
     if not decl.kinks:
         return ["The forward is smooth: no kink."]
     lines = []
@@ -38,20 +45,98 @@ def _kink_lines(decl) -> list[str]:
     return lines
 
 
-def markdown_report(decl, generated_code: str | None = None) -> str:
-    """The whole report as Markdown text."""
+def _value_at(decl, gradient: sp.Expr, step: sp.Heaviside) -> str:
+    """', where the gradient is V' for a kink on the gradient's own entry, else ''."""
+    if decl.wrt not in step.args[0].free_symbols:
+        return ""
+    places = within(SOLVE_SECONDS, lambda: sp.solve(step.args[0], decl.wrt), [])
+    if len(places) != 1:
+        return ""
+    value = sp.simplify(gradient.subs(decl.wrt, places[0]))
+    if value.has(sp.Heaviside, sp.Sum):
+        return ""
+    value_name = sp.Symbol("R" if decl.kind == "regularizer" else "L")
+    shown = display.text(sp.Derivative(value_name, decl.wrt, evaluate=False))
+    return f"; at {display.text(decl.wrt)} = {display.text(places[0])}, {shown} = " \
+           f"{display.text(value)}"
+
+
+def _loss_kinks(decl, derivation) -> list[str]:
+    steps = sorted(derivation.gradient.atoms(sp.Heaviside), key=sp.default_sort_key)
+    if not steps:
+        return ["The gradient is smooth: it holds no step."]
+    lines = ["At a kink the derivative takes the branch that holds there: a step "
+             "`[u > 0]` is 0 at u = 0, `[u >= 0]` is 1. The gradient's steps:", ""]
+    for step in steps:
+        value = 1 if step.args[1] == 1 else 0
+        where = f"{display.text(step.args[0])} = 0"
+        lines.append(f"- `{display.text(step)}` is {value} where {where}"
+                     f"{_value_at(decl, derivation.gradient, step)}")
+    return lines
+
+
+def _kink_lines(decl, derivation) -> list[str]:
+    if decl.kind == "activation":
+        return _activation_kinks(decl)
+    if decl.kind in ("loss", "regularizer"):
+        return _loss_kinks(decl, derivation)
+    return ["At a kink (a tie in a max, an activation's kink) the derivative takes the "
+            "branch that holds there, as each activation declares."]
+
+
+def _with_cases(rows: list, derivation) -> list:
+    """A loss's rows with its gradient also as cases, where its steps are all of one
+    variable (Huber: -delta, r or delta): a sum of products of steps is hard to read."""
+    from symnet.codegen.stable import one_variable_cases
+
+    gradient = getattr(derivation, "gradient", None)
+    if gradient is None or gradient.has(sp.Sum) or not gradient.has(sp.Heaviside):
+        return rows
+    steps = sorted(gradient.atoms(sp.Heaviside), key=sp.default_sort_key)
+    cases = one_variable_cases(gradient, steps, ())
+    if not cases or len(cases) < 2:
+        return rows
+    shown = sp.Piecewise(*[(value, condition) for value, _, condition in cases],
+                         evaluate=False)
+    at = next(n for n, row in enumerate(rows) if row.label == "gradient")
+    same = display.Row("", sp.Eq(rows[at].math.lhs, shown, evaluate=False), "as cases")
+    return rows[:at + 1] + [same] + rows[at + 1:]
+
+
+def generated_code(decl, reference: str) -> str | None:
+    """The module `symnet generate` writes for the declaration (None for a network, which
+    the runtime composes from its layers' modules). A declaration that cannot be
+    generated raises its CodegenError."""
+    if decl.kind == "network":
+        return None
+    from symnet.codegen.emit import Source, module_file
+
+    path, _ = split_reference(reference)
+    shown = f"{Path(path).name}:{decl.name}" if path else reference
+    return module_file(Source(shown, decl))[1]
+
+
+def markdown_report(decl, reference: str | None = None) -> str:
+    """The whole report as Markdown text; `reference` is how the command line named the
+    declaration (NAME or FILE.py:NAME)."""
     derivation = derive(decl)
     verdicts = check(decl)
+    code = generated_code(decl, reference or decl.name)
     parts = [f"# `{decl.name}` ({decl.kind})", ""]
     if decl.doc:
         parts += [decl.doc, ""]
     parts += ["## Declaration", "", display.declaration_latex(decl), ""]
-    rows = display.describe(derivation)
+    rows = _with_cases(display.describe(derivation), derivation)
     parts += ["## Derivation", "", f"$${display.render_latex_block(rows)}$$",
               "", "As text:", "", "```"]
     parts += [line.rstrip() for line in display.render_text(rows)]
     parts += ["```", "", "## Verdicts", ""] + _verdict_lines(verdicts)
-    parts += ["", "## Kink convention", ""] + _kink_lines(decl)
-    if generated_code is not None:
-        parts += ["", "## Generated code", "", "```python", generated_code.rstrip(), "```"]
+    parts += ["", "## Kink convention", ""] + _kink_lines(decl, derivation)
+    parts += ["", "## Generated code", ""]
+    if code is None:
+        parts += ["A network gets no module of its own: the runtime composes it from the "
+                  "generated modules of its layers and activations."]
+    else:
+        parts += ["What `symnet generate` writes for it (numpy only):", "",
+                  "```python", code.rstrip(), "```"]
     return "\n".join(parts) + "\n"

@@ -251,8 +251,10 @@ def picks_formulas(expr: sp.Expr) -> bool:
 def _linear(a: sp.Expr, v: sp.Symbol):
     """(c, d) with a = c v + d for a non-zero number c and d free of v, else None."""
     c = sp.diff(a, v)
+    if not (c.is_number and c.is_finite) or c == 0:
+        return None
     d = sp.expand(a - c * v)
-    if not c.is_number or c == 0 or v in d.free_symbols:
+    if v in d.free_symbols:
         return None
     return c, d
 
@@ -275,7 +277,8 @@ def _one_variable(steps: list):
     candidates = [-c if c.could_extract_minus_sign() else c for c in candidates]
     u = min(candidates, key=lambda a: (len(a.free_symbols), sp.count_ops(a),
                                        sp.default_sort_key(a)))
-    for v in sorted(u.free_symbols, key=sp.default_sort_key):
+    variables = [v for v in u.free_symbols if v.is_real and not v.is_integer]
+    for v in sorted(variables, key=sp.default_sort_key):
         base = _linear(u, v)
         parts = [_linear(a, v) for a in arguments]
         if base is None or None in parts:

@@ -116,7 +116,18 @@ def summary(history, net: Network, data, args) -> dict:
         "test_accuracy": (net.accuracy(data.x_test, data.y_test)
                           if data.x_test is not None else None),
         "seconds": round(history.seconds, 3), "stopped": history.stopped,
+        "step": _step_name(net, args),
     }
+
+
+def _step_name(net: Network, args) -> str:
+    """The generated step that trained the network, or "layer by layer"."""
+    from symnet.runtime.fused import fused_step
+    from symnet.runtime.optim import OPTIMIZERS
+
+    fused = not getattr(args, "layer_by_layer", False)   # absent: `symnet demo`'s arguments
+    step = fused_step(net, OPTIMIZERS[args.optimizer]()) if fused else None
+    return f"fused: generated/networks/{step.name}.py" if step else "layer by layer"
 
 
 def _apply_defaults(args) -> None:
@@ -148,7 +159,7 @@ def cmd_train(args) -> int:
         optimizer.load_state(state)
     bar = None if args.json else ProgressBar(config.epochs)
     history = train(net, data, config, history, on_epoch=bar.update if bar else None,
-                    optimizer=optimizer)
+                    optimizer=optimizer, fused=not getattr(args, "layer_by_layer", False))
     if bar:
         bar.close()
     checkpoint = args.save or ("symnet-checkpoint.npz" if history.stopped and
@@ -183,6 +194,7 @@ def _report(result: dict, args, checkpoint) -> None:
     print(f"{result['dataset']}: network {result['sizes']}, {args.activation}, {args.loss}"
           f"{f' + {args.lam} {args.regularizer}' if args.lam else ''}; {args.optimizer} "
           f"lr {args.lr}")
+    print(f"step: {result['step']}")
     print(f"trained {result['epochs']} epochs ({result['steps']} steps) in "
           f"{result['seconds']:.1f} s: final loss {result['final_loss']:.4f}, train accuracy "
           f"{result['train_accuracy']:.3f}" + (f", test accuracy {test:.3f}" if test else ""))
@@ -216,4 +228,7 @@ def add_train_command(commands) -> None:
     add("--save", metavar="FILE.npz", help="save parameters and optimiser state")
     add("--resume", metavar="FILE.npz", help="continue from a checkpoint")
     add("--json", action="store_true", help="print one JSON line instead of progress")
+    add("--layer-by-layer", action="store_true",
+        help="train with the layers' modules even where a fused step of the whole network "
+             "is generated (generated/networks/; used by default for SGD)")
     training.set_defaults(run=cmd_train)

@@ -203,3 +203,94 @@ def test_without_scipy_the_module_imports_and_falls_back_to_numpy(monkeypatch, t
     x, y = batch(net, np.float64)
     expected, got, _ = run_both(module, net, x, y, steps=2)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+# --- the runtime's fused path ------------------------------------------------------------------
+
+
+def spiral_network(dtype=np.float64, activation="relu", lam=1e-3, biases=True, regularize=True):
+    from symnet.runtime.data import spiral
+
+    sizes = (2, 24, 3)
+    net = Network(sizes, modules.load("layers", "affine"),
+                  modules.load("activations", activation), modules.load("losses", "softmax_ce"),
+                  "one_hot", modules.load("regularizers", "l2") if regularize else None, lam,
+                  biases=biases)
+    net.params = initial_parameters(sizes, activation, 3, dtype, biases=biases)
+    return net, spiral(seed=3)
+
+
+def train_both(dtype=np.float64, **options):
+    from symnet.runtime.train import TrainConfig, train
+
+    config = TrainConfig(epochs=15, batch_size=64, lr=0.5, optimizer="sgd", seed=3)
+    runs = []
+    for fused in (True, False):
+        net, data = spiral_network(dtype, **options)
+        runs.append((train(net, data, config, fused=fused), net))
+    return runs
+
+
+@pytest.mark.parametrize("options", [{}, {"activation": "tanh"}, {"lam": 0.0},
+                                     {"regularize": False}], ids=["relu", "tanh", "lam0", "none"])
+def test_training_on_the_fused_path_matches_layer_by_layer(options):
+    from symnet.runtime.fused import fused_step
+
+    (fused, fused_net), (layered_history, layered_net) = train_both(**options)
+    assert fused_step(fused_net, SGD(lr=0.5)) is not None     # the fused path was taken
+    assert fused.steps == layered_history.steps == 15 * 5     # 300 points: 4 x 64 + 44
+    np.testing.assert_allclose(fused.loss, layered_history.loss, rtol=1e-12)
+    assert fused.train_accuracy == layered_history.train_accuracy
+    for name, value in fused_net.params.items():
+        np.testing.assert_allclose(value, layered_net.params[name], rtol=1e-10, atol=1e-13)
+
+
+def test_float32_training_on_the_fused_path():
+    (fused, net), (layered_history, _) = train_both(np.float32)
+    assert all(v.dtype == np.float32 for v in net.params.values())
+    np.testing.assert_allclose(fused.loss, layered_history.loss, rtol=1e-4)
+
+
+def test_what_falls_back_to_layer_by_layer(tmp_path):
+    import shutil
+
+    from symnet.runtime.fused import fused_step
+    from symnet.runtime.optim import Adam, Momentum
+
+    net, _ = spiral_network()
+    assert fused_step(net, SGD(lr=0.1)) is not None
+    assert fused_step(net, Momentum(lr=0.1)) is None and fused_step(net, Adam()) is None
+    assert fused_step(spiral_network(biases=False)[0], SGD()) is None
+    assert fused_step(spiral_network(activation="elu")[0], SGD()) is None   # none generated
+    copy = tmp_path / "activations" / "relu.py"                 # a user's module, not the catalog's
+    copy.parent.mkdir()
+    shutil.copy(GENERATED / "activations" / "relu.py", copy)
+    net.activation = modules.load_path(copy)
+    assert fused_step(net, SGD()) is None
+    net, _ = spiral_network()
+    net.sizes, net.params = (2, 5, 5, 3), initial_parameters((2, 5, 5, 3), "relu", 0)
+    assert fused_step(net, SGD()).name == "three_layer_relu_softmax_ce_l2_sgd"
+
+
+def test_a_non_finite_loss_on_the_fused_path_keeps_the_last_good_parameters():
+    from symnet.runtime.train import TrainConfig, train
+
+    net, data = spiral_network(lam=0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        history = train(net, data, TrainConfig(epochs=50, lr=1e300, optimizer="sgd"))
+    assert history.stopped and "non-finite" in history.stopped and history.epochs < 50
+    assert all(np.isfinite(v).all() for v in net.params.values())
+    for name, value in net.params.items():
+        np.testing.assert_array_equal(value, history.last_good[name])
+
+
+def test_symnet_train_says_which_step_trained(capsys):
+    import json
+
+    from symnet.cli import main
+
+    for flags, expected in (([], "fused: generated/networks/two_layer_relu_softmax_ce_l2_sgd.py"),
+                            (["--layer-by-layer"], "layer by layer"),
+                            (["--optimizer", "adam"], "layer by layer")):
+        assert main(["train", "--json", "--epochs", "3", *flags]) == 0
+        assert json.loads(capsys.readouterr().out.splitlines()[-1])["step"] == expected

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from symnet.runtime.data import Dataset
+from symnet.runtime.fused import fused_step, run_epoch
 from symnet.runtime.network import Network, encode_targets
 from symnet.runtime.optim import OPTIMIZERS
 
@@ -51,10 +52,14 @@ def _snapshot(params: dict) -> dict:
 
 
 def train(net: Network, data: Dataset, config: TrainConfig, history: History | None = None,
-          on_epoch: Callable[[History], None] | None = None, optimizer=None) -> History:
-    """Train `net` in place; continue `history` (and `optimizer`) when resuming."""
+          on_epoch: Callable[[History], None] | None = None, optimizer=None,
+          fused: bool = True) -> History:
+    """Train `net` in place; continue `history` (and `optimizer`) when resuming. With
+    `fused`, a generated step of the whole network trains it where one matches
+    (symnet.runtime.fused); else, and always with fused=False, layer by layer."""
     history = history or History()
     optimizer = optimizer or OPTIMIZERS[config.optimizer](lr=config.lr)
+    step = fused_step(net, optimizer) if fused else None
     dtype = next(iter(net.params.values())).dtype
     x = data.x_train.astype(dtype, copy=False)
     target = encode_targets(data.y_train, net.sizes[-1], net.target_kind, dtype)
@@ -63,7 +68,10 @@ def train(net: Network, data: Dataset, config: TrainConfig, history: History | N
         for epoch in range(history.epochs, config.epochs):
             # one generator per epoch: a resumed run shuffles exactly as an unbroken one
             rng = np.random.default_rng([config.seed, epoch])
-            if not _run_epoch(net, x, target, config, optimizer, rng, history):
+            done = (run_epoch(step, x, target, _batches(len(x), config.batch_size, rng), history)
+                    if step is not None else
+                    _run_epoch(net, x, target, config, optimizer, rng, history))
+            if not done:
                 break
             _record(net, data, history)
             if on_epoch is not None:

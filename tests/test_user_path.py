@@ -1,7 +1,8 @@
 """Your own declarations, end to end, driven through the command line as a user runs it:
-a file in a temporary folder declares a new activation (Mish), a new per-sample loss over
-scores and one-hot targets (label-smoothed cross-entropy) and a new layer (a dense layer
-with that activation), each with a hand derivation. Each is derived, checked, generated
+a file in a temporary folder (examples/my_declarations.py, the tutorial's) declares a new
+activation (Mish), a new per-sample loss over scores and one-hot targets (label-smoothed
+cross-entropy) and a new layer (a dense layer with that activation), each with a hand
+derivation. Each is derived, checked, generated
 and gradient-checked without touching symnet; a wrong hand derivation is refuted with a
 counterexample; bad input gets one line and exit status 2 and writes nothing.
 
@@ -26,61 +27,10 @@ from symnet.loader import load_file
 from tests import test_codegen_layers as layers
 from tests.test_codegen_support import ROOT, draw_away_from_kinks, gradient_error, load, run
 
-USER_FILE = '''
-import sympy as sp
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-
-from symnet import Activation, Gradient, Loss, Softmax, log_softmax
-from symnet.layers import Layer, broadcast, elementwise, size
-from symnet.primitives import Logistic, Softplus
-from symnet.symbols import C, i, k, s, x, y
-
-_t = sp.tanh(Softplus(x))
-mish_prime = _t + x * Logistic(x) * (1 - _t ** 2)
-
-mish = Activation(
-    "mish", x * sp.tanh(Softplus(x)), inputs=x,
-    hand=[Gradient(mish_prime, label="my mish' by the product rule")],
-)
-
-eps = sp.Symbol("epsilon", positive=True)
-smoothed_ce = Loss(
-    "smoothed_ce", -sp.Sum(((1 - eps) * y[i] + eps / C) * log_softmax(s, C, i), (i, 0, C - 1)),
-    scores=s, size=C, target=y, target_kind="one_hot",
-    constraints=[sp.Eq(sp.Sum(y[i], (i, 0, C - 1)), 1)], params={eps: sp.Rational(1, 10)},
-    hand=[Gradient(Softmax(s, C, k) - (1 - eps) * y[k] - eps / C,
-                   label="my dL/ds_k = p_k - (1 - eps) y_k - eps/C")],
-)
-
-N, D, M = size("N"), size("D"), size("M")
-X, W, b = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M), sp.MatrixSymbol("b", 1, M)
-G = sp.MatrixSymbol("G", N, M)
-A = X * W + broadcast(b, N)
-dense_mish = Layer(
-    "dense_mish", elementwise(mish, A), inputs=(X, W, b), upstream=G,
-    hand=[Gradient(X.T * sp.HadamardProduct(G, ElementwiseApplyFunction(sp.Lambda(x, mish_prime),
-                                                                        A)),
-                   wrt=W, label="my dL/dW = X^T (G .* mish'(X W + b))")],
-)
-'''
-#: the same declarations with the hand derivations a tired person writes
-WRONG_FILE = '''
-import sympy as sp
-from symnet import Activation, Gradient, Loss, Softmax, log_softmax
-from symnet.primitives import Logistic, Softplus
-from symnet.symbols import C, i, k, s, x, y
-
-mish = Activation("mish", x * sp.tanh(Softplus(x)), inputs=x,
-                  hand=[Gradient(sp.tanh(Softplus(x)) + x * Logistic(x),
-                                 label="forgot 1 - tanh^2")])
-eps = sp.Symbol("epsilon", positive=True)
-smoothed_ce = Loss(
-    "smoothed_ce", -sp.Sum(((1 - eps) * y[i] + eps / C) * log_softmax(s, C, i), (i, 0, C - 1)),
-    scores=s, size=C, target=y, target_kind="one_hot",
-    constraints=[sp.Eq(sp.Sum(y[i], (i, 0, C - 1)), 1)], params={eps: sp.Rational(1, 10)},
-    hand=[Gradient(Softmax(s, C, k) - (1 - eps) * y[k], label="forgot eps/C")],
-)
-'''
+#: the tutorial's files: a user's declarations, and the same with slips in the derivations
+EXAMPLES = ROOT / "examples"
+USER_FILE = (EXAMPLES / "my_declarations.py").read_text()
+WRONG_FILE = (EXAMPLES / "my_typos.py").read_text()
 NAMES = ("mish", "smoothed_ce", "dense_mish")
 #: what `symnet derive FILE:NAME` shows of the derivation, as text
 DERIVED = {
@@ -154,7 +104,7 @@ def test_a_wrong_hand_derivation_is_refuted_with_a_counterexample(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "mish (activation): 2 proved, 1 refuted" in result.stdout   # 2: as a layer
     assert "smoothed_ce (loss): 1 refuted" in result.stdout
-    for claim in ("forgot 1 - tanh^2", "forgot eps/C"):
+    for claim in ("mish' with 1 - tanh^2 forgotten", "dL/ds_k with eps/C forgotten"):
         assert f"refuted  {claim}" in result.stdout
     assert result.stdout.count("counterexample at") == 2
     assert result.stdout.count("claimed / right side") == 2

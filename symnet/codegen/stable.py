@@ -11,6 +11,13 @@ General rules, not special cases per catalog entry:
   evaluated on its input clamped to the branch's own side of a single-variable
   condition: ELU's ``alpha*(exp(x) - 1)`` is computed at ``min(0, x)``, so the unused
   branch cannot overflow at x = +1000;
+* **cases**: several steps of one variable (Huber's r < -delta, |r| <= delta, r > delta,
+  a clip's two kinks) become cases over the intervals of that variable in increasing
+  order, each kink keeping the value its steps give it; a loss's step that picks between
+  two formulas of its arrays is an ``np.where`` too, while steps that weight terms of a
+  sum (the SVM's count of positive margins) stay 0/1 masks;
+* the declaration's primitives ``Softplus`` and ``Logistic`` (``symnet.primitives``) are
+  lowered to the forms above;
 * ``exp(u) - 1`` becomes ``np.expm1(u)``.
 """
 

@@ -122,19 +122,19 @@ def test_the_step_updates_in_place_and_reuses_its_workspace():
     np.testing.assert_allclose(work[0], x @ before[0] + before[1], rtol=1e-12)
 
 
-def test_no_gradient_for_the_data_and_every_update_one_gemm_or_a_column_sum():
+def test_no_gradient_for_the_data_and_every_update_one_gemm():
+    lam_, lr_ = sp.Symbol("lambda", positive=True), sp.Symbol("lr", positive=True)
     for step in STEPS.values():
         p = plan(step)
         upstreams = {str(name) for name, _ in p.backward}
         assert f"d{p.network.input.name}" not in upstreams
         for update in p.updates:
+            alpha, A, B = update.product
+            assert update.rest is None and alpha == -lr_
             if update.param.name.startswith("W"):   # W <- (1 - 2 lam lr) W - lr A B
-                alpha, A, B = update.product
-                assert update.rest is None
-                assert sp.simplify(update.beta - (1 - 2 * sp.Symbol("lambda", positive=True)
-                                                  * sp.Symbol("lr", positive=True))) == 0
-            else:                                    # b <- b - lr colsum(G)
-                assert update.product is None and update.beta == 1
+                assert sp.simplify(update.beta - (1 - 2 * lam_ * lr_)) == 0
+            else:                                    # b <- b - lr ones(1, N) G: a column sum
+                assert update.beta == 1 and isinstance(A, sp.OneMatrix) and A.shape[0] == 1
         source = (GENERATED / "networks" / f"{step.name}.py").read_text()
         assert f"d{p.network.input.name} =" not in source
 

@@ -28,11 +28,11 @@ Derived by symnet (plain text):
               dL/dW1 = X.T*dZ1 + 2*lambda*W1   (D x M1)
               dL/db1 = colsum(dZ1)   (1 x M1)
     update    W1 <- (-2*lambda*lr + 1)*W1 - lr*X.T*dZ1   (one gemm)
-              b1 <- b1 - lr*ones(1, N)*dZ1
+              b1 <- b1 - lr*ones(1, N)*dZ1   (one gemm)
               W2 <- (-2*lambda*lr + 1)*W2 - lr*H1.T*dZ2   (one gemm)
-              b2 <- b2 - lr*ones(1, N)*dZ2
+              b2 <- b2 - lr*ones(1, N)*dZ2   (one gemm)
               W3 <- (-2*lambda*lr + 1)*W3 - lr*H2.T*dS   (one gemm)
-              b3 <- b3 - lr*ones(1, N)*dS
+              b3 <- b3 - lr*ones(1, N)*dS   (one gemm)
     where     relu'(x) = [x > 0]   (the derivative derived from relu's declaration, entry by
         entry)
 
@@ -60,11 +60,11 @@ The same in LaTeX:
               dL/dW1 = 2 \lambda W_{1} + X^{T} dZ_{1}   (D x M1)
               dL/db1 = \mathbf{1}^\top dZ_{1}   (1 x M1)
     update    W_{1} \leftarrow (- 2 \lambda lr + 1) W_{1} - lr X^{T} dZ_{1}   (one gemm)
-              b_{1} \leftarrow b_{1} - lr \mathbf{1}_{1 \times N} dZ_{1}
+              b_{1} \leftarrow b_{1} - lr \mathbf{1}_{1 \times N} dZ_{1}   (one gemm)
               W_{2} \leftarrow (- 2 \lambda lr + 1) W_{2} - lr H_{1}^{T} dZ_{2}   (one gemm)
-              b_{2} \leftarrow b_{2} - lr \mathbf{1}_{1 \times N} dZ_{2}
+              b_{2} \leftarrow b_{2} - lr \mathbf{1}_{1 \times N} dZ_{2}   (one gemm)
               W_{3} \leftarrow (- 2 \lambda lr + 1) W_{3} - lr H_{2}^{T} dS   (one gemm)
-              b_{3} \leftarrow b_{3} - lr \mathbf{1}_{1 \times N} dS
+              b_{3} \leftarrow b_{3} - lr \mathbf{1}_{1 \times N} dS   (one gemm)
     where     relu'(x) = \left[x > 0\right]   (the derivative derived from relu's declaration,
         entry by entry)
 
@@ -110,7 +110,8 @@ def workspace(X, W1, b1, W2, b2, W3, b3):
     S = np.empty((N, W3.shape[1]), dtype=W1.dtype)
     dH2 = np.empty((N, W2.shape[1]), dtype=W1.dtype)
     dH1 = np.empty((N, W1.shape[1]), dtype=W1.dtype)
-    return Z1, H1, Z2, H2, S, dH2, dH1
+    ones = np.ones((1, N), dtype=W1.dtype)   # column sums as products
+    return Z1, H1, Z2, H2, S, dH2, dH1, ones
 
 
 def step(X, Y, W1, b1, W2, b2, W3, b3, lr, lam, work=None):
@@ -120,7 +121,7 @@ def step(X, Y, W1, b1, W2, b2, W3, b3, lr, lam, work=None):
     """
     if work is None:
         work = workspace(X, W1, b1, W2, b2, W3, b3)
-    Z1, H1, Z2, H2, S, dH2, dH1 = work
+    Z1, H1, Z2, H2, S, dH2, dH1, ones = work
     # forward: each layer's output into its buffer
     np.copyto(Z1, b1)
     gemm(X, W1, Z1, beta=1)
@@ -151,11 +152,11 @@ def step(X, Y, W1, b1, W2, b2, W3, b3, lr, lam, work=None):
     dZ1 = np.multiply(dH1, Z1 > 0, out=dH1)
     # sgd: every parameter in place, now that no gradient needs its old value
     gemm(X.T, dZ1, W1, alpha=-lr, beta=1 - 2*lam*lr)
-    b1 -= lr*np.sum(dZ1, axis=0, keepdims=True)
+    gemm(ones, dZ1, b1, alpha=-lr, beta=1)
     gemm(H1.T, dZ2, W2, alpha=-lr, beta=1 - 2*lam*lr)
-    b2 -= lr*np.sum(dZ2, axis=0, keepdims=True)
+    gemm(ones, dZ2, b2, alpha=-lr, beta=1)
     gemm(H2.T, dS, W3, alpha=-lr, beta=1 - 2*lam*lr)
-    b3 -= lr*np.sum(dS, axis=0, keepdims=True)
+    gemm(ones, dS, b3, alpha=-lr, beta=1)
     return loss, penalty
 
 

@@ -21,9 +21,9 @@ Derived by symnet (plain text):
               dL/dW1 = X.T*dZ1 + 2*lambda*W1   (D x H)
               dL/db1 = colsum(dZ1)   (1 x H)
     update    W1 <- (-2*lambda*lr + 1)*W1 - lr*X.T*dZ1   (one gemm)
-              b1 <- b1 - lr*ones(1, N)*dZ1
+              b1 <- b1 - lr*ones(1, N)*dZ1   (one gemm)
               W2 <- (-2*lambda*lr + 1)*W2 - lr*H1.T*dS   (one gemm)
-              b2 <- b2 - lr*ones(1, N)*dS
+              b2 <- b2 - lr*ones(1, N)*dS   (one gemm)
 
 The same in LaTeX:
     forward   Z1 = X W_{1} + \mathbf{1}_{N \times 1} b_{1}
@@ -43,9 +43,9 @@ The same in LaTeX:
               dL/dW1 = 2 \lambda W_{1} + X^{T} dZ_{1}   (D x H)
               dL/db1 = \mathbf{1}^\top dZ_{1}   (1 x H)
     update    W_{1} \leftarrow (- 2 \lambda lr + 1) W_{1} - lr X^{T} dZ_{1}   (one gemm)
-              b_{1} \leftarrow b_{1} - lr \mathbf{1}_{1 \times N} dZ_{1}
+              b_{1} \leftarrow b_{1} - lr \mathbf{1}_{1 \times N} dZ_{1}   (one gemm)
               W_{2} \leftarrow (- 2 \lambda lr + 1) W_{2} - lr H_{1}^{T} dS   (one gemm)
-              b_{2} \leftarrow b_{2} - lr \mathbf{1}_{1 \times N} dS
+              b_{2} \leftarrow b_{2} - lr \mathbf{1}_{1 \times N} dS   (one gemm)
 
 Shapes: X: N x D, Y: N x C, W1: D x H, b1: 1 x H, W2: H x C, b2: 1 x C, the batch N first; every
     array keeps the parameters' dtype (float32 in, float32 out).
@@ -82,7 +82,8 @@ def workspace(X, W1, b1, W2, b2):
     Z1 = np.empty((N, W1.shape[1]), dtype=W1.dtype)
     S = np.empty((N, W2.shape[1]), dtype=W1.dtype)
     dH1 = np.empty((N, W1.shape[1]), dtype=W1.dtype)
-    return Z1, S, dH1
+    ones = np.ones((1, N), dtype=W1.dtype)   # column sums as products
+    return Z1, S, dH1, ones
 
 
 def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
@@ -92,7 +93,7 @@ def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
     """
     if work is None:
         work = workspace(X, W1, b1, W2, b2)
-    Z1, S, dH1 = work
+    Z1, S, dH1, ones = work
     # forward: each layer's output into its buffer
     np.copyto(Z1, b1)
     gemm(X, W1, Z1, beta=1)
@@ -118,9 +119,9 @@ def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
     dZ1 = np.multiply(H1, dH1*(1 - H1), out=dH1)
     # sgd: every parameter in place, now that no gradient needs its old value
     gemm(X.T, dZ1, W1, alpha=-lr, beta=1 - 2*lam*lr)
-    b1 -= lr*np.sum(dZ1, axis=0, keepdims=True)
+    gemm(ones, dZ1, b1, alpha=-lr, beta=1)
     gemm(H1.T, dS, W2, alpha=-lr, beta=1 - 2*lam*lr)
-    b2 -= lr*np.sum(dS, axis=0, keepdims=True)
+    gemm(ones, dS, b2, alpha=-lr, beta=1)
     return loss, penalty
 
 

@@ -94,7 +94,14 @@ def _penalty_value(p: StepPlan, n: StepNames) -> sp.Expr:
     return sums_of_squares(total)
 
 
-def _update_lines(p: StepPlan, n: StepNames, dtype_of: str) -> list[str]:
+def _operand(matrix, lower, buffers: Buffers, names, dtype_of) -> str:
+    """A gemm operand: an array of the step, or the workspace's row of ones."""
+    if isinstance(matrix, sp.OneMatrix):
+        return buffers.of_ones(matrix.shape)
+    return _print(lower(matrix, str(matrix)), names, dtype_of)
+
+
+def _update_lines(p: StepPlan, n: StepNames, dtype_of: str, buffers: Buffers) -> list[str]:
     """Each parameter's update in place: one gemm where there is a product, else +=."""
     lines = []
     for u in p.updates:
@@ -107,7 +114,7 @@ def _update_lines(p: StepPlan, n: StepNames, dtype_of: str) -> list[str]:
             rest = sp.Symbol(f"{name}_step", real=True)
         if u.product is not None:
             alpha, A, B = u.product
-            a, b = (_print(lower(m, name), code, dtype_of) for m in (A, B))
+            a, b = (_operand(m, lower, buffers, code, dtype_of) for m in (A, B))
             lines.append(f"gemm({a}, {b}, {name}, alpha={_print(alpha, code, dtype_of)}, "
                          f"beta={_print(u.beta, code, dtype_of)})")
         elif u.beta != 1:
@@ -147,10 +154,13 @@ def _numbered(p: StepPlan, n: StepNames, forward: list, backward: list) -> list:
 
 def _size(n: StepNames, leading, size) -> str:
     """How workspace() reads a size off its arguments: N = X.shape[0], H = W1.shape[1]."""
+    if size.is_number:
+        return str(size)
     for matrix in leading:
         for axis, dim in enumerate(matrix.shape):
             if dim == size:
-                return "N" if matrix == leading[0] and axis == 0 else f"{matrix.name}.shape[{axis}]"
+                first = matrix == leading[0] and axis == 0
+                return "N" if first else f"{matrix.name}.shape[{axis}]"
     raise CodegenError("", f"no argument of the step has a side of size {size}")
 
 
@@ -161,7 +171,10 @@ def _workspace(p: StepPlan, n: StepNames, buffers: Buffers, arguments: str) -> F
     for name, shape in buffers.shapes.items():
         sides = ", ".join(_size(n, leading, size) for size in shape)
         body.append(f"{name} = np.empty(({sides}), dtype={dtype})")
-    names = list(buffers.shapes)
+    for shape, name in buffers.ones.items():
+        sides = ", ".join(_size(n, leading, size) for size in shape)
+        body.append(f"{name} = np.ones(({sides}), dtype={dtype})   # column sums as products")
+    names = list(buffers.shapes) + list(buffers.ones.values())
     return Function("workspace", arguments,
                     ("The arrays step() writes in place, for batches of X's size, in the "
                      "parameters' dtype:", "allocate them once and pass them to every step of "
@@ -195,7 +208,7 @@ def _step_body(p: StepPlan, n: StepNames) -> tuple[list, Buffers]:
                       dtype_of, reads, buffers)
     lines.append(f"# {p.step.optimizer.name}: every parameter in place, now that no "
                  f"gradient needs its old value")
-    lines += _update_lines(p, n, dtype_of)
+    lines += _update_lines(p, n, dtype_of, buffers)
     return lines, buffers
 
 
@@ -209,7 +222,7 @@ def lower_step(step) -> Module:
     hyper = [n.of(h) for h in n.hyper]
     parameters = ", ".join(m.name for m in p.params)
     allocate = f"work = workspace({p.network.input.name}, {parameters})"
-    unpack = f"{', '.join(buffers.shapes)} = work"
+    unpack = f"{', '.join([*buffers.shapes, *buffers.ones.values()])} = work"
     step_function = Function(
         "step", ", ".join([*leading, *hyper, "work=None"]),
         (f"One {step.optimizer.name} step on the batch ({', '.join(leading[:2])}), every "

@@ -77,6 +77,14 @@ class Buffers:
 
     shapes: dict = field(default_factory=dict)      # buffer name -> shape (of a matrix)
     occupant: dict = field(default_factory=dict)    # buffer name -> the array in it now
+    ones: dict = field(default_factory=dict)        # shape -> the name of a matrix of ones
+
+    def of_ones(self, shape) -> str:
+        """The name of a constant matrix of ones of `shape` (ones(1, N) for column sums)."""
+        if shape not in self.ones:
+            name = "ones" if not self.ones else f"ones{len(self.ones) + 1}"
+            self.ones[shape] = name
+        return self.ones[shape]
 
     def take(self, target: str, shape, free, prefer=None) -> str:
         """The buffer for `target`: the one holding `prefer` if that is free, else the

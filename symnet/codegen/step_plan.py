@@ -130,11 +130,10 @@ def _linear_coefficients(step: TrainingStep) -> tuple:
 
 
 def _is_product(term) -> bool:
-    """A matrix product of two matrices neither of which is a matrix of ones (ones*A is a
-    column sum, not a gemm)."""
+    """A matrix product of two matrices: X.T*dZ1, or ones(1, N)*dZ1 (a bias's column sum,
+    one gemm with a row of ones)."""
     matrices = [a for a in term.args if getattr(a, "is_Matrix", False)]
-    return (isinstance(term, sp.MatMul) and len(matrices) == 2
-            and not any(isinstance(m, sp.OneMatrix) for m in matrices))
+    return isinstance(term, sp.MatMul) and len(matrices) == 2
 
 
 def split_update(param, new) -> Update:

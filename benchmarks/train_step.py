@@ -1,0 +1,183 @@
+"""One SGD training step of a 2-layer ReLU network with softmax cross-entropy and L2:
+symnet's generated fused step against layer by layer, hand-written numpy, the bare matrix
+products, PyTorch (eager), JAX (jit) and autograd, all in this one process.
+
+    python benchmarks/train_step.py              # the table (about 3 minutes)
+    python benchmarks/train_step.py --quick      # fewer repeats, float64 only (< 1 minute)
+    python benchmarks/train_step.py --json       # one line: {"results": [...], ...}
+
+Contenders take turns (the order rotates every repeat) and each timed batch starts after a
+pause, so that the thread pools of the library before it (OpenBLAS's, PyTorch's, XLA's)
+have gone to sleep: without it, one library's spinning threads slow the next one down.
+Each time is the median of the repeats; each repeat is a batch of calls long enough to
+time. Ratios are against `gemm_limit` (the five matrix products alone) and against
+symnet's fused step, measured in the same run. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from step_contenders import CONTENDERS, problem  # noqa: E402
+
+SHAPES = {"small": (64, 64, 100, 10), "medium": (256, 784, 512, 10),
+          "large": (512, 3072, 1024, 10)}
+#: the targets of issue 7: fused / gemm_limit at most this, per shape
+GEMM_TARGETS = {"small": 1.5, "medium": 1.10, "large": 1.10}
+JAX_TARGETS = {"small": 1.3, "medium": 1.0, "large": 1.0}
+
+
+def calibrate(step, seconds: float) -> int:
+    """How many calls make one timed batch of about `seconds`."""
+    step()
+    started = time.perf_counter()
+    step()
+    once = time.perf_counter() - started
+    return max(1, int(seconds / max(once, 1e-7)))
+
+
+def timed_batch(step, calls: int, pause: float) -> float:
+    """Seconds per call over one batch, after the pause and one call to wake the pool."""
+    time.sleep(pause)
+    step()
+    started = time.perf_counter()
+    for _ in range(calls):
+        step()
+    return (time.perf_counter() - started) / calls
+
+
+def measure(steps: dict, repeats: int, pause: float, seconds: float) -> dict:
+    """name -> median seconds per call, the contenders interleaved."""
+    calls = {name: calibrate(step, seconds) for name, step in steps.items()}
+    samples = {name: [] for name in steps}
+    names = list(steps)
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(timed_batch(steps[name], calls[name], pause))
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def run(shapes, dtypes, contenders, repeats, pause, seconds) -> list[dict]:
+    results = []
+    for shape in shapes:
+        for dtype in dtypes:
+            p = problem(*SHAPES[shape], dtype)
+            steps = {name: make(p) for name, make in contenders.items()}
+            steps = {name: step for name, step in steps.items() if step is not None}
+            load = os.getloadavg()[0]
+            medians = measure(steps, repeats, pause, seconds)
+            for name, median in medians.items():
+                results.append({"shape": shape, "dtype": np.dtype(dtype).name, "impl": name,
+                                "median_us": round(median * 1e6, 1), "load": round(load, 2)})
+            print(f"  done {shape} {np.dtype(dtype).name} (load {load:.2f})", file=sys.stderr)
+    return results
+
+
+def _versions() -> dict:
+    found = {"python": platform.python_version(), "numpy": np.__version__}
+    for name in ("scipy", "torch", "jax", "autograd", "sympy"):
+        try:
+            module = __import__(name)
+            found[name] = getattr(module, "__version__", "installed")
+        except ImportError:
+            found[name] = None
+    return found
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    blas_env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP", "MKL"))}
+    return {"cpu": cpu, "cores": os.cpu_count(), "load": [round(v, 2) for v in os.getloadavg()],
+            "versions": _versions(), "blas_env": blas_env}
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def table(results: list[dict]) -> list[str]:
+    lines = [f"{'shape':7} {'dtype':8} {'impl':18} {'median':>11} {'x gemm_limit':>13} "
+             f"{'fused/impl':>11}  load"]
+    for (shape, dtype), rows in _groups(results).items():
+        by_impl = {r["impl"]: r["median_us"] for r in rows}
+        limit, fused = by_impl.get("gemm_limit"), by_impl.get("symnet_fused")
+        for r in rows:
+            us = r["median_us"]
+            shown = f"{us / 1000:8.2f} ms" if us >= 1000 else f"{us:8.1f} us"
+            versus_limit = f"{us / limit:13.2f}" if limit else " " * 13
+            versus_fused = f"{fused / us:11.2f}" if fused else " " * 11
+            lines.append(f"{shape:7} {dtype:8} {r['impl']:18} {shown:>11} {versus_limit} "
+                         f"{versus_fused}  {r['load']:.2f}")
+    return lines
+
+
+def _groups(results: list[dict]) -> dict:
+    groups: dict = {}
+    for r in results:
+        groups.setdefault((r["shape"], r["dtype"]), []).append(r)
+    return groups
+
+
+def verdicts(results: list[dict]) -> list[str]:
+    """Each target of issue 7, met or missed, in this run."""
+    lines = []
+    for (shape, dtype), rows in _groups(results).items():
+        by_impl = {r["impl"]: r["median_us"] for r in rows}
+        fused = by_impl.get("symnet_fused")
+        if fused is None:
+            continue
+        checks = [("gemm_limit", GEMM_TARGETS[shape]), ("jax_jit", JAX_TARGETS[shape])]
+        checks += [(name, 1.0) for name in ("numpy_handwritten", "torch", "autograd")]
+        for name, target in checks:
+            if name in by_impl:
+                ratio = fused / by_impl[name]
+                mark = "met   " if ratio <= target else "MISSED"
+                lines.append(f"{mark} {shape:6} {dtype:7} fused / {name:17} = {ratio:5.2f} "
+                             f"(target <= {target})")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="float64 only, 5 repeats, short batches: under a minute")
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--dtypes", default="float64,float32")
+    parser.add_argument("--impl", help="comma-separated contenders (default: all installed)")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--pause", type=float, default=0.3,
+                        help="seconds before each timed batch (thread pools settle)")
+    args = parser.parse_args(argv)
+    dtypes = ["float64"] if args.quick else args.dtypes.split(",")
+    repeats, pause, seconds = (5, 0.1, 0.05) if args.quick else (args.repeats, args.pause, 0.2)
+    chosen = args.impl.split(",") if args.impl else list(CONTENDERS)
+    contenders = {name: CONTENDERS[name] for name in chosen}
+    results = run(args.shapes.split(","), [np.dtype(d) for d in dtypes], contenders,
+                  max(repeats, 5), pause, seconds)
+    if args.json:
+        print(json.dumps({"results": results, "machine": machine()}))
+        return 0
+    info = machine()
+    print(f"{info['cpu']}, {info['cores']} cores; load after the run {info['load']}; "
+          f"BLAS environment {info['blas_env'] or 'none'}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v))
+    print("\n".join(table(results)))
+    print("\n".join(verdicts(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

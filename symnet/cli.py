@@ -17,7 +17,7 @@ from symnet.errors import SymnetError
 from symnet.files import write_atomically
 from symnet.loader import declared_at, resolve, resolve_all
 from symnet.matrix_check import as_layer_verdicts
-from symnet.report import markdown_report
+from symnet.report import markdown_report, with_cases
 from symnet.verify import REFUTED, check, check_primitives
 
 
@@ -46,7 +46,9 @@ def cmd_list(args) -> int:
 def cmd_derive(args) -> int:
     decl = resolve(args.name)
     print(f"{decl.name} ({decl.kind})" + (f": {decl.doc}" if decl.doc else ""))
-    for line in display.render_text(display.describe(derive(decl)), as_latex=args.latex):
+    derivation = derive(decl)
+    rows = with_cases(display.describe(derivation), derivation)   # Huber's gradient as cases
+    for line in display.render_text(rows, as_latex=args.latex):
         print(line)
     if args.report:
         write_atomically(args.report, markdown_report(decl, args.name))

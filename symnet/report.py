@@ -84,7 +84,7 @@ def _kink_lines(decl, derivation) -> list[str]:
             "branch that holds there, as each activation declares."]
 
 
-def _with_cases(rows: list, derivation) -> list:
+def with_cases(rows: list, derivation) -> list:
     """A loss's rows with its gradient also as cases, where its steps are all of one
     variable (Huber: -delta, r or delta): a sum of products of steps is hard to read."""
     from symnet.codegen.stable import one_variable_cases
@@ -126,7 +126,7 @@ def markdown_report(decl, reference: str | None = None) -> str:
     if decl.doc:
         parts += [decl.doc, ""]
     parts += ["## Declaration", "", display.declaration_latex(decl), ""]
-    rows = _with_cases(display.describe(derivation), derivation)
+    rows = with_cases(display.describe(derivation), derivation)
     parts += ["## Derivation", "", f"$${display.render_latex_block(rows)}$$",
               "", "As text:", "", "```"]
     parts += [line.rstrip() for line in display.render_text(rows)]

@@ -228,3 +228,13 @@ def _bce_source() -> str:
     from tests.test_codegen_support import module_path
 
     return module_path(REGISTRY["bce_logits"]).read_text()
+
+
+def test_derive_shows_a_gradient_with_several_kinks_of_one_variable_also_as_cases(capsys):
+    from symnet.cli import main
+
+    assert main(["derive", "huber"]) == 0
+    assert "dL/ds[k] = (-delta if s[k] - y[k] < -delta else s[k] - y[k] if s[k] - y[k] <= " \
+           "delta else delta)   (as cases)" in capsys.readouterr().out
+    assert main(["derive", "softmax_ce"]) == 0
+    assert "as cases" not in capsys.readouterr().out

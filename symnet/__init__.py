@@ -4,7 +4,7 @@ gradients, proves them equal to hand derivations, and emits numpy code.
 The public declaration API::
 
     from symnet import Activation, Loss, Regularizer, Gradient, Jacobian, Identity, Kink
-    from symnet import LogSumExp, Softmax, log_softmax
+    from symnet import LogSumExp, Softmax, log_softmax, Softplus, Logistic
     from symnet.symbols import x, out, s, y, C, i, j, k, t
 
 The names are imported on first use, so that `symnet.runtime` (numpy only) can be
@@ -20,7 +20,8 @@ _PUBLIC = {
     "Gradient": "symnet.spec", "Jacobian": "symnet.spec", "Identity": "symnet.spec",
     "Kink": "symnet.spec",
     "LogSumExp": "symnet.primitives", "Softmax": "symnet.primitives",
-    "log_softmax": "symnet.primitives",
+    "log_softmax": "symnet.primitives", "Softplus": "symnet.primitives",
+    "Logistic": "symnet.primitives",
     "SymnetError": "symnet.errors", "DeclarationError": "symnet.errors",
     "DerivationError": "symnet.errors", "LoadError": "symnet.errors",
 }

@@ -76,8 +76,42 @@ def _function_kinds(expr: sp.Expr) -> set:
     return kinds | {kind for kind in (sp.Product, sp.Integral, sp.Piecewise) if expr.has(kind)}
 
 
+def _branch_gap(pw: sp.Piecewise):
+    """(condition, difference) where the first two branches of `pw` disagree on the
+    boundary of the first branch's condition, or None when they agree or it is unclear."""
+    (first, condition), (second, _) = pw.args[0], pw.args[1]
+    if not isinstance(condition, sp.core.relational.Relational) \
+            or isinstance(condition, (sp.Eq, sp.Ne)):
+        return None
+    boundary = condition.lhs - condition.rhs
+    variables = sorted(boundary.free_symbols, key=sp.default_sort_key)
+    if not variables:
+        return None
+    roots = within(SIMPLIFY_SECONDS, lambda: sp.solve(boundary, variables[0], dict=True), [])
+    for root in roots:
+        gap = within(SIMPLIFY_SECONDS, lambda r=root: sp.simplify((first - second).subs(r)), None)
+        if gap is not None and gap.is_number and gap != 0:
+            return condition, gap
+    return None
+
+
+def check_continuous(name: str, expr: sp.Expr) -> None:
+    """A Piecewise forward must not jump where its branches meet: its derivative would
+    silently miss the jump (symnet handles continuous, piecewise-smooth functions)."""
+    for pw in expr.atoms(sp.Piecewise):
+        if len(pw.args) < 2:
+            continue
+        found = _branch_gap(pw)
+        if found is not None:
+            condition, gap = found
+            raise DerivationError(name, f"the forward jumps by {gap} where {condition} "
+                                  f"switches; symnet handles continuous, piecewise-smooth "
+                                  f"functions")
+
+
 def differentiate(name: str, expr: sp.Expr, wrt: sp.Expr) -> sp.Expr:
     """d expr / d wrt with kinks resolved as explicit steps; errors name the declaration."""
+    check_continuous(name, expr)
     try:
         derivative = sp.diff(kinks_to_piecewise(expr), wrt)
     except (ValueError, TypeError, NotImplementedError) as exc:

@@ -49,6 +49,8 @@ def test_malformed_declaration_is_reported_with_its_name(build, words):
 @pytest.mark.parametrize("forward, words", [
     (sp.floor(x), ["'stepped'", "cannot differentiate", "floor"]),
     (sp.Heaviside(x), ["'stepped'", "jumps"]),
+    (sp.Piecewise((1, x > 0), (0, True)), ["'stepped'", "jumps by 1", "x > 0"]),
+    (sp.Piecewise((x + 2, x >= 1), (x, True)), ["'stepped'", "jumps by 2", "x >= 1"]),
 ])
 def test_forward_sympy_cannot_differentiate_is_reported(forward, words):
     with pytest.raises(DerivationError) as raised:

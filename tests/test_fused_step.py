@@ -198,7 +198,7 @@ def test_without_scipy_the_module_imports_and_falls_back_to_numpy(monkeypatch, t
     monkeypatch.setitem(sys.modules, "scipy.linalg", None)
     name = "two_layer_tanh_softmax_ce_l2_sgd"
     module = load(GENERATED / "networks" / f"{name}.py")
-    assert module._blas is None and module._GEMM == {}
+    assert module._blas is None and module._GEMM == {} and module._DOT == {}
     net = layered(STEPS[name], np.float64)
     x, y = batch(net, np.float64)
     expected, got, _ = run_both(module, net, x, y, steps=2)

@@ -107,9 +107,11 @@ def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
     # each row's max, shifted out so that exp never overflows
     s_max = np.max(S, axis=1, keepdims=True)
     shifted = S - s_max
-    log_z = np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    exp_shifted = np.exp(shifted)
+    z = np.sum(exp_shifted, axis=1, keepdims=True)
+    log_z = np.log(z)
     loss = -np.sum(Y*(shifted - log_z))/N
-    probs = np.exp(shifted - log_z)
+    probs = exp_shifted/z
     dS = (probs - Y)/N
     # l2 on W1, W2
     penalty = lam*sum_of_squares(W1) + lam*sum_of_squares(W2)
@@ -127,39 +129,39 @@ def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
 
 # --- BLAS: the same for every generated step -----------------------------------------------
 
-_GEMM = {} if _blas is None else {np.dtype(np.float64): _blas.dgemm,
-                                  np.dtype(np.float32): _blas.sgemm}
-_DOT = {} if _blas is None else {np.dtype(np.float64): _blas.ddot,
-                                 np.dtype(np.float32): _blas.sdot}
+_GEMM = {} if _blas is None else {"d": _blas.dgemm, "f": _blas.sgemm}
+_DOT = {} if _blas is None else {"d": _blas.ddot, "f": _blas.sdot}
 
 
 def gemm(A, B, out, alpha=1.0, beta=0.0):
     """out <- alpha*(A @ B) + beta*out, in place; returns out."""
-    blas_gemm = _GEMM.get(out.dtype)
+    blas_gemm = _GEMM.get(out.dtype.char)
     if blas_gemm is None or not out.flags.c_contiguous:
-        if beta == 0:
-            np.matmul(A, B, out=out)
-            if alpha != 1:
-                out *= alpha
-        else:
-            if beta != 1:
-                out *= beta
-            out += alpha*(A @ B)
-        return out
-    # BLAS stores columns: out.T = alpha*(B.T @ A.T) + beta*out.T is out's own memory
-    b, trans_b = _columns(B.T)
-    a, trans_a = _columns(A.T)
-    blas_gemm(alpha, b, a, beta, out.T, trans_a=trans_b, trans_b=trans_a, overwrite_c=True)
+        return _numpy_gemm(A, B, out, alpha, beta)
+    # BLAS reads columns: out.T = alpha*(B.T @ A.T) + beta*out.T is out's own memory, and
+    # an operand whose transpose is not column-major is passed as is, marked transposed
+    Bt, At = B.T, A.T
+    b_transposed, a_transposed = not Bt.flags.f_contiguous, not At.flags.f_contiguous
+    # positional arguments: f2py's keyword parsing costs a microsecond per call
+    blas_gemm(alpha, B if b_transposed else Bt, A if a_transposed else At, beta, out.T,
+              b_transposed, a_transposed, True)
     return out
 
 
-def _columns(M):
-    """(array, transposed?) that BLAS reads as M without copying it."""
-    return (M, False) if M.flags.f_contiguous else (M.T, True)
+def _numpy_gemm(A, B, out, alpha, beta):
+    if beta == 0:
+        np.matmul(A, B, out=out)
+        if alpha != 1:
+            out *= alpha
+    else:
+        if beta != 1:
+            out *= beta
+        out += alpha*(A @ B)
+    return out
 
 
 def sum_of_squares(W):
     """The sum of the squares of W's entries: one dot product, no squared copy of W."""
     flat = W.reshape(-1)
-    blas_dot = _DOT.get(W.dtype)
+    blas_dot = _DOT.get(W.dtype.char)
     return blas_dot(flat, flat) if blas_dot is not None else np.dot(flat, flat)

@@ -23,7 +23,13 @@ from symnet.codegen.lower import RENAMES, Function, Module, _code, _total
 from symnet.codegen.matrices import ArrayForm
 from symnet.codegen.printer import numpy_code
 from symnet.codegen.stable import as_branches, as_masks
-from symnet.codegen.step_code import Buffers, in_place, last_reads, sums_of_squares
+from symnet.codegen.step_code import (
+    Buffers,
+    in_place,
+    last_reads,
+    shared_exponentials,
+    sums_of_squares,
+)
 from symnet.codegen.step_docs import step_docstring
 from symnet.codegen.step_plan import StepPlan, plan
 from symnet.derive import derive
@@ -81,7 +87,8 @@ def _loss_lines(p: StepPlan, n: StepNames, taken: set) -> tuple:
         preamble.append(f"{target} = np.asarray({target}, dtype={scores}.dtype)")
     scale = 1 / sp.Symbol("N", positive=True) if p.network.reduction == "mean" else 1
     outputs = [("loss", value), (p.upstream.name, gradient)]
-    return tuple(preamble) + _code(outputs, names, scores, lowering.nodes, scale)
+    nodes = shared_exponentials(lowering.nodes, lowering.taken)
+    return tuple(preamble) + _code(outputs, names, scores, nodes, scale)
 
 
 def _penalty_value(p: StepPlan, n: StepNames) -> sp.Expr:

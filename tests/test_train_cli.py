@@ -93,3 +93,14 @@ def test_demo_runs_the_whole_flow(capsys):
     for marker in ("== 1. derive", "p[k] - y[k]", "== 2. prove", "refuted  L31 as on the slide",
                    "== 3. generate", "def loss(s, y):", "== 4. train", "train accuracy 0.99"):
         assert marker in out
+
+
+def test_an_activation_of_the_users_own_trains(tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.setenv("SYMNET_CACHE", str(tmp_path / "cache"))
+    mine = Path(__file__).resolve().parents[1] / "examples" / "my_declarations.py"
+    code, result = train_json(capsys, "--activation", f"{mine}:mish", "--epochs", "1000",
+                              "--layer-by-layer")
+    assert code == 0 and result["train_accuracy"] > 0.8
+    assert list((tmp_path / "cache").rglob("mish.py"))

@@ -180,6 +180,11 @@ def test_the_gemm_helper_on_transposed_views_and_both_dtypes():
         C, product = rng.standard_normal((4, 6)).astype(dtype), np.empty((6, 5), dtype)
         module.gemm(C.T, np.asfortranarray(out.T), product)
         np.testing.assert_allclose(product, C.T @ out.T, rtol=rtol)
+        ones, row = np.ones((1, 6), dtype), rng.standard_normal((1, 4)).astype(dtype)
+        for matrix in (B, np.asfortranarray(B)):            # a row: the gemv path
+            expected = 0.5 * row - 2.0 * (ones @ matrix)
+            module.gemm(ones, matrix, row, alpha=-2.0, beta=0.5)
+            np.testing.assert_allclose(row, expected, rtol=rtol)
 
 
 def test_the_module_is_what_lower_step_renders_and_passes_its_own_docs():
@@ -294,3 +299,21 @@ def test_symnet_train_says_which_step_trained(capsys):
                             (["--optimizer", "adam"], "layer by layer")):
         assert main(["train", "--json", "--epochs", "3", *flags]) == 0
         assert json.loads(capsys.readouterr().out.splitlines()[-1])["step"] == expected
+
+
+def test_the_softmax_takes_one_exp_per_score():
+    from symnet.codegen.forms import RowMax, RowSum
+    from symnet.codegen.step_code import shared_exponentials
+
+    s, s_max, shifted, log_z, probs = sp.symbols("s s_max shifted log_z probs", real=True)
+    nodes = {s_max: RowMax(s), shifted: s - s_max, log_z: sp.log(RowSum(sp.exp(shifted))),
+             probs: sp.exp(shifted - log_z)}
+    shared = shared_exponentials(nodes, {"s", "s_max", "shifted", "log_z", "probs"})
+    names = {str(k): v for k, v in shared.items()}
+    assert list(names) == ["s_max", "shifted", "exp_shifted", "z", "log_z", "probs"]
+    exp_shifted, z = sp.Symbol("exp_shifted", real=True), sp.Symbol("z", real=True)
+    assert names["z"] == RowSum(exp_shifted) and names["probs"] == exp_shifted / z
+    assert names["log_z"] == sp.log(z)
+    source = (GENERATED / "networks" / "two_layer_relu_softmax_ce_l2_sgd.py").read_text()
+    body = source[source.index("def step("):source.index("# --- BLAS")]
+    assert body.count("np.exp(") == 1

@@ -136,6 +136,7 @@ def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
 # --- BLAS: the same for every generated step -----------------------------------------------
 
 _GEMM = {} if _blas is None else {"d": _blas.dgemm, "f": _blas.sgemm}
+_GEMV = {} if _blas is None else {"d": _blas.dgemv, "f": _blas.sgemv}
 _DOT = {} if _blas is None else {"d": _blas.ddot, "f": _blas.sdot}
 
 
@@ -144,6 +145,8 @@ def gemm(A, B, out, alpha=1.0, beta=0.0):
     blas_gemm = _GEMM.get(out.dtype.char)
     if blas_gemm is None or not out.flags.c_contiguous:
         return _numpy_gemm(A, B, out, alpha, beta)
+    if out.shape[0] == 1 and A.flags.c_contiguous:   # a row (ones @ dZ: a column sum)
+        return _gemv_row(A, B, out, alpha, beta)
     # BLAS reads columns: out.T = alpha*(B.T @ A.T) + beta*out.T is out's own memory, and
     # an operand whose transpose is not column-major is passed as is, marked transposed
     Bt, At = B.T, A.T
@@ -151,6 +154,14 @@ def gemm(A, B, out, alpha=1.0, beta=0.0):
     # positional arguments: f2py's keyword parsing costs a microsecond per call
     blas_gemm(alpha, B if b_transposed else Bt, A if a_transposed else At, beta, out.T,
               b_transposed, a_transposed, True)
+    return out
+
+
+def _gemv_row(a, B, out, alpha, beta):
+    """out <- alpha*(a @ B) + beta*out for rows a and out: a gemv, which reads B once."""
+    transposed = not B.T.flags.f_contiguous
+    _GEMV[out.dtype.char](alpha, B if transposed else B.T, a.reshape(-1), beta,
+                          out.reshape(-1), 0, 1, 0, 1, transposed, True)
     return out
 
 

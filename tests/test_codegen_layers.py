@@ -163,7 +163,7 @@ def cases():
                                    id=f"{name}-N{batch}-{'x'.join(map(str, others))}-{seed}")
 
 
-@pytest.mark.parametrize("name, batch, others, seed", cases())
+@pytest.mark.parametrize("name, batch, others, seed", list(cases()))
 def test_L05_generated_layer_gradients_match_central_differences(name, batch, others, seed):
     layer = LAYER_REGISTRY[name]
     arrays = draw(layer, np.random.default_rng(seed), sizes_of(layer, batch, others))

@@ -14,6 +14,7 @@ rtol 1e-12, tested), not bit for bit. Each path on its own is deterministic.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import ModuleType
 
@@ -105,11 +106,11 @@ class FusedStep:
         """A copy of the parameters, into the buffers of step `number`'s parity."""
         copies = self.snapshots[number % 2]
         for name, value in self.net.params.items():
-            if name in copies and copies[name].shape == value.shape \
-                    and copies[name].dtype == value.dtype:
-                np.copyto(copies[name], value)
-            else:
+            copy = copies.get(name)
+            if copy is None or copy.shape != value.shape or copy.dtype != value.dtype:
                 copies[name] = value.copy()
+            else:
+                np.copyto(copy, value)
         return copies
 
 
@@ -132,7 +133,7 @@ def run_epoch(step: FusedStep, x, target, batches, history) -> bool:
         data_loss, penalty = step(x[rows], target[rows])
         total = float(data_loss + penalty)
         history.steps += 1
-        if not np.isfinite(total):
+        if not math.isfinite(total):
             good = history.last_good if history.last_good is not None else before
             for name, value in good.items():
                 step.net.params[name] = value.copy()

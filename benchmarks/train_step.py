@@ -2,7 +2,7 @@
 symnet's generated fused step against layer by layer, hand-written numpy, the bare matrix
 products, PyTorch (eager), JAX (jit) and autograd, all in this one process.
 
-    python benchmarks/train_step.py              # the table (about 3 minutes)
+    python benchmarks/train_step.py              # the table (about 7 minutes)
     python benchmarks/train_step.py --quick      # fewer repeats, float64 only (< 1 minute)
     python benchmarks/train_step.py --json       # one line: {"results": [...], ...}
 
@@ -158,11 +158,13 @@ def main(argv=None) -> int:
     parser.add_argument("--dtypes", default="float64,float32")
     parser.add_argument("--impl", help="comma-separated contenders (default: all installed)")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--pause", type=float, default=0.3,
-                        help="seconds before each timed batch (thread pools settle)")
+    parser.add_argument("--pause", type=float, default=1.0,
+                        help="seconds before each timed batch, for the thread pools of the "
+                             "contender before to settle (0.3 s left XLA's or PyTorch's still "
+                             "slowing the next one by up to 35%%)")
     args = parser.parse_args(argv)
     dtypes = ["float64"] if args.quick else args.dtypes.split(",")
-    repeats, pause, seconds = (5, 0.1, 0.05) if args.quick else (args.repeats, args.pause, 0.2)
+    repeats, pause, seconds = (5, 0.3, 0.05) if args.quick else (args.repeats, args.pause, 0.2)
     chosen = args.impl.split(",") if args.impl else list(CONTENDERS)
     contenders = {name: CONTENDERS[name] for name in chosen}
     results = run(args.shapes.split(","), [np.dtype(d) for d in dtypes], contenders,

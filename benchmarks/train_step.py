@@ -5,6 +5,7 @@ products, PyTorch (eager), JAX (jit) and autograd, all in this one process.
     python benchmarks/train_step.py              # the table (about 7 minutes)
     python benchmarks/train_step.py --quick      # fewer repeats, float64 only (< 1 minute)
     python benchmarks/train_step.py --json       # one line: {"results": [...], ...}
+    python benchmarks/train_step.py --symbolic   # the cost of symnet check and generate
 
 Contenders take turns (the order rotates every repeat) and each timed batch starts after a
 pause, so that the thread pools of the library before it (OpenBLAS's, PyTorch's, XLA's)
@@ -149,6 +150,28 @@ def verdicts(results: list[dict]) -> list[str]:
     return lines
 
 
+def symbolic_cost(runs: int = 2) -> list[dict]:
+    """Seconds (wall and CPU) of deriving and checking the whole catalog (`symnet check`)
+    and of generating it (`symnet generate --check`), each in a fresh process, `runs` times:
+    symnet has no cache yet, so a run with nothing changed costs what a cold one does."""
+    import resource
+    import subprocess
+
+    found = []
+    for command in (["check"], ["generate", "--check"]):
+        for run in range(runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "symnet", *command], capture_output=True,
+                           cwd=Path(__file__).resolve().parents[1], check=False)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            found.append({"command": "symnet " + " ".join(command), "run": run + 1,
+                          "wall_s": round(time.perf_counter() - started, 2),
+                          "cpu_s": round(cpu, 2)})
+    return found
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -157,12 +180,20 @@ def main(argv=None) -> int:
     parser.add_argument("--shapes", default=",".join(SHAPES))
     parser.add_argument("--dtypes", default="float64,float32")
     parser.add_argument("--impl", help="comma-separated contenders (default: all installed)")
+    parser.add_argument("--symbolic", action="store_true",
+                        help="time `symnet check` and `symnet generate --check` instead")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--pause", type=float, default=1.0,
                         help="seconds before each timed batch, for the thread pools of the "
                              "contender before to settle (0.3 s left XLA's or PyTorch's still "
                              "slowing the next one by up to 35%%)")
     args = parser.parse_args(argv)
+    if args.symbolic:
+        costs = symbolic_cost()
+        print(json.dumps({"symbolic": costs}) if args.json else "\n".join(
+            f"{c['command']:24} run {c['run']}: {c['wall_s']:6.2f} s wall, {c['cpu_s']:6.2f} s CPU"
+            for c in costs))
+        return 0
     dtypes = ["float64"] if args.quick else args.dtypes.split(",")
     repeats, pause, seconds = (5, 0.3, 0.05) if args.quick else (args.repeats, args.pause, 0.2)
     chosen = args.impl.split(",") if args.impl else list(CONTENDERS)

@@ -187,7 +187,7 @@ def test_the_gemm_helper_on_transposed_views_and_both_dtypes():
             np.testing.assert_allclose(row, expected, rtol=rtol)
 
 
-def test_the_module_is_what_lower_step_renders_and_passes_its_own_docs():
+def test_the_module_documents_each_update_and_imports_scipy_only_inside_a_try():
     step = STEPS["two_layer_relu_softmax_ce_l2_sgd"]
     module = lower_step(step)
     assert module.folder == "networks" and module.name == step.name

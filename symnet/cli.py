@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from symnet import display
+from symnet import cache, display
 from symnet.catalog import CATALOG
 from symnet.derive import derive
 from symnet.errors import SymnetError
@@ -61,10 +61,12 @@ def cmd_check(args) -> int:
         else list(CATALOG.values())
     results = []
     if not args.names:
-        results.append(("primitives", "stable primitives", check_primitives()))
+        results.append(("primitives", "stable primitives",
+                        cache.verdicts("stable primitives", check_primitives)))
     for decl in decls:
         # an activation is also checked as a layer, applied entry by entry to a matrix
-        results.append((decl.name, decl.kind, check(decl) + as_layer_verdicts(decl)))
+        verdicts = cache.verdicts(decl, lambda d=decl: check(d) + as_layer_verdicts(d))
+        results.append((decl.name, decl.kind, verdicts))
     refuted = sum(v.status == REFUTED for _, _, verdicts in results for v in verdicts)
     if args.json:
         print(json.dumps({

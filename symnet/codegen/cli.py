@@ -66,6 +66,15 @@ def sources(references) -> list[Source]:
     return found
 
 
+def _cached_module_file(source: Source, reduction: str) -> tuple[str, str]:
+    """module_file's result, from symnet's cache when this exact declaration, reduction
+    and symnet code made it before (symnet.cache)."""
+    from symnet import cache
+    from symnet.codegen.emit import module_file
+
+    return cache.module_file(source, reduction, lambda: module_file(source, reduction))
+
+
 def cmd_generate(args) -> int:
     root = Path(args.output) if args.output else default_output()
     named = sources(args.names)
@@ -76,7 +85,7 @@ def cmd_generate(args) -> int:
     if not named:
         print(f"{root}: nothing to generate")
         return 0
-    files = files_for(named, args.reduction)
+    files = files_for(named, args.reduction, make=_cached_module_file)
     if args.check:
         found = differences(root, files, complete=not args.names)
         for difference in found:

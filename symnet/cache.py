@@ -1,0 +1,125 @@
+"""Results of the symbolic stages kept on disk, keyed by content: never stale.
+
+A key is a hash of everything the result depends on: the declaration itself (sympy's
+exact `srepr` of each of its fields, recursively), what was asked of it (verdicts, or a
+module for a reduction and a reference) and a fingerprint of symnet's own code and
+templates. A changed declaration, a changed derivation rule or template, another symnet
+version: another key, so an entry is never served for anything but the exact input that
+made it. Entries are JSON files written atomically; a damaged or foreign one is ignored.
+
+Only the command line uses the cache (`symnet check`, `symnet generate`): the library
+functions always compute, so tests that patch a stage see the patched result.
+SYMNET_CACHE names the cache's root (default ~/.cache/symnet); SYMNET_CACHE=off turns it
+off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import sympy as sp
+
+from symnet.files import write_atomically
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def root() -> Path | None:
+    """The folder of cached results, or None when caching is off."""
+    setting = os.environ.get("SYMNET_CACHE", "")
+    if setting.lower() == "off":
+        return None
+    return Path(setting or Path.home() / ".cache" / "symnet") / "results"
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of every source file of symnet and every template, by path and bytes."""
+    from symnet.templating import templates_dir
+
+    digest = hashlib.sha256()
+    files = sorted(_PACKAGE.rglob("*.py")) + sorted(templates_dir().glob("*.j2"))
+    for path in files:
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def content(value) -> str:
+    """A text that determines `value` exactly: sympy objects by srepr, declarations (data
+    classes) field by field, containers item by item in their order."""
+    if isinstance(value, (sp.Basic, sp.MatrixBase)):
+        return sp.srepr(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = ", ".join(f"{f.name}={content(getattr(value, f.name))}"
+                           for f in dataclasses.fields(value))
+        return f"{type(value).__qualname__}({fields})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{content(k)}: {content(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return type(value).__name__ + "[" + ", ".join(content(v) for v in value) + "]"
+    if isinstance(value, type) or callable(value):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', value)}"
+    return repr(value)
+
+
+def _catalog_entry(declaration) -> bool:
+    """Whether `declaration` is the catalog's own entry of its name: symnet's code (in the
+    fingerprint) then determines it, and its name is content enough."""
+    from symnet.catalog import CATALOG
+    from symnet.codegen.step_catalog import STEPS
+
+    name = getattr(declaration, "name", None)
+    return name is not None and (CATALOG.get(name) is declaration
+                                 or STEPS.get(name) is declaration)
+
+
+def key(what: str, declaration, *extra) -> str:
+    shown = f"catalog:{declaration.name}" if _catalog_entry(declaration) else content(declaration)
+    text = "\n".join([what, code_fingerprint(), shown, *map(repr, extra)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cached(what: str, declaration, compute: Callable, encode: Callable, decode: Callable,
+           *extra):
+    """compute()'s result, from the cache when this exact input was computed before."""
+    folder = root()
+    if folder is None:
+        return compute()
+    digest = key(what, declaration, *extra)
+    path = folder / digest[:2] / f"{digest}.json"
+    try:
+        return decode(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    result = compute()
+    try:
+        write_atomically(path, json.dumps(encode(result), default=str))
+    except (OSError, TypeError, ValueError):
+        pass                        # a read-only home, or a result JSON cannot hold: no entry
+    return result
+
+
+# --- what the command line caches -------------------------------------------------------------
+
+
+def verdicts(declaration, compute: Callable) -> list:
+    """A declaration's verdicts (symnet check)."""
+    from symnet.verify import Verdict
+
+    return cached("verdicts", declaration, compute, lambda vs: [v.as_dict() for v in vs],
+                  lambda data: [Verdict(d["claim"], d["status"], d["detail"],
+                                        d["counterexample"] or {}) for d in data])
+
+
+def module_file(source, reduction: str, compute: Callable) -> tuple[str, str]:
+    """A declaration's generated module (symnet generate): (relative path, text)."""
+    return cached("module", source.declaration, compute, list, tuple, source.reference,
+                  reduction)

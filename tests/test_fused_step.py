@@ -317,3 +317,12 @@ def test_the_softmax_takes_one_exp_per_score():
     source = (GENERATED / "networks" / "two_layer_relu_softmax_ce_l2_sgd.py").read_text()
     body = source[source.index("def step("):source.index("# --- BLAS")]
     assert body.count("np.exp(") == 1
+
+
+def test_a_loss_without_a_target_matrix_is_refused_by_name():
+    from symnet.catalog.activations import relu
+    from symnet.catalog.losses import svm
+    from symnet.codegen.errors import CodegenError
+
+    with pytest.raises(CodegenError, match="two_layer_relu_svm_l2_sgd.*class_index"):
+        plan(training_step(relu, loss=svm))

@@ -164,6 +164,10 @@ def plan(step: TrainingStep) -> StepPlan:
     network = step.network
     if network.loss is None:
         raise CodegenError(step.name, "a training step needs a network with a loss")
+    if network.target is None:
+        raise CodegenError(step.name, f"a training step is generated for a loss with a target "
+                           f"matrix (one-hot or real rows); {network.loss.name} takes a "
+                           f"{network.loss.target_kind} target")
     forward = forward_plan(network)
     scores = forward[-1][0]
     upstream = sp.MatrixSymbol(f"d{scores.name}", *scores.shape)

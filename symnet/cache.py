@@ -9,8 +9,8 @@ made it. Entries are JSON files written atomically; a damaged or foreign one is 
 
 Only the command line uses the cache (`symnet check`, `symnet generate`): the library
 functions always compute, so tests that patch a stage see the patched result.
-SYMNET_CACHE names the cache's root (default ~/.cache/symnet); SYMNET_CACHE=off turns it
-off.
+SYMNET_CACHE names the cache's root (default ~/.cache/symnet, shared with `symnet train`'s
+modules); SYMNET_NO_CACHE=1 turns it off.
 """
 
 from __future__ import annotations
@@ -32,10 +32,9 @@ _PACKAGE = Path(__file__).resolve().parent
 
 def root() -> Path | None:
     """The folder of cached results, or None when caching is off."""
-    setting = os.environ.get("SYMNET_CACHE", "")
-    if setting.lower() == "off":
+    if os.environ.get("SYMNET_NO_CACHE"):
         return None
-    return Path(setting or Path.home() / ".cache" / "symnet") / "results"
+    return Path(os.environ.get("SYMNET_CACHE") or Path.home() / ".cache" / "symnet") / "results"
 
 
 @lru_cache(maxsize=1)

@@ -75,7 +75,7 @@ def test_the_key_is_the_declarations_content_and_symnets_code():
 
 
 def test_off_computes_every_time(workspace, monkeypatch):
-    monkeypatch.setenv("SYMNET_CACHE", "off")
+    monkeypatch.setenv("SYMNET_NO_CACHE", "1")
     calls = []
     for _ in range(2):
         cache.cached("verdicts", "anything", lambda: calls.append(1) or [], list, list)

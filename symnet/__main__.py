@@ -1,5 +1,5 @@
 import sys
 
-from symnet.cli import main
+from symnet.replay import main
 
 sys.exit(main())

@@ -23,8 +23,6 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-import sympy as sp
-
 from symnet.files import write_atomically
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -54,6 +52,8 @@ def code_fingerprint() -> str:
 def content(value) -> str:
     """A text that determines `value` exactly: sympy objects by srepr, declarations (data
     classes) field by field, containers item by item in their order."""
+    import sympy as sp  # here: replaying a whole command (symnet.replay) needs no sympy
+
     if isinstance(value, (sp.Basic, sp.MatrixBase)):
         return sp.srepr(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

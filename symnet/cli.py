@@ -28,10 +28,16 @@ def _summary(verdicts) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no claims"
 
 
+def verdicts_of(decl) -> list:
+    """Every verdict of a declaration, from symnet's cache when it was checked before; an
+    activation is also checked as a layer, applied entry by entry to a matrix."""
+    return cache.verdicts(decl, lambda: check(decl) + as_layer_verdicts(decl))
+
+
 def cmd_list(args) -> int:
     rows = []
     for name, decl in CATALOG.items():
-        verdicts = check(decl)
+        verdicts = verdicts_of(decl)
         rows.append({"name": name, "kind": decl.kind, "doc": decl.doc,
                      "verdicts": _summary(verdicts)})
     if args.json:
@@ -64,9 +70,7 @@ def cmd_check(args) -> int:
         results.append(("primitives", "stable primitives",
                         cache.verdicts("stable primitives", check_primitives)))
     for decl in decls:
-        # an activation is also checked as a layer, applied entry by entry to a matrix
-        verdicts = cache.verdicts(decl, lambda d=decl: check(d) + as_layer_verdicts(d))
-        results.append((decl.name, decl.kind, verdicts))
+        results.append((decl.name, decl.kind, verdicts_of(decl)))
     refuted = sum(v.status == REFUTED for _, _, verdicts in results for v in verdicts)
     if args.json:
         print(json.dumps({

@@ -20,6 +20,7 @@ bent = Activation("bent", {forward}, inputs=x,
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
+    monkeypatch.delenv("SYMNET_NO_CACHE")
     monkeypatch.setenv("SYMNET_CACHE", str(tmp_path / "cache"))
     return tmp_path
 

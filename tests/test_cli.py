@@ -42,13 +42,18 @@ def test_check_named_entries_as_json(capsys):
 
 
 @pytest.mark.slow
-def test_check_whole_catalog_exits_0_and_list_shows_kinds():
+def test_check_whole_catalog_exits_0_and_list_shows_kinds(tmp_path, monkeypatch):
+    monkeypatch.delenv("SYMNET_NO_CACHE")           # list reuses the verdicts check found
+    monkeypatch.setenv("SYMNET_CACHE", str(tmp_path))
     result = run("check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no claim refuted" in result.stdout
     listing = run("list")
     assert listing.returncode == 0
     assert "softmax_ce" in listing.stdout and "activation" in listing.stdout
+    assert len(list((tmp_path / "results" / "commands").glob("*.json"))) == 2
+    again = run("check")                            # replayed (symnet.replay): the same
+    assert (again.returncode, again.stdout) == (0, result.stdout)
 
 
 def test_check_a_file_with_the_slide_typo_exits_1_with_a_counterexample():

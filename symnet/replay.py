@@ -1,0 +1,169 @@
+"""The `symnet` command's entry point: a command whose whole result is already on disk is
+replayed from there, without importing sympy; any other runs in `symnet.cli`, and is
+recorded when it may be replayed later.
+
+Replayable are the commands over the whole catalog: `symnet check`, `symnet list` (each
+with or without --json) and `symnet generate [--check] [--reduction R] [-o DIR]`. Their
+output is a function of
+  * the command line,
+  * symnet's own code and templates (the catalog is code: `symnet.cache.code_fingerprint`),
+  * the versions of Python and of the libraries that derive and render (sympy, mpmath,
+    numpy, jinja2),
+  * for generate, the bytes of every file in the folder it compares or writes,
+and a record's key hashes all of them, so any change is a miss and the command runs again
+(with the per-declaration cache of `symnet.cache` for what did not change). A run is
+recorded only when it left the folder it watches as it found it (a `generate` that wrote
+files is not replayed: the next one, which writes nothing, is). SYMNET_NO_CACHE=1 turns
+replay off with the rest of the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+from symnet import cache
+from symnet.files import write_atomically
+
+#: command -> its options; those mapped to True take a value
+REPLAYABLE = {
+    "check": {"--json": False},
+    "list": {"--json": False},
+    "generate": {"--check": False, "--reduction": True, "-o": True, "--output": True},
+}
+LIBRARIES = ("sympy", "mpmath", "numpy", "jinja2")
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def options(argv: list[str]) -> dict | None:
+    """{option: value} of a replayable command line (the command under ""), else None:
+    names of declarations (whose files may import anything), --help or a typo run as
+    usual."""
+    if not argv or argv[0] not in REPLAYABLE:
+        return None
+    known, found, rest = REPLAYABLE[argv[0]], {"": argv[0]}, list(argv[1:])
+    while rest:
+        option, _, value = rest.pop(0).partition("=")
+        if option not in known:
+            return None
+        if known[option] and not value:
+            if not rest:
+                return None
+            value = rest.pop(0)
+        found[option] = value or True
+    return found
+
+
+def watched_folder(found: dict) -> Path | None:
+    """The folder whose files a generate compares or writes: -o DIR or the checkout's
+    generated/ (None when neither exists: the command then runs and explains)."""
+    if found[""] != "generate":
+        return None
+    chosen = found.get("-o") or found.get("--output")
+    if chosen:
+        return Path(chosen).resolve()
+    default = _CHECKOUT / "generated"
+    return default if (_CHECKOUT / "pyproject.toml").is_file() and default.is_dir() else None
+
+
+def folder_state(folder: Path | None) -> str:
+    """A hash of every file under `folder` by relative path and bytes ('' for none)."""
+    if folder is None:
+        return ""
+    digest = hashlib.sha256()
+    if folder.is_dir():
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def library_versions() -> str:
+    from importlib import metadata
+
+    found = [f"python {sys.version}"]
+    for name in LIBRARIES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} missing")
+    return "; ".join(found)
+
+
+def record_path(found: dict, folder: Path | None, state: str) -> Path | None:
+    root = cache.root()
+    if root is None:
+        return None
+    text = "\n".join(["replay", json.dumps(found, sort_keys=True), str(folder), state,
+                      cache.code_fingerprint(), library_versions()])
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return root / "commands" / f"{digest}.json"
+
+
+class _Tee(io.TextIOBase):
+    """Writes through to a stream and keeps a copy of what passed."""
+
+    def __init__(self, stream):
+        self.stream, self.copy = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def run_and_record(argv: list[str], path: Path | None, folder: Path | None,
+                   state: str) -> int:
+    from symnet.cli import main as run
+
+    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    with redirect_stdout(out), redirect_stderr(err):
+        status = run(argv)
+    if path is not None and status in (0, 1) and folder_state(folder) == state:
+        try:
+            write_atomically(path, json.dumps({"stdout": out.copy.getvalue(),
+                                               "stderr": err.copy.getvalue(),
+                                               "status": status}))
+        except OSError:
+            pass                    # a read-only home: no record, nothing else changes
+    return status
+
+
+def replay(path: Path) -> int | None:
+    """The recorded command's exit status, its output printed again; None if there is no
+    usable record."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        stdout, stderr, status = record["stdout"], record["stderr"], int(record["status"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    sys.stdout.write(stdout)
+    sys.stderr.write(stderr)
+    return status
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    found = options(argv)
+    if found is None or cache.root() is None:
+        from symnet.cli import main as run
+
+        return run(argv)
+    folder = watched_folder(found)
+    state = folder_state(folder)
+    path = record_path(found, folder, state)
+    replayed = replay(path) if path is not None else None
+    if replayed is not None:
+        return replayed
+    return run_and_record(argv, path, folder, state)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The `symnet` entry point (symnet.replay): a whole-catalog command already run with the
+same code, libraries and files is replayed from disk; anything else runs again."""
+
+from __future__ import annotations
+
+import pytest
+
+from symnet import cache, replay
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    """Each call of the real command, recorded; the command prints its arguments and
+    exits with 1 (a refuted claim) so that the status is replayed too."""
+    monkeypatch.delenv("SYMNET_NO_CACHE")
+    monkeypatch.setenv("SYMNET_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def command(argv):
+        calls.append(list(argv))
+        print("ran", *argv)
+        return 1
+
+    monkeypatch.setattr("symnet.cli.main", command)
+    return calls
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["check"], {"": "check"}),
+    (["check", "--json"], {"": "check", "--json": True}),
+    (["generate", "--check", "--reduction", "sum"],
+     {"": "generate", "--check": True, "--reduction": "sum"}),
+    (["generate", "-o=out"], {"": "generate", "-o": "out"}),
+    (["check", "relu"], None),                 # a name: its file may import anything
+    (["check", "--help"], None),
+    (["derive", "relu"], None),
+    (["generate", "--reduction"], None),       # the value is missing: argparse explains
+    ([], None),
+])
+def test_which_command_lines_are_replayable(argv, expected):
+    assert replay.options(argv) == expected
+
+
+def test_a_command_runs_once_then_is_replayed_with_its_status(runs, capsys):
+    assert replay.main(["check", "--json"]) == 1
+    first = capsys.readouterr()
+    assert replay.main(["check", "--json"]) == 1
+    assert capsys.readouterr() == first and first.out == "ran check --json\n"
+    assert runs == [["check", "--json"]]
+    replay.main(["check"])                          # another command line: another record
+    assert len(runs) == 2
+
+
+def test_changed_code_runs_the_command_again(runs, monkeypatch):
+    replay.main(["list"])
+    monkeypatch.setattr(cache, "code_fingerprint", lambda: "a declaration changed")
+    replay.main(["list"])
+    assert len(runs) == 2
+
+
+def test_generate_watches_the_files_of_its_folder(runs, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "relu.py").write_text("one\n")
+    replay.main(["generate", "--check", "-o", str(folder)])
+    replay.main(["generate", "--check", "-o", str(folder)])
+    assert len(runs) == 1
+    (folder / "relu.py").write_text("edited by hand\n")
+    replay.main(["generate", "--check", "-o", str(folder)])
+    assert len(runs) == 2
+
+
+def test_a_run_that_changes_its_folder_is_not_recorded(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SYMNET_NO_CACHE")
+    monkeypatch.setenv("SYMNET_CACHE", str(tmp_path / "cache"))
+    folder, calls = tmp_path / "out", []
+
+    def writes_a_file(argv):
+        calls.append(argv)
+        folder.mkdir(exist_ok=True)
+        (folder / f"module{len(calls)}.py").write_text("new\n")
+        return 0
+
+    monkeypatch.setattr("symnet.cli.main", writes_a_file)
+    for _ in range(2):
+        replay.main(["generate", "-o", str(folder)])
+    assert len(calls) == 2
+
+
+def test_names_and_a_cache_turned_off_always_run(runs, monkeypatch):
+    replay.main(["check", "relu"])
+    replay.main(["check", "relu"])
+    monkeypatch.setenv("SYMNET_NO_CACHE", "1")
+    replay.main(["check"])
+    replay.main(["check"])
+    assert len(runs) == 4
+
+
+def test_a_damaged_record_is_ignored(runs, tmp_path):
+    replay.main(["check"])
+    for record in (tmp_path / "cache" / "results" / "commands").glob("*.json"):
+        record.write_text("{not json")
+    replay.main(["check"])
+    assert len(runs) == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,10 @@ def cmd_train(args) -> int:
         check_compatible(args.resume, net.params, params)
         net.params = {k: v.astype(net.params[k].dtype) for k, v in params.items()}
         optimizer.load_state(state)
+        if history.epochs >= config.epochs:   # --epochs counts from the start of the run
+            print(f"symnet train: {args.resume} has trained {history.epochs} epochs already, "
+                  f"--epochs {config.epochs}: nothing to train (pass --epochs above "
+                  f"{history.epochs} to continue)", file=sys.stderr)
     bar = None if args.json else ProgressBar(config.epochs)
     history = train(net, data, config, history, on_epoch=bar.update if bar else None,
                     optimizer=optimizer, fused=not getattr(args, "layer_by_layer", False))

@@ -57,6 +57,16 @@ def test_save_and_resume_continue_the_same_run(tmp_path, capsys):
     assert resumed["final_loss"] == unbroken["final_loss"]
 
 
+def test_resuming_with_no_epochs_left_says_so(tmp_path, capsys):
+    checkpoint = str(tmp_path / "run.npz")
+    train_json(capsys, "--hidden", "8", "--epochs", "2", "--save", checkpoint)
+    assert main(["train", "--hidden", "8", "--epochs", "2", "--resume", checkpoint,
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["epochs"] == 2
+    assert "has trained 2 epochs already, --epochs 2: nothing to train" in captured.err
+
+
 def test_resuming_another_network_reports_both_shapes(tmp_path, capsys):
     checkpoint = str(tmp_path / "run.npz")
     train_json(capsys, "--hidden", "16", "--epochs", "2", "--save", checkpoint)

@@ -139,18 +139,24 @@ def in_terms_of_output(derivative: sp.Expr, forward: sp.Expr, variable: sp.Symbo
     Safe means a polynomial in out (sigma' = out (1 - out), tanh' = 1 - out^2): a form
     such as softplus' = 1 - exp(-out), or (exp(out) - 1) exp(-out), would overflow or
     lose precision where the derivative in terms of x does not, so it is not offered."""
-    candidates = [derivative.subs(forward, OUT)]
-    solutions = within(SIMPLIFY_SECONDS, lambda: sp.solve(sp.Eq(OUT, forward), variable), [])
-    for solution in solutions:
-        candidates.append(within(SIMPLIFY_SECONDS,
-                                 lambda s=solution: sp.factor(sp.simplify(derivative.subs(
-                                     variable, s))), derivative))
-    for candidate in candidates:
+    for candidate in _output_candidates(derivative, forward, variable):
         if variable not in candidate.free_symbols and OUT in candidate.free_symbols \
                 and candidate.is_polynomial(OUT) \
                 and sp.count_ops(candidate) <= sp.count_ops(derivative):
             return absorb_sign(candidate)
     return None
+
+
+def _output_candidates(derivative: sp.Expr, forward: sp.Expr, variable: sp.Symbol):
+    """The derivative with the forward replaced by `out` where it appears as it is
+    (1 - tanh(x)^2), then through each solution x = f^-1(out); a generator, since solving
+    costs far more than the substitution and is not needed when that already works."""
+    yield derivative.subs(forward, OUT)
+    solutions = within(SIMPLIFY_SECONDS, lambda: sp.solve(sp.Eq(OUT, forward), variable), [])
+    for solution in solutions:
+        yield within(SIMPLIFY_SECONDS,
+                     lambda s=solution: sp.factor(sp.simplify(derivative.subs(variable, s))),
+                     derivative)
 
 
 def derive_activation(decl: Activation) -> ActivationDerivation:
@@ -205,8 +211,29 @@ def derive_loss(decl: Loss) -> LossDerivation:
     return LossDerivation(decl, derive_gradient(decl), jacobians)
 
 
+#: id(declaration) -> (declaration, its derivation): a network's training step derives its
+#: layers' activations and its loss again, and declarations are frozen (and compare by
+#: identity), so each is derived once per process; the declaration is kept so its id is
+#: never reused by another object
+_derivations: dict[int, tuple] = {}
+
+
 def derive(decl):
-    """The derivation of any declaration."""
+    """The derivation of any declaration, computed once per declaration object."""
+    known = _derivations.get(id(decl))
+    if known is not None and known[0] is decl:
+        return known[1]
+    derivation = _derive(decl)
+    _derivations[id(decl)] = (decl, derivation)
+    return derivation
+
+
+def forget_derivations() -> None:
+    """Drop every remembered derivation (after changing how symnet derives, in a test)."""
+    _derivations.clear()
+
+
+def _derive(decl):
     if isinstance(decl, Activation):
         return derive_activation(decl)
     if getattr(decl, "kind", "") in ("layer", "network"):  # matrix level: symnet.matrix

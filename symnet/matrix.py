@@ -22,7 +22,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.tensor.array.expressions.array_expressions import _ArrayExpr
 
 from symnet.bounded import within
-from symnet.derive import derive_activation
+from symnet.derive import derive
 from symnet.elementwise import (
     ActivationFunction,
     ActivationPartial,
@@ -298,9 +298,8 @@ def _through_elementwise(node: Elementwise, wrt, upstream):
 # --- activations' derivatives -------------------------------------------------------------
 
 
-@cache
 def activation_derivation(decl):
-    return derive_activation(decl)
+    return derive(decl)
 
 
 def partial_in_output(partial_class):

@@ -86,36 +86,75 @@ def key(what: str, declaration, *extra) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def cached(what: str, declaration, compute: Callable, encode: Callable, decode: Callable,
-           *extra):
-    """compute()'s result, from the cache when this exact input was computed before."""
+MISSING = object()
+
+
+def _entry(what: str, declaration, *extra) -> Path | None:
     folder = root()
     if folder is None:
-        return compute()
+        return None
     digest = key(what, declaration, *extra)
-    path = folder / digest[:2] / f"{digest}.json"
+    return folder / digest[:2] / f"{digest}.json"
+
+
+def lookup(what: str, declaration, decode: Callable, *extra):
+    """The result kept for this exact input, or MISSING."""
+    path = _entry(what, declaration, *extra)
+    if path is None:
+        return MISSING
     try:
         return decode(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
-        pass
-    result = compute()
+        return MISSING
+
+
+def store(what: str, declaration, result, encode: Callable, *extra) -> None:
+    path = _entry(what, declaration, *extra)
+    if path is None:
+        return
     try:
         write_atomically(path, json.dumps(encode(result), default=str))
     except (OSError, TypeError, ValueError):
         pass                        # a read-only home, or a result JSON cannot hold: no entry
+
+
+def cached(what: str, declaration, compute: Callable, encode: Callable, decode: Callable,
+           *extra):
+    """compute()'s result, from the cache when this exact input was computed before."""
+    result = lookup(what, declaration, decode, *extra)
+    if result is MISSING:
+        result = compute()
+        store(what, declaration, result, encode, *extra)
     return result
 
 
 # --- what the command line caches -------------------------------------------------------------
 
 
-def verdicts(declaration, compute: Callable) -> list:
-    """A declaration's verdicts (symnet check)."""
+def _encode_verdicts(verdicts) -> list:
+    return [v.as_dict() for v in verdicts]
+
+
+def _decode_verdicts(data) -> list:
     from symnet.verify import Verdict
 
-    return cached("verdicts", declaration, compute, lambda vs: [v.as_dict() for v in vs],
-                  lambda data: [Verdict(d["claim"], d["status"], d["detail"],
-                                        d["counterexample"] or {}) for d in data])
+    return [Verdict(d["claim"], d["status"], d["detail"], d["counterexample"] or {})
+            for d in data]
+
+
+def verdicts(declaration, compute: Callable) -> list:
+    """A declaration's verdicts (symnet check)."""
+    return cached("verdicts", declaration, compute, _encode_verdicts, _decode_verdicts)
+
+
+def kept_verdicts(declaration) -> list | None:
+    """A declaration's verdicts if the cache has them, else None."""
+    found = lookup("verdicts", declaration, _decode_verdicts)
+    return None if found is MISSING else found
+
+
+def keep_verdicts(declaration, verdicts: list) -> None:
+    store("verdicts", declaration, verdicts, _encode_verdicts)
 
 
 def module_file(source, reduction: str, compute: Callable) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from symnet.errors import SymnetError
 from symnet.files import write_atomically
 from symnet.loader import declared_at, resolve, resolve_all
 from symnet.matrix_check import as_layer_verdicts
+from symnet.parallel import run_all
 from symnet.report import markdown_report, with_cases
 from symnet.verify import REFUTED, check, check_primitives
 
@@ -28,16 +29,33 @@ def _summary(verdicts) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no claims"
 
 
-def verdicts_of(decl) -> list:
-    """Every verdict of a declaration, from symnet's cache when it was checked before; an
-    activation is also checked as a layer, applied entry by entry to a matrix."""
-    return cache.verdicts(decl, lambda: check(decl) + as_layer_verdicts(decl))
+PRIMITIVES = "stable primitives"
+
+
+def all_verdicts(decl) -> list:
+    """Every verdict of a declaration (or of the stable primitives); an activation is also
+    checked as a layer, applied entry by entry to a matrix."""
+    if decl == PRIMITIVES:
+        return check_primitives()
+    return check(decl) + as_layer_verdicts(decl)
+
+
+def verdicts_of(decls: list) -> list[list]:
+    """Each declaration's verdicts, in order: those checked before from symnet's cache, the
+    others computed on one process per core and kept."""
+    found = [cache.kept_verdicts(decl) for decl in decls]
+    pending = [n for n, verdicts in enumerate(found) if verdicts is None]
+    computed = run_all(all_verdicts, [decls[n] for n in pending])
+    for n, verdicts in zip(pending, computed, strict=True):
+        cache.keep_verdicts(decls[n], verdicts)
+        found[n] = verdicts
+    return found
 
 
 def cmd_list(args) -> int:
     rows = []
-    for name, decl in CATALOG.items():
-        verdicts = verdicts_of(decl)
+    for (name, decl), verdicts in zip(CATALOG.items(), verdicts_of(list(CATALOG.values())),
+                                      strict=True):
         rows.append({"name": name, "kind": decl.kind, "doc": decl.doc,
                      "verdicts": _summary(verdicts)})
     if args.json:
@@ -65,12 +83,10 @@ def cmd_derive(args) -> int:
 def cmd_check(args) -> int:
     decls = [d for name in args.names for d in resolve_all(name)] if args.names \
         else list(CATALOG.values())
-    results = []
-    if not args.names:
-        results.append(("primitives", "stable primitives",
-                        cache.verdicts("stable primitives", check_primitives)))
-    for decl in decls:
-        results.append((decl.name, decl.kind, verdicts_of(decl)))
+    checked = decls if args.names else [PRIMITIVES, *decls]
+    results = [("primitives", PRIMITIVES, verdicts) if decl == PRIMITIVES
+               else (decl.name, decl.kind, verdicts)
+               for decl, verdicts in zip(checked, verdicts_of(checked), strict=True)]
     refuted = sum(v.status == REFUTED for _, _, verdicts in results for v in verdicts)
     if args.json:
         print(json.dumps({

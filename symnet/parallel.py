@@ -1,0 +1,58 @@
+"""Independent CPU-bound jobs (checking one declaration each) on one process per core.
+
+sympy holds the GIL, so threads would take turns; forked processes inherit the imported
+modules and the declarations (even those loaded from a user's file), so a job is sent as
+its index alone and only its result is pickled back. A job that fails in a worker is run
+again in this process, where its error is raised as usual (symnet's errors then name the
+declaration, as they do without workers); where fork is missing, or the pool breaks, the
+jobs run here one after another. The results come back in the jobs' order either way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+_JOBS: tuple = ()      # (function, items) for the forked workers to read
+
+
+def _run(index: int) -> tuple[bool, object]:
+    """(True, the job's result), or (False, None) if it failed: the parent then runs it
+    again and raises its error with its own traceback."""
+    function, items = _JOBS
+    try:
+        return True, function(items[index])
+    except Exception:
+        return False, None
+
+
+def workers(jobs: int) -> int:
+    """Processes worth starting for `jobs` jobs: one per core, no more than jobs."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else os.cpu_count() or 1
+    return max(1, min(cores, jobs))
+
+
+def run_all(function: Callable, items: Sequence, processes: int | None = None) -> list:
+    """[function(item) for item in items], on `processes` forked processes (default: one
+    per core)."""
+    global _JOBS
+    processes = workers(len(items)) if processes is None else processes
+    if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [function(item) for item in items]
+    _JOBS = (function, items)
+    try:
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) \
+                as pool:
+            # the longest jobs are not known in advance: hand them out one at a time
+            results = list(pool.map(_run, range(len(items)), chunksize=1))
+    except Exception:           # jobs' own errors stay in _run: this is the pool's
+        # no pool here (BrokenProcessPool, OSError), or a result that cannot be pickled
+        # back: one after another instead
+        results = [(False, None)] * len(items)
+    finally:
+        _JOBS = ()
+    return [result if done else function(item)
+            for item, (done, result) in zip(items, results, strict=True)]

@@ -13,6 +13,9 @@ Two families:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cmp_to_key
+
 import sympy as sp
 from sympy.core.relational import Relational
 
@@ -112,6 +115,98 @@ def steps_almost_everywhere(expr: sp.Expr) -> sp.Expr:
         return sp.Heaviside(u, 0)
 
     return clean_steps(expr.replace(lambda e: isinstance(e, sp.Heaviside), normal))
+
+
+@dataclass(frozen=True)
+class Cases:
+    """An expression with steps in one variable, written out on each open interval between
+    the steps' breakpoints: pieces[n] is its value above breakpoints[:n] and below
+    breakpoints[n:]."""
+
+    variable: sp.Expr
+    breakpoints: tuple
+    pieces: tuple
+
+
+class _Unordered(Exception):
+    pass
+
+
+def _compare(a: sp.Expr, b: sp.Expr) -> int:
+    """-1, 0 or 1 as a < b, a == b or a > b for every value the assumptions allow."""
+    gap = sp.expand(b - a)
+    if gap == 0:
+        return 0
+    if gap.is_positive:
+        return -1
+    if gap.is_negative:
+        return 1
+    raise _Unordered
+
+
+def _breakpoint(u: sp.Expr, variable: sp.Expr):
+    """(b, rising) when u = a (variable - b) with a of known sign (rising: a > 0), else None."""
+    x = sp.Dummy("x", real=True)
+    u = u.xreplace({variable: x})
+    if x not in u.free_symbols:
+        return None
+    slope = sp.diff(u, x)
+    if x in slope.free_symbols or not (slope.is_positive or slope.is_negative):
+        return None
+    return sp.expand(-u.xreplace({x: 0}) / slope), bool(slope.is_positive)
+
+
+def _split_on(expr: sp.Expr, steps, variable: sp.Expr) -> Cases | None:
+    placed = {}
+    for step in steps:
+        if variable not in step.args[0].free_symbols | step.args[0].atoms(sp.Indexed):
+            continue   # constant in `variable`: it stays in every piece
+        found = _breakpoint(step.args[0], variable)
+        if found is None:
+            return None
+        placed[step] = found
+    distinct = []
+    for point, _ in placed.values():
+        if all(sp.expand(point - known) != 0 for known in distinct):
+            distinct.append(point)
+    try:
+        order = sorted(distinct, key=cmp_to_key(_compare))
+    except _Unordered:
+        return None
+    rank = {point: n for n, point in enumerate(order)}
+
+    def position(point):
+        return next(n for p, n in rank.items() if sp.expand(point - p) == 0)
+
+    pieces = []
+    for interval in range(len(order) + 1):
+        # on interval n the variable exceeds the breakpoints ranked below n
+        values = {step: sp.Integer(int((position(point) < interval) == rising))
+                  for step, (point, rising) in placed.items()}
+        pieces.append(expr.xreplace(values))
+    return Cases(variable, tuple(order), tuple(pieces))
+
+
+def split_at_steps(expr: sp.Expr) -> Cases | None:
+    """`expr` by cases on one variable, when the argument of each step H(u, 0) that holds
+    it is linear in it with a slope of known sign and the assumptions order the
+    breakpoints (delta > 0 puts -delta below delta); None otherwise. Away from the
+    breakpoints each step is a constant, so each piece holds no step in the variable;
+    the value at a breakpoint is not represented (comparisons hold away from kinks)."""
+    steps = expr.atoms(sp.Heaviside)
+    if not steps:
+        return None
+    counts: dict = {}
+    for step in steps:
+        u = step.args[0]
+        for candidate in u.atoms(sp.Indexed) | {a for a in u.free_symbols if a.is_Symbol}:
+            if candidate.is_real and not candidate.is_integer:
+                counts[candidate] = counts.get(candidate, 0) + 1
+    for variable in sorted(counts, key=lambda v: (-counts[v], str(v))):
+        cases = _split_on(expr, steps, variable)
+        if cases is not None:
+            return cases
+    return None
 
 
 # --- index notation ----------------------------------------------------------------------

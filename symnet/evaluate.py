@@ -12,6 +12,7 @@ It also notices when a kink (a step, max, min, abs, or piecewise condition) is w
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import mpmath
 import sympy as sp
@@ -35,6 +36,13 @@ _FUNCTIONS = {
 }
 
 
+@lru_cache(maxsize=256)
+def _naive(expr: sp.Expr) -> sp.Expr:
+    """naive_form, once per expression: a probe evaluates the same two sides at many
+    points, and the rewrite costs more than the evaluation."""
+    return naive_form(expr)
+
+
 class Evaluator:
     def __init__(self, symbols: dict, draw: Callable, margin: float, digits: int = 50):
         self.symbols = dict(symbols)
@@ -45,7 +53,7 @@ class Evaluator:
 
     def __call__(self, expr: sp.Expr):
         with mpmath.workdps(self.digits):
-            value = self._eval(naive_form(expr), {})
+            value = self._eval(_naive(expr), {})
             if not isinstance(value, (mpmath.mpf, int)) or not mpmath.isfinite(value):
                 raise NotANumber(str(expr))
             return mpmath.mpf(value)

@@ -24,6 +24,7 @@ from symnet.algebra import (
     collapse_indexed,
     kinks_to_piecewise,
     piecewise_to_steps,
+    split_at_steps,
     split_sums,
     steps_almost_everywhere,
 )
@@ -169,6 +170,14 @@ def _canonical(expr: sp.Expr) -> sp.Expr:
     return steps_almost_everywhere(piecewise_to_steps(kinks_to_piecewise(expr)))
 
 
+CASE_DEPTH = 3
+
+
+def _cheap_zero(expr: sp.Expr) -> bool:
+    """Zero by expansion alone: what most differences need, before any simplify."""
+    return within(PROOF_SECONDS, lambda: sp.expand(expr) == 0, False)
+
+
 def _is_zero(expr: sp.Expr) -> bool:
     attempts = (
         lambda e: sp.expand(e),
@@ -183,15 +192,67 @@ def _is_zero(expr: sp.Expr) -> bool:
     return False
 
 
-def prove(lhs: sp.Expr, rhs: sp.Expr, constraints=()) -> bool:
+def _zero_by_cases(expr: sp.Expr, depth: int = CASE_DEPTH) -> str | None:
+    """How `expr` is zero on every open interval between its steps' breakpoints (see
+    `split_at_steps`), each piece by expansion or a plain simplify, or None. A piece
+    that still holds steps, in another variable, is split again."""
+    if depth == 0:
+        return None
+    cases = split_at_steps(expr)
+    if cases is None:
+        return None
+    for piece in cases.pieces:
+        if _cheap_zero(piece):
+            continue
+        if piece.has(sp.Heaviside) and _zero_by_cases(piece, depth - 1) is not None:
+            continue
+        if not within(PROOF_SECONDS, lambda p=piece: sp.simplify(p) == 0, False):
+            return None
+    return _cases_text(cases)
+
+
+def _cases_text(cases) -> str:
+    """'s[k] - y[k] at -delta < 0 < delta': the breakpoints' shared terms moved to the
+    variable's side, so the cases read as a person writes them."""
+    shared = set(sp.Add.make_args(cases.breakpoints[0]))
+    for point in cases.breakpoints[1:]:
+        shared &= set(sp.Add.make_args(point))
+    offset = sp.Add(*shared)
+    points = " < ".join(str(point - offset) for point in cases.breakpoints)
+    return f"by cases on {cases.variable - offset} at {points}"
+
+
+def _proof(lhs: sp.Expr, rhs: sp.Expr, constraints=()) -> str | None:
+    """'symbolic' or 'symbolic by cases on ...' when lhs - rhs is zero away from kinks,
+    else None. The difference is tried in up to four forms (as it is and with primitives
+    naive, each collapsed, then expanded and collapsed again), built only when needed;
+    the cheap attempts run on every form before the costly ones on any."""
     difference = _canonical(lhs) - _canonical(rhs)
     indices = {s for s in difference.free_symbols if isinstance(s, sp.Symbol) and _is_index(s)}
-    for form in (difference, naive_form(difference)):
-        collapsed = collapse_indexed(form, indices, constraints)
-        if _is_zero(collapsed) or _is_zero(collapse_indexed(sp.expand(collapsed), indices,
-                                                            constraints)):
-            return True
-    return False
+
+    def forms():
+        for form in (difference, naive_form(difference)):
+            collapsed = collapse_indexed(form, indices, constraints)
+            yield collapsed
+            yield collapse_indexed(sp.expand(collapsed), indices, constraints)
+
+    built = []
+    for form in forms():
+        built.append(form)
+        if _cheap_zero(form):
+            return "symbolic"
+    for form in built:
+        cases = _zero_by_cases(form)
+        if cases is not None:
+            return f"symbolic {cases}"
+    for form in built:
+        if _is_zero(form):
+            return "symbolic"
+    return None
+
+
+def prove(lhs: sp.Expr, rhs: sp.Expr, constraints=()) -> bool:
+    return _proof(lhs, rhs, constraints) is not None
 
 
 def check_claim(claim: str, lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace,
@@ -201,11 +262,13 @@ def check_claim(claim: str, lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace,
     if counterexample:
         return Verdict(claim, REFUTED, f"differs at a random point ({DIGITS} digits)",
                        counterexample)
-    if prove(lhs, rhs):
-        return Verdict(claim, PROVED, "symbolic, away from kinks")
-    if constraints and prove(lhs, rhs, constraints):
+    how = _proof(lhs, rhs)
+    if how:
+        return Verdict(claim, PROVED, f"{how}, away from kinks")
+    how = _proof(lhs, rhs, constraints) if constraints else None
+    if how:
         used = ", ".join(f"{c.lhs} = {c.rhs}" for c in constraints)
-        return Verdict(claim, PROVED, f"symbolic, away from kinks, using {used}")
+        return Verdict(claim, PROVED, f"{how}, away from kinks, using {used}")
     return Verdict(claim, PROBED, f"simplify could not decide; {PROBES} random points at "
                                   f"{DIGITS} digits agree")
 

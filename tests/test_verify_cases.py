@@ -1,0 +1,67 @@
+"""The proof by cases: a difference whose steps are linear in one variable, with breakpoints
+the assumptions order, is zero when each piece between the breakpoints is. It turns the
+Huber loss's hand gradients (a Piecewise and a clip) from probed into proved, and must not
+prove a claim that is wrong on one interval only, nor split where the order of the
+breakpoints is unknown."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from symnet.algebra import split_at_steps
+from symnet.catalog import REGISTRY
+from symnet.verify import (
+    PROVED,
+    REFUTED,
+    ProbeSpace,
+    _canonical,
+    _proof,
+    check,
+    check_claim,
+    prove,
+)
+
+x = sp.Symbol("x", real=True)
+y = sp.Symbol("y", real=True)
+delta = sp.Symbol("delta", positive=True)
+CLIP = sp.Max(-delta, sp.Min(delta, x))
+
+
+def test_the_huber_gradients_are_proved_by_cases_on_the_residual():
+    verdicts = check(REGISTRY["huber"])
+    assert [v.status for v in verdicts] == [PROVED, PROVED]
+    assert all("by cases on s[k] - y[k] at -delta < 0 < delta" in v.detail for v in verdicts)
+
+
+def test_a_clip_equals_its_three_cases():
+    cases = sp.Piecewise((-delta, x < -delta), (x, x <= delta), (delta, True))
+    assert _proof(CLIP, cases) == "symbolic by cases on x at -delta < delta"
+
+
+def test_a_clip_is_split_at_its_two_ordered_breakpoints():
+    split = split_at_steps(_canonical(CLIP))
+    assert split.variable == x and split.breakpoints == (-delta, delta)
+    assert [sp.expand(piece) for piece in split.pieces] == [-delta, x, delta]
+
+
+def test_a_claim_wrong_on_the_last_interval_only_is_not_proved_and_is_refuted():
+    wrong = sp.Piecewise((-delta, x < -delta), (x, x <= delta), (-delta, True))
+    assert not prove(CLIP, wrong)
+    verdict = check_claim("wrong clip", CLIP, wrong, ProbeSpace())
+    assert verdict.status == REFUTED
+
+
+def test_breakpoints_without_a_known_order_are_not_split():
+    a, b = sp.Symbol("a", real=True), sp.Symbol("b", real=True)
+    assert split_at_steps(_canonical(sp.Max(a, sp.Min(b, x)))) is None
+
+
+def test_a_step_nonlinear_in_every_variable_is_not_split():
+    assert split_at_steps(sp.Heaviside(x ** 2 - 1, 0) * x) is None
+
+
+def test_steps_in_two_variables_are_split_one_after_the_other():
+    cases = sp.Piecewise((-delta, x < -delta), (x, x <= delta), (delta, True))
+    lhs, rhs = CLIP + CLIP.subs(x, y), cases + cases.subs(x, y)
+    assert prove(lhs, rhs)
+    assert not prove(lhs, cases + cases.subs(x, 2 * y))

@@ -157,7 +157,12 @@ def keep_verdicts(declaration, verdicts: list) -> None:
     store("verdicts", declaration, verdicts, _encode_verdicts)
 
 
-def module_file(source, reduction: str, compute: Callable) -> tuple[str, str]:
-    """A declaration's generated module (symnet generate): (relative path, text)."""
-    return cached("module", source.declaration, compute, list, tuple, source.reference,
-                  reduction)
+def kept_module_file(source, reduction: str) -> tuple[str, str] | None:
+    """A declaration's generated module (symnet generate), (relative path, text), if the
+    cache has it, else None."""
+    found = lookup("module", source.declaration, tuple, source.reference, reduction)
+    return None if found is MISSING else found
+
+
+def keep_module_file(source, reduction: str, module: tuple[str, str]) -> None:
+    store("module", source.declaration, module, list, source.reference, reduction)

@@ -66,13 +66,21 @@ def sources(references) -> list[Source]:
     return found
 
 
-def _cached_module_file(source: Source, reduction: str) -> tuple[str, str]:
-    """module_file's result, from symnet's cache when this exact declaration, reduction
-    and symnet code made it before (symnet.cache)."""
+def module_files(named: list[Source], reduction: str) -> list[tuple[str, str]]:
+    """Each source's (relative path, text): from symnet's cache when this exact declaration,
+    reduction and symnet code made it before (symnet.cache), the others generated on one
+    process per core (symnet.parallel) and kept."""
     from symnet import cache
     from symnet.codegen.emit import module_file
+    from symnet.parallel import run_all
 
-    return cache.module_file(source, reduction, lambda: module_file(source, reduction))
+    found = [cache.kept_module_file(source, reduction) for source in named]
+    pending = [n for n, module in enumerate(found) if module is None]
+    made = run_all(lambda source: module_file(source, reduction), [named[n] for n in pending])
+    for n, module in zip(pending, made, strict=True):
+        cache.keep_module_file(named[n], reduction, module)
+        found[n] = module
+    return found
 
 
 def cmd_generate(args) -> int:
@@ -85,7 +93,8 @@ def cmd_generate(args) -> int:
     if not named:
         print(f"{root}: nothing to generate")
         return 0
-    files = files_for(named, args.reduction, make=_cached_module_file)
+    made = iter(module_files(named, args.reduction))
+    files = files_for(named, args.reduction, make=lambda source, reduction: next(made))
     if args.check:
         found = differences(root, files, complete=not args.names)
         for difference in found:

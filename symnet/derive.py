@@ -24,6 +24,7 @@ from symnet.algebra import (
 from symnet.bounded import within
 from symnet.errors import DerivationError
 from symnet.primitives import Softmax, in_softmax_terms, naive_form
+from symnet.primitives import _ScalarPrimitive as ScalarPrimitive
 from symnet.spec import Activation, Jacobian, Loss
 from symnet.symbols import out as OUT
 
@@ -62,12 +63,31 @@ def tidy(expr: sp.Expr) -> sp.Expr:
     """A light, bounded simplification that keeps steps explicit."""
     expr = clean_steps(piecewise_to_steps(expr))
     candidates = [expr, sp.factor_terms(expr)]
-    simplified = within(SIMPLIFY_SECONDS, lambda: sp.simplify(expr), None)
+    simplified = within(SIMPLIFY_SECONDS, lambda: _simplify_around_steps(expr), None)
     # simplify may trade e^-x for cosh(x/2): keep only forms in the declaration's own terms
     if simplified is not None and _function_kinds(simplified) <= _function_kinds(expr):
         candidates.append(simplified)
     best = min(candidates, key=lambda e: (sp.count_ops(e), sp.default_sort_key(e)))
     return absorb_sign(clean_steps(best))
+
+
+def _simplify_around_steps(expr: sp.Expr) -> sp.Expr:
+    """sympy's simplify with each step H(u) and vector entry s[k] outside any sum held as
+    one symbol (of the same assumptions): simplify has no rule for either, but would
+    simplify inside every one of them (most of its time on huber's gradient)."""
+    symbols = {}
+
+    def hold(e):
+        if isinstance(e, (sp.Heaviside, sp.Indexed)):
+            if e not in symbols:
+                symbols[e] = sp.Dummy(**e.assumptions0)
+            return symbols[e]
+        if isinstance(e, (sp.Add, sp.Mul, sp.Pow)):   # never a sum's body: its index is bound
+            return e.func(*[hold(a) for a in e.args])
+        return e
+
+    held = hold(expr)
+    return sp.simplify(held).xreplace({d: e for e, d in symbols.items()})
 
 
 def _function_kinds(expr: sp.Expr) -> set:
@@ -152,11 +172,32 @@ def _output_candidates(derivative: sp.Expr, forward: sp.Expr, variable: sp.Symbo
     (1 - tanh(x)^2), then through each solution x = f^-1(out); a generator, since solving
     costs far more than the substitution and is not needed when that already works."""
     yield derivative.subs(forward, OUT)
-    solutions = within(SIMPLIFY_SECONDS, lambda: sp.solve(sp.Eq(OUT, forward), variable), [])
+    opaque, back = _opaque_primitives(forward)
+    solutions = within(SIMPLIFY_SECONDS, lambda: sp.solve(sp.Eq(OUT, opaque), variable), [])
     for solution in solutions:
+        solution = solution.replace(lambda e: getattr(e, "func", None) in back,
+                                    lambda e: back[e.func](*e.args))
         yield within(SIMPLIFY_SECONDS,
                      lambda s=solution: sp.factor(sp.simplify(derivative.subs(variable, s))),
                      derivative)
+
+
+def _opaque_primitives(forward: sp.Expr) -> tuple[sp.Expr, dict]:
+    """The forward with each scalar primitive (softplus, sigmoid) as an opaque function
+    with the same assumptions, and the map back. sympy cannot invert a primitive (it has
+    no inverse) and sees it only through its derivative, which solve would derive afresh
+    at each of its steps: with the stand-ins the same solve gives up (or succeeds) in a
+    tenth of the time."""
+    back = {}
+
+    def stand_in(application):
+        facts = {fact: value for fact in ("real", "positive")
+                 if (value := getattr(application, f"is_{fact}")) is not None}
+        function = sp.Function(f"_{type(application).__name__}", **facts)
+        back[function] = type(application)
+        return function(*application.args)
+
+    return forward.replace(lambda e: isinstance(e, ScalarPrimitive), stand_in), back
 
 
 def derive_activation(decl: Activation) -> ActivationDerivation:

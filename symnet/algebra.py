@@ -14,7 +14,7 @@ Two families:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cmp_to_key
+from functools import cmp_to_key, lru_cache
 
 import sympy as sp
 from sympy.core.relational import Relational
@@ -22,8 +22,11 @@ from sympy.core.relational import Relational
 # --- kinks -------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
 def _primitive(u: sp.Expr) -> sp.Expr:
-    """u without a positive constant factor: the step of 9x/10 is the step of x."""
+    """u without a positive constant factor: the step of 9x/10 is the step of x.
+    Remembered: the entries of an explicit matrix share their steps, and factoring a
+    long argument costs more than everything else done to the step."""
     coeff, rest = sp.factor_terms(u).as_content_primitive()
     return rest if coeff.is_positive else u
 
@@ -90,6 +93,14 @@ def kinks_to_piecewise(expr: sp.Expr) -> sp.Expr:
     """Max, Min and Abs as Piecewise, so that differentiation picks one branch at a tie."""
     return expr.replace(lambda e: isinstance(e, (sp.Max, sp.Min, sp.Abs)),
                         lambda e: e.rewrite(sp.Piecewise))
+
+
+def signs_to_piecewise(expr: sp.Expr) -> sp.Expr:
+    """sign(u) as 1 where u > 0, -1 where u < 0 and 0 at u = 0: a kink like any other, for
+    comparing a hand derivation that writes sign (d|w|/dw) with the derived steps."""
+    return expr.replace(lambda e: isinstance(e, sp.sign) and e.args[0].is_real,
+                        lambda e: sp.Piecewise((1, e.args[0] > 0), (-1, e.args[0] < 0),
+                                               (0, True)))
 
 
 def clean_steps(expr: sp.Expr) -> sp.Expr:

@@ -24,6 +24,7 @@ from symnet.algebra import (
     collapse_indexed,
     kinks_to_piecewise,
     piecewise_to_steps,
+    signs_to_piecewise,
     split_at_steps,
     split_sums,
     steps_almost_everywhere,
@@ -167,7 +168,8 @@ def _plain_symbols(expr: sp.Expr) -> set:
 
 
 def _canonical(expr: sp.Expr) -> sp.Expr:
-    return steps_almost_everywhere(piecewise_to_steps(kinks_to_piecewise(expr)))
+    return steps_almost_everywhere(piecewise_to_steps(kinks_to_piecewise(
+        signs_to_piecewise(expr))))
 
 
 CASE_DEPTH = 3
@@ -222,32 +224,39 @@ def _cases_text(cases) -> str:
     return f"by cases on {cases.variable - offset} at {points}"
 
 
-def _proof(lhs: sp.Expr, rhs: sp.Expr, constraints=()) -> str | None:
-    """'symbolic' or 'symbolic by cases on ...' when lhs - rhs is zero away from kinks,
-    else None. The difference is tried in up to four forms (as it is and with primitives
-    naive, each collapsed, then expanded and collapsed again), built only when needed;
-    the cheap attempts run on every form before the costly ones on any."""
-    difference = _canonical(lhs) - _canonical(rhs)
+def _forms(difference: sp.Expr, constraints):
+    """The difference in the forms to try, each built only when the one before has not
+    sufficed: as it is and with primitives naive, each collapsed, then expanded and
+    collapsed again."""
     indices = {s for s in difference.free_symbols if isinstance(s, sp.Symbol) and _is_index(s)}
+    for form in (difference, naive_form(difference)):
+        collapsed = collapse_indexed(form, indices, constraints)
+        yield collapsed
+        yield collapse_indexed(sp.expand(collapsed), indices, constraints)
 
-    def forms():
-        for form in (difference, naive_form(difference)):
-            collapsed = collapse_indexed(form, indices, constraints)
-            yield collapsed
-            yield collapse_indexed(sp.expand(collapsed), indices, constraints)
 
-    built = []
-    for form in forms():
-        built.append(form)
-        if _cheap_zero(form):
-            return "symbolic"
-    for form in built:
-        cases = _zero_by_cases(form)
-        if cases is not None:
-            return f"symbolic {cases}"
-    for form in built:
-        if _is_zero(form):
-            return "symbolic"
+def _proof(lhs: sp.Expr, rhs: sp.Expr, constraints=()) -> tuple[str, bool] | None:
+    """(how, whether the constraints were used) when lhs - rhs is zero away from kinks,
+    else None; how is 'symbolic' or 'symbolic by cases on ...'. Each attempt runs on
+    every form, first without the constraints and then with them, before the next,
+    costlier attempt runs on any: expansion, then cases, then simplify."""
+    difference = _canonical(lhs) - _canonical(rhs)
+    settings = [()] + ([tuple(constraints)] if constraints else [])
+    built = {setting: [] for setting in settings}
+    for setting in settings:
+        for form in _forms(difference, setting):
+            built[setting].append(form)
+            if _cheap_zero(form):
+                return "symbolic", bool(setting)
+    for setting in settings:
+        for form in built[setting]:
+            cases = _zero_by_cases(form)
+            if cases is not None:
+                return f"symbolic {cases}", bool(setting)
+    for setting in settings:
+        for form in built[setting]:
+            if _is_zero(form):
+                return "symbolic", bool(setting)
     return None
 
 
@@ -262,13 +271,12 @@ def check_claim(claim: str, lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace,
     if counterexample:
         return Verdict(claim, REFUTED, f"differs at a random point ({DIGITS} digits)",
                        counterexample)
-    how = _proof(lhs, rhs)
-    if how:
-        return Verdict(claim, PROVED, f"{how}, away from kinks")
-    how = _proof(lhs, rhs, constraints) if constraints else None
-    if how:
+    proof = _proof(lhs, rhs, constraints)
+    if proof is not None:
+        how, constrained = proof
         used = ", ".join(f"{c.lhs} = {c.rhs}" for c in constraints)
-        return Verdict(claim, PROVED, f"{how}, away from kinks, using {used}")
+        return Verdict(claim, PROVED, f"{how}, away from kinks, using {used}" if constrained
+                       else f"{how}, away from kinks")
     return Verdict(claim, PROBED, f"simplify could not decide; {PROBES} random points at "
                                   f"{DIGITS} digits agree")
 

@@ -35,7 +35,7 @@ def test_the_huber_gradients_are_proved_by_cases_on_the_residual():
 
 def test_a_clip_equals_its_three_cases():
     cases = sp.Piecewise((-delta, x < -delta), (x, x <= delta), (delta, True))
-    assert _proof(CLIP, cases) == "symbolic by cases on x at -delta < delta"
+    assert _proof(CLIP, cases) == ("symbolic by cases on x at -delta < delta", False)
 
 
 def test_a_clip_is_split_at_its_two_ordered_breakpoints():
@@ -65,3 +65,10 @@ def test_steps_in_two_variables_are_split_one_after_the_other():
     lhs, rhs = CLIP + CLIP.subs(x, y), cases + cases.subs(x, y)
     assert prove(lhs, rhs)
     assert not prove(lhs, cases + cases.subs(x, 2 * y))
+
+
+def test_a_sign_is_a_kink_so_l1_sign_gradient_is_proved_by_cases():
+    verdict = check(REGISTRY["l1"])[0]
+    assert verdict.status == PROVED and "by cases on W[k] at 0" in verdict.detail
+    assert prove(sp.sign(x), 2 * sp.Heaviside(x) - 1)
+    assert not prove(sp.sign(x), sp.Heaviside(x))

@@ -226,9 +226,51 @@ def free_indices(decl: Loss, *indices) -> set:
 def closed_form(decl: Loss, expr: sp.Expr, *indices) -> sp.Expr:
     """Collapse sums, apply the declaration's constraints, express softmax as softmax."""
     if decl.is_vector:
-        expr = collapse_indexed(expr, free_indices(decl, *indices), decl.constraints)
+        positions = free_indices(decl, *indices)
+        expr = sum_deltas(expr, positions, decl.size)
+        expr = collapse_indexed(expr, positions, decl.constraints)
         expr = in_softmax_terms(expr, decl.scores, decl.size)
     return tidy(expr)
+
+
+def sum_deltas(expr: sp.Expr, positions: set, size: sp.Expr) -> sp.Expr:
+    """Sum(g(i)*KroneckerDelta(i, k), (i, 0, size - 1)) -> g(k) term by term, for a
+    position k (always in range): what collapse_indexed's Sum.doit gives once it drops the
+    range condition, without sympy's delta summation on every term of the expanded body
+    (most of huber's derivation). Other terms stay in the sum, for collapse_indexed."""
+
+    def collapse(total: sp.Sum) -> sp.Expr:
+        if len(total.limits) != 1 or total.limits[0][1:] != (0, size - 1):
+            return total
+        index = total.limits[0][0]
+        summed, kept = [], []
+        for term in sp.Add.make_args(sp.expand(total.function)):
+            position = _delta_position(term, index, positions)
+            if position is None:
+                kept.append(term)
+            else:
+                rest = term / sp.KroneckerDelta(index, position)
+                summed.append(rest.xreplace({index: position}))
+        if not summed:
+            return total
+        return sp.Add(*summed, *([sp.Sum(sp.Add(*kept), *total.limits)] if kept else []))
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), collapse)
+
+
+def _delta_position(term: sp.Expr, index: sp.Symbol, positions: set):
+    """k when `term` is KroneckerDelta(index, k) times factors with no other delta on
+    `index` and no inner sum that involves `index` (whose deltas collapse_indexed would
+    sum first, giving another form); None otherwise."""
+    deltas = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.KroneckerDelta)
+              and index in f.args]
+    if len(deltas) != 1 or any(index in inner.free_symbols
+                               or index in (limit[0] for limit in inner.limits)
+                               for inner in term.atoms(sp.Sum)):
+        return None
+    first, second = deltas[0].args
+    position = second if first == index else first
+    return position if position in positions else None
 
 
 def derive_gradient(decl: Loss, of: sp.Expr | None = None, wrt: sp.Expr | None = None):

@@ -96,8 +96,15 @@ class ProbeSpace:
     class_index: sp.Symbol | None = None
     signs: tuple = ()
 
+    #: atom -> how its value is drawn; a probe draws the same atoms at every point, and
+    #: sympy's assumption queries cost more than the drawing
+    kinds: dict = field(default_factory=dict, repr=False, compare=False)
+
     def draw(self, exprs, rng: random.Random):
-        free = set().union(*(e.free_symbols for e in exprs))
+        return self.positions(set().union(*(e.free_symbols for e in exprs)), rng)
+
+    def positions(self, free: set, rng: random.Random):
+        """(sizes, indices): a value for each size and index symbol in `free`."""
         sizes = {s: rng.randint(2, 4) for s in sorted(free, key=str) if _is_size(s)}
         top = min(sizes.values(), default=3)
         indices = {s: rng.randrange(top) for s in sorted(free, key=str) if _is_index(s)}
@@ -105,15 +112,31 @@ class ProbeSpace:
             indices.setdefault(self.class_index, rng.randrange(top))
         return sizes, indices
 
-    def value(self, atom, rng: random.Random, indices: dict):
+    def _kind(self, atom):
         if isinstance(atom, sp.Indexed) and atom.base == self.one_hot:
-            return int(atom.indices[0] == indices.get(self.class_index, 0))
+            return "one_hot", None
         if atom in self.defaults:
-            return mpmath.mpf(sp.Float(self.defaults[atom], DIGITS))
+            return "default", sp.Float(self.defaults[atom], DIGITS)
         if atom in self.signs:
+            return "sign", None
+        return ("nonnegative" if atom.is_positive or atom.is_nonnegative else "real"), None
+
+    def value(self, atom, rng: random.Random, indices: dict, key=None):
+        """A random value for `atom` (`key`, when given, names it in `kinds`: the
+        evaluator's (base, index) of a vector entry, without building the entry)."""
+        key = atom if key is None else key
+        if key not in self.kinds:
+            self.kinds[key] = self._kind(atom() if callable(atom) else atom)
+        kind, default = self.kinds[key]
+        if kind == "one_hot":
+            atom = atom() if callable(atom) else atom
+            return int(atom.indices[0] == indices.get(self.class_index, 0))
+        if kind == "default":
+            return mpmath.mpf(default)
+        if kind == "sign":
             return rng.choice((-1, 1))
         magnitude = mpmath.mpf(rng.choice(SCALES) * rng.uniform(0.05, 1.0))
-        if atom.is_positive or atom.is_nonnegative:
+        if kind == "nonnegative":
             return magnitude
         return magnitude if rng.random() < 0.5 else -magnitude
 
@@ -122,18 +145,19 @@ def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: i
     """None if `count` random points agree, else the first counterexample found."""
     rng = random.Random(seed)
     free = sorted(_plain_symbols(lhs) | _plain_symbols(rhs), key=str)
+    all_free = lhs.free_symbols | rhs.free_symbols
+    labels = {base.label for base in lhs.atoms(sp.IndexedBase) | rhs.atoms(sp.IndexedBase)}
     agreed, attempts, failure = 0, 0, None
     while agreed < count and attempts < count * 20:
         attempts += 1
-        sizes, indices = space.draw((lhs, rhs), rng)
+        sizes, indices = space.positions(all_free, rng)
         symbols = {**sizes, **indices}
-        labels = {base.label for base in lhs.atoms(sp.IndexedBase) | rhs.atoms(sp.IndexedBase)}
         for symbol in free:
             if symbol not in symbols and symbol not in labels:
                 symbols[symbol] = space.value(symbol, rng, indices)
 
         def draw(base, index, indices=indices):
-            return space.value(base[index], rng, indices)
+            return space.value(lambda: base[index], rng, indices, key=(base, index))
 
         evaluate = Evaluator(symbols, draw, KINK_MARGIN, DIGITS)
         try:

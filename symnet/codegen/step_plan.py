@@ -20,6 +20,7 @@ update    the optimiser's rule applied to each parameter and its total gradient,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import sympy as sp
 
@@ -29,6 +30,10 @@ from symnet.codegen.step_catalog import G, P, TrainingStep
 from symnet.layers import without_zeros
 from symnet.matrix import derive_layer, tidy_matrix
 from symnet.network_derive import _penalised_entries, penalty_gradient
+
+#: the regulariser's gradient on a weight (2*lambda*W1): the catalog's steps share their
+#: regulariser and most of their weight matrices, so each pair is derived once
+shared_penalty_gradient = cache(penalty_gradient)
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,8 @@ def plan(step: TrainingStep) -> StepPlan:
     penalties = {}
     for weight in network.regularized:
         penalties[weight] = _penalised_entries(network.regularizer, weight)
-        gradients[weight] = gradients[weight] + penalty_gradient(network.regularizer, weight)
+        penalty = shared_penalty_gradient(network.regularizer, weight)
+        gradients[weight] = gradients[weight] + penalty
     a, c = _linear_coefficients(step)
     # the network's weights in stage order: W1, b1, W2, b2, ...
     updates = tuple(split_update(p, a * p + c * gradients[p]) for p in network.weights)

@@ -107,12 +107,22 @@ def _branch_gap(pw: sp.Piecewise):
     variables = sorted(boundary.free_symbols, key=sp.default_sort_key)
     if not variables:
         return None
-    roots = within(SIMPLIFY_SECONDS, lambda: sp.solve(boundary, variables[0], dict=True), [])
+    roots = _roots(boundary, variables[0])
     for root in roots:
         gap = within(SIMPLIFY_SECONDS, lambda r=root: sp.simplify((first - second).subs(r)), None)
         if gap is not None and gap.is_number and gap != 0:
             return condition, gap
     return None
+
+
+def _roots(expr: sp.Expr, variable: sp.Symbol) -> list[dict]:
+    """The solutions of expr = 0 for `variable`, directly where expr is linear in it
+    (huber's delta - |s - y|: sympy's solve would first split the |.| into cases)."""
+    slope = sp.diff(expr, variable)
+    rest = sp.expand(expr - slope * variable)
+    if slope != 0 and variable not in slope.free_symbols | rest.free_symbols:
+        return [{variable: -rest / slope}]
+    return within(SIMPLIFY_SECONDS, lambda: sp.solve(expr, variable, dict=True), [])
 
 
 def check_continuous(name: str, expr: sp.Expr) -> None:

@@ -134,6 +134,7 @@ class Atoms:
     def __init__(self):
         self.symbols: dict = {}
         self.done: dict = {}
+        self.reparametrised: dict = {}
 
     def __call__(self, e):
         if e.is_Atom:
@@ -151,9 +152,20 @@ class Atoms:
             self.symbols[key] = sp.Dummy(f"atom{len(self.symbols)}")
         return self.symbols[key]
 
+    def logistic(self, e):
+        """atoms(e) with each exponential's atom a written as 1/t - 1 for a fresh t: a
+        change of variables (t = 1/(1 + a)) under which a sigmoid 1/(1 + a) is t and its
+        derivative a/(1 + a)^2 is t (1 - t), so sigmoid layers expand to polynomials."""
+        atomized = self(e)
+        for (func, _), symbol in self.symbols.items():
+            if func is sp.exp and symbol not in self.reparametrised:
+                self.reparametrised[symbol] = 1 / sp.Dummy("t") - 1
+        return atomized.xreplace(self.reparametrised)
+
 
 def _entry_zero(difference, atoms: Atoms, deadline: float) -> bool:
-    attempts = (lambda e: sp.expand_mul(atoms(e)), lambda e: sp.cancel(atoms(e)), sp.expand)
+    attempts = (lambda e: sp.expand_mul(atoms(e)), lambda e: sp.expand_mul(atoms.logistic(e)),
+                lambda e: sp.cancel(atoms(e)), sp.expand)
     for attempt in attempts:
         left = deadline - time.monotonic()
         if left <= 0:

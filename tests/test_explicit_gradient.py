@@ -1,0 +1,61 @@
+"""The ground truth of the layer and network checks, d total / d entry by scalar calculus:
+the chain rule over the total's expression graph with sympy's local derivatives must give
+what `sp.diff` gives on the whole total, kinks, cases and losses included."""
+
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+
+from symnet.catalog import CATALOG
+from symnet.entrywise import probe_entries
+from symnet.errors import DerivationError
+from symnet.explicit import instantiate, scalar_gradient
+from symnet.layers import activation_layer
+from symnet.matrix_check import _network_sizes, explicit_loss, explicit_sizes
+from symnet.network_derive import derive_network
+
+
+def _layer_total(layer):
+    sizes = explicit_sizes(layer.forward, layer.upstream)
+    upstream, output = instantiate(layer.upstream, sizes), instantiate(layer.forward, sizes)
+    return sum(g * y for g, y in zip(upstream, output, strict=True)), \
+        [instantiate(m, sizes) for m in layer.inputs]
+
+
+def _network_total(network):
+    sizes = _network_sizes(network)
+    _, total = explicit_loss(network, derive_network(network), sizes)
+    return total, [instantiate(w, sizes) for w in network.weights]
+
+
+@pytest.mark.parametrize("name", ["maxout_layer", "elu", "softplus", "leaky_relu"])
+def test_the_chain_rule_equals_sympys_diff_on_a_layer(name):
+    decl = CATALOG[name]
+    layer = decl if getattr(decl, "kind", "") == "layer" else activation_layer(decl)
+    total, matrices = _layer_total(layer)
+    for matrix in matrices:
+        by_sympy = matrix.applyfunc(lambda entry: sp.diff(total, entry))
+        assert probe_entries(scalar_gradient(name, total, matrix), by_sympy) is None
+
+
+@pytest.mark.parametrize("name", ["two_layer_svm", "two_layer_softmax_ce", "twenty_line_net"])
+def test_the_chain_rule_equals_sympys_diff_on_a_network_loss(name):
+    total, weights = _network_total(CATALOG[name])
+    for weight in weights:
+        by_sympy = weight.applyfunc(lambda entry: sp.diff(total, entry))
+        assert probe_entries(scalar_gradient(name, total, weight), by_sympy) is None
+
+
+def test_a_wrong_local_derivative_would_be_seen():
+    x = sp.Symbol("x", real=True)
+    gradient = scalar_gradient("t", sp.exp(2 * x) * sp.sin(x), sp.Matrix([[x]]))
+    wrong = sp.Matrix([[sp.exp(2 * x) * sp.cos(x)]])
+    assert probe_entries(gradient, wrong) is not None
+    assert sp.simplify(gradient[0] - sp.diff(sp.exp(2 * x) * sp.sin(x), x)) == 0
+
+
+def test_a_step_inside_the_total_is_refused_as_sympy_cannot_differentiate_it():
+    x = sp.Symbol("x", real=True)
+    with pytest.raises(DerivationError, match="cannot differentiate"):
+        scalar_gradient("stepped", x * sp.Heaviside(x - 1, 0), sp.Matrix([[x]]))

@@ -128,6 +128,34 @@ def _with_kinks_as_steps(expr: sp.Expr) -> sp.Expr:
     return _steps_only(kinks_to_piecewise(expr))
 
 
+class SharedNormalForm:
+    """`_steps_only` (or `_with_kinks_as_steps`) of every entry of a claim, bottom-up with
+    each distinct subexpression rewritten once: the entries share most of theirs, and
+    sympy's replace walks each entry's whole tree, once per rewrite. Only a node that
+    one of the rewrites changes (a branch, a step, a power of a step, with
+    `kinks` max, min and abs) is handed to them, its arguments already rewritten."""
+
+    def __init__(self, kinks: bool):
+        self.normal = _with_kinks_as_steps if kinks else _steps_only
+        self.kinds = (sp.Piecewise, sp.Heaviside) + ((sp.Max, sp.Min, sp.Abs) if kinks else ())
+        self.done: dict = {}
+
+    def __call__(self, e):
+        if not e.args:
+            return e
+        if e not in self.done:
+            args = [self(a) for a in e.args]
+            if any(new is not old for new, old in zip(args, e.args, strict=True)):
+                e_new = e.func(*args)
+            else:
+                e_new = e
+            if isinstance(e_new, self.kinds) or (
+                    e_new.is_Pow and isinstance(e_new.base, sp.Heaviside)):
+                e_new = self.normal(e_new)
+            self.done[e] = e_new
+        return self.done[e]
+
+
 class Atoms:
     """Function applications as opaque symbols, one per canonical argument list."""
 
@@ -178,19 +206,20 @@ def _entry_zero(difference, atoms: Atoms, deadline: float) -> bool:
 def prove_entries(lhs, rhs, seconds: float = PROOF_SECONDS) -> bool:
     """Every entry's difference is zero away from kinks, shown within `seconds`."""
     deadline, atoms = time.monotonic() + seconds, Atoms()
+    normals = (SharedNormalForm(kinks=False), SharedNormalForm(kinks=True))
     for left, right in zip(lhs, rhs, strict=True):
         if left == right:
             continue
         if not any(_entry_zero(difference, atoms, deadline)
-                   for difference in _differences(left, right)):
+                   for difference in _differences(left, right, normals)):
             return False
     return True
 
 
-def _differences(left, right):
+def _differences(left, right, normals):
     """left - right in the normal forms to try, cheapest first; a form sympy cannot build
     (a branch condition on a piecewise value, nested max()) is passed over."""
-    for normal in (_steps_only, _with_kinks_as_steps):
+    for normal in normals:
         try:
             yield normal(left) - normal(right)
         except ValueError:

@@ -32,3 +32,16 @@ def test_a_matrix_of_sigmoid_derivatives_is_proved_and_a_wrong_one_refuted():
     wrong = sp.Matrix([[_sigmoid(u) * (1 + _sigmoid(u)), reusing[1]]])
     assert not prove_entries(derived, wrong)
     assert check_entries("sigmoid'", derived, wrong, {}).status == REFUTED
+
+
+def test_the_shared_normal_form_is_the_normal_form_of_each_entry():
+    from symnet.entrywise import SharedNormalForm, _steps_only, _with_kinks_as_steps
+
+    step = sp.Heaviside(u - v, 1)
+    entries = [u * step ** 2 + sp.Piecewise((u, u > 0), (0, True)),
+               sp.Max(0, u) * step + sp.Abs(v), sp.exp(u) * (1 - step)]
+    for kinks, normal in ((False, _steps_only), (True, _with_kinks_as_steps)):
+        shared = SharedNormalForm(kinks)
+        for entry in entries:
+            assert sp.expand(shared(entry) - normal(entry)) == 0
+            assert not shared(entry).has(sp.Piecewise)

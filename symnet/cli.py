@@ -30,6 +30,8 @@ def _summary(verdicts) -> str:
 
 
 PRIMITIVES = "stable primitives"
+#: kinds of declaration by how long their checks take (networks prove entry by entry)
+SLOWEST_FIRST = ("network", "layer", "loss", "regularizer", "activation", "primitives")
 
 
 def all_verdicts(decl) -> list:
@@ -45,6 +47,10 @@ def verdicts_of(decls: list) -> list[list]:
     others computed on one process per core and kept."""
     found = [cache.kept_verdicts(decl) for decl in decls]
     pending = [n for n, verdicts in enumerate(found) if verdicts is None]
+    # the costliest kinds first, so that no long check starts last on an idle pool
+    kinds = [getattr(decls[n], "kind", "primitives") for n in range(len(decls))]
+    pending.sort(key=lambda n: SLOWEST_FIRST.index(kinds[n]) if kinds[n] in SLOWEST_FIRST
+                 else len(SLOWEST_FIRST))
     computed = run_all(all_verdicts, [decls[n] for n in pending])
     for n, verdicts in zip(pending, computed, strict=True):
         cache.keep_verdicts(decls[n], verdicts)

@@ -142,17 +142,32 @@ class _ChainRule:
 
     def __init__(self):
         self.partials: dict = {}
+        self.free: dict = {}
+
+    def _free_symbols(self, e) -> frozenset:
+        """e.free_symbols, remembered: sympy walks the whole subtree at every call."""
+        if e not in self.free:
+            if e.is_Add or e.is_Mul or e.is_Pow or (e.is_Function and not e.has(sp.Lambda)):
+                self.free[e] = frozenset().union(*(self._free_symbols(a) for a in e.args))
+            else:
+                self.free[e] = frozenset(e.free_symbols)
+        return self.free[e]
 
     def _local(self, node):
-        """node's partial derivative by each argument, or None where sympy must take the
-        node as a whole (a Piecewise: its arguments are not expressions)."""
+        """node's partial derivative by each argument (max and min included), or None where
+        sympy must take the node as a whole (a Piecewise: its arguments are not
+        expressions)."""
         args = node.args
         if node.is_Add:
             return (sp.Integer(1),) * len(args)
         if node.is_Mul:
             return tuple(sp.Mul(*args[:n], *args[n + 1:]) for n in range(len(args)))
-        if not (node.is_Pow or isinstance(node, sp.Function)) \
-                or not all(isinstance(a, sp.Expr) for a in args):
+        # the two commonest nodes directly, as sympy's own rules give them
+        if node.is_Pow and node.exp.is_number:
+            return node.exp * node.base ** (node.exp - 1), sp.Integer(0)
+        if isinstance(node, sp.exp):
+            return (node,)
+        if not (node.is_Pow or node.is_Function) or not all(isinstance(a, sp.Expr) for a in args):
             return None
         stand_ins = [a if a.is_number else sp.Dummy(real=True) for a in args]
         general = node.func(*stand_ins)
@@ -161,7 +176,7 @@ class _ChainRule:
                      for d, a in zip(stand_ins, args, strict=True))
 
     def __call__(self, expr, entry, memo: dict):
-        if entry not in expr.free_symbols:
+        if entry not in self._free_symbols(expr):
             return sp.Integer(0)
         if expr == entry:
             return sp.Integer(1)
@@ -174,7 +189,7 @@ class _ChainRule:
             else:
                 memo[expr] = sp.Add(*[partial * self(arg, entry, memo)
                                       for partial, arg in zip(partials, expr.args, strict=True)
-                                      if entry in arg.free_symbols])
+                                      if entry in self._free_symbols(arg)])
         return memo[expr]
 
 

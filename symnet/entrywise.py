@@ -89,9 +89,25 @@ def _point(values: dict) -> dict:
     return {name: ", ".join(items) for name, items in grouped.items()}
 
 
+def _free_symbols(entries) -> set:
+    """The free symbols of the entries, each shared subexpression visited once (sympy's
+    free_symbols walks every entry's whole tree)."""
+    found, seen, stack = set(), set(), list(entries)
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e.is_Add or e.is_Mul or e.is_Pow or (e.is_Function and not e.has(sp.Lambda)):
+            stack.extend(e.args)
+        else:
+            found |= e.free_symbols
+    return found
+
+
 def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES):
     """None when `count` random points agree on every entry, else a counterexample."""
-    symbols = sorted(lhs.free_symbols | rhs.free_symbols, key=str)
+    symbols = sorted(_free_symbols([*lhs, *rhs]), key=str)
     rng, space = random.Random(seed), ProbeSpace()
     agreed = 0
     for _ in range(count * 20):

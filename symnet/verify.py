@@ -101,13 +101,15 @@ class ProbeSpace:
     kinds: dict = field(default_factory=dict, repr=False, compare=False)
 
     def draw(self, exprs, rng: random.Random):
-        return self.positions(set().union(*(e.free_symbols for e in exprs)), rng)
+        return self.positions(sorted(set().union(*(e.free_symbols for e in exprs)), key=str),
+                              rng)
 
-    def positions(self, free: set, rng: random.Random):
-        """(sizes, indices): a value for each size and index symbol in `free`."""
-        sizes = {s: rng.randint(2, 4) for s in sorted(free, key=str) if _is_size(s)}
+    def positions(self, ordered: list, rng: random.Random):
+        """(sizes, indices): a value for each size and index symbol of `ordered` (free
+        symbols sorted by name, so that a seed always gives the same point)."""
+        sizes = {s: rng.randint(2, 4) for s in ordered if _is_size(s)}
         top = min(sizes.values(), default=3)
-        indices = {s: rng.randrange(top) for s in sorted(free, key=str) if _is_index(s)}
+        indices = {s: rng.randrange(top) for s in ordered if _is_index(s)}
         if self.class_index is not None:
             indices.setdefault(self.class_index, rng.randrange(top))
         return sizes, indices
@@ -145,12 +147,13 @@ def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: i
     """None if `count` random points agree, else the first counterexample found."""
     rng = random.Random(seed)
     free = sorted(_plain_symbols(lhs) | _plain_symbols(rhs), key=str)
-    all_free = lhs.free_symbols | rhs.free_symbols
+    positional = sorted((s for s in lhs.free_symbols | rhs.free_symbols
+                         if _is_size(s) or _is_index(s)), key=str)
     labels = {base.label for base in lhs.atoms(sp.IndexedBase) | rhs.atoms(sp.IndexedBase)}
     agreed, attempts, failure = 0, 0, None
     while agreed < count and attempts < count * 20:
         attempts += 1
-        sizes, indices = space.positions(all_free, rng)
+        sizes, indices = space.positions(positional, rng)
         symbols = {**sizes, **indices}
         for symbol in free:
             if symbol not in symbols and symbol not in labels:

@@ -204,9 +204,9 @@ def main(argv=None) -> int:
         for c in costs:
             print(f"{c['command']:24} {c['run']:16} {c['wall_s']:6.2f} s wall, "
                   f"{c['cpu_s']:6.2f} s CPU")
-        for run, target in SYMBOLIC_TARGETS.items():
-            wall = sum(c["wall_s"] for c in costs if c["run"] == run)
-            print(f"{'met   ' if wall <= target else 'MISSED'} the whole catalog, {run}: "
+        for which, target in SYMBOLIC_TARGETS.items():
+            wall = sum(c["wall_s"] for c in costs if c["run"] == which)
+            print(f"{'met   ' if wall <= target else 'MISSED'} the whole catalog, {which}: "
                   f"{wall:.2f} s wall (target <= {target} s)")
         return 0
     dtypes = ["float64"] if args.quick else args.dtypes.split(",")

@@ -123,16 +123,22 @@ class ProbeSpace:
             return "sign", None
         return ("nonnegative" if atom.is_positive or atom.is_nonnegative else "real"), None
 
-    def value(self, atom, rng: random.Random, indices: dict, key=None):
-        """A random value for `atom` (`key`, when given, names it in `kinds`: the
-        evaluator's (base, index) of a vector entry, without building the entry)."""
-        key = atom if key is None else key
-        if key not in self.kinds:
-            self.kinds[key] = self._kind(atom() if callable(atom) else atom)
-        kind, default = self.kinds[key]
+    def value(self, atom, rng: random.Random, indices: dict):
+        if atom not in self.kinds:
+            self.kinds[atom] = self._kind(atom)
+        position = atom.indices[0] if isinstance(atom, sp.Indexed) else None
+        return self._drawn(self.kinds[atom], position, rng, indices)
+
+    def entry_value(self, base, index: tuple, rng: random.Random, indices: dict):
+        """value(base[index]), without building the entry once its kind is known."""
+        if (base, index) not in self.kinds:
+            self.kinds[base, index] = self._kind(base[index])
+        return self._drawn(self.kinds[base, index], index[0], rng, indices)
+
+    def _drawn(self, kind, position, rng: random.Random, indices: dict):
+        kind, default = kind
         if kind == "one_hot":
-            atom = atom() if callable(atom) else atom
-            return int(atom.indices[0] == indices.get(self.class_index, 0))
+            return int(position == indices.get(self.class_index, 0))
         if kind == "default":
             return mpmath.mpf(default)
         if kind == "sign":
@@ -160,7 +166,7 @@ def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: i
                 symbols[symbol] = space.value(symbol, rng, indices)
 
         def draw(base, index, indices=indices):
-            return space.value(lambda: base[index], rng, indices, key=(base, index))
+            return space.entry_value(base, index, rng, indices)
 
         evaluate = Evaluator(symbols, draw, KINK_MARGIN, DIGITS)
         try:

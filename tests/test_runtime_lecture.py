@@ -138,3 +138,12 @@ def test_an_interrupt_ends_cleanly_and_resuming_matches_an_unbroken_run():
     history.stopped = None
     resumed = train(net, data, config, history, optimizer=optimizer)
     assert resumed.loss == expected
+
+
+@pytest.mark.parametrize("rows", [0, 1, 81, 82, 1000])
+def test_predict_in_blocks_of_rows_equals_the_whole_batch_at_once(rows):
+    net = network((64, 100, 10), seed=1)
+    x = np.random.default_rng(2).standard_normal((rows, 64))
+    whole, _ = net.scores(x)
+    assert net.predict(x).shape == (rows,)
+    assert np.array_equal(net.predict(x), np.argmax(whole, axis=1))   # 81 rows per block

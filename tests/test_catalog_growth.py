@@ -154,7 +154,7 @@ def test_l1_takes_the_branch_rule_at_zero_in_the_derivation_and_the_generated_co
 
 @pytest.mark.parametrize("name, lines", [
     ("softplus", ["out = np.logaddexp(0, x)"]),
-    ("bce_logits", ["loss = np.sum(np.logaddexp(0, s) - s*y)/N"]),
+    ("bce_logits", ["loss = (np.logaddexp(0, s) - s*y).sum()/N"]),
     ("huber", ["np.where(tmp <= delta, s_minus_y**2/2, delta*(tmp - delta/2))",
                "ds = np.where(s_minus_y < -delta, -delta, np.where(s_minus_y <= delta, "
                "s_minus_y, delta))/N"]),

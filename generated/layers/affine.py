@@ -19,8 +19,6 @@ Shapes: X: (N, D), W: (D, M), b: (1, M), the batch N first; Y and dY = dL/dY: (N
     have the shapes of X, W, b. The dtype of X is kept throughout (float32 in, float32 out).
 """
 
-import numpy as np
-
 
 def forward(X, W, b):
     """Y = affine(X, W, b), the batch first.
@@ -38,5 +36,5 @@ def backward(dY, cache):
     X, W = cache
     dX = dY @ W.T
     dW = X.T @ dY
-    db = np.sum(dY, axis=0, keepdims=True)
+    db = dY.sum(axis=0, keepdims=True)
     return dX, dW, db

@@ -76,7 +76,7 @@ def backward(dY, cache):
     dB = np.where(A_ge_B, 0, dY)
     dX = dA @ W1.T + dB @ W2.T
     dW1 = X.T @ dA
-    db1 = np.sum(dA, axis=0, keepdims=True)
+    db1 = dA.sum(axis=0, keepdims=True)
     dW2 = X.T @ dB
-    db2 = np.sum(dB, axis=0, keepdims=True)
+    db2 = dB.sum(axis=0, keepdims=True)
     return dX, dW1, db1, dW2, db2

@@ -31,7 +31,7 @@ def loss(s, y):
     N = s.shape[0]
     y = np.asarray(y, dtype=s.dtype)
     # log(1 + exp(u)) as logaddexp(0, u): finite for any u
-    loss = np.sum(np.logaddexp(0, s) - s*y)/N
+    loss = (np.logaddexp(0, s) - s*y).sum()/N
     # exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never overflows
     exp_neg_abs_s = np.exp(-np.abs(s))
     ds = (np.where(s >= 0, 1, exp_neg_abs_s)/(exp_neg_abs_s + 1) - y)/N

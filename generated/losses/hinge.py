@@ -33,6 +33,6 @@ def loss(s, y, c=1):
     N = s.shape[0]
     y = np.asarray(y, dtype=s.dtype)
     margin = 1 - s*y
-    loss = c*np.sum(np.maximum(0, margin))/N
+    loss = c*np.maximum(0, margin).sum()/N
     ds = -c*y*(margin > 0).astype(s.dtype)/N
     return loss, ds

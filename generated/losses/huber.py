@@ -53,6 +53,6 @@ def loss(s, y, delta=1):
     y = np.asarray(y, dtype=s.dtype)
     s_minus_y = s - y
     tmp = np.abs(s_minus_y)
-    loss = np.sum(np.where(tmp <= delta, s_minus_y**2/2, delta*(tmp - delta/2)))/N
+    loss = np.where(tmp <= delta, s_minus_y**2/2, delta*(tmp - delta/2)).sum()/N
     ds = np.where(s_minus_y < -delta, -delta, np.where(s_minus_y <= delta, s_minus_y, delta))/N
     return loss, ds

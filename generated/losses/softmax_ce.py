@@ -33,10 +33,10 @@ def loss(s, y):
     N = s.shape[0]
     y = np.asarray(y, dtype=s.dtype)
     # each row's max, shifted out so that exp never overflows
-    s_max = np.max(s, axis=1, keepdims=True)
+    s_max = s.max(axis=1, keepdims=True)
     shifted = s - s_max
-    log_z = np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
-    loss = -np.sum(y*(shifted - log_z))/N
+    log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -(y*(shifted - log_z)).sum()/N
     probs = np.exp(shifted - log_z)
     ds = (probs - y)/N
     return loss, ds

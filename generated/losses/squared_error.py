@@ -29,6 +29,6 @@ def loss(s, y):
     N = s.shape[0]
     y = np.asarray(y, dtype=s.dtype)
     s_minus_y = s - y
-    loss = np.sum(s_minus_y**2)/N
+    loss = (s_minus_y**2).sum()/N
     ds = 2*s_minus_y/N
     return loss, ds

@@ -37,8 +37,8 @@ def loss(s, t):
     one_hot_t = (np.arange(s.shape[1]) == t[:, None]).astype(s.dtype)
     s_t = np.take_along_axis(s, t[:, None], axis=1)
     margin = s - s_t + 1
-    loss = np.sum((1 - one_hot_t)*np.maximum(0, margin))/N
+    loss = ((1 - one_hot_t)*np.maximum(0, margin)).sum()/N
     margin_positive = (margin > 0).astype(s.dtype)
     ds = (margin_positive - margin_positive*one_hot_t
-        - one_hot_t*np.sum(margin_positive, axis=1, keepdims=True) + one_hot_t)/N
+        - one_hot_t*margin_positive.sum(axis=1, keepdims=True) + one_hot_t)/N
     return loss, ds

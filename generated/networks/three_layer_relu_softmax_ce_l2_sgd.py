@@ -135,12 +135,12 @@ def step(X, Y, W1, b1, W2, b2, W3, b3, lr, lam, work=None):
     N = S.shape[0]
     Y = np.asarray(Y, dtype=S.dtype)
     # each row's max, shifted out so that exp never overflows
-    s_max = np.max(S, axis=1, keepdims=True)
+    s_max = S.max(axis=1, keepdims=True)
     shifted = S - s_max
     exp_shifted = np.exp(shifted)
-    z = np.sum(exp_shifted, axis=1, keepdims=True)
+    z = exp_shifted.sum(axis=1, keepdims=True)
     log_z = np.log(z)
-    loss = -np.sum(Y*(shifted - log_z))/N
+    loss = -(Y*(shifted - log_z)).sum()/N
     probs = exp_shifted/z
     dS = (probs - Y)/N
     # l2 on W1, W2, W3

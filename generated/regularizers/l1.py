@@ -28,6 +28,6 @@ def penalty(W, lam=0.001):
     """l1: the penalty on the weights and its gradient.
     Returns (penalty, dW): a scalar of W's dtype, and dpenalty/dW.
     """
-    penalty = lam*np.sum(np.abs(W))
+    penalty = lam*np.abs(W).sum()
     dW = lam*(2*(W >= 0).astype(W.dtype) - 1)
     return penalty, dW

@@ -16,13 +16,11 @@ Shapes: W is a weight array of any shape; the penalty is a scalar and dW has W's
     dtype.
 """
 
-import numpy as np
-
 
 def penalty(W, lam=0.001):
     """l2: the penalty on the weights and its gradient.
     Returns (penalty, dW): a scalar of W's dtype, and dpenalty/dW.
     """
-    penalty = lam*np.sum(W**2)
+    penalty = lam*(W**2).sum()
     dW = 2*W*lam
     return penalty, dW

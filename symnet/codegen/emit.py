@@ -61,7 +61,8 @@ def header(reference: str, template: str) -> list[str]:
 def render_module(module: Module, reference: str) -> str:
     template = environment().get_template(module.template)
     return template.render(header=header(reference, module.template),
-                           docstring=module.docstring, **module.functions)
+                           docstring=module.docstring, uses_numpy=module.uses_numpy,
+                           **module.functions)
 
 
 def render_package(docstring: str) -> str:

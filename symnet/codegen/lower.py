@@ -71,6 +71,13 @@ class Module:
     docstring: tuple
     functions: dict
 
+    @property
+    def uses_numpy(self) -> bool:
+        """Whether any function's code calls numpy (an L2 penalty needs only its array's
+        own methods, and an unused import would fail ruff)."""
+        return any("np." in line for f in self.functions.values()
+                   for line in (*f.body, f.returns))
+
 
 def identifiers(symbols, reserved=RESERVED) -> dict:
     """Each symbol's name -> the Python identifier the code uses for it."""

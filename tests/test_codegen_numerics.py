@@ -45,7 +45,7 @@ def cases():
                 yield pytest.param(name, shape, seed, id=f"{name}-{size}-{seed}")
 
 
-@pytest.mark.parametrize("name, shape, seed", cases())
+@pytest.mark.parametrize("name, shape, seed", list(cases()))
 def test_L05_generated_gradient_matches_central_differences(name, shape, seed):
     decl = REGISTRY[name]
     module = generated(decl)
@@ -101,7 +101,7 @@ def _kinks():
             yield pytest.param(name, kink, id=f"{name}-{n}")
 
 
-@pytest.mark.parametrize("name, kink", _kinks())
+@pytest.mark.parametrize("name, kink", list(_kinks()))
 def test_generated_backward_follows_the_declared_kink_convention(name, kink):
     decl = REGISTRY[name]
     module = generated(decl)

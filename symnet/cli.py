@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     checking.add_argument("--json", action="store_true", help="one JSON object")
     checking.set_defaults(run=cmd_check)
 
-    from symnet.graph_cli import add_graph_command  # the graph stage's own subcommand
+    from symnet.graph.cli import add_graph_command  # the graph stage's own subcommand
     add_graph_command(commands)
     from symnet.codegen.cli import add_generate_command  # code generation's subcommand
     add_generate_command(commands)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -150,6 +151,15 @@ def replay(path: Path) -> int | None:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `symnet list | head`: the reader has gone; no traceback, and nothing more to print
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _main(argv) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     found = options(argv)
     if found is None or cache.root() is None:

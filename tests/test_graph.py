@@ -14,10 +14,10 @@ from symnet.graph import (
     forward_statements,
     op_counts,
 )
-from symnet.graph_code import emit, load
-from symnet.graph_gates import GATES, GraphError, Sigmoid
-from symnet.graph_parse import parse_expression
-from symnet.graph_rewrite import composite, elementary
+from symnet.graph.code import emit, load
+from symnet.graph.gates import GATES, GraphError, Sigmoid
+from symnet.graph.parse import parse_expression
+from symnet.graph.rewrite import composite, elementary
 
 NEURON = "1/(1+exp(-(w0*x0+w1*x1+w2)))"
 NEURON_AT = {"w0": 2, "x0": -1, "w1": -3, "x1": -2, "w2": -3}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from symnet.cli import main
-from symnet.graph_code import load
+from symnet.graph.code import load
 
 ROOT = Path(__file__).resolve().parents[1]
 NEURON = "1/(1+exp(-(w0*x0+w1*x1+w2)))"
@@ -128,8 +128,8 @@ def test_svg_shows_values_above_and_gradients_below_and_is_reproducible(tmp_path
 def test_each_edge_has_its_value_above_and_its_gradient_below():
     pytest.importorskip("matplotlib")
     from symnet.graph import build, evaluate
-    from symnet.graph_draw import GRADIENT, VALUE, figure
-    from symnet.graph_parse import parse_expression, parse_point
+    from symnet.graph.draw import GRADIENT, VALUE, figure
+    from symnet.graph.parse import parse_expression, parse_point
     graph = build(parse_expression("(x+y)*z"))
     fig = figure(graph, evaluate(graph, parse_point("x=-2,y=5,z=-4")), "L17")
     texts = fig.axes[0].texts

@@ -102,3 +102,15 @@ def test_a_damaged_record_is_ignored(runs, tmp_path):
         record.write_text("{not json")
     replay.main(["check"])
     assert len(runs) == 2
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(monkeypatch):
+    """`symnet list | head`: the pipe closes, the command exits 141 without a traceback."""
+    def reader_gone(argv):
+        raise BrokenPipeError
+
+    redirected = []
+    monkeypatch.setattr("symnet.cli.main", reader_gone)
+    monkeypatch.setattr("symnet.replay.os.dup2", lambda *args: redirected.append(args))
+    monkeypatch.setattr("sys.stdout", type("Stdout", (), {"fileno": lambda self: 1})())
+    assert replay.main(["derive", "relu"]) == 141 and len(redirected) == 1

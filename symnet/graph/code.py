@@ -20,8 +20,8 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import precedence
 
-from symnet.graph import Graph, backward_statements, forward_statements, grad_name
-from symnet.graph_gates import GraphError, Sigmoid
+from symnet.graph.circuit import Graph, backward_statements, forward_statements, grad_name
+from symnet.graph.gates import GraphError, Sigmoid
 from symnet.templating import environment
 
 FUNCTION = "forward_backward"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet.graph_gates import Sigmoid, negated_term, unevaluated
+from symnet.graph.gates import Sigmoid, negated_term, unevaluated
 
 
 def _rebuild(expr: sp.Expr, rewrite) -> sp.Expr:

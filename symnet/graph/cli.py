@@ -13,11 +13,11 @@ import sympy as sp
 
 from symnet.catalog import REGISTRY
 from symnet.files import write_atomically
-from symnet.graph import Graph, build, evaluate, op_counts
-from symnet.graph_code import check_names, emit, formula_text
-from symnet.graph_gates import GraphError
-from symnet.graph_parse import parse_expression, parse_point
-from symnet.graph_rewrite import composite, elementary
+from symnet.graph.circuit import Graph, build, evaluate, op_counts
+from symnet.graph.code import check_names, emit, formula_text
+from symnet.graph.gates import GraphError
+from symnet.graph.parse import parse_expression, parse_point
+from symnet.graph.rewrite import composite, elementary
 from symnet.loader import resolve, split_reference
 from symnet.spec import Activation
 
@@ -102,7 +102,7 @@ def _save(graph: Graph, evaluation, path: str, source: str) -> None:
     if path.lower().endswith(".py"):
         write_atomically(path, emit(graph, source))
         return
-    from symnet.graph_draw import save  # matplotlib only when a drawing is asked for
+    from symnet.graph.draw import save  # matplotlib only when a drawing is asked for
     save(graph, evaluation, path, f"{graph.output} = {source}")
 
 

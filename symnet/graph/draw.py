@@ -14,8 +14,8 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from symnet.graph import Evaluation, Graph
-from symnet.graph_gates import GraphError
+from symnet.graph.circuit import Evaluation, Graph
+from symnet.graph.gates import GraphError
 
 FORMATS = (".png", ".svg")
 COLUMN = 2.4        # horizontal distance between columns, in drawing units

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symnet.graph_gates import (
+from symnet.graph.gates import (
     GATES,
     UNARY,
     GraphError,

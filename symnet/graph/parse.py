@@ -14,7 +14,7 @@ from functools import reduce
 
 import sympy as sp
 
-from symnet.graph_gates import GraphError, OrderedMax, OrderedMin, Sigmoid, unevaluated
+from symnet.graph.gates import GraphError, OrderedMax, OrderedMin, Sigmoid, unevaluated
 
 
 def _fold(function):

@@ -16,7 +16,7 @@ from symnet.derive import derive
 from symnet.errors import SymnetError
 from symnet.files import write_atomically
 from symnet.loader import declared_at, resolve, resolve_all
-from symnet.matrix_check import as_layer_verdicts
+from symnet.matrix.check import as_layer_verdicts
 from symnet.parallel import run_all
 from symnet.report import markdown_report, with_cases
 from symnet.verify import REFUTED, check, check_primitives

@@ -329,8 +329,8 @@ def forget_derivations() -> None:
 def _derive(decl):
     if isinstance(decl, Activation):
         return derive_activation(decl)
-    if getattr(decl, "kind", "") in ("layer", "network"):  # matrix level: symnet.matrix
-        from symnet.matrix import derive_matrix
+    if getattr(decl, "kind", "") in ("layer", "network"):  # matrix level: symnet.matrix.vjp
+        from symnet.matrix.vjp import derive_matrix
 
         return derive_matrix(decl)
     return derive_loss(decl)

@@ -160,7 +160,7 @@ def _loss_rows(derivation) -> list[Row]:
 def describe(derivation) -> list[Row]:
     """The rows of a derivation's page: forward, derivatives, kinks, legend, params."""
     from symnet.derive import ActivationDerivation
-    from symnet.layer_display import activation_layer_rows, describe_matrix  # matrix level
+    from symnet.matrix.display import activation_layer_rows, describe_matrix  # matrix level
 
     decl = derivation.declaration
     if getattr(decl, "kind", "") in ("layer", "network"):

@@ -394,8 +394,8 @@ def check(decl) -> list[Verdict]:
     """Every verdict of a declaration: its hand derivations, kinks and rewrites."""
     if isinstance(decl, Activation):
         return _check_activation(decl)
-    if getattr(decl, "kind", "") in ("layer", "network"):  # matrix level: symnet.matrix_check
-        from symnet.matrix_check import check_matrix
+    if getattr(decl, "kind", "") in ("layer", "network"):  # matrix level: symnet.matrix.check
+        from symnet.matrix.check import check_matrix
 
         return check_matrix(decl)
     return _check_loss(decl)

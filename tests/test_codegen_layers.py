@@ -21,11 +21,11 @@ from symnet.cli import main
 from symnet.codegen import CodegenError, lower
 from symnet.codegen.cli import catalog_sources
 from symnet.derive import derive
-from symnet.elementwise import Elementwise
-from symnet.explicit import entry_symbol, instantiate, size_symbols
 from symnet.loader import load_file
-from symnet.matrix import derive_layer
-from symnet.matrix_text import applied_function
+from symnet.matrix.elementwise import Elementwise
+from symnet.matrix.explicit import entry_symbol, instantiate, size_symbols
+from symnet.matrix.text import applied_function
+from symnet.matrix.vjp import derive_layer
 from tests.test_codegen_generate import symnet
 from tests.test_codegen_numerics import MUTATIONS, _FirstOnly, _flip_sign
 from tests.test_codegen_support import (
@@ -371,7 +371,7 @@ def test_lowering_a_network_is_a_clear_error():
 USER_LAYERS = '''
 import sympy as sp
 from symnet.catalog.activations import elu, relu, sigmoid, tanh
-from symnet.layers import Layer, broadcast, elementwise, size
+from symnet.matrix.layers import Layer, broadcast, elementwise, size
 
 N, D, M, K = size("N"), size("D"), size("M"), size("K")
 X, W, V = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M), sp.MatrixSymbol("V", M, K)
@@ -437,7 +437,7 @@ def test_a_sum_repeated_over_the_batch_alone_is_refused_with_the_declarations_na
     """ones(N, N)*X repeats X's column sums on every row: numpy would give one row, so
     symnet refuses to write it rather than write a wrong shape."""
     (tmp_path / "sums.py").write_text(
-        "import sympy as sp\nfrom symnet.layers import Layer, size\n"
+        "import sympy as sp\nfrom symnet.matrix.layers import Layer, size\n"
         "N = size('N')\nX = sp.MatrixSymbol('X', N, size('D'))\n"
         "column_sums = Layer('column_sums', sp.OneMatrix(N, N)*X, inputs=X)\n")
     result = symnet("generate", "sums.py:column_sums", "-o", "out", cwd=tmp_path)

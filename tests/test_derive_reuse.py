@@ -25,7 +25,7 @@ def test_a_declaration_is_derived_once_and_an_equal_new_one_afresh():
 
 
 def test_a_training_step_reuses_the_catalog_derivation_of_its_activation():
-    from symnet.matrix import activation_derivation
+    from symnet.matrix.vjp import activation_derivation
 
     assert activation_derivation(REGISTRY["sigmoid"]) is derive(REGISTRY["sigmoid"])
 

@@ -8,12 +8,12 @@ import pytest
 import sympy as sp
 
 from symnet.catalog import CATALOG
-from symnet.entrywise import probe_entries
 from symnet.errors import DerivationError
-from symnet.explicit import instantiate, scalar_gradient
-from symnet.layers import activation_layer
-from symnet.matrix_check import _network_sizes, explicit_loss, explicit_sizes
-from symnet.network_derive import derive_network
+from symnet.matrix.check import _network_sizes, explicit_loss, explicit_sizes
+from symnet.matrix.entrywise import probe_entries
+from symnet.matrix.explicit import instantiate, scalar_gradient
+from symnet.matrix.layers import activation_layer
+from symnet.matrix.network_derive import derive_network
 
 
 def _layer_total(layer):

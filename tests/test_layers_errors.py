@@ -13,8 +13,8 @@ from symnet.catalog.layers import affine
 from symnet.catalog.losses import l2, softmax_ce
 from symnet.cli import main
 from symnet.errors import DeclarationError
-from symnet.layers import Layer, broadcast, elementwise, size
-from symnet.networks import Network, use
+from symnet.matrix.layers import Layer, broadcast, elementwise, size
+from symnet.matrix.networks import Network, use
 from symnet.spec import Gradient
 
 N, D, E, M, K, H, C = (size(n) for n in ("N", "D", "E", "M", "K", "H", "C"))
@@ -118,7 +118,7 @@ USER_FILE = """
 import sympy as sp
 from symnet import Gradient
 from symnet.catalog.activations import tanh
-from symnet.layers import Layer, broadcast, elementwise, size
+from symnet.matrix.layers import Layer, broadcast, elementwise, size
 
 N, D, M = size("N"), size("D"), size("M")
 X, W = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M)
@@ -162,8 +162,8 @@ from symnet import Activation, Gradient
 from symnet.catalog.activations import elu, leaky_relu
 from symnet.catalog.layers import affine
 from symnet.catalog.losses import hinge, l2
-from symnet.layers import size
-from symnet.networks import Network, use
+from symnet.matrix.layers import size
+from symnet.matrix.networks import Network, use
 from symnet.symbols import out, x
 
 swish = Activation("swish", x / (1 + sp.exp(-x)), inputs=x,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from types import ModuleType
 
 from symnet.catalog import activations, layers, losses
-from symnet.layers import Layer
-from symnet.networks import Network
+from symnet.matrix.layers import Layer
+from symnet.matrix.networks import Network
 from symnet.spec import Activation, Loss
 
 

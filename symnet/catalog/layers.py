@@ -6,7 +6,7 @@ S = relu(X W1) W2 with W1 in R^{D x H}; each network carries an Identity that ch
 batch-first forward against the lecture's own orientation.
 
 Every activation of the catalog is also a layer under its own name (`LAYERS["relu"]`, made
-by `symnet.layers.activation_layer`): the activation's declaration is the one place it is
+by `symnet.matrix.layers.activation_layer`): the activation's declaration is the one place it is
 declared, at both levels.
 """
 
@@ -18,8 +18,8 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from symnet.catalog import activations
 from symnet.catalog.activations import maxout, relu, sigmoid
 from symnet.catalog.losses import l2, softmax_ce, squared_error, svm
-from symnet.layers import Layer, activation_layer, broadcast, elementwise, size
-from symnet.networks import Network, use
+from symnet.matrix.layers import Layer, activation_layer, broadcast, elementwise, size
+from symnet.matrix.networks import Network, use
 from symnet.spec import Activation, Gradient, Identity
 from symnet.symbols import lam, x
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet import display, matrix_text
+from symnet import display
 from symnet.codegen.layout import paragraph
 from symnet.derive import ActivationDerivation, softmax_legend
-from symnet.elementwise import ActivationFunction, ActivationPartial
-from symnet.explicit import concrete
-from symnet.layer_display import MatrixFormula
+from symnet.matrix import text as matrix_text
+from symnet.matrix.display import MatrixFormula
+from symnet.matrix.elementwise import ActivationFunction, ActivationPartial
+from symnet.matrix.explicit import concrete
 from symnet.spec import Activation, Regularizer
 
 STEPS = ("Kinks: [u > 0] is 1 where u > 0 and 0 elsewhere (0 at u = 0); [u >= 0] is 1 at "

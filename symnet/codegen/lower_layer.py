@@ -8,7 +8,7 @@ comparisons, CSE with readable names, the printer). On the way:
 * each argument of an activation that is not a plain matrix is named A, B, ... (as
   `symnet derive` shows them); the forward computes it once and caches it, so the
   backward never recomputes ``X @ W1 + b1``;
-* the gradient dL/dA of each named argument is derived by `symnet.matrix` exactly as the
+* the gradient dL/dA of each named argument is derived by `symnet.matrix.vjp` exactly as the
   VJPs are, found inside the derived VJPs and computed once as ``dA``: the VJPs then read
   ``dX = dA @ W1.T + dB @ W2.T``, ``dW1 = X.T @ dA``. Nothing is derived by hand here: a
   subexpression of the derivation gets a name, nothing more;
@@ -27,7 +27,7 @@ from symnet.codegen.lower import RESERVED, Function, Module, _code
 from symnet.codegen.matrices import ArrayForm, activation_arguments, definitions
 from symnet.codegen.stable import as_branches, is_unsafe
 from symnet.codegen.statements import unique
-from symnet.matrix import LayerDerivation, matrix_vjp, reusing_output
+from symnet.matrix.vjp import LayerDerivation, matrix_vjp, reusing_output
 
 
 @dataclass(frozen=True)

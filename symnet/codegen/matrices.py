@@ -1,6 +1,6 @@
 """Matrix expressions -> whole numpy arrays, the batch first (stage 1 for layers).
 
-A layer's forward and its VJPs are sympy matrix expressions (`symnet.matrix`); their code
+A layer's forward and its VJPs are sympy matrix expressions (`symnet.matrix.vjp`); their code
 works on 2-d arrays with numpy's broadcasting:
 
 * a MatrixSymbol is the array of its name; the product ``A*B`` is ``A @ B``
@@ -14,7 +14,7 @@ works on 2-d arrays with numpy's broadcasting:
   ``1 - Y``);
 * an activation applied entry by entry is the activation's own forward expression, and
   its derivative placeholder (relu') the derivative symnet derived from the activation's
-  declaration (`symnet.explicit.concrete`), at the arrays of its arguments: elementwise
+  declaration (`symnet.matrix.explicit.concrete`), at the arrays of its arguments: elementwise
   arithmetic, whose kinks stage 2 (`stable.py`) turns into comparisons.
 
 Each lowering also computes the numpy shape its code gives (a broadcast row is one row
@@ -29,9 +29,9 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.forms import ColSum, MatProd, RowSum, Transposed
-from symnet.elementwise import Elementwise
-from symnet.explicit import concrete
-from symnet.matrix_text import text
+from symnet.matrix.elementwise import Elementwise
+from symnet.matrix.explicit import concrete
+from symnet.matrix.text import text
 
 #: the letters that name an activation's arguments, as `symnet derive` shows them
 LETTERS = "ABCDEFPQRSTUV"

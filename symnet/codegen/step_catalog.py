@@ -2,7 +2,7 @@
 into one generated function (`symnet generate` writes generated/networks/NAME.py).
 
 A training step is declared like everything else in symnet: its network is a `Network`
-of catalog layers (`symnet.networks`), and the optimiser is its update rule for one entry
+of catalog layers (`symnet.matrix.networks`), and the optimiser is its update rule for one entry
 of a parameter, ``new = P - lr*G`` for SGD. Nothing here is derived; `step_plan.py`
 derives the step from these declarations and `network_step.py` lowers it.
 
@@ -21,8 +21,8 @@ from symnet.catalog import activations
 from symnet.catalog.layers import affine
 from symnet.catalog.losses import l2, softmax_ce
 from symnet.errors import DeclarationError
-from symnet.layers import size
-from symnet.networks import Network, use
+from symnet.matrix.layers import size
+from symnet.matrix.networks import Network, use
 
 P, G = sp.Symbol("P", real=True), sp.Symbol("G", real=True)
 lr = sp.Symbol("lr", positive=True)

@@ -9,14 +9,15 @@ from types import SimpleNamespace
 
 import sympy as sp
 
-from symnet import display, matrix_text
+from symnet import display
 from symnet.codegen.docs import STEPS, _lines
 from symnet.codegen.layout import paragraph
 from symnet.codegen.step_plan import StepPlan
 from symnet.derive import derive
-from symnet.explicit import concrete
-from symnet.layer_display import MatrixFormula, _activation_legend, _loss_rows
-from symnet.layers import shape_text
+from symnet.matrix import text as matrix_text
+from symnet.matrix.display import MatrixFormula, _activation_legend, _loss_rows
+from symnet.matrix.explicit import concrete
+from symnet.matrix.layers import shape_text
 
 UPDATES = ("Updates: an update beta*P + alpha*A*B (the optimiser's rule on P and its "
            "gradient, expanded) is one gemm(A, B, P, alpha, beta): with scipy installed, one "

@@ -10,7 +10,7 @@ backward  each stage's derived VJPs (`symnet.matrix.derive_layer`), last stage f
           upstream handed on by name (dH1, dZ1): backpropagation, as `symnet check`
           proves it equal to matrix calculus on the whole network. The network's input
           gets no gradient: a training step never needs it;
-penalty   the regulariser lifted to each weight matrix (`symnet.network_derive`): its
+penalty   the regulariser lifted to each weight matrix (`symnet.matrix.network_derive`): its
           value lambda*sum(W1.^2) and its gradient 2*lambda*W1;
 update    the optimiser's rule applied to each parameter and its total gradient,
           expanded into beta*P + alpha*A*B + rest: a rule linear in P with one matrix
@@ -27,9 +27,9 @@ import sympy as sp
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.lower_layer import _reuses_output
 from symnet.codegen.step_catalog import G, P, TrainingStep
-from symnet.layers import without_zeros
-from symnet.matrix import derive_layer, tidy_matrix
-from symnet.network_derive import _penalised_entries, penalty_gradient
+from symnet.matrix.layers import without_zeros
+from symnet.matrix.network_derive import _penalised_entries, penalty_gradient
+from symnet.matrix.vjp import derive_layer, tidy_matrix
 
 #: the regulariser's gradient on a weight (2*lambda*W1): the catalog's steps share their
 #: regulariser and most of their weight matrices, so each pair is derived once

@@ -23,7 +23,8 @@ from sympy.tensor.array.expressions.array_expressions import _ArrayExpr
 
 from symnet.bounded import within
 from symnet.derive import derive
-from symnet.elementwise import (
+from symnet.errors import DeclarationError, DerivationError
+from symnet.matrix.elementwise import (
     ActivationFunction,
     ActivationPartial,
     Elementwise,
@@ -31,9 +32,8 @@ from symnet.elementwise import (
     entry_variables,
     function_of,
 )
-from symnet.errors import DeclarationError, DerivationError
-from symnet.layers import MATRIX_NODES, Layer, check_shapes, without_zeros
-from symnet.matrix_text import applied_function, text
+from symnet.matrix.layers import MATRIX_NODES, Layer, check_shapes, without_zeros
+from symnet.matrix.text import applied_function, text
 from symnet.symbols import out as OUT
 
 SYMPY_SECONDS = 20.0
@@ -374,6 +374,6 @@ def derive_matrix(decl):
     """The derivation of a layer or a network."""
     if isinstance(decl, Layer):
         return derive_layer(decl)
-    from symnet.network_derive import derive_network
+    from symnet.matrix.network_derive import derive_network
 
     return derive_network(decl)

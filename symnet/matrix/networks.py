@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from symnet.errors import DeclarationError
-from symnet.layers import (
+from symnet.matrix.layers import (
     Layer,
     as_layer,
     check_shapes,

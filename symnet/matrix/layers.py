@@ -16,7 +16,7 @@ Example (a user's own file; `symnet check mine.py` proves the hand derivation)::
     import sympy as sp
     from symnet import Gradient
     from symnet.catalog.activations import tanh
-    from symnet.layers import Layer, broadcast, elementwise, size
+    from symnet.matrix.layers import Layer, broadcast, elementwise, size
 
     N, D, M = size("N"), size("D"), size("M")
     X, W = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M)
@@ -36,9 +36,9 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
-from symnet.elementwise import Elementwise, elementwise
 from symnet.errors import DeclarationError
-from symnet.matrix_text import text
+from symnet.matrix.elementwise import Elementwise, elementwise
+from symnet.matrix.text import text
 from symnet.spec import Activation, Gradient, Identity, Jacobian
 
 # --- sizes, broadcasts, the nodes a layer may use ------------------------------------------
@@ -149,7 +149,7 @@ def _check_sizes(name: str, matrix) -> None:
             all(s.is_integer and s.is_positive for s in dim.free_symbols)
         if not ok:
             raise DeclarationError(name, f"{matrix} has the size {dim}; sizes are positive "
-                                   f"integers or symbols such as symnet.layers.size('N')")
+                                   f"integers or symbols such as symnet.matrix.layers.size('N')")
 
 
 def matrix_symbols(expr) -> set:

@@ -156,7 +156,7 @@ class MatrixTexPrinter(TexPrinter):
                rf"\left({inner}\right)"
 
     def _print_Function(self, expr, exp=None):
-        from symnet.elementwise import ActivationFunction, ActivationPartial
+        from symnet.matrix.elementwise import ActivationFunction, ActivationPartial
 
         if isinstance(expr, (ActivationFunction, ActivationPartial)):
             args = ", ".join(self._print(a) for a in expr.args)

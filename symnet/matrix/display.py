@@ -1,7 +1,7 @@
 """Layers and networks as derivation pages: the rows `symnet derive` prints.
 
 Rows are `symnet.display.Row`s; their formulas are `MatrixFormula` objects, which print
-through `symnet.matrix_text` whichever page (text or LaTeX) shows them, so the renames
+through `symnet.matrix.text` whichever page (text or LaTeX) shows them, so the renames
 (colsum(G), G .* relu'(X), ones(N, 1)*b) hold everywhere.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet import matrix_text
 from symnet.display import Row
-from symnet.elementwise import Elementwise
-from symnet.layers import activation_layer, shape_text
-from symnet.matrix import LayerDerivation, derive_layer, reusing_output, tidy_matrix
-from symnet.network_derive import NetworkDerivation, lifted_penalty
+from symnet.matrix import text as matrix_text
+from symnet.matrix.elementwise import Elementwise
+from symnet.matrix.layers import activation_layer, shape_text
+from symnet.matrix.network_derive import NetworkDerivation, lifted_penalty
+from symnet.matrix.vjp import LayerDerivation, derive_layer, reusing_output, tidy_matrix
 
 
 class MatrixFormula(sp.Basic):
@@ -56,8 +56,8 @@ def _vjp_rows(vjps: dict, reusing: dict, output, named: dict | None = None) -> l
 
 def _activation_legend(exprs) -> list[Row]:
     """What relu' and friends stand for: the activation's own derived derivative."""
-    from symnet.elementwise import ActivationPartial
-    from symnet.explicit import concrete
+    from symnet.matrix.elementwise import ActivationPartial
+    from symnet.matrix.explicit import concrete
 
     rows, seen = [], set()
     for expr in exprs:

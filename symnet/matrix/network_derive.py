@@ -5,7 +5,7 @@
 * By the chain of the layers' VJPs: each stage's own derived VJPs (`derive_layer`), with
   the upstream handed from stage to stage, last to first: backpropagation.
 
-`symnet.matrix_check` proves the two equal. With a loss, G is dL/dS for the scores S, whose
+`symnet.matrix.check` proves the two equal. With a loss, G is dL/dS for the scores S, whose
 row n is the per-sample loss's derived gradient at s = S[n, :] (times 1/N for a mean);
 a regulariser adds its own derivative, taken by sympy from the catalog's declaration
 lifted to a matrix: lambda * sum_k W_k^2 over a vector becomes lambda * the sum of the
@@ -21,11 +21,11 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symnet.derive import derive
-from symnet.elementwise import Elementwise, entry_variables
 from symnet.errors import DeclarationError
-from symnet.layers import without_zeros
-from symnet.matrix import derive_layer, matrix_vjp, named_errors, sympy_vjp, tidy_matrix
-from symnet.networks import Network
+from symnet.matrix.elementwise import Elementwise, entry_variables
+from symnet.matrix.layers import without_zeros
+from symnet.matrix.networks import Network
+from symnet.matrix.vjp import derive_layer, matrix_vjp, named_errors, sympy_vjp, tidy_matrix
 from symnet.spec import Regularizer
 
 WHOLE = "sympy's matrix calculus on the whole network"

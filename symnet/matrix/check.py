@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet.entrywise import check_entries
-from symnet.explicit import entry_symbol, explicit_sizes, instantiate, scalar_gradient
-from symnet.layers import Layer, activation_layer
-from symnet.matrix import derive_layer, named_errors, non_matrix_nodes
-from symnet.matrix_text import text
-from symnet.network_derive import derive_network, lifted_penalty
-from symnet.networks import Network
+from symnet.matrix.entrywise import check_entries
+from symnet.matrix.explicit import entry_symbol, explicit_sizes, instantiate, scalar_gradient
+from symnet.matrix.layers import Layer, activation_layer
+from symnet.matrix.network_derive import derive_network, lifted_penalty
+from symnet.matrix.networks import Network
+from symnet.matrix.text import text
+from symnet.matrix.vjp import derive_layer, named_errors, non_matrix_nodes
 from symnet.primitives import naive_form
 from symnet.spec import Activation, Identity
 from symnet.verify import PROVED, REFUTED, Verdict

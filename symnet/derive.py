@@ -97,22 +97,38 @@ def _function_kinds(expr: sp.Expr) -> set:
 
 
 def _branch_gap(pw: sp.Piecewise):
-    """(condition, difference) where the first two branches of `pw` disagree on the
-    boundary of the first branch's condition, or None when they agree or it is unclear."""
-    (first, condition), (second, _) = pw.args[0], pw.args[1]
-    if not isinstance(condition, sp.core.relational.Relational) \
-            or isinstance(condition, (sp.Eq, sp.Ne)):
-        return None
-    boundary = condition.lhs - condition.rhs
-    variables = sorted(boundary.free_symbols, key=sp.default_sort_key)
-    if not variables:
-        return None
-    roots = _roots(boundary, variables[0])
-    for root in roots:
-        gap = within(SIMPLIFY_SECONDS, lambda r=root: sp.simplify((first - second).subs(r)), None)
-        if gap is not None and gap.is_number and gap != 0:
-            return condition, gap
+    """(condition, difference) where a branch of `pw` and the one after it disagree on the
+    boundary of the branch's condition, or None when they all agree or it is unclear.
+
+    At a root of a branch's boundary the next branch takes over unless an earlier branch
+    rules there or the next one's condition is decidably false there (then another one
+    does, and comparing with the next would refuse a continuous function)."""
+    branches = pw.args
+    for n in range(len(branches) - 1):
+        (this, condition), (following, next_condition) = branches[n], branches[n + 1]
+        if not isinstance(condition, sp.core.relational.Relational) \
+                or isinstance(condition, (sp.Eq, sp.Ne)):
+            continue
+        boundary = condition.lhs - condition.rhs
+        variables = sorted(boundary.free_symbols, key=sp.default_sort_key)
+        if not variables:
+            continue
+        difference = this - following
+        for root in _roots(boundary, variables[0]):
+            if any(_holds(earlier, root) is True for _, earlier in branches[:n]) \
+                    or _holds(next_condition, root) is False:
+                continue
+            gap = within(SIMPLIFY_SECONDS,
+                         lambda r=root, d=difference: sp.simplify(d.subs(r)), None)
+            if gap is not None and gap.is_number and gap != 0:
+                return condition, gap
     return None
+
+
+def _holds(condition, point: dict) -> bool | None:
+    """Whether `condition` holds at `point`: True, False, or None when sympy cannot tell."""
+    value = condition.subs(point)
+    return bool(value) if value in (sp.true, sp.false) else None
 
 
 def _roots(expr: sp.Expr, variable: sp.Symbol) -> list[dict]:

@@ -51,12 +51,23 @@ def test_malformed_declaration_is_reported_with_its_name(build, words):
     (sp.Heaviside(x), ["'stepped'", "jumps"]),
     (sp.Piecewise((1, x > 0), (0, True)), ["'stepped'", "jumps by 1", "x > 0"]),
     (sp.Piecewise((x + 2, x >= 1), (x, True)), ["'stepped'", "jumps by 2", "x >= 1"]),
+    # continuous where the first branch ends, a jump where the second does
+    (sp.Piecewise((-1, x < -1), (x, x <= 1), (5, True)), ["'stepped'", "jumps by -4", "x <= 1"]),
 ])
 def test_forward_sympy_cannot_differentiate_is_reported(forward, words):
     with pytest.raises(DerivationError) as raised:
         derive(Activation("stepped", forward, inputs=x))
     for word in words:
         assert word in str(raised.value)
+
+
+@pytest.mark.parametrize("forward", [
+    sp.Piecewise((-1, x < -1), (x, x <= 1), (1, True)),             # hard tanh: three branches
+    sp.Piecewise((0, x < 0), (x**2, x < 1), (2*x - 1, True)),        # smooth at both switches
+])
+def test_a_continuous_forward_of_several_branches_is_derived(forward):
+    derivation = derive(Activation("clipped", forward, inputs=x))
+    assert derivation.derivatives[x].subs(x, sp.Rational(1, 2)) == 1    # 1 and 2x at x = 1/2
 
 
 def test_unknown_catalog_name_suggests_close_names():

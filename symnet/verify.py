@@ -43,6 +43,8 @@ TOLERANCE = mpmath.mpf(10) ** -30
 PROOF_SECONDS = 10.0
 SCALES = (0.1, 1.0, 4.0)
 KINK_MARGIN = 1e-6
+#: a parameter is probed at its default times a factor drawn from this range
+PARAMETER_FACTORS = (0.5, 1.5)
 
 PROVED, REFUTED, PROBED = "proved", "refuted", "probed"
 
@@ -140,7 +142,11 @@ class ProbeSpace:
         if kind == "one_hot":
             return int(position == indices.get(self.class_index, 0))
         if kind == "default":
-            return mpmath.mpf(default)
+            # near the default, never at it: a hand derivation that wrote delta's default 1
+            # for delta must not pass; near, so that a parameter keeps the range its
+            # default implies (a leaky slope stays below 1)
+            return mpmath.mpf(default) * mpmath.mpf(rng.uniform(*PARAMETER_FACTORS)) \
+                if default != 0 else mpmath.mpf(rng.uniform(-0.5, 0.5))
         if kind == "sign":
             return rng.choice((-1, 1))
         magnitude = mpmath.mpf(rng.choice(SCALES) * rng.uniform(0.05, 1.0))

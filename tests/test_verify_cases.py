@@ -72,3 +72,17 @@ def test_a_sign_is_a_kink_so_l1_sign_gradient_is_proved_by_cases():
     assert verdict.status == PROVED and "by cases on W[k] at 0" in verdict.detail
     assert prove(sp.sign(x), 2 * sp.Heaviside(x) - 1)
     assert not prove(sp.sign(x), sp.Heaviside(x))
+
+
+def test_a_parameter_written_as_its_default_is_refuted():
+    """delta's default is 1: a gradient clipped to [-1, 1] agrees with huber's at delta = 1
+    only, so parameters are probed near their defaults, never at them."""
+    from dataclasses import replace
+
+    from symnet.spec import Gradient
+
+    huber = REGISTRY["huber"]
+    r = huber.scores[sp.Symbol("k", integer=True)] - huber.target[sp.Symbol("k", integer=True)]
+    slip = replace(huber, hand=[Gradient(sp.Max(-1, sp.Min(1, r)), label="clipped at 1")])
+    [verdict] = check(slip)
+    assert verdict.status == REFUTED and "delta" in verdict.counterexample["point"]

@@ -147,3 +147,20 @@ def test_predict_in_blocks_of_rows_equals_the_whole_batch_at_once(rows):
     whole, _ = net.scores(x)
     assert net.predict(x).shape == (rows,)
     assert np.array_equal(net.predict(x), np.argmax(whole, axis=1))   # 81 rows per block
+
+
+@pytest.mark.parametrize("name, kind", [("softmax_ce", "one_hot"), ("svm", "class_index"),
+                                        ("squared_error", "real"), ("hinge", "sign")])
+def test_a_generated_loss_says_what_target_it_takes(name, kind):
+    loss = modules.load("losses", name)
+    assert loss.TARGET_KIND == kind
+    assert Network((2, 3), affine, relu, loss).target_kind == kind     # no need to pass it
+
+
+def test_a_loss_module_without_a_target_kind_asks_for_one():
+    from types import ModuleType
+
+    from symnet.errors import DataError
+
+    with pytest.raises(DataError, match="has no TARGET_KIND.*pass target_kind"):
+        Network((2, 3), affine, relu, ModuleType("old_loss"))

@@ -44,6 +44,9 @@ Batch: the loss is the mean over the N samples of the per-sample loss L above, s
 
 import numpy as np
 
+#: the target the loss takes: one_hot or real (N, C) rows, class_index (N,) integers, sign (N,)
+TARGET_KIND = "real"
+
 
 def loss(s, y, delta=1):
     """huber: the mean loss over the batch and its gradient.

@@ -25,6 +25,9 @@ Batch: the loss is the mean over the N samples of the per-sample loss L above, s
 
 import numpy as np
 
+#: the target the loss takes: one_hot or real (N, C) rows, class_index (N,) integers, sign (N,)
+TARGET_KIND = "one_hot"
+
 
 def loss(s, y):
     """softmax_ce: the mean loss over the batch and its gradient.

@@ -75,7 +75,7 @@ class Module:
     def uses_numpy(self) -> bool:
         """Whether any function's code calls numpy (an L2 penalty needs only its array's
         own methods, and an unused import would fail ruff)."""
-        return any("np." in line for f in self.functions.values()
+        return any("np." in line for f in self.functions.values() if isinstance(f, Function)
                    for line in (*f.body, f.returns))
 
 
@@ -253,7 +253,7 @@ def lower_loss(derivation, reduction: str = "mean") -> Module:
     doc = module_docstring(derivation, names, extra=notes)
     return Module(decl.name, decl.kind, "loss.py.j2",
                   "regularizers" if regularizer else "losses", tuple(doc),
-                  {"loss": function})
+                  {"loss": function, "target_kind": None if regularizer else decl.target_kind})
 
 
 def _reduction_note(reduction: str) -> str:

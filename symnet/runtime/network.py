@@ -57,12 +57,21 @@ class Network:
     affine: ModuleType
     activation: ModuleType
     loss: ModuleType
-    target_kind: str
+    #: one_hot, real, class_index or sign; None: the loss module's own TARGET_KIND
+    target_kind: str | None = None
     regularizer: ModuleType | None = None
     lam: float = 0.0
     params: dict = field(default_factory=dict)
     #: without biases (the lecture's 20-line network) the affine layers get a zero row
     biases: bool = True
+
+    def __post_init__(self):
+        if self.target_kind is None:
+            self.target_kind = getattr(self.loss, "TARGET_KIND", None)
+        if self.target_kind is None:
+            raise DataError(f"the loss module {getattr(self.loss, '__name__', self.loss)} "
+                            f"has no TARGET_KIND (generated before symnet wrote one): pass "
+                            f"target_kind, one of one_hot, real, class_index, sign")
 
     @property
     def depth(self) -> int:

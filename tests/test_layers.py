@@ -208,3 +208,15 @@ def test_a_wrong_hand_derivation_of_a_layer_is_refuted():
                  hand=[Gradient(-G * W.T, wrt=X, label="dL/dX = -G W^T")])
     (verdict,) = [v for v in check_layer(typo) if v.claim == "dL/dX = -G W^T"]
     assert verdict.status == REFUTED and verdict.counterexample
+
+
+def test_a_column_sum_of_a_sum_or_a_hadamard_product_is_parenthesised_in_latex():
+    from symnet.matrix.text import MatrixTexPrinter
+
+    n, m = sp.symbols("N M", integer=True, positive=True)
+    g, z = sp.MatrixSymbol("G", n, m), sp.MatrixSymbol("Z", n, m)
+    ones, shown = sp.OneMatrix(1, n), MatrixTexPrinter().doprint
+    assert shown(sp.MatMul(ones, sp.HadamardProduct(g, z))) == \
+        r"\mathbf{1}^\top \left(G \circ Z\right)"
+    assert shown(sp.MatMul(ones, sp.MatAdd(g, z))) == r"\mathbf{1}^\top \left(G + Z\right)"
+    assert shown(sp.MatMul(ones, g)) == r"\mathbf{1}^\top G"

@@ -138,8 +138,10 @@ class MatrixTexPrinter(TexPrinter):
     def _print_MatMul(self, expr):
         summed = column_sum_of(expr)
         if summed is not None:
-            return rf"\mathbf{{1}}^\top {self.parenthesize(summed, 50)}" \
-                if isinstance(summed, sp.MatAdd) else rf"\mathbf{{1}}^\top {self._print(summed)}"
+            # a sum or a Hadamard product is summed whole: 1^T (G o relu'(Z)), not (1^T G) o ..
+            loose = isinstance(summed, (sp.MatAdd, sp.HadamardProduct, sp.HadamardPower))
+            return rf"\mathbf{{1}}^\top \left({self._print(summed)}\right)" if loose \
+                else rf"\mathbf{{1}}^\top {self._print(summed)}"
         return super()._print_MatMul(expr)
 
     def _print_Elementwise(self, expr):

@@ -17,6 +17,7 @@ from functools import lru_cache
 import mpmath
 import sympy as sp
 from sympy.core.relational import Relational
+from sympy.logic.boolalg import ITE
 
 from symnet.primitives import naive_form
 
@@ -44,16 +45,27 @@ def _naive(expr: sp.Expr) -> sp.Expr:
 
 
 class Evaluator:
-    def __init__(self, symbols: dict, draw: Callable, margin: float, digits: int = 50):
+    """The value of an expression at one point (`symbols`; `draw(base, index)` gives an
+    entry of a vector the first time it is read), in `digits` digits; a condition closer
+    to its switch than `margin` raises NearKink.
+
+    `shared`: remember each subexpression's value at the point, looked up by identity
+    (sympy's == walks the whole tree): the entries of an explicit matrix share most of
+    their subexpressions as the same objects. Such entries hold no stable primitive, so
+    the rewrite to naive formulas is skipped too."""
+
+    def __init__(self, symbols: dict, draw: Callable, margin: float, digits: int = 50,
+                 shared: bool = False):
         self.symbols = dict(symbols)
         self.draw = draw
         self.entries: dict = {}
         self.margin = margin
         self.digits = digits
+        self.known: dict | None = {} if shared else None
 
     def __call__(self, expr: sp.Expr):
         with mpmath.workdps(self.digits):
-            value = self._eval(_naive(expr), {})
+            value = self._eval(expr if self.known is not None else _naive(expr), {})
             if not isinstance(value, (mpmath.mpf, int)) or not mpmath.isfinite(value):
                 raise NotANumber(str(expr))
             return mpmath.mpf(value)
@@ -62,7 +74,14 @@ class Evaluator:
         if abs(gap) < self.margin:
             raise NearKink
 
-    def _eval(self, e, bound: dict):  # noqa: C901 - one case per kind of node
+    def _eval(self, e, bound: dict):
+        if self.known is None or bound:
+            return self._value(e, bound)
+        if id(e) not in self.known:         # the node is kept too, so that its id stays its
+            self.known[id(e)] = (e, self._value(e, bound))
+        return self.known[id(e)][1]
+
+    def _value(self, e, bound: dict):  # noqa: C901 - one case per kind of node
         if e in bound:
             return bound[e]
         if e.is_Number:
@@ -131,6 +150,9 @@ class Evaluator:
     def _truth(self, condition, bound) -> bool:
         if condition is sp.true or condition is sp.false:
             return bool(condition)
+        if isinstance(condition, ITE):      # sympy's condition on a piecewise value
+            test, then, otherwise = condition.args
+            return self._truth(then if self._truth(test, bound) else otherwise, bound)
         if isinstance(condition, sp.And):
             return all(self._truth(c, bound) for c in condition.args)
         if isinstance(condition, sp.Or):

@@ -14,9 +14,7 @@ from __future__ import annotations
 import random
 import time
 
-import mpmath
 import sympy as sp
-from sympy.logic.boolalg import ITE
 
 from symnet.algebra import kinks_to_piecewise, piecewise_to_steps, steps_almost_everywhere
 from symnet.bounded import within
@@ -37,38 +35,6 @@ PROOF_SECONDS = 8.0
 
 
 # --- probing --------------------------------------------------------------------------------
-
-
-class SharedEvaluator(Evaluator):
-    """symnet.evaluate's evaluator, remembering each subexpression's value at the point
-    (the entries of a matrix share most of their subexpressions, as the same objects:
-    looked up by identity, since sympy's == walks the whole tree). Explicit entries hold
-    no stable primitive, so the rewrite to naive formulas is skipped."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.known: dict = {}
-
-    def __call__(self, expr):
-        with mpmath.workdps(self.digits):
-            value = self._eval(expr, {})
-        if not isinstance(value, (mpmath.mpf, int)) or not mpmath.isfinite(value):
-            raise NotANumber(str(expr))
-        return mpmath.mpf(value)
-
-    def _truth(self, condition, bound) -> bool:
-        # sympy writes a condition on a piecewise value (elu of a leaky ReLU) as an ITE
-        if isinstance(condition, ITE):
-            test, then, otherwise = condition.args
-            return self._truth(then if self._truth(test, bound) else otherwise, bound)
-        return super()._truth(condition, bound)
-
-    def _eval(self, e, bound):
-        if bound:
-            return super()._eval(e, bound)
-        if id(e) not in self.known:
-            self.known[id(e)] = (e, super()._eval(e, bound))
-        return self.known[id(e)][1]
 
 
 def _differs(left, right) -> bool:
@@ -112,7 +78,7 @@ def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES):
     agreed = 0
     for _ in range(count * 20):
         values = {s: space.value(s, rng, {}) for s in symbols}
-        evaluate = SharedEvaluator(values, None, KINK_MARGIN, DIGITS)
+        evaluate = Evaluator(values, None, KINK_MARGIN, DIGITS, shared=True)
         try:
             pairs = [(evaluate(a), evaluate(b)) for a, b in zip(lhs, rhs, strict=True)]
         except (NearKink, NotANumber):

@@ -98,13 +98,27 @@ def _versions() -> dict:
     return found
 
 
+def blas_versions() -> dict:
+    """The BLAS each library was built with: numpy's matmul (gemm_limit, hand-written
+    numpy) and scipy's gemm (symnet's fused step) are separate OpenBLAS builds, and the
+    same product differs by a few per cent between them."""
+    found = {}
+    for name in ("numpy", "scipy"):
+        try:
+            config = __import__(name).show_config(mode="dicts")
+            found[name] = config["Build Dependencies"]["blas"].get("version")
+        except (ImportError, KeyError, TypeError, AttributeError):
+            found[name] = None
+    return found
+
+
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
                platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
     blas_env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP", "MKL"))}
     return {"cpu": cpu, "cores": os.cpu_count(), "load": [round(v, 2) for v in os.getloadavg()],
-            "versions": _versions(), "blas_env": blas_env}
+            "versions": _versions(), "blas": blas_versions(), "blas_env": blas_env}
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -222,6 +236,7 @@ def main(argv=None) -> int:
     print(f"{info['cpu']}, {info['cores']} cores; load after the run {info['load']}; "
           f"BLAS environment {info['blas_env'] or 'none'}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v))
+    print("BLAS: " + ", ".join(f"{k}'s OpenBLAS {v}" for k, v in info["blas"].items() if v))
     print("\n".join(table(results)))
     print("\n".join(verdicts(results)))
     return 0

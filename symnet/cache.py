@@ -28,11 +28,17 @@ from symnet.files import write_atomically
 _PACKAGE = Path(__file__).resolve().parent
 
 
+def home() -> Path:
+    """symnet's folder for what it keeps between runs: $SYMNET_CACHE or ~/.cache/symnet
+    (results/ for this cache, modules/ for the modules `symnet train` generates)."""
+    return Path(os.environ.get("SYMNET_CACHE") or Path.home() / ".cache" / "symnet")
+
+
 def root() -> Path | None:
     """The folder of cached results, or None when caching is off."""
     if os.environ.get("SYMNET_NO_CACHE"):
         return None
-    return Path(os.environ.get("SYMNET_CACHE") or Path.home() / ".cache" / "symnet") / "results"
+    return home() / "results"
 
 
 @lru_cache(maxsize=1)
@@ -41,11 +47,11 @@ def code_fingerprint() -> str:
     from symnet.templating import templates_dir
 
     digest = hashlib.sha256()
-    files = sorted(_PACKAGE.rglob("*.py")) + sorted(templates_dir().glob("*.j2"))
-    for path in files:
-        if "__pycache__" in path.parts:
-            continue
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    files = [(p.relative_to(_PACKAGE).as_posix(), p) for p in sorted(_PACKAGE.rglob("*.py"))
+             if "__pycache__" not in p.parts]
+    files += [(f"templates/{p.name}", p) for p in sorted(templates_dir().glob("*.j2"))]
+    for name, path in files:
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -86,9 +92,6 @@ def key(what: str, declaration, *extra) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-MISSING = object()
-
-
 def _entry(what: str, declaration, *extra) -> Path | None:
     folder = root()
     if folder is None:
@@ -98,14 +101,14 @@ def _entry(what: str, declaration, *extra) -> Path | None:
 
 
 def lookup(what: str, declaration, decode: Callable, *extra):
-    """The result kept for this exact input, or MISSING."""
+    """The result kept for this exact input, or None (results are lists and tuples)."""
     path = _entry(what, declaration, *extra)
     if path is None:
-        return MISSING
+        return None
     try:
         return decode(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
-        return MISSING
+        return None
 
 
 def store(what: str, declaration, result, encode: Callable, *extra) -> None:
@@ -118,14 +121,21 @@ def store(what: str, declaration, result, encode: Callable, *extra) -> None:
         pass                        # a read-only home, or a result JSON cannot hold: no entry
 
 
-def cached(what: str, declaration, compute: Callable, encode: Callable, decode: Callable,
-           *extra):
-    """compute()'s result, from the cache when this exact input was computed before."""
-    result = lookup(what, declaration, decode, *extra)
-    if result is MISSING:
-        result = compute()
-        store(what, declaration, result, encode, *extra)
-    return result
+def kept_or_computed(items: list, kept: Callable, keep: Callable, compute: Callable,
+                     first=None) -> list:
+    """[compute(item) for item in items], each result taken from the cache when `kept(item)`
+    has it; the others computed on one process per core (symnet.parallel), `first(item)`
+    ordering them (the costliest first), and kept with `keep(item, result)`."""
+    from symnet.parallel import run_all
+
+    found = [kept(item) for item in items]
+    pending = [n for n, result in enumerate(found) if result is None]
+    if first is not None:
+        pending.sort(key=lambda n: first(items[n]))
+    for n, result in zip(pending, run_all(compute, [items[n] for n in pending]), strict=True):
+        keep(items[n], result)
+        found[n] = result
+    return found
 
 
 # --- what the command line caches -------------------------------------------------------------
@@ -142,15 +152,9 @@ def _decode_verdicts(data) -> list:
             for d in data]
 
 
-def verdicts(declaration, compute: Callable) -> list:
-    """A declaration's verdicts (symnet check)."""
-    return cached("verdicts", declaration, compute, _encode_verdicts, _decode_verdicts)
-
-
 def kept_verdicts(declaration) -> list | None:
     """A declaration's verdicts if the cache has them, else None."""
-    found = lookup("verdicts", declaration, _decode_verdicts)
-    return None if found is MISSING else found
+    return lookup("verdicts", declaration, _decode_verdicts)
 
 
 def keep_verdicts(declaration, verdicts: list) -> None:
@@ -160,8 +164,7 @@ def keep_verdicts(declaration, verdicts: list) -> None:
 def kept_module_file(source, reduction: str) -> tuple[str, str] | None:
     """A declaration's generated module (symnet generate), (relative path, text), if the
     cache has it, else None."""
-    found = lookup("module", source.declaration, tuple, source.reference, reduction)
-    return None if found is MISSING else found
+    return lookup("module", source.declaration, tuple, source.reference, reduction)
 
 
 def keep_module_file(source, reduction: str, module: tuple[str, str]) -> None:

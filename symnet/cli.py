@@ -17,7 +17,6 @@ from symnet.errors import SymnetError
 from symnet.files import write_atomically
 from symnet.loader import declared_at, resolve, resolve_all
 from symnet.matrix.check import as_layer_verdicts
-from symnet.parallel import run_all
 from symnet.report import markdown_report, with_cases
 from symnet.verify import REFUTED, check, check_primitives
 
@@ -45,17 +44,13 @@ def all_verdicts(decl) -> list:
 def verdicts_of(decls: list) -> list[list]:
     """Each declaration's verdicts, in order: those checked before from symnet's cache, the
     others computed on one process per core and kept."""
-    found = [cache.kept_verdicts(decl) for decl in decls]
-    pending = [n for n, verdicts in enumerate(found) if verdicts is None]
-    # the costliest kinds first, so that no long check starts last on an idle pool
-    kinds = [getattr(decls[n], "kind", "primitives") for n in range(len(decls))]
-    pending.sort(key=lambda n: SLOWEST_FIRST.index(kinds[n]) if kinds[n] in SLOWEST_FIRST
-                 else len(SLOWEST_FIRST))
-    computed = run_all(all_verdicts, [decls[n] for n in pending])
-    for n, verdicts in zip(pending, computed, strict=True):
-        cache.keep_verdicts(decls[n], verdicts)
-        found[n] = verdicts
-    return found
+    return cache.kept_or_computed(decls, cache.kept_verdicts, cache.keep_verdicts,
+                                  all_verdicts, first=_cost_rank)
+
+
+def _cost_rank(decl) -> int:
+    kind = getattr(decl, "kind", "primitives")
+    return SLOWEST_FIRST.index(kind) if kind in SLOWEST_FIRST else len(SLOWEST_FIRST)
 
 
 def cmd_list(args) -> int:

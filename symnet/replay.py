@@ -37,7 +37,6 @@ REPLAYABLE = {
     "generate": {"--check": False, "--reduction": True, "-o": True, "--output": True},
 }
 LIBRARIES = ("sympy", "mpmath", "numpy", "jinja2")
-_CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def options(argv: list[str]) -> dict | None:
@@ -67,8 +66,9 @@ def watched_folder(found: dict) -> Path | None:
     chosen = found.get("-o") or found.get("--output")
     if chosen:
         return Path(chosen).resolve()
-    default = _CHECKOUT / "generated"
-    return default if (_CHECKOUT / "pyproject.toml").is_file() and default.is_dir() else None
+    from symnet.templating import checkout_generated
+
+    return checkout_generated()
 
 
 def folder_state(folder: Path | None) -> str:

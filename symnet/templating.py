@@ -1,4 +1,5 @@
-"""Where the jinja2 templates are, in a source checkout and in an installed wheel.
+"""Where the jinja2 templates are, in a source checkout and in an installed wheel, and
+where a checkout's generated/ folder is.
 
 The templates live at the top of the repository (`templates/`); a wheel ships them as
 the package data `symnet/templates/` (see `[tool.setuptools]` in pyproject.toml).
@@ -19,6 +20,14 @@ def templates_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError("symnet's templates/ folder is missing from this installation")
+
+
+def checkout_generated() -> Path | None:
+    """The generated/ folder of the source checkout symnet runs from; None in an installed
+    wheel, where `symnet generate` needs -o DIR."""
+    checkout = _PACKAGE.parent
+    generated = checkout / "generated"
+    return generated if (checkout / "pyproject.toml").is_file() and generated.is_dir() else None
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -37,8 +36,9 @@ class TrainError(SymnetError):
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("SYMNET_CACHE") or Path.home() / ".cache" / "symnet"
-    return Path(root) / "modules"
+    from symnet.cache import home
+
+    return home() / "modules"
 
 
 def _user_module(decl, reference: str):

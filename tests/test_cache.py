@@ -79,5 +79,6 @@ def test_off_computes_every_time(workspace, monkeypatch):
     monkeypatch.setenv("SYMNET_NO_CACHE", "1")
     calls = []
     for _ in range(2):
-        cache.cached("verdicts", "anything", lambda: calls.append(1) or [], list, list)
+        cache.kept_or_computed(["stable primitives"], cache.kept_verdicts, cache.keep_verdicts,
+                               lambda item: calls.append(item) or [])
     assert len(calls) == 2 and cache.root() is None

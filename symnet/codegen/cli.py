@@ -14,16 +14,16 @@ from pathlib import Path
 from symnet.codegen.emit import Source, differences, files_for, write_files
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.lower import REDUCTIONS
-
-_CHECKOUT = Path(__file__).resolve().parents[2]
+from symnet.templating import checkout_generated
 
 
 def default_output() -> Path:
     """The generated/ folder of the source checkout symnet runs from."""
-    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "generated").is_dir():
-        return _CHECKOUT / "generated"
-    raise CodegenError("", "symnet is not running from a source checkout, so there is no "
-                       "generated/ folder to write; name one with -o DIR")
+    found = checkout_generated()
+    if found is None:
+        raise CodegenError("", "symnet is not running from a source checkout, so there is no "
+                           "generated/ folder to write; name one with -o DIR")
+    return found
 
 
 def catalog_sources() -> list[Source]:
@@ -69,18 +69,14 @@ def sources(references) -> list[Source]:
 def module_files(named: list[Source], reduction: str) -> list[tuple[str, str]]:
     """Each source's (relative path, text): from symnet's cache when this exact declaration,
     reduction and symnet code made it before (symnet.cache), the others generated on one
-    process per core (symnet.parallel) and kept."""
+    process per core and kept."""
     from symnet import cache
     from symnet.codegen.emit import module_file
-    from symnet.parallel import run_all
 
-    found = [cache.kept_module_file(source, reduction) for source in named]
-    pending = [n for n, module in enumerate(found) if module is None]
-    made = run_all(lambda source: module_file(source, reduction), [named[n] for n in pending])
-    for n, module in zip(pending, made, strict=True):
-        cache.keep_module_file(named[n], reduction, module)
-        found[n] = module
-    return found
+    return cache.kept_or_computed(
+        named, lambda source: cache.kept_module_file(source, reduction),
+        lambda source, module: cache.keep_module_file(source, reduction, module),
+        lambda source: module_file(source, reduction))
 
 
 def cmd_generate(args) -> int:
@@ -93,8 +89,7 @@ def cmd_generate(args) -> int:
     if not named:
         print(f"{root}: nothing to generate")
         return 0
-    made = iter(module_files(named, args.reduction))
-    files = files_for(named, args.reduction, make=lambda source, reduction: next(made))
+    files = files_for(named, args.reduction, modules=module_files(named, args.reduction))
     if args.check:
         found = differences(root, files, complete=not args.names)
         for difference in found:

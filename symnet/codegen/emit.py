@@ -89,13 +89,14 @@ def module_file(source: Source, reduction: str = "mean") -> tuple[str, str]:
     return f"{module.folder}/{module.name}.py", render_module(module, source.reference)
 
 
-def files_for(sources, reduction: str = "mean", make=module_file) -> dict[str, str]:
-    """Every file a generation writes, by relative path: the modules (each made by
-    `make(source, reduction)`) and the package __init__ files of their folders. Renders
-    everything before anything is written."""
+def files_for(sources, reduction: str = "mean", modules=None) -> dict[str, str]:
+    """Every file a generation writes, by relative path: the modules (`modules`, each
+    source's (path, text), made here when not given) and the package __init__ files of
+    their folders. Renders everything before anything is written."""
+    if modules is None:
+        modules = [module_file(source, reduction) for source in sources]
     files = {"__init__.py": render_package(ROOT_DOC)}
-    for source in sources:
-        path, text = make(source, reduction)
+    for source, (path, text) in zip(sources, modules, strict=True):
         if path in files:
             raise CodegenError(source.declaration.name, f"two declarations generate {path}")
         files[path] = text

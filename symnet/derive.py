@@ -109,12 +109,8 @@ def _branch_gap(pw: sp.Piecewise):
         if not isinstance(condition, sp.core.relational.Relational) \
                 or isinstance(condition, (sp.Eq, sp.Ne)):
             continue
-        boundary = condition.lhs - condition.rhs
-        variables = sorted(boundary.free_symbols, key=sp.default_sort_key)
-        if not variables:
-            continue
         difference = this - following
-        for root in _roots(boundary, variables[0]):
+        for root in _roots(condition.lhs - condition.rhs):
             if any(_holds(earlier, root) is True for _, earlier in branches[:n]) \
                     or _holds(next_condition, root) is False:
                 continue
@@ -131,14 +127,22 @@ def _holds(condition, point: dict) -> bool | None:
     return bool(value) if value in (sp.true, sp.false) else None
 
 
-def _roots(expr: sp.Expr, variable: sp.Symbol) -> list[dict]:
-    """The solutions of expr = 0 for `variable`, directly where expr is linear in it
-    (huber's delta - |s - y|: sympy's solve would first split the |.| into cases)."""
-    slope = sp.diff(expr, variable)
-    rest = sp.expand(expr - slope * variable)
-    if slope != 0 and variable not in slope.free_symbols | rest.free_symbols:
-        return [{variable: -rest / slope}]
-    return within(SIMPLIFY_SECONDS, lambda: sp.solve(expr, variable, dict=True), [])
+def _roots(expr: sp.Expr) -> list[dict]:
+    """Points where expr = 0, solved for one of its real variables (a symbol or a vector's
+    entry such as s[i], never the index i): directly for the first one expr is linear in
+    (huber's delta - |s - y|: sympy's solve would first split the |.| into cases), else by
+    sympy's solve for the first."""
+    variables = sorted((a for a in expr.atoms(sp.Indexed) | expr.free_symbols
+                        if (a.is_Symbol or a.is_Indexed) and a.is_real and not a.is_integer),
+                       key=sp.default_sort_key)
+    for variable in variables:
+        slope = sp.diff(expr, variable)
+        rest = sp.expand(expr - slope * variable)
+        if slope != 0 and variable not in slope.free_symbols | rest.free_symbols:
+            return [{variable: -rest / slope}]
+    if not variables:
+        return []
+    return within(SIMPLIFY_SECONDS, lambda: sp.solve(expr, variables[0], dict=True), [])
 
 
 def check_continuous(name: str, expr: sp.Expr) -> None:

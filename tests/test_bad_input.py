@@ -61,6 +61,18 @@ def test_forward_sympy_cannot_differentiate_is_reported(forward, words):
         assert word in str(raised.value)
 
 
+def test_a_loss_that_jumps_in_a_score_is_refused():
+    """The switch is solved for the score s[i], not for the summation index i."""
+    from symnet import Loss
+    from symnet.symbols import C, i, s, y
+
+    jumpy = Loss("jumpy", sp.Sum(sp.Piecewise((1 + s[i] - y[i], s[i] > y[i]), (0, True)),
+                                 (i, 0, C - 1)),
+                 scores=s, size=C, target=y, target_kind="real")
+    with pytest.raises(DerivationError, match="'jumpy'.*jumps by 1"):
+        derive(jumpy)
+
+
 @pytest.mark.parametrize("forward", [
     sp.Piecewise((-1, x < -1), (x, x <= 1), (1, True)),             # hard tanh: three branches
     sp.Piecewise((0, x < 0), (x**2, x < 1), (2*x - 1, True)),        # smooth at both switches

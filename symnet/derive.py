@@ -23,8 +23,7 @@ from symnet.algebra import (
 )
 from symnet.bounded import within
 from symnet.errors import DerivationError
-from symnet.primitives import Softmax, in_softmax_terms, naive_form
-from symnet.primitives import _ScalarPrimitive as ScalarPrimitive
+from symnet.primitives import ScalarPrimitive, Softmax, in_softmax_terms, naive_form
 from symnet.spec import Activation, Jacobian, Loss
 from symnet.symbols import out as OUT
 

@@ -113,7 +113,7 @@ class Softmax(_VectorPrimitive):
                 rf"_{{{printer._print(self.position)}}}")
 
 
-class _ScalarPrimitive(sp.Function):
+class ScalarPrimitive(sp.Function):
     """A function of one real argument u, defined by its naive formula `formula(u)`."""
 
     nargs = 1
@@ -137,7 +137,7 @@ class _ScalarPrimitive(sp.Function):
         return derivative.xreplace({u: self.args[0]})
 
 
-class Softplus(_ScalarPrimitive):
+class Softplus(ScalarPrimitive):
     """log(1 + exp(u)); lowered as np.logaddexp(0, u), finite for any u."""
 
     @staticmethod
@@ -158,7 +158,7 @@ class Softplus(_ScalarPrimitive):
         return tex if exp is None else rf"{tex}^{{{exp}}}"
 
 
-class Logistic(_ScalarPrimitive):
+class Logistic(ScalarPrimitive):
     """The logistic sigmoid 1 / (1 + exp(-u)); lowered from exp(-|u|) <= 1 only."""
 
     @staticmethod
@@ -200,7 +200,7 @@ def log_softmax(s: sp.IndexedBase, C: sp.Expr, i: sp.Expr) -> sp.Expr:
 
 def naive_form(expr: sp.Expr) -> sp.Expr:
     """Replace every primitive by the textbook formula it stands for."""
-    return expr.replace(lambda e: isinstance(e, (_VectorPrimitive, _ScalarPrimitive)),
+    return expr.replace(lambda e: isinstance(e, (_VectorPrimitive, ScalarPrimitive)),
                         lambda e: e.naive())
 
 

@@ -102,10 +102,6 @@ class ProbeSpace:
     #: sympy's assumption queries cost more than the drawing
     kinds: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def draw(self, exprs, rng: random.Random):
-        return self.positions(sorted(set().union(*(e.free_symbols for e in exprs)), key=str),
-                              rng)
-
     def positions(self, ordered: list, rng: random.Random):
         """(sizes, indices): a value for each size and index symbol of `ordered` (free
         symbols sorted by name, so that a seed always gives the same point)."""

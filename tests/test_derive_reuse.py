@@ -4,7 +4,6 @@ make deriving fast give the forms the slow routes give."""
 import sympy as sp
 
 from symnet.algebra import collapse_indexed
-from symnet.catalog import REGISTRY
 from symnet.derive import derive, forget_derivations, sum_deltas
 from symnet.spec import Activation
 
@@ -22,12 +21,6 @@ def test_a_declaration_is_derived_once_and_an_equal_new_one_afresh():
     assert derive(twin) is not first and derive(twin).derivatives == first.derivatives
     forget_derivations()
     assert derive(decl) is not first and derive(decl).derivatives == first.derivatives
-
-
-def test_a_training_step_reuses_the_catalog_derivation_of_its_activation():
-    from symnet.matrix.vjp import activation_derivation
-
-    assert activation_derivation(REGISTRY["sigmoid"]) is derive(REGISTRY["sigmoid"])
 
 
 def test_sum_deltas_takes_each_delta_term_out_of_the_sum_as_collapse_indexed_would():

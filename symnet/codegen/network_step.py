@@ -159,7 +159,7 @@ def _numbered(p: StepPlan, n: StepNames, forward: list, backward: list) -> list:
     return [(number, target, value) for number, (target, value) in enumerate(reads)]
 
 
-def _size(n: StepNames, leading, size) -> str:
+def _size(leading, size) -> str:
     """How workspace() reads a size off its arguments: N = X.shape[0], H = W1.shape[1]."""
     if size.is_number:
         return str(size)
@@ -171,15 +171,15 @@ def _size(n: StepNames, leading, size) -> str:
     raise CodegenError("", f"no argument of the step has a side of size {size}")
 
 
-def _workspace(p: StepPlan, n: StepNames, buffers: Buffers, arguments: str) -> Function:
+def _workspace(p: StepPlan, buffers: Buffers, arguments: str) -> Function:
     leading = [p.network.input, *p.params]
     dtype = f"{p.params[0].name}.dtype"
     body = [f"N = {p.network.input.name}.shape[0]"]
     for name, shape in buffers.shapes.items():
-        sides = ", ".join(_size(n, leading, size) for size in shape)
+        sides = ", ".join(_size(leading, size) for size in shape)
         body.append(f"{name} = np.empty(({sides}), dtype={dtype})")
     for shape, name in buffers.ones.items():
-        sides = ", ".join(_size(n, leading, size) for size in shape)
+        sides = ", ".join(_size(leading, size) for size in shape)
         body.append(f"{name} = np.ones(({sides}), dtype={dtype})   # column sums as products")
     names = list(buffers.shapes) + list(buffers.ones.values())
     return Function("workspace", arguments,
@@ -237,7 +237,7 @@ def lower_step(step) -> Module:
          "Returns (loss, penalty) at the parameters as they were. work: workspace()'s "
          "arrays,", "made here if None; pass them again to reuse them."),
         ("if work is None:", f"    {allocate}", unpack, *body), "loss, penalty")
-    workspace = _workspace(p, n, buffers, f"{p.network.input.name}, {parameters}")
+    workspace = _workspace(p, buffers, f"{p.network.input.name}, {parameters}")
     constants = _constants(p, n)
     return Module(step.name, step.kind, "network_step.py.j2", "networks",
                   tuple(step_docstring(p)), {"step": step_function, "workspace": workspace,

@@ -14,10 +14,10 @@ from functools import lru_cache
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
+from symnet.derive import derive
 from symnet.errors import DerivationError
 from symnet.matrix.elementwise import ActivationFunction, ActivationPartial, Elementwise
 from symnet.matrix.layers import matrix_symbols
-from symnet.matrix.vjp import activation_derivation
 
 BATCH = 2
 OTHER_SIZES = (3, 2)
@@ -50,7 +50,7 @@ def concrete(expr):
     def value(application):
         decl = application.declaration
         if isinstance(application, ActivationPartial):
-            formula = activation_derivation(decl).derivatives[application.variable]
+            formula = derive(decl).derivatives[application.variable]
         else:
             formula = decl.forward
         points = dict(zip(decl.inputs, application.args, strict=True))

@@ -298,15 +298,11 @@ def _through_elementwise(node: Elementwise, wrt, upstream):
 # --- activations' derivatives -------------------------------------------------------------
 
 
-def activation_derivation(decl):
-    return derive(decl)
-
-
 def partial_in_output(partial_class):
     """The activation derivative in terms of its output (out*(1 - out)), or None."""
     if len(partial_class.declaration.inputs) != 1:
         return None
-    derivation = activation_derivation(partial_class.declaration)
+    derivation = derive(partial_class.declaration)
     return derivation.in_output[partial_class.variable]
 
 

@@ -18,9 +18,9 @@ import numpy as np
 from symnet.errors import DataError
 
 #: activations whose gradient stays alive for positive inputs take He initialisation
+HE_ACTIVATIONS = {"relu", "leaky_relu", "elu", "softplus", "silu"}
 #: bytes of one layer's output for a block of rows in predict(): under glibc's mmap threshold
 PREDICT_BLOCK_BYTES = 64 * 1024
-HE_ACTIVATIONS = {"relu", "leaky_relu", "elu", "softplus", "silu"}
 
 
 def initial_parameters(sizes, activation: str, seed: int, dtype=np.float64,

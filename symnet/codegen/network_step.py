@@ -105,7 +105,7 @@ def _operand(matrix, lower, buffers: Buffers, names, dtype_of) -> str:
     """A gemm operand: an array of the step, or the workspace's row of ones."""
     if isinstance(matrix, sp.OneMatrix):
         return buffers.of_ones(matrix.shape)
-    return _print(lower(matrix, str(matrix)), names, dtype_of)
+    return numpy_code(lower(matrix, str(matrix)), names, dtype_of)
 
 
 def _update_lines(p: StepPlan, n: StepNames, dtype_of: str, buffers: Buffers) -> list[str]:
@@ -117,24 +117,20 @@ def _update_lines(p: StepPlan, n: StepNames, dtype_of: str, buffers: Buffers) ->
         code = n.names
         if rest is not None and _symbol(u.param) in rest.free_symbols \
                 and (u.product or u.beta != 1):
-            lines += statement(f"{name}_step", _print(rest, code, dtype_of))
+            lines += statement(f"{name}_step", numpy_code(rest, code, dtype_of))
             rest = sp.Symbol(f"{name}_step", real=True)
         if u.product is not None:
             alpha, A, B = u.product
             a, b = (_operand(m, lower, buffers, code, dtype_of) for m in (A, B))
-            lines.append(f"gemm({a}, {b}, {name}, alpha={_print(alpha, code, dtype_of)}, "
-                         f"beta={_print(u.beta, code, dtype_of)})")
+            lines.append(f"gemm({a}, {b}, {name}, alpha={numpy_code(alpha, code, dtype_of)}, "
+                         f"beta={numpy_code(u.beta, code, dtype_of)})")
         elif u.beta != 1:
-            lines.append(f"{name} *= {_print(u.beta, code, dtype_of)}")
+            lines.append(f"{name} *= {numpy_code(u.beta, code, dtype_of)}")
         if rest is not None:
             negative = rest.could_extract_minus_sign()
-            shown = _print(-rest if negative else rest, code, dtype_of)
+            shown = numpy_code(-rest if negative else rest, code, dtype_of)
             lines.append(f"{name} {'-=' if negative else '+='} {shown}")
     return lines
-
-
-def _print(expr, names, dtype_of) -> str:
-    return numpy_code(expr, names, dtype_of)
 
 
 # --- the module ------------------------------------------------------------------------------
@@ -206,7 +202,7 @@ def _step_body(p: StepPlan, n: StepNames) -> tuple[list, Buffers]:
     if p.penalties:
         weights = ", ".join(w.name for w in p.penalties)
         lines.append(f"# {network.regularizer.name} on {weights}")
-        lines += statement("penalty", _print(_penalty_value(p, n), names, dtype_of))
+        lines += statement("penalty", numpy_code(_penalty_value(p, n), names, dtype_of))
     else:
         lines.append("penalty = 0.0")
     lines.append(f"# backward: each layer's VJPs, the last layer first; none for the data "

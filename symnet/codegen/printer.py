@@ -38,6 +38,12 @@ NOT_LOWERED = {
 }
 
 
+def step_relation(u: sp.Expr, at_zero) -> sp.Expr:
+    """The comparison a step H(u, at_zero) is 1 on: u >= 0 where it is 1 at the kink,
+    else u > 0 (never np.heaviside's 1/2)."""
+    return sp.Ge(u, 0, evaluate=False) if at_zero == 1 else sp.Gt(u, 0, evaluate=False)
+
+
 class NumpyPrinter(NumPyPrinter):
     """sympy's NumPy printer with symnet's conventions; see the module docstring.
 
@@ -119,8 +125,8 @@ class NumpyPrinter(NumPyPrinter):
         at_zero = expr.args[1] if len(expr.args) > 1 else None
         if at_zero not in (0, 1):
             raise CodegenError("", f"the step {expr} has no 0-or-1 value at its kink")
-        relation = sp.Ge(u, 0, evaluate=False) if at_zero == 1 else sp.Gt(u, 0, evaluate=False)
-        return f"({self._print(relation)}).astype({self._settings['dtype_of']}.dtype)"
+        return f"({self._print(step_relation(u, at_zero))}).astype(" \
+               f"{self._settings['dtype_of']}.dtype)"
 
     def _print_Piecewise(self, expr):
         (value, condition), rest = expr.args[0], expr.args[1:]

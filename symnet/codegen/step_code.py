@@ -24,7 +24,7 @@ import sympy as sp
 
 from symnet.codegen.forms import MatProd, TotalSum, _ArrayOp
 from symnet.codegen.layout import statement
-from symnet.codegen.printer import numpy_code
+from symnet.codegen.printer import numpy_code, step_relation
 from symnet.codegen.statements import unique
 
 #: numpy functions the printer writes that are ufuncs (they take out=)
@@ -38,9 +38,7 @@ class Mask(_ArrayOp):
     nargs = 2
 
     def _numpycode(self, printer):
-        u, at_zero = self.args
-        relation = sp.Ge(u, 0, evaluate=False) if at_zero == 1 else sp.Gt(u, 0, evaluate=False)
-        return f"({printer._print(relation)})"
+        return f"({printer._print(step_relation(*self.args))})"
 
 
 class SumOfSquares(_ArrayOp):
@@ -165,7 +163,7 @@ def ufunc_call(value: sp.Expr, names: dict, dtype_of: str):
         if value.is_Add and rest.could_extract_minus_sign():
                 return "subtract", _arguments(first, -rest, names, dtype_of)
         return "multiply" if value.is_Mul else "add", _arguments(first, rest, names, dtype_of)
-    call = _call(_code(value, names, dtype_of))
+    call = _call(numpy_code(value, names, dtype_of))
     return call if call is not None and call[0] in UFUNCS else None
 
 
@@ -176,13 +174,9 @@ def _split(value: sp.Expr):
     return args[0], value.func(*args[1:])
 
 
-def _code(expr, names, dtype_of) -> str:
-    return numpy_code(expr, names, dtype_of)
-
-
 def _arguments(first, second, names, dtype_of) -> str:
     """Two arguments of a call; a mask alone needs no parentheses there."""
-    shown = [_code(a, names, dtype_of) for a in (first, second)]
+    shown = [numpy_code(a, names, dtype_of) for a in (first, second)]
     return ", ".join(t[1:-1] if isinstance(a, Mask) else t
                      for a, t in zip((first, second), shown, strict=True))
 
@@ -194,10 +188,10 @@ def product_lines(target: str, buffer: str, value: sp.Expr, names: dict, dtype_o
     """gemm into `buffer`, a row added by copying it in first: Z1 = X @ W1 + b1."""
     product = next(t for t in sp.Add.make_args(value) if isinstance(t, MatProd))
     rest = value - product
-    a, b = (_code(m, names, dtype_of) for m in product.args)
+    a, b = (numpy_code(m, names, dtype_of) for m in product.args)
     lines = []
     if rest != 0:
-        lines.append(f"np.copyto({buffer}, {_code(rest, names, dtype_of)})")
+        lines.append(f"np.copyto({buffer}, {numpy_code(rest, names, dtype_of)})")
     call = f"gemm({a}, {b}, {buffer}{', beta=1' if rest != 0 else ''})"
     lines.append(call if target == buffer else f"{target} = {call}")
     return lines
@@ -223,7 +217,7 @@ def in_place(numbered, shapes: dict, names: dict, dtype_of: str, last_read: dict
             continue
         call = ufunc_call(value, names, dtype_of)
         if call is None:
-            lines += statement(target, _code(value, names, dtype_of))
+            lines += statement(target, numpy_code(value, names, dtype_of))
             continue
         operands = {s.name for s in value.free_symbols}
         dying = dead | {n for n in operands if last_read.get(n) == number}

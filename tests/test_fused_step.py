@@ -310,7 +310,7 @@ def test_symnet_train_says_which_step_trained(capsys):
 
 def test_the_softmax_takes_one_exp_per_score():
     from symnet.codegen.forms import RowMax, RowSum
-    from symnet.codegen.step_code import shared_exponentials
+    from symnet.codegen.statements import shared_exponentials
 
     s, s_max, shifted, log_z, probs = sp.symbols("s s_max shifted log_z probs", real=True)
     nodes = {s_max: RowMax(s), shifted: s - s_max, log_z: sp.log(RowSum(sp.exp(shifted))),
@@ -324,6 +324,9 @@ def test_the_softmax_takes_one_exp_per_score():
     source = (GENERATED / "networks" / "two_layer_relu_softmax_ce_l2_sgd.py").read_text()
     body = source[source.index("def step("):source.index("# --- BLAS")]
     assert body.count("np.exp(") == 1
+    # the loss module that layer-by-layer training calls shares the same lowering
+    loss_module = (GENERATED / "losses" / "softmax_ce.py").read_text()
+    assert loss_module.count("np.exp(") == 1
 
 
 def test_a_loss_without_a_target_matrix_is_refused_by_name():
@@ -333,3 +336,16 @@ def test_a_loss_without_a_target_matrix_is_refused_by_name():
 
     with pytest.raises(CodegenError, match="two_layer_relu_svm_l2_sgd.*class_index"):
         plan(training_step(relu, loss=svm))
+
+
+def test_a_step_refuses_what_the_loss_module_refuses_exp_of_raw_scores():
+    """The step lowers its loss with the loss modules' own lowering, checks included."""
+    from symnet import Loss
+    from symnet.catalog.activations import relu
+    from symnet.codegen.errors import CodegenError
+    from symnet.symbols import C, s, y
+
+    poisson = Loss("poisson", sp.Sum(sp.exp(s[i]) - y[i] * s[i], (i, 0, C - 1)), scores=s,
+                   size=C, target=y, target_kind="real")
+    with pytest.raises(CodegenError, match="poisson.*exp\\(s\\) of raw scores"):
+        lower_step(training_step(relu, loss=poisson))

@@ -38,8 +38,10 @@ def loss(s, y):
     # each row's max, shifted out so that exp never overflows
     s_max = s.max(axis=1, keepdims=True)
     shifted = s - s_max
-    log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    exp_shifted = np.exp(shifted)
+    z = exp_shifted.sum(axis=1, keepdims=True)
+    log_z = np.log(z)
     loss = -(y*(shifted - log_z)).sum()/N
-    probs = np.exp(shifted - log_z)
+    probs = exp_shifted/z
     ds = (probs - y)/N
     return loss, ds

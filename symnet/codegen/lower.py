@@ -36,7 +36,12 @@ from symnet.codegen.stable import (
     expand_logistic,
     is_unsafe,
 )
-from symnet.codegen.statements import common_subexpressions, schedule, unique
+from symnet.codegen.statements import (
+    common_subexpressions,
+    schedule,
+    shared_exponentials,
+    unique,
+)
 from symnet.derive import ActivationDerivation, LossDerivation
 from symnet.spec import Regularizer
 from symnet.symbols import out as OUT
@@ -213,15 +218,14 @@ def _check_shifted(decl, lowering: Lowering, exprs) -> None:
                                    f"Softmax or log_softmax (symnet.primitives)")
 
 
-def lower_loss(derivation, reduction: str = "mean") -> Module:
+def loss_lines(derivation, names: dict, reserved: set, reduction: str,
+               outputs: tuple[str, str]) -> tuple:
+    """The lines computing a loss's (or a regulariser's) value over the batch and its
+    gradient, into the two names of `outputs`, the declaration's symbols printed by
+    `names`: the loss modules' code and the same lines inside a fused training step."""
     decl = derivation.declaration
-    if reduction not in REDUCTIONS:
-        raise CodegenError(decl.name, f"the reduction over the batch must be one of "
-                           f"{', '.join(REDUCTIONS)}; got {reduction!r}")
     regularizer = isinstance(decl, Regularizer)
-    targets = [decl.target] if decl.target is not None else []
-    names = identifiers([decl.scores, *targets, *decl.params, decl.size])
-    lowering = Lowering(decl, set(RESERVED) | set(names.values()))
+    lowering = Lowering(decl, set(reserved) | set(names.values()))
     per_sample = as_masks(batched(lowering, decl.forward))
     gradient = as_masks(batched(lowering, derivation.gradient,
                                 decl.index if decl.is_vector else None))
@@ -230,7 +234,6 @@ def lower_loss(derivation, reduction: str = "mean") -> Module:
     if not regularizer:
         _check_shifted(decl, lowering, [per_sample, gradient, *lowering.nodes.values()])
     scores = names[str(decl.scores.label if decl.is_vector else decl.scores)]
-    value_name = "penalty" if regularizer else "loss"
     value = per_sample if regularizer else _total(per_sample, decl)
     preamble, scale = [], 1
     if not regularizer:
@@ -240,15 +243,30 @@ def lower_loss(derivation, reduction: str = "mean") -> Module:
         if decl.target_kind in ("one_hot", "real", "sign"):
             target = names[str(decl.target.label if decl.is_vector else decl.target)]
             preamble.append(f"{target} = np.asarray({target}, dtype={scores}.dtype)")
-    body = _code([(value_name, value), ("d" + scores, gradient)], names, scores,
-                 lowering.nodes, scale)
+    nodes = shared_exponentials(lowering.nodes, lowering.taken)
+    value_name, gradient_name = outputs
+    return tuple(preamble) + _code([(value_name, value), (gradient_name, gradient)], names,
+                                   scores, nodes, scale)
+
+
+def lower_loss(derivation, reduction: str = "mean") -> Module:
+    decl = derivation.declaration
+    if reduction not in REDUCTIONS:
+        raise CodegenError(decl.name, f"the reduction over the batch must be one of "
+                           f"{', '.join(REDUCTIONS)}; got {reduction!r}")
+    regularizer = isinstance(decl, Regularizer)
+    targets = [decl.target] if decl.target is not None else []
+    names = identifiers([decl.scores, *targets, *decl.params, decl.size])
+    scores = names[str(decl.scores.label if decl.is_vector else decl.scores)]
+    value_name = "penalty" if regularizer else "loss"
+    body = loss_lines(derivation, names, RESERVED, reduction, (value_name, "d" + scores))
     leading = [decl.scores, *targets]
     what = "penalty on the weights" if regularizer else f"{reduction} loss over the batch"
     function = Function(value_name, _arguments(leading, decl.params, names),
                         (f"{decl.name}: the {what} and its gradient.",
                          f"Returns ({value_name}, d{scores}): a scalar of {scores}'s dtype, "
                          f"and d{value_name}/d{scores}."),
-                        tuple(preamble) + body, f"{value_name}, d{scores}")
+                        body, f"{value_name}, d{scores}")
     notes = () if regularizer else (_reduction_note(reduction),)
     doc = module_docstring(derivation, names, extra=notes)
     return Module(decl.name, decl.kind, "loss.py.j2",

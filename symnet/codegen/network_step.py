@@ -15,21 +15,14 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet.codegen.batch import Lowering, batched
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.forms import TotalSum
 from symnet.codegen.layout import statement
-from symnet.codegen.lower import RENAMES, Function, Module, _code, _total
+from symnet.codegen.lower import RENAMES, Function, Module, loss_lines
 from symnet.codegen.matrices import ArrayForm
 from symnet.codegen.printer import numpy_code
 from symnet.codegen.stable import as_branches, as_masks
-from symnet.codegen.step_code import (
-    Buffers,
-    in_place,
-    last_reads,
-    shared_exponentials,
-    sums_of_squares,
-)
+from symnet.codegen.step_code import Buffers, in_place, last_reads, sums_of_squares
 from symnet.codegen.step_docs import step_docstring
 from symnet.codegen.step_plan import StepPlan, plan
 from symnet.derive import derive
@@ -76,19 +69,8 @@ def _loss_lines(p: StepPlan, n: StepNames, taken: set) -> tuple:
     names = {str(decl.scores.label): p.scores.name, **n.names}
     if decl.target is not None:
         names[str(decl.target.label)] = p.network.target.name
-    lowering = Lowering(decl, set(RESERVED) | taken | set(names.values()))
-    derivation = derive(decl)
-    value = _total(as_masks(batched(lowering, decl.forward)), decl)
-    gradient = as_masks(batched(lowering, derivation.gradient, decl.index))
-    scores = p.scores.name
-    preamble = [f"N = {scores}.shape[0]"]
-    if decl.target_kind in ("one_hot", "real", "sign"):
-        target = p.network.target.name
-        preamble.append(f"{target} = np.asarray({target}, dtype={scores}.dtype)")
-    scale = 1 / sp.Symbol("N", positive=True) if p.network.reduction == "mean" else 1
-    outputs = [("loss", value), (p.upstream.name, gradient)]
-    nodes = shared_exponentials(lowering.nodes, lowering.taken)
-    return tuple(preamble) + _code(outputs, names, scores, nodes, scale)
+    return loss_lines(derive(decl), names, set(RESERVED) | taken, p.network.reduction,
+                      ("loss", p.upstream.name))
 
 
 def _penalty_value(p: StepPlan, n: StepNames) -> sp.Expr:

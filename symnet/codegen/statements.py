@@ -126,3 +126,32 @@ def schedule(definitions: dict, outputs: list) -> list[tuple[str, sp.Expr]]:
         need(value)
         statements.append((target, value))
     return statements
+
+
+def shared_exponentials(nodes: dict, taken: set) -> dict:
+    """Named arrays {symbol: value} with each exp(u - log_z), where log_z = log(z) and z
+    sums exp(u), written exp(u)/z, exp(u) and z named and computed once: a softmax's
+    probabilities from the exponentials its normaliser summed, not a second exp (numpy's
+    float64 exp is scalar code on AVX2 machines: at C = 10 classes it is the loss's cost)."""
+    found = dict(nodes)
+    for symbol, value in nodes.items():
+        if not isinstance(value, sp.exp):
+            continue
+        for log_name, log_value in nodes.items():
+            u = sp.expand(value.args[0] + log_name)
+            inner = log_value.args[0] if isinstance(log_value, sp.log) else None
+            if inner is None or u.has(log_name) or not inner.has(sp.exp(u)):
+                continue
+            exp_u = sp.Symbol(unique(f"exp_{u}" if isinstance(u, sp.Symbol) else "exp_term",
+                                     taken), real=True)
+            norm = sp.Symbol(unique(log_name.name.removeprefix("log_") or "norm", taken),
+                             real=True)
+            ordered = {}
+            for s, v in found.items():
+                if s == log_name:
+                    ordered[exp_u], ordered[norm] = sp.exp(u), inner.xreplace({sp.exp(u): exp_u})
+                    v = sp.log(norm)
+                ordered[s] = exp_u / norm if s == symbol else v
+            found = ordered
+            break
+    return found

@@ -25,7 +25,6 @@ import sympy as sp
 from symnet.codegen.forms import MatProd, TotalSum, _ArrayOp
 from symnet.codegen.layout import statement
 from symnet.codegen.printer import numpy_code, step_relation
-from symnet.codegen.statements import unique
 
 #: numpy functions the printer writes that are ufuncs (they take out=)
 UFUNCS = ("exp", "log", "tanh", "maximum", "minimum", "abs", "sqrt", "expm1", "log1p",
@@ -65,35 +64,6 @@ def sums_of_squares(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, TotalSum) and e.args[0].is_Pow
                         and e.args[0].exp == 2 and isinstance(e.args[0].base, sp.Symbol),
                         lambda e: SumOfSquares(e.args[0].base))
-
-
-def shared_exponentials(nodes: dict, taken: set) -> dict:
-    """Named arrays {symbol: value} with each exp(u - log_z), where log_z = log(z) and z
-    sums exp(u), written exp(u)/z, exp(u) and z named and computed once: a softmax's
-    probabilities from the exponentials its normaliser summed, not a second exp (numpy's
-    float64 exp is scalar code on AVX2 machines: at C = 10 classes it is the loss's cost)."""
-    found = dict(nodes)
-    for symbol, value in nodes.items():
-        if not isinstance(value, sp.exp):
-            continue
-        for log_name, log_value in nodes.items():
-            u = sp.expand(value.args[0] + log_name)
-            inner = log_value.args[0] if isinstance(log_value, sp.log) else None
-            if inner is None or u.has(log_name) or not inner.has(sp.exp(u)):
-                continue
-            exp_u = sp.Symbol(unique(f"exp_{u}" if isinstance(u, sp.Symbol) else "exp_term",
-                                     taken), real=True)
-            norm = sp.Symbol(unique(log_name.name.removeprefix("log_") or "norm", taken),
-                             real=True)
-            ordered = {}
-            for s, v in found.items():
-                if s == log_name:
-                    ordered[exp_u], ordered[norm] = sp.exp(u), inner.xreplace({sp.exp(u): exp_u})
-                    v = sp.log(norm)
-                ordered[s] = exp_u / norm if s == symbol else v
-            found = ordered
-            break
-    return found
 
 
 # --- buffers ---------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def _used(local: dict, vjps: dict) -> dict:
     return ordered
 
 
-def _reuses_output(derivation: LayerDerivation) -> bool:
+def reuses_output(derivation: LayerDerivation) -> bool:
     """Whether the VJPs in terms of the forward output serve: there are some, and their
     code has nothing that could overflow (softplus' 1 - exp(-Y) would)."""
     layer = derivation.declaration
@@ -107,18 +107,23 @@ def _reuses_output(derivation: LayerDerivation) -> bool:
     return bool(forms) and not any(is_unsafe(lower.lower(f)[0]) for f in forms)
 
 
+def chosen_vjps(derivation: LayerDerivation) -> dict:
+    """Each input of the layer -> the VJP its code uses: the one in terms of the forward
+    output where those serve (`reuses_output`), else the plain one."""
+    reuse = reuses_output(derivation)
+    return {matrix: (derivation.reusing[matrix] if reuse else None) or vjp
+            for matrix, vjp in derivation.vjps.items()}
+
+
 def plan(derivation: LayerDerivation) -> LayerPlan:
     layer, output = derivation.declaration, derivation.output
     taken = {str(m) for m in (*layer.inputs, layer.upstream, output)}
     arguments = activation_arguments(layer.forward, taken)
-    reuse = _reuses_output(derivation)
-    local = local_gradients(derivation, arguments, reuse)
+    local = local_gradients(derivation, arguments, reuses_output(derivation))
     upstream = sp.MatrixSymbol(f"d{output.name}", *output.shape)
-    vjps = {}
-    for matrix in layer.inputs:
-        vjp = derivation.reusing[matrix] if reuse else None
-        vjp = derivation.vjps[matrix] if vjp is None else vjp
-        vjps[matrix] = in_names(vjp, arguments, local).xreplace({layer.upstream: upstream})
+    chosen = chosen_vjps(derivation)
+    vjps = {matrix: in_names(chosen[matrix], arguments, local).xreplace(
+        {layer.upstream: upstream}) for matrix in layer.inputs}
     used = {s: g.xreplace({layer.upstream: upstream}) for s, g in _used(local, vjps).items()}
     return LayerPlan(derivation, definitions(arguments), layer.forward.xreplace(arguments),
                      used, vjps, upstream)

@@ -25,7 +25,7 @@ from functools import cache
 import sympy as sp
 
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.lower_layer import _reuses_output
+from symnet.codegen.lower_layer import chosen_vjps
 from symnet.codegen.step_catalog import G, P, TrainingStep
 from symnet.matrix.layers import without_zeros
 from symnet.matrix.network_derive import _penalised_entries, penalty_gradient
@@ -109,18 +109,15 @@ def backward_plan(network, upstream) -> tuple[tuple, dict]:
     backward, gradients = [], {}
     for stage, named, free, source, out in reversed(_stages(network)):
         derivation = derive_layer(stage.layer)
-        reuse = _reuses_output(derivation)
+        vjps = chosen_vjps(derivation)
         replace = {**named, stage.layer.upstream: upstream, derivation.output: out}
         for mine, theirs in stage.bindings.items():
-            if theirs == 0:
-                continue
-            vjp = (derivation.reusing[mine] if reuse else None) or derivation.vjps[mine]
-            gradients[theirs] = vjp.xreplace(replace)
+            if theirs != 0:
+                gradients[theirs] = vjps[mine].xreplace(replace)
         if source == network.input:
             continue            # no gradient for the data
-        vjp = (derivation.reusing[free] if reuse else None) or derivation.vjps[free]
         upstream = sp.MatrixSymbol(f"d{source.name}", *source.shape)
-        backward.append((upstream, vjp.xreplace(replace)))
+        backward.append((upstream, vjps[free].xreplace(replace)))
     return tuple(backward), gradients
 
 

@@ -79,8 +79,9 @@ Updates: an update beta*P + alpha*A*B (the optimiser's rule on P and its gradien
     product in place, with no gradient array; with numpy alone, the same in a product and two
     passes over P.
 
-Buffers: workspace() allocates the arrays step() writes in place; a step reuses them, so
-    training allocates only small temporaries (the loss's rows, the masks).
+Buffers: workspace() allocates the arrays step() writes in place, masks and scratch arrays for
+    the elementwise operations among them; a step reuses them, so training allocates only small
+    temporaries (the loss's rows of C scores).
 """
 
 import numpy as np
@@ -109,9 +110,11 @@ def workspace(X, W1, b1, W2, b2, W3, b3):
     H2 = np.empty((N, W2.shape[1]), dtype=W1.dtype)
     S = np.empty((N, W3.shape[1]), dtype=W1.dtype)
     dH2 = np.empty((N, W2.shape[1]), dtype=W1.dtype)
+    mask = np.empty((N, W2.shape[1]), dtype=bool)
     dH1 = np.empty((N, W1.shape[1]), dtype=W1.dtype)
+    mask2 = np.empty((N, W1.shape[1]), dtype=bool)
     ones = np.ones((1, N), dtype=W1.dtype)   # column sums as products
-    return Z1, H1, Z2, H2, S, dH2, dH1, ones
+    return Z1, H1, Z2, H2, S, dH2, mask, dH1, mask2, ones
 
 
 def step(X, Y, W1, b1, W2, b2, W3, b3, lr, lam, work=None):
@@ -121,7 +124,7 @@ def step(X, Y, W1, b1, W2, b2, W3, b3, lr, lam, work=None):
     """
     if work is None:
         work = workspace(X, W1, b1, W2, b2, W3, b3)
-    Z1, H1, Z2, H2, S, dH2, dH1, ones = work
+    Z1, H1, Z2, H2, S, dH2, mask, dH1, mask2, ones = work
     # forward: each layer's output into its buffer
     np.copyto(Z1, b1)
     gemm(X, W1, Z1, beta=1)
@@ -147,11 +150,13 @@ def step(X, Y, W1, b1, W2, b2, W3, b3, lr, lam, work=None):
     penalty = lam*sum_of_squares(W1) + lam*sum_of_squares(W2) + lam*sum_of_squares(W3)
     # backward: each layer's VJPs, the last layer first; none for the data X
     gemm(dS, W3.T, dH2)
+    np.greater(Z2, 0, out=mask)
     # dZ2 takes the place of dH2: nothing reads dH2 after
-    dZ2 = np.multiply(dH2, Z2 > 0, out=dH2)
+    dZ2 = np.multiply(dH2, mask, out=dH2)
     gemm(dZ2, W2.T, dH1)
+    np.greater(Z1, 0, out=mask2)
     # dZ1 takes the place of dH1: nothing reads dH1 after
-    dZ1 = np.multiply(dH1, Z1 > 0, out=dH1)
+    dZ1 = np.multiply(dH1, mask2, out=dH1)
     # sgd: every parameter in place, now that no gradient needs its old value
     gemm(X.T, dZ1, W1, alpha=-lr, beta=1 - 2*lam*lr)
     gemm(ones, dZ1, b1, alpha=-lr, beta=1)

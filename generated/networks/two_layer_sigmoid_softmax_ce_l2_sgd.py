@@ -55,8 +55,9 @@ Updates: an update beta*P + alpha*A*B (the optimiser's rule on P and its gradien
     product in place, with no gradient array; with numpy alone, the same in a product and two
     passes over P.
 
-Buffers: workspace() allocates the arrays step() writes in place; a step reuses them, so
-    training allocates only small temporaries (the loss's rows, the masks).
+Buffers: workspace() allocates the arrays step() writes in place, masks and scratch arrays for
+    the elementwise operations among them; a step reuses them, so training allocates only small
+    temporaries (the loss's rows of C scores).
 """
 
 import numpy as np
@@ -80,10 +81,11 @@ def workspace(X, W1, b1, W2, b2):
     """
     N = X.shape[0]
     Z1 = np.empty((N, W1.shape[1]), dtype=W1.dtype)
+    scratch = np.empty((N, W1.shape[1]), dtype=W1.dtype)
     S = np.empty((N, W2.shape[1]), dtype=W1.dtype)
     dH1 = np.empty((N, W1.shape[1]), dtype=W1.dtype)
     ones = np.ones((1, N), dtype=W1.dtype)   # column sums as products
-    return Z1, S, dH1, ones
+    return Z1, scratch, S, dH1, ones
 
 
 def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
@@ -93,12 +95,15 @@ def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
     """
     if work is None:
         work = workspace(X, W1, b1, W2, b2)
-    Z1, S, dH1, ones = work
+    Z1, scratch, S, dH1, ones = work
     # forward: each layer's output into its buffer
     np.copyto(Z1, b1)
     gemm(X, W1, Z1, beta=1)
+    np.negative(Z1, out=scratch)
+    np.logaddexp(0, scratch, out=scratch)
+    np.negative(scratch, out=scratch)
     # H1 takes the place of Z1: nothing reads Z1 after
-    H1 = np.exp(-np.logaddexp(0, -Z1), out=Z1)
+    H1 = np.exp(scratch, out=Z1)
     np.copyto(S, b2)
     gemm(H1, W2, S, beta=1)
     # softmax_ce: the mean loss over the batch and dS = dL/dS
@@ -117,8 +122,10 @@ def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
     penalty = lam*sum_of_squares(W1) + lam*sum_of_squares(W2)
     # backward: each layer's VJPs, the last layer first; none for the data X
     gemm(dS, W2.T, dH1)
+    np.subtract(1, H1, out=scratch)
+    np.multiply(dH1, scratch, out=scratch)
     # dZ1 takes the place of dH1: nothing reads dH1 after
-    dZ1 = np.multiply(H1, dH1*(1 - H1), out=dH1)
+    dZ1 = np.multiply(H1, scratch, out=dH1)
     # sgd: every parameter in place, now that no gradient needs its old value
     gemm(X.T, dZ1, W1, alpha=-lr, beta=1 - 2*lam*lr)
     gemm(ones, dZ1, b1, alpha=-lr, beta=1)

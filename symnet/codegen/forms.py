@@ -71,6 +71,10 @@ class Logistic(_ArrayOp):
     nargs = 1
     is_positive = True
 
+    def spelled(self) -> sp.Expr:
+        """exp(-log(1 + exp(-z))): the same value, every exp of it bounded by 1."""
+        return sp.exp(-Softplus(-self.args[0]))
+
 
 class Softplus(_ArrayOp):
     """log(1 + exp(u)), printed with np.logaddexp so that exp never overflows."""

@@ -155,7 +155,8 @@ def _workspace(p: StepPlan, buffers: Buffers, arguments: str) -> Function:
     body = [f"N = {p.network.input.name}.shape[0]"]
     for name, shape in buffers.shapes.items():
         sides = ", ".join(_size(leading, size) for size in shape)
-        body.append(f"{name} = np.empty(({sides}), dtype={dtype})")
+        kind = "bool" if name in buffers.booleans else dtype
+        body.append(f"{name} = np.empty(({sides}), dtype={kind})")
     for shape, name in buffers.ones.items():
         sides = ", ".join(_size(leading, size) for size in shape)
         body.append(f"{name} = np.ones(({sides}), dtype={dtype})   # column sums as products")

@@ -209,8 +209,7 @@ class NumpyPrinter(NumPyPrinter):
     # --- stable forms --------------------------------------------------------------------
 
     def _print_Logistic(self, expr):
-        z = expr.args[0]
-        return f"np.exp(-np.logaddexp(0, {self._print(-z)}))"
+        return self._print(expr.spelled())
 
     def _print_Expm1(self, expr):
         return f"np.expm1({self._print(expr.args[0])})"

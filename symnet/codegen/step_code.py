@@ -8,9 +8,13 @@ written in place:
   the row copied in first and the product added (``beta=1``);
 * an elementwise statement whose outermost operation is a numpy ufunc writes with
   ``out=``; where one of its operands is not needed afterwards, into that operand's buffer
-  (``dZ1 = np.multiply(dH1, Z1 > 0, out=dH1)``);
-* a 0/1 step multiplying an array is the boolean comparison itself (numpy multiplies by
-  it in the array's dtype, without the float mask a separate array would need);
+  (``dZ1 = np.multiply(dH1, mask, out=dH1)``);
+* the array-valued operands of such a statement (sums, products, squares, comparisons)
+  are computed first, one ufunc each, into scratch buffers of the workspace: a 0/1 step
+  is the comparison itself, into a boolean buffer (``np.greater(Z1, 0, out=mask)``;
+  numpy multiplies by it in the array's dtype), and ``1 - H1**2`` is ``np.square`` then
+  ``np.subtract`` in one float buffer. A fresh temporary of N x H would cost the step an
+  allocation, and above glibc's mmap threshold (128 KiB) page faults, at every call;
 * anything else (``np.where``) is computed as usual, into a new array.
 
 Pure functions of lowered (array-form) expressions; printing is `printer.py`'s.
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from symnet.codegen.forms import MatProd, TotalSum, _ArrayOp
+from symnet.codegen.forms import Expm1, Logistic, MatProd, Softplus, TotalSum, _ArrayOp
 from symnet.codegen.layout import statement
 from symnet.codegen.printer import numpy_code, step_relation
 
@@ -76,6 +80,8 @@ class Buffers:
     shapes: dict = field(default_factory=dict)      # buffer name -> shape (of a matrix)
     occupant: dict = field(default_factory=dict)    # buffer name -> the array in it now
     ones: dict = field(default_factory=dict)        # shape -> the name of a matrix of ones
+    booleans: set = field(default_factory=set)      # the buffers of masks (dtype bool)
+    scratches: set = field(default_factory=set)     # buffers of intermediate arrays
 
     def of_ones(self, shape) -> str:
         """The name of a constant matrix of ones of `shape` (ones(1, N) for column sums)."""
@@ -84,16 +90,36 @@ class Buffers:
             self.ones[shape] = name
         return self.ones[shape]
 
-    def take(self, target: str, shape, free, prefer=None) -> str:
+    def take(self, target: str, shape, free, prefer=None, boolean=False,
+             scratch=False) -> str:
         """The buffer for `target`: the one holding `prefer` if that is free, else the
-        first of its shape whose occupant is in `free`, else a new one named after it."""
+        first of its shape and kind whose occupant is in `free` or was released, else a
+        new one named after it. Scratch buffers only ever hold intermediate arrays, so
+        that a buffer's name says what it holds."""
         order = sorted(self.occupant, key=lambda name: self.occupant[name] != prefer)
         for name in order:
-            if self.shapes[name] == shape and self.occupant[name] in free:
+            if self.shapes[name] == shape and (name in self.booleans) == boolean \
+                    and (name in self.scratches) == scratch \
+                    and (self.occupant[name] is None or self.occupant[name] in free):
                 self.occupant[name] = target
                 return name
         self.shapes[target], self.occupant[target] = shape, target
+        if boolean:
+            self.booleans.add(target)
+        if scratch:
+            self.scratches.add(target)
         return target
+
+    def scratch(self, shape, free, boolean: bool) -> str:
+        """A buffer for an intermediate array, named for its role (mask, scratch)."""
+        base = "mask" if boolean else "scratch"
+        count = sum(1 for name in self.scratches if name.startswith(base))
+        return self.take(base if count == 0 else f"{base}{count + 1}", shape, free,
+                         boolean=boolean, scratch=True)
+
+    def release(self, name: str) -> None:
+        """`name` holds nothing that is read later: the next scratch may take it."""
+        self.occupant[name] = None
 
 
 def last_reads(numbered) -> dict:
@@ -128,13 +154,81 @@ def _call(printed: str):
 
 def ufunc_call(value: sp.Expr, names: dict, dtype_of: str):
     """(numpy function, its arguments text) computing `value` in one ufunc call, or None."""
-    if value.is_Mul or value.is_Add:
-        first, rest = _split(value)
-        if value.is_Add and rest.could_extract_minus_sign():
-                return "subtract", _arguments(first, -rest, names, dtype_of)
-        return "multiply" if value.is_Mul else "add", _arguments(first, rest, names, dtype_of)
+    form = ufunc_form(value)
+    if form is not None:
+        function, operands = form
+        return function, ", ".join(_argument(o, names, dtype_of) for o in operands)
     call = _call(numpy_code(value, names, dtype_of))
     return call if call is not None and call[0] in UFUNCS else None
+
+
+#: functions of one array that are one numpy ufunc of the same name
+ONE_ARGUMENT = {sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", Expm1: "expm1"}
+#: comparisons write booleans: their buffers are masks
+COMPARISONS = ("greater", "greater_equal")
+
+
+def ufunc_form(value: sp.Expr):
+    """(numpy ufunc, its operands as expressions) computing `value` in one call, or None:
+    a step's comparison, a sum or difference, a product, a square."""
+    if isinstance(value, (Mask, sp.Heaviside)) and len(value.args) == 2:
+        strict = isinstance(step_relation(*value.args), sp.StrictGreaterThan)
+        return COMPARISONS[0 if strict else 1], (value.args[0], sp.Integer(0))
+    if isinstance(value, Logistic):
+        return ufunc_form(value.spelled())
+    if type(value) in ONE_ARGUMENT:
+        return ONE_ARGUMENT[type(value)], value.args
+    if isinstance(value, Softplus):
+        return "logaddexp", (sp.Integer(0), value.args[0])
+    if value.is_Mul and len(value.args) == 2 and value.args[0] == -1:
+        return "negative", value.args[1:]
+    if value.is_Mul:
+        return "multiply", _split(value)
+    if value.is_Add:
+        first, rest = _split(value)
+        if rest.could_extract_minus_sign():
+            return "subtract", (first, -rest)
+        if first.could_extract_minus_sign():
+            return "subtract", (rest, -first)
+        return "add", (first, rest)
+    if value.is_Pow and value.exp == 2:
+        return "square", (value.base,)
+    return None
+
+
+def _argument(operand, names, dtype_of) -> str:
+    """An operand as a call's argument; a mask alone needs no parentheses there."""
+    text = numpy_code(operand, names, dtype_of)
+    return text[1:-1] if isinstance(operand, Mask) else text
+
+
+@dataclass
+class Spill:
+    """What computing a statement's operands into scratch buffers needs and produced."""
+
+    shape: tuple                # the statement's shape: only operands of it are spilled
+    shapes: dict                # array name -> shape
+    names: dict
+    dtype_of: str
+    buffers: Buffers
+    free: set                   # names whose arrays nothing reads any more
+    lines: list = field(default_factory=list)
+
+    def argument(self, operand) -> tuple[str, str | None]:
+        """(the operand's text in a call, the scratch buffer it was computed into)."""
+        arrays = [s.name for s in operand.free_symbols if s.name in self.shapes]
+        form = None if isinstance(operand, sp.Symbol) or not arrays else ufunc_form(operand)
+        if form is None or any(self.shapes[a] != self.shape for a in arrays):
+            return _argument(operand, self.names, self.dtype_of), None
+        function, operands = form
+        computed = [self.argument(o) for o in operands]
+        for _, used in computed:
+            if used is not None:
+                self.buffers.release(used)   # its one reader is the call below
+        buffer = self.buffers.scratch(self.shape, self.free, function in COMPARISONS)
+        texts = ", ".join(text for text, _ in computed)
+        self.lines.append(f"np.{function}({texts}, out={buffer})")
+        return buffer, buffer
 
 
 def _split(value: sp.Expr):
@@ -142,13 +236,6 @@ def _split(value: sp.Expr):
     args = sorted(value.args, key=lambda a: (not isinstance(a, sp.Symbol), a.is_number,
                                              sp.default_sort_key(a)))
     return args[0], value.func(*args[1:])
-
-
-def _arguments(first, second, names, dtype_of) -> str:
-    """Two arguments of a call; a mask alone needs no parentheses there."""
-    shown = [numpy_code(a, names, dtype_of) for a in (first, second)]
-    return ", ".join(t[1:-1] if isinstance(a, Mask) else t
-                     for a, t in zip((first, second), shown, strict=True))
 
 
 # --- lines -----------------------------------------------------------------------------------
@@ -185,10 +272,17 @@ def in_place(numbered, shapes: dict, names: dict, dtype_of: str, last_read: dict
             buffer = buffers.take(target, shapes[target], dead)
             lines += product_lines(target, buffer, value, names, dtype_of)
             continue
-        call = ufunc_call(value, names, dtype_of)
-        if call is None:
-            lines += statement(target, numpy_code(value, names, dtype_of))
-            continue
+        form = ufunc_form(value)
+        if form is None:
+            call = ufunc_call(value, names, dtype_of)
+            if call is None:
+                lines += statement(target, numpy_code(value, names, dtype_of))
+                continue
+        else:
+            spill = Spill(shapes[target], shapes, names, dtype_of, buffers, dead)
+            arguments = [spill.argument(o) for o in form[1]]
+            lines += spill.lines
+            call = form[0], ", ".join(text for text, _ in arguments)
         operands = {s.name for s in value.free_symbols}
         dying = dead | {n for n in operands if last_read.get(n) == number}
         prefer = _split(value)[0] if value.is_Mul or value.is_Add else None
@@ -197,4 +291,7 @@ def in_place(numbered, shapes: dict, names: dict, dtype_of: str, last_read: dict
         if buffer != target and buffer in operands:
             lines.append(f"# {target} takes the place of {buffer}: nothing reads {buffer} after")
         lines += elementwise_lines(target, buffer, call)
+        for _, used in arguments if form is not None else ():
+            if used is not None:
+                buffers.release(used)
     return lines

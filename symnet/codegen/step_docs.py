@@ -23,8 +23,9 @@ UPDATES = ("Updates: an update beta*P + alpha*A*B (the optimiser's rule on P and
            "gradient, expanded) is one gemm(A, B, P, alpha, beta): with scipy installed, one "
            "BLAS call scales P and adds the product in place, with no gradient array; with "
            "numpy alone, the same in a product and two passes over P.")
-BUFFERS = ("Buffers: workspace() allocates the arrays step() writes in place; a step reuses "
-           "them, so training allocates only small temporaries (the loss's rows, the masks).")
+BUFFERS = ("Buffers: workspace() allocates the arrays step() writes in place, masks and "
+           "scratch arrays for the elementwise operations among them; a step reuses them, so "
+           "training allocates only small temporaries (the loss's rows of C scores).")
 
 
 def _rows(p: StepPlan) -> list:

@@ -5,7 +5,6 @@ in LaTeX, then the shapes, the kink convention and how the updates are computed.
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 
 import sympy as sp
 
@@ -15,7 +14,7 @@ from symnet.codegen.layout import paragraph
 from symnet.codegen.step_plan import StepPlan
 from symnet.derive import derive
 from symnet.matrix import text as matrix_text
-from symnet.matrix.display import MatrixFormula, _activation_legend, _loss_rows
+from symnet.matrix.display import MatrixFormula, activation_legend, loss_rows
 from symnet.matrix.explicit import concrete
 from symnet.matrix.layers import shape_text
 
@@ -32,14 +31,9 @@ def _rows(p: StepPlan) -> list:
     network = p.network
     rows = [("forward" if k == 0 else "", MatrixFormula(n.name, e), "")
             for k, (n, e) in enumerate(p.forward)]
-    derivation = SimpleNamespace(loss_gradient=derive(network.loss).gradient,
-                                 scale=1 / network.input.shape[0]
-                                 if network.reduction == "mean" else 1)
-    stand_in = SimpleNamespace(loss=network.loss, composed=network.composed,
-                               upstream=p.upstream, reduction=network.reduction,
-                               target=network.target, regularizer=network.regularizer,
-                               regularized=network.regularized)
-    rows += [(r.label, r.math, r.note) for r in _loss_rows(stand_in, derivation)]
+    scale = 1 / network.input.shape[0] if network.reduction == "mean" else 1
+    rows += [(r.label, r.math, r.note)
+             for r in loss_rows(network, derive(network.loss).gradient, scale, p.upstream)]
     rows += [("backward" if k == 0 else "", MatrixFormula(n.name, e), "the layer's VJP")
              for k, (n, e) in enumerate(p.backward)]
     for k, (param, gradient) in enumerate(p.gradients.items()):
@@ -49,7 +43,7 @@ def _rows(p: StepPlan) -> list:
         rows.append(("update" if k == 0 else "", Update(u),
                      "one gemm" if u.product is not None else ""))
     rows += [(r.label, r.math, r.note) for r in
-             _activation_legend([e for _, e in p.backward] + list(p.gradients.values()))]
+             activation_legend([e for _, e in p.backward] + list(p.gradients.values()))]
     return rows
 
 

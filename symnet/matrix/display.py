@@ -54,7 +54,7 @@ def _vjp_rows(vjps: dict, reusing: dict, output, named: dict | None = None) -> l
     return rows
 
 
-def _activation_legend(exprs) -> list[Row]:
+def activation_legend(exprs) -> list[Row]:
     """What relu' and friends stand for: the activation's own derived derivative."""
     from symnet.matrix.elementwise import ActivationPartial
     from symnet.matrix.explicit import concrete
@@ -93,7 +93,7 @@ def layer_rows(derivation: LayerDerivation) -> list[Row]:
     rows.append(Row("shapes", None, f"{_shapes_note(layer.inputs)}; {output} and the upstream "
                                     f"{upstream} = dL/d{output}: {shape_text(output)}"))
     rows += _vjp_rows(derivation.vjps, derivation.reusing, output, named)
-    rows += _activation_legend(derivation.vjps.values())
+    rows += activation_legend(derivation.vjps.values())
     rows.append(Row("no Jacobian", None, "each VJP is a product of matrices of rank 2 "
                                          "(L25); see symnet check"))
     return rows
@@ -125,10 +125,14 @@ def _forward_rows(network) -> list[Row]:
     return rows
 
 
-def _loss_rows(network, derivation: NetworkDerivation) -> list[Row]:
+def loss_rows(network, loss_gradient, scale, upstream=None) -> list[Row]:
+    """A network's loss rows: L (the batch's sum or mean of the loss, plus each weight's
+    penalty), each penalty, and the upstream gradient `upstream` (the network's G by
+    default) as the loss's own derived gradient times `scale`."""
     from symnet.derive import softmax_legend
 
-    loss, output, G = network.loss, network.composed.steps[-1][0], network.upstream
+    loss, output = network.loss, network.composed.steps[-1][0]
+    G = network.upstream if upstream is None else upstream
     output = output if output is not None else "S"
     mean = "1/N sum_n" if network.reduction == "mean" else "sum_n"
     target = {"class_index": f", {loss.target}[n]", "sign": f", {loss.target}[n]"}.get(
@@ -139,8 +143,8 @@ def _loss_rows(network, derivation: NetworkDerivation) -> list[Row]:
     for weight in network.regularized:
         penalty = tidy_matrix(lifted_penalty(network.regularizer, weight))
         rows.append(Row("", MatrixFormula(f"{network.regularizer.name}({weight})", penalty)))
-    gradient, legend = softmax_legend(derivation.loss_gradient)
-    scale = "" if derivation.scale == 1 else f"{matrix_text.text(derivation.scale)} * "
+    gradient, legend = softmax_legend(loss_gradient)
+    scale = "" if scale == 1 else f"{matrix_text.text(scale)} * "
     rows.append(Row("upstream", MatrixFormula(f"{G}[n, {loss.index}]", gradient),
                     f"{G} = dL/d{output}, {scale}{loss.name}'s own derived gradient at "
                     f"{loss.scores} = {output}[n, :]"))
@@ -153,7 +157,7 @@ def network_rows(derivation: NetworkDerivation) -> list[Row]:
     network = derivation.declaration
     rows = _forward_rows(network)
     if network.loss is not None:
-        rows += _loss_rows(network, derivation)
+        rows += loss_rows(network, derivation.loss_gradient, derivation.scale)
     else:
         rows.append(Row("upstream", None, f"{network.upstream} = dL/d(output)"))
     named = {value: name for name, value in network.outputs.items()}
@@ -169,7 +173,7 @@ def network_rows(derivation: NetworkDerivation) -> list[Row]:
     routes = sorted({derivation.routes[w] for w in network.weights})
     rows.append(Row("derived by", None, "; ".join(routes) + "; symnet check proves it "
                                         "equal to the chain of the layers' VJPs"))
-    rows += _activation_legend(derivation.gradients.values())
+    rows += activation_legend(derivation.gradients.values())
     if derivation.linear is not None:
         weight, bias = derivation.linear
         single = f"{network.input}*({matrix_text.text(weight)})" + (

@@ -62,7 +62,7 @@ def render_module(module: Module, reference: str) -> str:
     template = environment().get_template(module.template)
     return template.render(header=header(reference, module.template),
                            docstring=module.docstring, uses_numpy=module.uses_numpy,
-                           **module.functions)
+                           constants=module.constants, **module.functions)
 
 
 def render_package(docstring: str) -> str:

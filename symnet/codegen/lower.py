@@ -47,6 +47,9 @@ from symnet.spec import Regularizer
 from symnet.symbols import out as OUT
 
 REDUCTIONS = ("mean", "sum")
+#: what a loss module's TARGET_KIND means (the runtime encodes labels by it)
+TARGET_KINDS = ("the target the loss takes: one_hot or real (N, C) rows, class_index (N,) "
+                "integers, sign (N,)")
 #: symbol names that cannot be Python identifiers as they stand
 RENAMES = {"lambda": "lam"}
 #: names the generated code itself uses
@@ -75,6 +78,8 @@ class Module:
     folder: str
     docstring: tuple
     functions: dict
+    #: module-level constants as (NAME, Python literal, why or ""), in order
+    constants: tuple = ()
 
     @property
     def uses_numpy(self) -> bool:
@@ -269,9 +274,10 @@ def lower_loss(derivation, reduction: str = "mean") -> Module:
                         body, f"{value_name}, d{scores}")
     notes = () if regularizer else (_reduction_note(reduction),)
     doc = module_docstring(derivation, names, extra=notes)
+    constants = () if regularizer else (("TARGET_KIND", f'"{decl.target_kind}"', TARGET_KINDS),)
     return Module(decl.name, decl.kind, "loss.py.j2",
                   "regularizers" if regularizer else "losses", tuple(doc),
-                  {"loss": function, "target_kind": None if regularizer else decl.target_kind})
+                  {"loss": function}, constants)
 
 
 def _reduction_note(reduction: str) -> str:

@@ -217,10 +217,9 @@ def lower_step(step) -> Module:
          "arrays,", "made here if None; pass them again to reuse them."),
         ("if work is None:", f"    {allocate}", unpack, *body), "loss, penalty")
     workspace = _workspace(p, buffers, f"{p.network.input.name}, {parameters}")
-    constants = _constants(p, n)
     return Module(step.name, step.kind, "network_step.py.j2", "networks",
-                  tuple(step_docstring(p)), {"step": step_function, "workspace": workspace,
-                                             "constants": constants})
+                  tuple(step_docstring(p)), {"step": step_function, "workspace": workspace},
+                  _constants(p, n))
 
 
 def _constants(p: StepPlan, n: StepNames) -> tuple:
@@ -229,10 +228,10 @@ def _constants(p: StepPlan, n: StepNames) -> tuple:
     stages = tuple(stage.layer.name for stage in network.stages)
     regularizer = network.regularizer.name if network.regularizer else None
     return (
-        ("STAGES", repr(stages)),
-        ("LOSS", repr(network.loss.name)),
-        ("REGULARIZER", repr(regularizer)),
-        ("OPTIMIZER", repr(p.step.optimizer.name)),
-        ("PARAMETERS", repr(tuple(m.name for m in p.params))),
-        ("HYPERPARAMETERS", repr(tuple(n.of(h) for h in n.hyper))),
+        ("STAGES", repr(stages), ""),
+        ("LOSS", repr(network.loss.name), ""),
+        ("REGULARIZER", repr(regularizer), ""),
+        ("OPTIMIZER", repr(p.step.optimizer.name), ""),
+        ("PARAMETERS", repr(tuple(m.name for m in p.params)), ""),
+        ("HYPERPARAMETERS", repr(tuple(n.of(h) for h in n.hyper)), ""),
     )

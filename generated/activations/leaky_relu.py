@@ -41,5 +41,6 @@ def backward(dout, cache):
     Returns dx: dout times the derivative, from the cache.
     """
     x, slope = cache
-    dx = np.where(x > 0, dout, dout*slope)
+    x_positive = (x > 0).astype(x.dtype)
+    dx = dout*(slope*(1 - x_positive) + x_positive)
     return dx

@@ -44,7 +44,7 @@ def backward(dout, cache):
     Returns da, db: dout times the derivative, from the cache.
     """
     a, b = cache
-    a_ge_b = a >= b
-    da = np.where(a_ge_b, dout, 0)
-    db = np.where(a_ge_b, 0, dout)
+    a_ge_b = (a >= b).astype(a.dtype)
+    da = a_ge_b*dout
+    db = dout*(1 - a_ge_b)
     return da, db

@@ -36,5 +36,5 @@ def backward(dout, cache):
     Returns dx: dout times the derivative, from the cache.
     """
     (x,) = cache
-    dx = np.where(x > 0, dout, 0)
+    dx = dout*(x > 0).astype(x.dtype)
     return dx

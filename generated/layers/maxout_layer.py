@@ -71,9 +71,9 @@ def backward(dY, cache):
     Returns dX, dW1, db1, dW2, db2: the derived VJPs, no Jacobian.
     """
     X, W1, W2, A, B = cache
-    A_ge_B = A >= B
-    dA = np.where(A_ge_B, dY, 0)
-    dB = np.where(A_ge_B, 0, dY)
+    A_ge_B = (A >= B).astype(X.dtype)
+    dA = A_ge_B*dY
+    dB = dY*(1 - A_ge_B)
     dX = dA @ W1.T + dB @ W2.T
     dW1 = X.T @ dA
     db1 = dA.sum(axis=0, keepdims=True)

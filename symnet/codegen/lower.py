@@ -169,7 +169,9 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
         # softplus' 1 - exp(-out) would overflow where its derivative in x does not
         reuse = rewritten is not None and not is_unsafe(rewritten)
         used[v] = rewritten if reuse else derivation.derivatives[v]
-        grads["d" + names[str(v)]] = as_branches(DOUT * used[v])
+        # steps as 0/1 masks times dout, not np.where: on a sign that changes from one
+        # entry to the next, np.where(x > 0, dout, 0) took 1.5-6x as long as the product
+        grads["d" + names[str(v)]] = as_masks(DOUT * used[v])
     needed = set().union(*(g.free_symbols for g in grads.values()))
     cache = [names[str(s)] for s in _cache(needed, decl)]
     cached = f"({cache[0]},)" if len(cache) == 1 else f"({', '.join(cache)})"

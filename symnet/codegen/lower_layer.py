@@ -25,7 +25,7 @@ import sympy as sp
 from symnet.codegen.docs import layer_docstring
 from symnet.codegen.lower import RESERVED, Function, Module, _code
 from symnet.codegen.matrices import ArrayForm, activation_arguments, definitions
-from symnet.codegen.stable import as_branches, is_unsafe
+from symnet.codegen.stable import as_branches, as_masks, is_unsafe
 from symnet.codegen.statements import unique
 from symnet.matrix.vjp import LayerDerivation, matrix_vjp, reusing_output
 
@@ -142,16 +142,18 @@ def array_symbols(p: LayerPlan) -> dict:
 
 
 def _statements(p: LayerPlan, symbols: dict) -> tuple[list, list]:
-    """(forward, backward): (target, array expression) pairs, kinks as branches."""
+    """(forward, backward): (target, array expression) pairs, the forward's kinks as
+    branches, the backward's as masks (a step times the upstream gradient is a product,
+    as in the activations' modules)."""
     lower = ArrayForm(p.layer.name, symbols)
 
-    def lowered(matrix, expr):
-        return symbols[matrix].name, as_branches(lower(expr, matrix.name))
+    def lowered(matrix, expr, stable=as_branches):
+        return symbols[matrix].name, stable(lower(expr, matrix.name))
 
     forward = [lowered(n, v) for n, v in p.nodes.items()]
     forward.append(lowered(p.output, p.forward))
-    backward = [lowered(s, g) for s, g in p.local.items()]
-    backward += [(f"d{symbols[m].name}", as_branches(lower(v, f"dL/d{m}")))
+    backward = [lowered(s, g, as_masks) for s, g in p.local.items()]
+    backward += [(f"d{symbols[m].name}", as_masks(lower(v, f"dL/d{m}")))
                  for m, v in p.vjps.items()]
     return forward, backward
 

@@ -9,6 +9,7 @@ import re
 import sympy as sp
 
 from symnet.codegen.forms import Logistic, MatProd, RowSum, TotalSum, Transposed
+from symnet.codegen.printer import step_relation
 
 #: how a comparison reads in a name
 RELATIONS = {sp.StrictGreaterThan: "gt", sp.GreaterThan: "ge", sp.StrictLessThan: "lt",
@@ -46,7 +47,10 @@ def readable_name(value: sp.Expr, is_kink: bool) -> str:
     named = isinstance(inner, sp.Symbol)
     if isinstance(value, sp.Heaviside):
         relation = "nonnegative" if value.args[1] == 1 else "positive"
-        return f"{inner}_{relation}" if named else relation
+        if named:
+            return f"{inner}_{relation}"
+        # [a - b >= 0] reads as a_ge_b, the comparison it is
+        return _comparison_name(step_relation(*value.args)) or relation
     if isinstance(value, (RowSum, TotalSum)):
         return f"sum_{inner}" if named else "total"
     if isinstance(value, Logistic):

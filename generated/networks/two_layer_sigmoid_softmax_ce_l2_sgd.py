@@ -99,6 +99,7 @@ def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
     # forward: each layer's output into its buffer
     np.copyto(Z1, b1)
     gemm(X, W1, Z1, beta=1)
+    # the logistic function 1/(1 + exp(-z)) as exp(-logaddexp(0, -z)): no exp of it overflows
     np.negative(Z1, out=scratch)
     np.logaddexp(0, scratch, out=scratch)
     np.negative(scratch, out=scratch)

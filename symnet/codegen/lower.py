@@ -25,7 +25,7 @@ import sympy as sp
 from symnet.codegen.batch import Lowering, batched
 from symnet.codegen.docs import module_docstring
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import OnesLike, RowMax, RowSum, Softplus, TotalSum
+from symnet.codegen.forms import Logistic, OnesLike, RowMax, RowSum, Softplus, TotalSum
 from symnet.codegen.layout import WIDTH, paragraph, statement
 from symnet.codegen.printer import numpy_code
 from symnet.codegen.stable import (
@@ -119,18 +119,24 @@ WHY = (
     (lambda v: any(bounded_exp(e) for e in v.atoms(sp.exp)),
      "exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never overflows"),
     (lambda v: v.has(Softplus), "log(1 + exp(u)) as logaddexp(0, u): finite for any u"),
+    (lambda v: v.has(Logistic), "the logistic function 1/(1 + exp(-z)) as "
+     "exp(-logaddexp(0, -z)): no exp of it overflows"),
     (lambda v: v.has(sp.Piecewise) and _clamped(v),
      "each branch on its input clamped to its side of the kink: the discarded one cannot "
      "overflow"),
 )
 
 
+def why_lines(value: sp.Expr) -> list[str]:
+    """The comments saying why the code of `value` is written as it is (WHY)."""
+    return [line for applies, why in WHY if applies(value)
+            for line in paragraph(why, indent="# ", width=WIDTH - 4, hanging="")]
+
+
 def _lines(statements, names: dict, dtype_of: str) -> tuple:
     lines = []
     for target, value in statements:
-        for applies, why in WHY:
-            if applies(value):
-                lines += paragraph(why, indent="# ", width=WIDTH - 4, hanging="")
+        lines += why_lines(value)
         lines += statement(target, numpy_code(value, names, dtype_of))
     return tuple(lines)
 

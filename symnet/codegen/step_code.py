@@ -28,6 +28,7 @@ import sympy as sp
 
 from symnet.codegen.forms import Expm1, Logistic, MatProd, Softplus, TotalSum, _ArrayOp
 from symnet.codegen.layout import statement
+from symnet.codegen.lower import why_lines
 from symnet.codegen.printer import numpy_code, step_relation
 
 #: numpy functions the printer writes that are ufuncs (they take out=)
@@ -267,6 +268,7 @@ def in_place(numbered, shapes: dict, names: dict, dtype_of: str, last_read: dict
     lines = []
     for number, target, value in numbered:
         value = boolean_masks(value)
+        lines += why_lines(value)
         dead = {n for n, last in last_read.items() if last < number}
         if is_product(value):
             buffer = buffers.take(target, shapes[target], dead)

@@ -140,13 +140,10 @@ def _bound(step: sp.Heaviside, holds: bool):
     """(variable, lower, upper) implied for a single-variable linear step, else None."""
     u = step.args[0]
     variables = [v for v in u.free_symbols if v.is_Symbol]
-    if len(variables) != 1 or not u.is_polynomial(variables[0]) \
-            or sp.degree(u, variables[0]) != 1:
+    parts = _linear(u, variables[0]) if len(variables) == 1 else None
+    if parts is None or not parts[1].is_number:
         return None
-    v = variables[0]
-    slope, offset = u.coeff(v), u.subs(v, 0)
-    if not (slope.is_number and offset.is_number):
-        return None
+    v, (slope, offset) = variables[0], parts
     edge = -offset / slope
     above = holds == bool(slope > 0)   # v on the upper side of the edge
     return (v, edge, None) if above else (v, None, edge)

@@ -168,11 +168,6 @@ class _ChainRule:
             return (sp.Integer(1),) * len(args)
         if node.is_Mul:
             return tuple(sp.Mul(*args[:n], *args[n + 1:]) for n in range(len(args)))
-        # the two commonest nodes directly, as sympy's own rules give them
-        if node.is_Pow and node.exp.is_number:
-            return node.exp * node.base ** (node.exp - 1), sp.Integer(0)
-        if isinstance(node, sp.exp):
-            return (node,)
         if not (node.is_Pow or node.is_Function) or not all(isinstance(a, sp.Expr) for a in args):
             return None
         stand_ins = [a if a.is_number else sp.Dummy(real=True) for a in args]

@@ -139,63 +139,109 @@ class Cases:
     pieces: tuple
 
 
+def linear_parts(expr: sp.Expr, variable: sp.Expr):
+    """(slope, offset) with expr = slope * variable + offset, the slope non-zero and
+    neither of them holding the variable; None when expr is not of that form. The
+    variable is held as a plain symbol while differentiating: sympy would read another
+    entry s[j] of the vector as s[k] when j = k (a slope of KroneckerDelta(j, k)), where
+    each entry is a variable of its own."""
+    x = sp.Dummy("x", real=True)
+    held = expr.xreplace({variable: x})
+    if x not in held.free_symbols:
+        return None
+    slope = sp.diff(held, x)
+    if slope == 0 or x in slope.free_symbols:
+        return None
+    offset = sp.expand(held - slope * x)
+    if x in offset.free_symbols:
+        return None
+    return slope, offset
+
+
+def compare(a: sp.Expr, b: sp.Expr) -> int | None:
+    """-1, 0 or 1 as a < b, a == b or a > b for every value the assumptions allow
+    (delta > 0 puts -delta below delta); None when they do not tell."""
+    gap = sp.expand(a - b)
+    if gap.is_zero:
+        return 0
+    if gap.is_positive:
+        return 1
+    if gap.is_negative:
+        return -1
+    return None
+
+
 class _Unordered(Exception):
     pass
 
 
-def _compare(a: sp.Expr, b: sp.Expr) -> int:
-    """-1, 0 or 1 as a < b, a == b or a > b for every value the assumptions allow."""
-    gap = sp.expand(b - a)
-    if gap == 0:
-        return 0
-    if gap.is_positive:
-        return -1
-    if gap.is_negative:
-        return 1
-    raise _Unordered
+def _decided(a: sp.Expr, b: sp.Expr) -> int:
+    order = compare(a, b)
+    if order is None:
+        raise _Unordered
+    return order
+
+
+def ordered(values) -> tuple[tuple, tuple] | None:
+    """(the distinct values in increasing order, the rank of each of `values` among
+    them), or None when the assumptions do not order them."""
+    distinct = []
+    for value in values:
+        if all(compare(value, known) != 0 for known in distinct):
+            distinct.append(value)
+    try:
+        points = sorted(distinct, key=cmp_to_key(_decided))
+    except _Unordered:
+        return None
+    ranks = tuple(next(n for n, point in enumerate(points) if compare(value, point) == 0)
+                  for value in values)
+    return tuple(points), ranks
+
+
+def step_values(placed: dict, position: tuple[int, int]) -> dict:
+    """Each step's value at `position` = (n, side) on the axis of its variable: at the
+    breakpoint of rank n (side 0), just above it (+1) or just below it (-1); just below
+    rank len(breakpoints) is above them all. `placed` maps each step to (the rank of its
+    breakpoint, whether it rises there); at its own breakpoint a step takes its declared
+    value H0, which comparisons away from kinks never ask for."""
+    n, side = position
+    values = {}
+    for step, (rank, rising) in placed.items():
+        above = (n - rank) * 2 + side     # the sign of variable - the step's breakpoint
+        values[step] = step.args[1] if above == 0 \
+            else sp.Integer(int((above > 0) == rising))
+    return values
 
 
 def _breakpoint(u: sp.Expr, variable: sp.Expr):
     """(b, rising) when u = a (variable - b) with a of known sign (rising: a > 0), else None."""
-    x = sp.Dummy("x", real=True)
-    u = u.xreplace({variable: x})
-    if x not in u.free_symbols:
+    parts = linear_parts(u, variable)
+    if parts is None:
         return None
-    slope = sp.diff(u, x)
-    if x in slope.free_symbols or not (slope.is_positive or slope.is_negative):
+    slope, offset = parts
+    if not (slope.is_positive or slope.is_negative):
         return None
-    return sp.expand(-u.xreplace({x: 0}) / slope), bool(slope.is_positive)
+    return sp.expand(-offset / slope), bool(slope.is_positive)
 
 
 def _split_on(expr: sp.Expr, steps, variable: sp.Expr) -> Cases | None:
-    placed = {}
+    found = {}
     for step in steps:
         if variable not in step.args[0].free_symbols | step.args[0].atoms(sp.Indexed):
             continue   # constant in `variable`: it stays in every piece
-        found = _breakpoint(step.args[0], variable)
-        if found is None:
+        found[step] = _breakpoint(step.args[0], variable)
+        if found[step] is None:
             return None
-        placed[step] = found
-    distinct = []
-    for point, _ in placed.values():
-        if all(sp.expand(point - known) != 0 for known in distinct):
-            distinct.append(point)
-    try:
-        order = sorted(distinct, key=cmp_to_key(_compare))
-    except _Unordered:
+    sorted_points = ordered([point for point, _ in found.values()])
+    if sorted_points is None:
         return None
-    rank = {point: n for n, point in enumerate(order)}
-
-    def position(point):
-        return next(n for p, n in rank.items() if sp.expand(point - p) == 0)
-
-    pieces = []
-    for interval in range(len(order) + 1):
-        # on interval n the variable exceeds the breakpoints ranked below n
-        values = {step: sp.Integer(int((position(point) < interval) == rising))
-                  for step, (point, rising) in placed.items()}
-        pieces.append(expr.xreplace(values))
-    return Cases(variable, tuple(order), tuple(pieces))
+    points, ranks = sorted_points
+    placed = {step: (rank, rising)
+              for (step, (_, rising)), rank in zip(found.items(), ranks, strict=True)}
+    # the open interval below the breakpoint of rank n, for n up to their number
+    pieces = tuple(expr.xreplace(step_values(placed, (n, -1)))
+                   for n in range(len(points) + 1))
+    return Cases(variable, points, pieces)
 
 
 def split_at_steps(expr: sp.Expr) -> Cases | None:

@@ -19,6 +19,7 @@ from symnet.algebra import (
     clean_steps,
     collapse_indexed,
     kinks_to_piecewise,
+    linear_parts,
     piecewise_to_steps,
 )
 from symnet.bounded import within
@@ -135,10 +136,10 @@ def _roots(expr: sp.Expr) -> list[dict]:
                         if (a.is_Symbol or a.is_Indexed) and a.is_real and not a.is_integer),
                        key=sp.default_sort_key)
     for variable in variables:
-        slope = sp.diff(expr, variable)
-        rest = sp.expand(expr - slope * variable)
-        if slope != 0 and variable not in slope.free_symbols | rest.free_symbols:
-            return [{variable: -rest / slope}]
+        parts = linear_parts(expr, variable)
+        if parts is not None:
+            slope, offset = parts
+            return [{variable: -offset / slope}]
     if not variables:
         return []
     return within(SIMPLIFY_SECONDS, lambda: sp.solve(expr, variables[0], dict=True), [])

@@ -18,7 +18,8 @@ from symnet.loader import split_reference
 from symnet.verify import check
 
 _STATUS = {"proved": "proved", "refuted": "**REFUTED**", "probed": "probed"}
-SOLVE_SECONDS = 5.0
+#: the bound on each sympy call here that may run for minutes (solve, simplify)
+SYMPY_SECONDS = 5.0
 
 
 def _verdict_lines(verdicts) -> list[str]:
@@ -49,10 +50,12 @@ def _value_at(decl, gradient: sp.Expr, step: sp.Heaviside) -> str:
     """', where the gradient is V' for a kink on the gradient's own entry, else ''."""
     if decl.wrt not in step.args[0].free_symbols:
         return ""
-    places = within(SOLVE_SECONDS, lambda: sp.solve(step.args[0], decl.wrt), [])
+    places = within(SYMPY_SECONDS, lambda: sp.solve(step.args[0], decl.wrt), [])
     if len(places) != 1:
         return ""
-    value = sp.simplify(gradient.subs(decl.wrt, places[0]))
+    at_kink = gradient.subs(decl.wrt, places[0])
+    # the value unsimplified is still the value, only longer
+    value = within(SYMPY_SECONDS, lambda: sp.simplify(at_kink), at_kink)
     if value.has(sp.Heaviside, sp.Sum):
         return ""
     value_name = sp.Symbol("R" if decl.kind == "regularizer" else "L")

@@ -259,15 +259,24 @@ def _cases_text(cases) -> str:
     return f"by cases on {cases.variable - offset} at {points}"
 
 
+@dataclass(frozen=True)
+class _Form:
+    """The difference in one of the forms a proof tries."""
+
+    expr: sp.Expr
+    #: the primitives written out as the textbook formulas (exp and log) they stand for
+    naive: bool
+
+
 def _forms(difference: sp.Expr, constraints):
     """The difference in the forms to try, each built only when the one before has not
     sufficed: as it is and with primitives naive, each collapsed, then expanded and
     collapsed again."""
     indices = {s for s in difference.free_symbols if isinstance(s, sp.Symbol) and _is_index(s)}
-    for form in (difference, naive_form(difference)):
+    for naive, form in ((False, difference), (True, naive_form(difference))):
         collapsed = collapse_indexed(form, indices, constraints)
-        yield collapsed
-        yield collapse_indexed(sp.expand(collapsed), indices, constraints)
+        yield _Form(collapsed, naive)
+        yield _Form(collapse_indexed(sp.expand(collapsed), indices, constraints), naive)
 
 
 def _proof(lhs: sp.Expr, rhs: sp.Expr, constraints=()) -> tuple[str, bool] | None:
@@ -281,18 +290,19 @@ def _proof(lhs: sp.Expr, rhs: sp.Expr, constraints=()) -> tuple[str, bool] | Non
     for setting in settings:
         for form in _forms(difference, setting):
             built[setting].append(form)
-            if _cheap_zero(form):
+            if _cheap_zero(form.expr):
                 return "symbolic", bool(setting)
     for setting in settings:
         for form in built[setting]:
-            cases = _zero_by_cases(form)
+            cases = _zero_by_cases(form.expr)
             if cases is not None:
                 return f"symbolic {cases}", bool(setting)
     for setting in settings:
         # simplify decides the naive forms (exp and log only) faster than the forms that
-        # keep softplus and sigmoid, so it meets them first
-        for form in built[setting][2:] + built[setting][:2]:
-            if _is_zero(form):
+        # keep softplus and sigmoid, so it meets them first (in the order built otherwise:
+        # the sort is stable)
+        for form in sorted(built[setting], key=lambda f: not f.naive):
+            if _is_zero(form.expr):
                 return "symbolic", bool(setting)
     return None
 

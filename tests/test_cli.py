@@ -3,11 +3,16 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import sympy as sp
 
+from symnet.catalog import REGISTRY
 from symnet.cli import main
+from symnet.derive import derive
+from symnet.report import _loss_kinks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,9 +107,6 @@ def test_bad_declaration_in_a_file_exits_2(tmp_path):
 
 
 def test_declarations_and_derivations_display_as_latex_in_jupyter():
-    from symnet.catalog import REGISTRY
-    from symnet.derive import derive
-
     assert REGISTRY["relu"]._repr_latex_() == r"$$\operatorname{relu}{\left(x \right)} = " \
         r"\max\left(0, x\right)$$"
     block = derive(REGISTRY["sigmoid"])._repr_latex_()
@@ -120,3 +122,18 @@ def test_derive_writes_a_markdown_report(tmp_path):
                     "## Kink convention", r"\begin{aligned}", "| proved | L02"):
         assert section in text
     assert not list(report.parent.glob(".*tmp")), "no temporary file is left behind"
+
+
+def test_a_kinks_value_that_simplify_cannot_finish_is_shown_unsimplified(monkeypatch):
+    decl = REGISTRY["l1"]
+    derivation = derive(decl)
+
+    def endless(expr, *args, **kwargs):
+        time.sleep(30)
+
+    monkeypatch.setattr("symnet.report.SYMPY_SECONDS", 0.2)
+    monkeypatch.setattr(sp, "simplify", endless)
+    started = time.perf_counter()
+    lines = _loss_kinks(decl, derivation)
+    assert time.perf_counter() - started < 10
+    assert lines[-1].endswith("at W[k] = 0, dR/dW[k] = lambda")

@@ -9,11 +9,12 @@ import sympy as sp
 
 from symnet.catalog import CATALOG
 from symnet.errors import DerivationError
-from symnet.matrix.check import _network_sizes, explicit_loss, explicit_sizes
+from symnet.matrix.check import _network_sizes, check_layer, explicit_loss, explicit_sizes
 from symnet.matrix.entrywise import probe_entries
-from symnet.matrix.explicit import instantiate, scalar_gradient
+from symnet.matrix.explicit import _ChainRule, instantiate, scalar_gradient
 from symnet.matrix.layers import activation_layer
 from symnet.matrix.network_derive import derive_network
+from symnet.verify import REFUTED
 
 
 def _layer_total(layer):
@@ -47,12 +48,18 @@ def test_the_chain_rule_equals_sympys_diff_on_a_network_loss(name):
         assert probe_entries(scalar_gradient(name, total, weight), by_sympy) is None
 
 
-def test_a_wrong_local_derivative_would_be_seen():
-    x = sp.Symbol("x", real=True)
-    gradient = scalar_gradient("t", sp.exp(2 * x) * sp.sin(x), sp.Matrix([[x]]))
-    wrong = sp.Matrix([[sp.exp(2 * x) * sp.cos(x)]])
-    assert probe_entries(gradient, wrong) is not None
-    assert sp.simplify(gradient[0] - sp.diff(sp.exp(2 * x) * sp.sin(x), x)) == 0
+def test_a_wrong_local_derivative_is_seen(monkeypatch):
+    """The chain rule's local partials are the ground truth of the layer check: with one
+    planted wrong (d exp(u)/du = 2 exp(u)), the sigmoid's correct VJP must be refuted."""
+    local = _ChainRule._local
+
+    def planted(self, node):
+        return (2 * node,) if isinstance(node, sp.exp) else local(self, node)
+
+    monkeypatch.setattr(_ChainRule, "_local", planted)
+    against_truth = [v for v in check_layer(activation_layer(CATALOG["sigmoid"]))
+                     if "against scalar calculus" in v.detail]
+    assert [v.status for v in against_truth] == [REFUTED]
 
 
 def test_a_step_inside_the_total_is_refused_as_sympy_cannot_differentiate_it():

@@ -26,7 +26,7 @@ from __future__ import annotations
 import sympy as sp
 
 from symnet import primitives
-from symnet.algebra import piecewise_to_steps
+from symnet.algebra import linear_parts, ordered, piecewise_to_steps, step_values
 from symnet.codegen.forms import MIXING, Expm1, Logistic, Softplus
 
 #: functions that can overflow or leave their domain for some finite input
@@ -140,13 +140,10 @@ def _bound(step: sp.Heaviside, holds: bool):
     """(variable, lower, upper) implied for a single-variable linear step, else None."""
     u = step.args[0]
     variables = [v for v in u.free_symbols if v.is_Symbol]
-    if len(variables) != 1 or not u.is_polynomial(variables[0]) \
-            or sp.degree(u, variables[0]) != 1:
+    parts = _linear(u, variables[0]) if len(variables) == 1 else None
+    if parts is None or not parts[1].is_number:
         return None
-    v = variables[0]
-    slope, offset = u.coeff(v), u.subs(v, 0)
-    if not (slope.is_number and offset.is_number):
-        return None
+    v, (slope, offset) = variables[0], parts
     edge = -offset / slope
     above = holds == bool(slope > 0)   # v on the upper side of the edge
     return (v, edge, None) if above else (v, None, edge)
@@ -256,23 +253,12 @@ def picks_formulas(expr: sp.Expr) -> bool:
 
 
 def _linear(a: sp.Expr, v: sp.Symbol):
-    """(c, d) with a = c v + d for a non-zero number c and d free of v, else None."""
-    c = sp.diff(a, v)
-    if not (c.is_number and c.is_finite) or c == 0:
+    """(c, d) with a = c v + d for a finite non-zero number c, else None: a threshold
+    then compares the variable with an expression of the parameters alone."""
+    parts = linear_parts(a, v)
+    if parts is None or not (parts[0].is_number and parts[0].is_finite):
         return None
-    d = sp.expand(a - c * v)
-    if v in d.free_symbols:
-        return None
-    return c, d
-
-
-def _sign(a: sp.Expr, b: sp.Expr):
-    """-1, 0 or 1 as a < b, a == b or a > b, where sympy can tell; else None."""
-    difference = sp.expand(a - b)
-    if difference.is_zero:
-        return 0
-    return {True: 1, False: -1}.get(difference.is_positive) if difference.is_zero is False \
-        else None
+    return parts
 
 
 def _one_variable(steps: list):
@@ -299,32 +285,6 @@ def _one_variable(steps: list):
     return None
 
 
-def _sorted_points(values: list):
-    """The distinct values in increasing order, or None if sympy cannot order them."""
-    points = []
-    for value in values:
-        signs = [_sign(value, p) for p in points]
-        if None in signs:
-            return None
-        if 0 not in signs:
-            points.insert(sum(1 for s in signs if s > 0), value)
-    return points
-
-
-def _step_values(steps, lines, position) -> dict:
-    """Each step's 0/1 value where u is `position` = (point index, side): side 0 at the
-    point itself, +1 just above it, -1 just below."""
-    index, side = position
-    values = {}
-    for step, (ratio, threshold_index) in zip(steps, lines, strict=True):
-        offset = (index - threshold_index) * 2 + side   # sign of u - threshold
-        if offset == 0:
-            values[step] = step.args[1]
-        else:
-            values[step] = sp.Integer(int((offset > 0) == bool(ratio > 0)))
-    return values
-
-
 def _same(a: sp.Expr, b: sp.Expr) -> bool:
     return sp.expand(a - b) == 0
 
@@ -344,14 +304,15 @@ def one_variable_cases(expr: sp.Expr, steps: list, path: tuple):
     if found is None:
         return None
     u, v, (scale, shift), lines = found
-    points = _sorted_points([t for _, t in lines])
-    if points is None:
+    sorted_points = ordered([t for _, t in lines])
+    if sorted_points is None:
         return None
-    lines = [(ratio, next(n for n, p in enumerate(points) if _sign(p, t) == 0))
-             for ratio, t in lines]
+    points, ranks = sorted_points
+    placed = {step: (rank, bool(ratio > 0))
+              for step, (ratio, _), rank in zip(steps, lines, ranks, strict=True)}
 
     def piece(position):
-        values = _step_values(steps, lines, position)
+        values = step_values(placed, position)
         return _simplest(expr.xreplace(values)), path + tuple((s, bool(values[s]))
                                                               for s in steps)
 

@@ -19,6 +19,7 @@ import sympy as sp
 from symnet.algebra import kinks_to_piecewise, piecewise_to_steps, steps_almost_everywhere
 from symnet.bounded import within
 from symnet.evaluate import Evaluator, NearKink, NotANumber
+from symnet.matrix.explicit import free_symbols
 from symnet.verify import (
     DIGITS,
     KINK_MARGIN,
@@ -55,25 +56,10 @@ def _point(values: dict) -> dict:
     return {name: ", ".join(items) for name, items in grouped.items()}
 
 
-def _free_symbols(entries) -> set:
-    """The free symbols of the entries, each shared subexpression visited once (sympy's
-    free_symbols walks every entry's whole tree)."""
-    found, seen, stack = set(), set(), list(entries)
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if e.is_Add or e.is_Mul or e.is_Pow or (e.is_Function and not e.has(sp.Lambda)):
-            stack.extend(e.args)
-        else:
-            found |= e.free_symbols
-    return found
-
-
 def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES):
     """None when `count` random points agree on every entry, else a counterexample."""
-    symbols = sorted(_free_symbols([*lhs, *rhs]), key=str)
+    known: dict = {}
+    symbols = sorted(set().union(*(free_symbols(e, known) for e in [*lhs, *rhs])), key=str)
     rng, space = random.Random(seed), ProbeSpace()
     agreed = 0
     for _ in range(count * 20):

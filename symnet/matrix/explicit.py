@@ -133,6 +133,21 @@ def instantiate(expr, sizes: dict):
     return expr.replace(lambda e: isinstance(e, sp.Trace), lambda e: explicit(e.arg).trace())
 
 
+def free_symbols(e, known: dict) -> frozenset:
+    """e.free_symbols, each subexpression walked once over all the calls that share
+    `known`: sympy walks the whole tree at every call, and the entries of an explicit
+    matrix (and the nodes the chain rule visits) share most of theirs. A function of a
+    Lambda is asked as a whole, since the Lambda binds its own variables."""
+    found = known.get(e)
+    if found is None:
+        if e.is_Add or e.is_Mul or e.is_Pow or (e.is_Function and not e.has(sp.Lambda)):
+            found = frozenset().union(*(free_symbols(a, known) for a in e.args))
+        else:
+            found = frozenset(e.free_symbols)
+        known[e] = found
+    return found
+
+
 class _ChainRule:
     """d total / d entry by the chain rule over the total's expression graph: each node's
     local partial derivatives are sympy's (the node rebuilt on stand-in symbols and
@@ -144,15 +159,6 @@ class _ChainRule:
         self.partials: dict = {}
         self.free: dict = {}
 
-    def _free_symbols(self, e) -> frozenset:
-        """e.free_symbols, remembered: sympy walks the whole subtree at every call."""
-        if e not in self.free:
-            if e.is_Add or e.is_Mul or e.is_Pow or (e.is_Function and not e.has(sp.Lambda)):
-                self.free[e] = frozenset().union(*(self._free_symbols(a) for a in e.args))
-            else:
-                self.free[e] = frozenset(e.free_symbols)
-        return self.free[e]
-
     def _local(self, node):
         """node's partial derivative by each argument (max and min included), or None where
         sympy must take the node as a whole (a Piecewise: its arguments are not
@@ -162,11 +168,6 @@ class _ChainRule:
             return (sp.Integer(1),) * len(args)
         if node.is_Mul:
             return tuple(sp.Mul(*args[:n], *args[n + 1:]) for n in range(len(args)))
-        # the two commonest nodes directly, as sympy's own rules give them
-        if node.is_Pow and node.exp.is_number:
-            return node.exp * node.base ** (node.exp - 1), sp.Integer(0)
-        if isinstance(node, sp.exp):
-            return (node,)
         if not (node.is_Pow or node.is_Function) or not all(isinstance(a, sp.Expr) for a in args):
             return None
         stand_ins = [a if a.is_number else sp.Dummy(real=True) for a in args]
@@ -176,7 +177,7 @@ class _ChainRule:
                      for d, a in zip(stand_ins, args, strict=True))
 
     def __call__(self, expr, entry, memo: dict):
-        if entry not in self._free_symbols(expr):
+        if entry not in free_symbols(expr, self.free):
             return sp.Integer(0)
         if expr == entry:
             return sp.Integer(1)
@@ -189,7 +190,7 @@ class _ChainRule:
             else:
                 memo[expr] = sp.Add(*[partial * self(arg, entry, memo)
                                       for partial, arg in zip(partials, expr.args, strict=True)
-                                      if entry in self._free_symbols(arg)])
+                                      if entry in free_symbols(arg, self.free)])
         return memo[expr]
 
 

@@ -262,8 +262,9 @@ def _linear(a: sp.Expr, v: sp.Symbol):
 
 
 def _one_variable(steps: list):
-    """(u, v, [(ratio, threshold) per step]): every step's argument is ratio (u - threshold)
-    for one expression u (the simplest argument) linear in a symbol v; else None."""
+    """(u, v, (scale, shift), [(ratio, threshold) per step]) where u = scale*v + shift is
+    the simplest argument, linear in a symbol v, and every step's argument is
+    ratio*(u - threshold); else None."""
     arguments = [step.args[0] for step in steps]
     # u: an argument without its constant, its leading term positive (x for x + 1, 1 - x)
     candidates = [a.as_coeff_Add()[1] for a in arguments]

@@ -79,18 +79,19 @@ def symnet_run(data, epochs: int, lr: float, alpha: float, seed: int, fused: boo
 def symnet_steps(data, epochs: int, lr: float, alpha: float, seed: int):
     """(seconds per epoch of the fused steps alone, test accuracy): train()'s epoch loop
     without the accuracy it records after each epoch."""
-    from symnet.runtime.fused import fused_step, run_epoch
+    from symnet.runtime.fused import fused_step
     from symnet.runtime.network import encode_targets
     from symnet.runtime.optim import SGD
-    from symnet.runtime.train import History, _batches
+    from symnet.runtime.train import History, Snapshots, _batches, run_epoch
 
     net = symnet_network(data, alpha / (2 * BATCH), seed)
-    step, history = fused_step(net, SGD(lr=lr)), History()
+    step, snapshots, history = fused_step(net, SGD(lr=lr)), Snapshots(net.params), History()
     target = encode_targets(data.y_train, data.classes, "one_hot", np.float64)
     started = time.perf_counter()
     for epoch in range(epochs):
         rng = np.random.default_rng([seed, epoch])
-        run_epoch(step, data.x_train, target, _batches(len(target), BATCH, rng), history)
+        batches = _batches(len(target), BATCH, rng)
+        run_epoch(step, snapshots, data.x_train, target, batches, history)
     seconds = time.perf_counter() - started
     return seconds / epochs, net.accuracy(data.x_test, data.y_test)
 

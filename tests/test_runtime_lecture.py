@@ -126,6 +126,25 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_parameters():
     assert history.epochs < 100
 
 
+def test_a_step_that_is_not_finite_at_once_leaves_the_initial_parameters():
+    from symnet.runtime.train import History, Snapshots, run_epoch
+
+    net = network((2, 4, 3))
+    initial = {name: value.copy() for name, value in net.params.items()}
+
+    def scribbling_step(x, target):       # as the fused step does: updates, then reports
+        for value in net.params.values():
+            value[...] = np.nan
+        return float("nan"), False
+
+    history = History()
+    assert not run_epoch(scribbling_step, Snapshots(net.params), np.zeros((6, 2)),
+                         np.zeros((6, 3)), [np.arange(3), np.arange(3, 6)], history)
+    assert history.steps == 1 and history.loss == [] and "at step 1" in history.stopped
+    for name, value in net.params.items():
+        np.testing.assert_array_equal(value, initial[name])
+
+
 def test_an_interrupt_ends_cleanly_and_resuming_matches_an_unbroken_run():
     data = spiral(seed=2)
     config = TrainConfig(epochs=12, batch_size=64, lr=0.5, optimizer="adam", seed=2)

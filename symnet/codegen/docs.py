@@ -18,8 +18,8 @@ from symnet.matrix.elementwise import ActivationFunction, ActivationPartial
 from symnet.matrix.explicit import concrete
 from symnet.spec import Activation, Regularizer
 
-STEPS = ("Kinks: [u > 0] is 1 where u > 0 and 0 elsewhere (0 at u = 0); [u >= 0] is 1 at "
-         "u = 0. The code compares exactly so; it never uses np.heaviside's 1/2 at a kink.")
+KINKS_NOTE = ("Kinks: [u > 0] is 1 where u > 0 and 0 elsewhere (0 at u = 0); [u >= 0] is 1 at "
+              "u = 0. The code compares exactly so; it never uses np.heaviside's 1/2 at a kink.")
 TARGETS = {"one_hot": "a one-hot vector", "class_index": "a class index in 0..C-1",
            "real": "a real vector", "sign": "a label in {-1, +1}"}
 
@@ -75,7 +75,7 @@ def _lines(rows: list, show) -> list[str]:
     return lines
 
 
-def _has_steps(derivation) -> bool:
+def _has_kinks(derivation) -> bool:
     exprs = list(getattr(derivation, "derivatives", {}).values())
     exprs.append(getattr(derivation, "gradient", sp.S.Zero))
     return any(sp.sympify(e).has(sp.Heaviside) for e in exprs)
@@ -113,7 +113,7 @@ def module_docstring(derivation, names: dict, used=None, extra: tuple = ()) -> l
     lines = paragraph(title)
     lines += ["", "Derived by symnet (plain text):"] + _lines(rows, display.text)
     lines += ["", "The same in LaTeX:"] + _lines(rows, display.latex)
-    notes = ([STEPS] if _has_steps(derivation) else []) + [_shapes(decl, names), *extra]
+    notes = ([KINKS_NOTE] if _has_kinks(derivation) else []) + [_shapes(decl, names), *extra]
     for note in notes:
         lines += [""] + paragraph(note)
     return lines
@@ -190,8 +190,8 @@ def layer_docstring(derivation, forward, nodes: dict, local: dict, vjps: dict,
     lines = paragraph(title)
     lines += ["", "Derived by symnet (plain text):"] + _lines(rows, display.text)
     lines += ["", "The same in LaTeX:"] + _lines(rows, display.latex)
-    steps = any(concrete(f.expr).has(sp.Heaviside) for _, f, _ in rows)
-    notes = ([STEPS] if steps else []) + [_layer_shapes(layer, output, upstream)]
+    kinks = any(concrete(f.expr).has(sp.Heaviside) for _, f, _ in rows)
+    notes = ([KINKS_NOTE] if kinks else []) + [_layer_shapes(layer, output, upstream)]
     for note in notes:
         lines += [""] + paragraph(note)
     return lines

@@ -9,7 +9,8 @@ import re
 import sympy as sp
 
 from symnet import display
-from symnet.codegen.docs import STEPS, _lines
+from symnet.codegen.docs import KINKS_NOTE as STEPS  # alias until the pending edits here land
+from symnet.codegen.docs import _lines
 from symnet.codegen.layout import paragraph
 from symnet.codegen.step_plan import StepPlan
 from symnet.derive import derive

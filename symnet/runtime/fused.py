@@ -81,37 +81,31 @@ def find_module(net) -> ModuleType | None:
 
 
 class FusedStep:
-    """Calls a generated step on a network's parameters, a workspace per batch size."""
+    """A `symnet.runtime.train.Step` that calls a generated step on a network's parameters,
+    with a workspace per batch size."""
 
     def __init__(self, module: ModuleType, net, lr: float):
         self.module, self.net = module, net
         hyper = {"lr": lr, "lam": net.lam if net.regularizer is not None else 0.0}
         self.hyper = [hyper[h] for h in module.HYPERPARAMETERS]
         self.workspaces: dict = {}
-        self.snapshots = ({}, {})     # two, alternating: the last good one stays intact
 
     @property
     def name(self) -> str:
         return Path(self.module.__file__).stem
 
-    def __call__(self, x: np.ndarray, target: np.ndarray):
-        """(data loss, penalty) at the parameters before the step; updates them."""
+    def __call__(self, x: np.ndarray, target: np.ndarray) -> tuple[float, bool]:
+        """(loss at the parameters before the step, whether it is finite); updates them.
+        Only the loss is seen: a gradient that is not finite while its loss is shows one
+        step later, as the loss of the parameters it made."""
         params = [self.net.params[p] for p in self.module.PARAMETERS]
         key = (x.shape[0], params[0].dtype)
         if key not in self.workspaces:
             self.workspaces[key] = self.module.workspace(x, *params)
-        return self.module.step(x, target, *params, *self.hyper, self.workspaces[key])
-
-    def snapshot(self, number: int) -> dict:
-        """A copy of the parameters, into the buffers of step `number`'s parity."""
-        copies = self.snapshots[number % 2]
-        for name, value in self.net.params.items():
-            copy = copies.get(name)
-            if copy is None or copy.shape != value.shape or copy.dtype != value.dtype:
-                copies[name] = value.copy()
-            else:
-                np.copyto(copy, value)
-        return copies
+        data_loss, penalty = self.module.step(x, target, *params, *self.hyper,
+                                              self.workspaces[key])
+        total = float(data_loss + penalty)
+        return total, math.isfinite(total)
 
 
 def fused_step(net, optimizer) -> FusedStep | None:
@@ -120,28 +114,3 @@ def fused_step(net, optimizer) -> FusedStep | None:
         return None
     module = find_module(net)
     return FusedStep(module, net, optimizer.lr) if module is not None else None
-
-
-def run_epoch(step: FusedStep, x, target, batches, history) -> bool:
-    """One epoch of fused steps; the layer-by-layer epoch's bookkeeping (train._run_epoch):
-    a non-finite loss stops training with the last parameters whose loss was finite.
-    A gradient that is not finite while its loss is shows one step later, as the loss of
-    the parameters it produced."""
-    losses = []
-    for rows in batches:
-        before = step.snapshot(history.steps)
-        data_loss, penalty = step(x[rows], target[rows])
-        total = float(data_loss + penalty)
-        history.steps += 1
-        if not math.isfinite(total):
-            good = history.last_good if history.last_good is not None else before
-            for name, value in good.items():
-                step.net.params[name] = value.copy()
-            history.stopped = (f"non-finite loss ({total}) at step {history.steps}; kept the "
-                               f"last parameters whose loss was finite")
-            return False
-        history.last_good = before
-        losses.append(total)
-    history.loss.append(float(np.mean(losses)))
-    history.epochs += 1
-    return True

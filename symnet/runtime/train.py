@@ -8,13 +8,13 @@ ends the epoch loop cleanly so the caller can save a checkpoint to resume from.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from symnet.runtime.data import Dataset
-from symnet.runtime.fused import fused_step, run_epoch
+from symnet.runtime.fused import fused_step
 from symnet.runtime.network import Network, encode_targets
 from symnet.runtime.optim import OPTIMIZERS
 
@@ -47,8 +47,75 @@ def _batches(count: int, batch_size: int, rng: np.random.Generator):
         yield order[start:start + size]
 
 
-def _snapshot(params: dict) -> dict:
-    return {name: value.copy() for name, value in params.items()}
+#: one training step on a batch (x, target), updating the network's parameters: returns
+#: the loss at the parameters before the step and whether it was finite (and whatever else
+#: the step can see, such as gradients). After a step that was not, run_epoch puts back
+#: the last good parameters, so what the step left in them does not matter.
+Step = Callable[[np.ndarray, np.ndarray], tuple[float, bool]]
+
+
+def layer_step(net: Network, optimizer) -> Step:
+    """A step layer by layer: the layers' generated modules forward and back, then the
+    optimiser. A gradient that is not finite stops training before it reaches the
+    parameters, even while its loss is finite."""
+    def step(x: np.ndarray, target: np.ndarray) -> tuple[float, bool]:
+        data_loss, penalty, grads = net.loss_and_gradients(x, target)
+        total = float(data_loss + penalty)
+        finite = np.isfinite(total) and all(np.isfinite(g).all() for g in grads.values())
+        if finite:
+            optimizer.step(net.params, grads)
+        return total, finite
+    return step
+
+
+class Snapshots:
+    """Copies of the parameters taken before each step, to go back to the last ones whose
+    loss was finite. Two sets of buffers used in turn, so a step costs no allocation:
+    the copy before step n overwrites the one before step n - 2, never the last good one
+    (before step n - 1)."""
+
+    def __init__(self, params: dict):
+        self.params = params
+        self.buffers = ({}, {})
+
+    def take(self, number: int) -> dict:
+        """A copy of the parameters, into the buffers of step `number`'s parity."""
+        copies = self.buffers[number % 2]
+        for name, value in self.params.items():
+            copy = copies.get(name)
+            if copy is None or copy.shape != value.shape or copy.dtype != value.dtype:
+                copies[name] = value.copy()
+            else:
+                np.copyto(copy, value)
+        return copies
+
+    def restore(self, copies: dict) -> None:
+        # copies, not the buffers themselves: a later take() must not write into the network
+        for name, value in copies.items():
+            self.params[name] = value.copy()
+
+
+def run_epoch(step: Step, snapshots: Snapshots, x: np.ndarray, target: np.ndarray,
+              batches: Iterable[np.ndarray], history: History) -> bool:
+    """One epoch of `step` over `batches`; False if training stops. A non-finite loss stops
+    it with the last parameters whose loss was finite (those before the first step, when
+    no step was finite). A step that only reports its loss (the fused one) shows a
+    gradient that is not finite one step later, as the loss of the parameters it made."""
+    losses = []
+    for rows in batches:
+        before = snapshots.take(history.steps)
+        total, finite = step(x[rows], target[rows])
+        history.steps += 1
+        if not finite:
+            snapshots.restore(history.last_good if history.last_good is not None else before)
+            history.stopped = (f"non-finite loss ({total}) at step {history.steps}; kept the "
+                               f"last parameters whose loss was finite")
+            return False
+        history.last_good = before
+        losses.append(total)
+    history.loss.append(float(np.mean(losses)))
+    history.epochs += 1
+    return True
 
 
 def train(net: Network, data: Dataset, config: TrainConfig, history: History | None = None,
@@ -60,6 +127,8 @@ def train(net: Network, data: Dataset, config: TrainConfig, history: History | N
     history = history or History()
     optimizer = optimizer or OPTIMIZERS[config.optimizer](lr=config.lr)
     step = fused_step(net, optimizer) if fused else None
+    step = step if step is not None else layer_step(net, optimizer)
+    snapshots = Snapshots(net.params)
     dtype = next(iter(net.params.values())).dtype
     x = data.x_train.astype(dtype, copy=False)
     target = encode_targets(data.y_train, net.sizes[-1], net.target_kind, dtype)
@@ -68,10 +137,8 @@ def train(net: Network, data: Dataset, config: TrainConfig, history: History | N
         for epoch in range(history.epochs, config.epochs):
             # one generator per epoch: a resumed run shuffles exactly as an unbroken one
             rng = np.random.default_rng([config.seed, epoch])
-            done = (run_epoch(step, x, target, _batches(len(x), config.batch_size, rng), history)
-                    if step is not None else
-                    _run_epoch(net, x, target, config, optimizer, rng, history))
-            if not done:
+            batches = _batches(len(x), config.batch_size, rng)
+            if not run_epoch(step, snapshots, x, target, batches, history):
                 break
             _record(net, data, history)
             if on_epoch is not None:
@@ -80,26 +147,6 @@ def train(net: Network, data: Dataset, config: TrainConfig, history: History | N
         history.stopped = f"interrupted after {history.epochs} epochs"
     history.seconds += time.perf_counter() - started
     return history
-
-
-def _run_epoch(net, x, target, config, optimizer, rng, history) -> bool:
-    losses = []
-    for rows in _batches(len(x), config.batch_size, rng):
-        data_loss, penalty, grads = net.loss_and_gradients(x[rows], target[rows])
-        total = float(data_loss + penalty)
-        history.steps += 1
-        if not np.isfinite(total) or not all(np.isfinite(g).all() for g in grads.values()):
-            if history.last_good is not None:
-                net.params.update(history.last_good)
-            history.stopped = (f"non-finite loss ({total}) at step {history.steps}; kept the "
-                               f"last parameters whose loss was finite")
-            return False
-        history.last_good = _snapshot(net.params)
-        optimizer.step(net.params, grads)
-        losses.append(total)
-    history.loss.append(float(np.mean(losses)))
-    history.epochs += 1
-    return True
 
 
 def _record(net: Network, data: Dataset, history: History) -> None:

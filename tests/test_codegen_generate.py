@@ -147,7 +147,7 @@ def test_generate_writes_a_users_declaration_elsewhere_and_only_that(tmp_path):
                      for p in (tmp_path / "out").rglob("*.py"))
     assert written == ["__init__.py", "activations/__init__.py", "activations/softsign.py"]
     text = (tmp_path / "out" / "activations" / "softsign.py").read_text()
-    assert text.startswith(f"{HEADER}mine.py:softsign. Template: templates/activation.py.j2.")
+    assert text.startswith(f"{HEADER}mine.py:softsign. Template: templates/forward_backward.py.j2.")
 
 
 def test_generate_with_a_bad_name_is_one_line_and_exit_2():

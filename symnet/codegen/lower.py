@@ -11,9 +11,11 @@ The stages, each a pure function:
 4. text: each statement printed by the one printer (`printer.py`) and laid out to fit
    (`layout.py`).
 
-The result, a `Module`, is plain data that a template places. A module kind is one
-template (`activation.py.j2`, `loss.py.j2`, `layer.py.j2`); layers have their own
-stage 1 (`matrices.py`) and lowering (`lower_layer.py`) and reuse stages 2-4.
+The result, a `Module`, is plain data that a template places. A module's shape is one
+template: `forward_backward.py.j2` (activations and layers, a forward and a backward),
+`loss.py.j2` (losses and regularisers), `network_step.py.j2` (training steps); layers
+have their own stage 1 (`matrices.py`) and lowering (`lower_layer.py`) and reuse
+stages 2-4.
 """
 
 from __future__ import annotations
@@ -196,7 +198,7 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
             (f"{unpacked} = cache",) + backward, ", ".join(grads)),
     }
     doc = module_docstring(derivation, names, used)
-    return Module(decl.name, decl.kind, "activation.py.j2", "activations", tuple(doc),
+    return Module(decl.name, decl.kind, "forward_backward.py.j2", "activations", tuple(doc),
                   functions)
 
 

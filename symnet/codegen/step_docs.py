@@ -9,8 +9,7 @@ import re
 import sympy as sp
 
 from symnet import display
-from symnet.codegen.docs import KINKS_NOTE as STEPS  # alias until the pending edits here land
-from symnet.codegen.docs import _lines
+from symnet.codegen.docs import KINKS_NOTE, _lines
 from symnet.codegen.layout import paragraph
 from symnet.codegen.step_plan import StepPlan
 from symnet.derive import derive
@@ -91,6 +90,6 @@ def step_docstring(p: StepPlan) -> list[str]:
     lines += ["", "Derived by symnet (plain text):"] + _lines(rows, display.text)
     lines += ["", "The same in LaTeX:"] + _lines(rows, display.latex)
     kinks = any(concrete(e).has(sp.Heaviside) for _, e in p.backward)
-    for note in ([STEPS] if kinks else []) + [_shapes(p), UPDATES, BUFFERS]:
+    for note in ([KINKS_NOTE] if kinks else []) + [_shapes(p), UPDATES, BUFFERS]:
         lines += [""] + paragraph(note)
     return lines

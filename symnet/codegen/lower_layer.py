@@ -190,4 +190,5 @@ def lower_layer(derivation: LayerDerivation) -> Module:
             unpacking + _code(backward, names, dtype_of), gradients),
     }
     doc = layer_docstring(derivation, p.forward, p.nodes, p.local, p.vjps, p.upstream)
-    return Module(p.layer.name, p.layer.kind, "forward_backward.py.j2", "layers", tuple(doc), functions)
+    return Module(p.layer.name, p.layer.kind, "forward_backward.py.j2", "layers", tuple(doc),
+                  functions)

@@ -11,8 +11,10 @@ Contenders take turns (the order rotates every repeat) and each timed batch star
 pause, so that the thread pools of the library before it (OpenBLAS's, PyTorch's, XLA's)
 have gone to sleep: without it, one library's spinning threads slow the next one down.
 Each time is the median of the repeats; each repeat is a batch of calls long enough to
-time. Ratios are against `gemm_limit` (the five matrix products alone) and against
-symnet's fused step, measured in the same run. Not part of the test suite.
+time. Ratios are against `gemm_limit` (the five matrix products alone, through numpy) and
+against symnet's fused step, measured in the same run; `gemm_limit_scipy` is the same five
+products through scipy's BLAS, the library the fused step's gemms use, so that the part of
+fused / gemm_limit owed to the BLAS build shows. Not part of the test suite.
 """
 
 from __future__ import annotations

@@ -88,12 +88,13 @@ def workspace(X, W1, b1, W2, b2):
     """
     N = X.shape[0]
     Z1 = np.empty((N, W1.shape[1]), dtype=W1.dtype)
-    S = np.empty((N, W2.shape[1]), dtype=W1.dtype)
-    dH1 = np.empty((N, W1.shape[1]), dtype=W1.dtype)
     mask = np.empty((N, W1.shape[1]), dtype=bool)
     scratch = np.empty((N, W1.shape[1]), dtype=W1.dtype)
+    H1 = np.empty((N, W1.shape[1]), dtype=W1.dtype)
+    S = np.empty((N, W2.shape[1]), dtype=W1.dtype)
+    dH1 = np.empty((N, W1.shape[1]), dtype=W1.dtype)
     ones = np.ones((1, N), dtype=W1.dtype)   # column sums as products
-    return Z1, S, dH1, mask, scratch, ones
+    return Z1, mask, scratch, H1, S, dH1, ones
 
 
 def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
@@ -103,11 +104,14 @@ def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
     """
     if work is None:
         work = workspace(X, W1, b1, W2, b2)
-    Z1, S, dH1, mask, scratch, ones = work
+    Z1, mask, scratch, H1, S, dH1, ones = work
     # forward: each layer's output into its buffer
     np.copyto(Z1, b1)
     gemm(X, W1, Z1, beta=1)
-    H1 = np.where(Z1 > 0, Z1, Z1/10)
+    np.greater(Z1, 0, out=mask)
+    np.multiply(mask, 9/10, out=scratch)
+    np.add(scratch, 1/10, out=scratch)
+    np.multiply(Z1, scratch, out=H1)
     np.copyto(S, b2)
     gemm(H1, W2, S, beta=1)
     # softmax_ce: the mean loss over the batch and dS = dL/dS

@@ -13,6 +13,8 @@ the product without a gradient array; with numpy alone, the same in three passes
 
 from __future__ import annotations
 
+from functools import partial
+
 import sympy as sp
 
 from symnet.codegen.errors import CodegenError
@@ -21,7 +23,7 @@ from symnet.codegen.layout import statement
 from symnet.codegen.lower import RENAMES, Function, Module, loss_lines
 from symnet.codegen.matrices import ArrayForm
 from symnet.codegen.printer import numpy_code
-from symnet.codegen.stable import as_branches, as_masks
+from symnet.codegen.stable import as_masks
 from symnet.codegen.step_code import Buffers, in_place, last_reads, sums_of_squares
 from symnet.codegen.step_docs import step_docstring
 from symnet.codegen.step_plan import StepPlan, plan
@@ -171,8 +173,9 @@ def _workspace(p: StepPlan, buffers: Buffers, arguments: str) -> Function:
 def _step_body(p: StepPlan, n: StepNames) -> tuple[list, Buffers]:
     """The step's lines after the workspace is unpacked, and the buffers they use."""
     dtype_of = p.network.input.name
-    forward = _matrix_statements(p, n, p.forward, as_branches)
-    backward = _matrix_statements(p, n, p.backward, as_masks)
+    whole_arrays = partial(as_masks, whole_arrays=True)
+    forward = _matrix_statements(p, n, p.forward, whole_arrays)
+    backward = _matrix_statements(p, n, p.backward, whole_arrays)
     numbered = _numbered(p, n, forward, backward)
     reads, buffers = last_reads(numbered), Buffers()
     shapes, names = n.shapes, n.names

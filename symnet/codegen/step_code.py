@@ -261,13 +261,22 @@ def elementwise_lines(target: str, buffer: str, call: tuple) -> list[str]:
     return statement(target, text) if target != buffer else [text]
 
 
+def _collected(value: sp.Expr, shapes: dict) -> sp.Expr:
+    """Mask arithmetic with each array factored out once: Z1*[Z1 > 0] + Z1*(1 - [Z1 > 0])/10
+    is Z1*(9*[Z1 > 0]/10 + 1/10), one mask and three ufuncs on it instead of six."""
+    if not value.has(sp.Heaviside) or value.has(MatProd):
+        return value
+    arrays = sorted((s for s in value.free_symbols if s.name in shapes), key=str)
+    return sp.collect(sp.expand(value), arrays)
+
+
 def in_place(numbered, shapes: dict, names: dict, dtype_of: str, last_read: dict,
              buffers: Buffers) -> list[str]:
     """Lines for (number, target, value) statements written into `buffers`; `last_read`
     maps an array's name to the number of the last statement of the step that reads it."""
     lines = []
     for number, target, value in numbered:
-        value = boolean_masks(value)
+        value = boolean_masks(_collected(value, shapes))
         lines += why_lines(value)
         dead = {n for n, last in last_read.items() if last < number}
         if is_product(value):

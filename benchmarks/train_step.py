@@ -165,6 +165,9 @@ def verdicts(results: list[dict]) -> list[str]:
                 mark = "met   " if ratio <= target else "MISSED"
                 lines.append(f"{mark} {shape:6} {dtype:7} fused / {name:17} = {ratio:5.2f} "
                              f"(target <= {target})")
+        if "gemm_limit_scipy" in by_impl:   # no target: the same products, the step's BLAS
+            lines.append(f"info   {shape:6} {dtype:7} fused / gemm_limit_scipy  = "
+                         f"{fused / by_impl['gemm_limit_scipy']:5.2f} (the BLAS the step uses)")
     return lines
 
 

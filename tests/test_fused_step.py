@@ -376,3 +376,53 @@ def test_a_step_allocates_no_array_of_the_hidden_size(name):
         tracemalloc.stop()
     hidden_array = rows * hidden * 8
     assert peak < hidden_array / 4, f"{name}: {peak} bytes allocated during a step"
+
+
+def test_a_step_for_an_activation_with_two_kinks_matches_numpy_by_hand():
+    """hardtanh's derivative is a sum of steps: its masks pass through squares and
+    subtractions, one ufunc at a time into scratch buffers, and the step still matches."""
+    from symnet import Activation
+    from symnet.codegen.emit import render_module
+    from symnet.symbols import x
+
+    hardtanh = Activation("hardtanh", sp.Max(-1, sp.Min(1, x)), inputs=x)
+    namespace: dict = {}
+    exec(compile(render_module(lower_step(training_step(hardtanh)), "test"), "step", "exec"),
+         namespace)
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((8, 5)), np.eye(3)[rng.integers(0, 3, 8)]
+    W1, b1 = 2 * rng.standard_normal((5, 6)), rng.standard_normal((1, 6))
+    W2, b2 = rng.standard_normal((6, 3)), rng.standard_normal((1, 3))
+    Z1 = X @ W1 + b1
+    assert 0.2 < np.mean(np.abs(Z1) > 1) < 0.9          # both kinks are visited
+    H1 = np.clip(Z1, -1, 1)
+    S = H1 @ W2 + b2
+    P = np.exp(S - S.max(axis=1, keepdims=True))
+    dS = (P / P.sum(axis=1, keepdims=True) - Y) / len(X)
+    dZ1 = (dS @ W2.T) * (np.abs(Z1) < 1)
+    expected = [W1 - LR * (X.T @ dZ1 + 2 * LAM * W1), b1 - LR * dZ1.sum(0, keepdims=True),
+                W2 - LR * (H1.T @ dS + 2 * LAM * W2), b2 - LR * dS.sum(0, keepdims=True)]
+    params = [W1.copy(), b1.copy(), W2.copy(), b2.copy()]
+    namespace["step"](X, Y, *params, LR, LAM)
+    for got, want in zip(params, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+def test_a_difference_of_two_masks_is_computed_in_float_buffers():
+    """numpy refuses to subtract booleans: a comparison that is not a product's operand
+    goes into a float scratch buffer (0.0 or 1.0), not a boolean one."""
+    from symnet.codegen.step_code import Buffers, in_place
+
+    Z1, dH1 = sp.symbols("Z1 dH1", real=True)
+    N, H = sp.symbols("N H", positive=True, integer=True)
+    value = dH1 * (sp.Heaviside(Z1 + 1, 0) - sp.Heaviside(Z1 - 1, 0))
+    shapes = {"Z1": (N, H), "dH1": (N, H), "dZ1": (N, H)}
+    buffers = Buffers()
+    lines = in_place([(0, "dZ1", value)], shapes, {}, "Z1", {"Z1": 0, "dH1": 0}, buffers)
+    assert not buffers.booleans and "np.subtract(" in "\n".join(lines)
+    rng = np.random.default_rng(0)
+    z, upstream = 2 * rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    arrays = {"Z1": z.copy(), "dH1": upstream.copy()}
+    arrays.update({name: np.empty((4, 5)) for name in buffers.shapes if name not in arrays})
+    exec("\n".join(lines), {"np": np}, arrays)
+    np.testing.assert_array_equal(arrays["dZ1"], upstream * ((z > -1) & ~(z > 1)))

@@ -215,18 +215,21 @@ class Spill:
     free: set                   # names whose arrays nothing reads any more
     lines: list = field(default_factory=list)
 
-    def argument(self, operand) -> tuple[str, str | None]:
-        """(the operand's text in a call, the scratch buffer it was computed into)."""
+    def argument(self, operand, boolean_ok=True) -> tuple[str, str | None]:
+        """(the operand's text in a call, the scratch buffer it was computed into); a
+        comparison goes into a boolean buffer only where `boolean_ok` (a product's
+        operand: numpy refuses to subtract booleans, and a float buffer takes 0/1 too)."""
         arrays = [s.name for s in operand.free_symbols if s.name in self.shapes]
         form = None if isinstance(operand, sp.Symbol) or not arrays else ufunc_form(operand)
         if form is None or any(self.shapes[a] != self.shape for a in arrays):
             return _argument(operand, self.names, self.dtype_of), None
         function, operands = form
-        computed = [self.argument(o) for o in operands]
+        computed = [self.argument(o, function == "multiply") for o in operands]
         for _, used in computed:
             if used is not None:
                 self.buffers.release(used)   # its one reader is the call below
-        buffer = self.buffers.scratch(self.shape, self.free, function in COMPARISONS)
+        boolean = function in COMPARISONS and boolean_ok
+        buffer = self.buffers.scratch(self.shape, self.free, boolean)
         texts = ", ".join(text for text, _ in computed)
         self.lines.append(f"np.{function}({texts}, out={buffer})")
         return buffer, buffer
@@ -291,7 +294,7 @@ def in_place(numbered, shapes: dict, names: dict, dtype_of: str, last_read: dict
                 continue
         else:
             spill = Spill(shapes[target], shapes, names, dtype_of, buffers, dead)
-            arguments = [spill.argument(o) for o in form[1]]
+            arguments = [spill.argument(o, form[0] == "multiply") for o in form[1]]
             lines += spill.lines
             call = form[0], ", ".join(text for text, _ in arguments)
         operands = {s.name for s in value.free_symbols}

@@ -63,12 +63,21 @@ def tidy(expr: sp.Expr) -> sp.Expr:
     """A light, bounded simplification that keeps steps explicit."""
     expr = clean_steps(piecewise_to_steps(expr))
     candidates = [expr, sp.factor_terms(expr)]
+    if expr.has(sp.Heaviside) and not expr.has(sp.Sum):
+        candidates.append(_idempotent_steps(sp.expand(expr)))
     simplified = within(SIMPLIFY_SECONDS, lambda: _simplify_around_steps(expr), None)
     # simplify may trade e^-x for cosh(x/2): keep only forms in the declaration's own terms
     if simplified is not None and _function_kinds(simplified) <= _function_kinds(expr):
         candidates.append(simplified)
     best = min(candidates, key=lambda e: (sp.count_ops(e), sp.default_sort_key(e)))
     return absorb_sign(clean_steps(best))
+
+
+def _idempotent_steps(expr: sp.Expr) -> sp.Expr:
+    """H(u)^n as H(u): a step is 0 or 1, so the products an expanded chain of kinks makes
+    ((1 - [x + 1 > 0])*[1 - x > 0]^2 ...) collapse (hardtanh': [x + 1 > 0]*[1 - x > 0])."""
+    return expr.replace(lambda e: e.is_Pow and isinstance(e.base, sp.Heaviside)
+                        and e.exp.is_Integer and e.exp > 0, lambda e: e.base)
 
 
 def _simplify_around_steps(expr: sp.Expr) -> sp.Expr:

@@ -173,14 +173,17 @@ def test_generated_code_of_the_new_entries_reads_as_written(name, lines):
 clip = sp.Max(-1, sp.Min(1, x))
 
 
-def test_nested_max_and_min_derive_with_explicit_steps_and_generate_cases():
+def test_nested_max_and_min_derive_with_explicit_steps_and_generate_masks():
     hardtanh = Activation("hardtanh", clip, inputs=x,
                           kinks=[Kink({x: 1}, {x: 0}), Kink({x: -1}, {x: 0})],
                           hand=[Gradient(sp.Piecewise((0, x < -1), (1, x < 1), (0, True)))])
     assert {v.status for v in check(hardtanh)} <= {PROVED, PROBED}
+    # the derivative is the product of the two steps ([x + 1 > 0] [1 - x > 0]), and the
+    # backward multiplies dout by both masks (0 at each kink, as the kinks declare)
+    assert derive(hardtanh).derivatives[x] == sp.Heaviside(x + 1, 0) * sp.Heaviside(1 - x, 0)
     module = lower(derive(hardtanh))
-    assert "dx = np.where(x <= -1, 0, np.where(x < 1, dout, 0))" in module.functions[
-        "backward"].body
+    assert "dx = dout*(1 - x > 0).astype(x.dtype)*(x + 1 > 0).astype(x.dtype)" in \
+        module.functions["backward"].body
     if_then_else = indicator(sp.ITE(x > 0, x < 1, x < -1))   # (0 < x < 1) or x < -1
     assert [if_then_else.subs(x, v) for v in (-2, -1, -0.5, 0, 0.5, 1, 2)] == [
         1, 0, 0, 0, 1, 0, 0]

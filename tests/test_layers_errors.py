@@ -13,6 +13,7 @@ from symnet.catalog.layers import affine
 from symnet.catalog.losses import l2, softmax_ce
 from symnet.cli import main
 from symnet.errors import DeclarationError
+from symnet.matrix import layers as layers_module
 from symnet.matrix.layers import Layer, broadcast, elementwise, size
 from symnet.matrix.networks import Network, use
 from symnet.spec import Gradient
@@ -114,20 +115,10 @@ def test_check_layers_and_networks_as_json(capsys):
     assert "as a layer: dL/dX = G .* relu'(X)" in layer_claims
 
 
-USER_FILE = """
-import sympy as sp
-from symnet import Gradient
-from symnet.catalog.activations import tanh
-from symnet.matrix.layers import Layer, broadcast, elementwise, size
-
-N, D, M = size("N"), size("D"), size("M")
-X, W = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M)
-b, G = sp.MatrixSymbol("b", 1, M), sp.MatrixSymbol("G", N, M)
-Y = elementwise(tanh, X * W + broadcast(b, N))
-dense_tanh = Layer("dense_tanh", Y, inputs=(X, W, b), upstream=G, hand=[
-    Gradient(X.T * sp.HadamardProduct(G, sp.OneMatrix(N, M) - sp.HadamardPower(Y, 2)),
-             wrt=W, label="dL/dW = X^T (G .* (1 - Y^2))")])
-"""
+#: the example of symnet.matrix.layers' docstring, run as a user's file: the two cannot drift
+USER_FILE = textwrap.dedent(
+    layers_module.__doc__.split("Example (a user's own file; `symnet check mine.py` proves "
+                                "the hand derivation)::")[1])
 
 
 def test_a_users_layer_is_derived_and_checked(tmp_path, capsys):

@@ -32,6 +32,7 @@ from symnet.codegen.layout import WIDTH, paragraph, statement
 from symnet.codegen.printer import numpy_code
 from symnet.codegen.stable import (
     UNSAFE_FUNCTIONS,
+    as_branches,
     as_masks,
     bounded_exp,
     expand_logistic,
@@ -168,7 +169,7 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
     names = identifiers([*decl.inputs, *decl.params, OUT])
     dtype_of = names[str(decl.inputs[0])]
     inputs = ", ".join(names[str(v)] for v in decl.inputs)
-    forward = _code([("out", as_masks(decl.forward, whole_arrays=True))], names, dtype_of)
+    forward = _code([("out", as_branches(decl.forward))], names, dtype_of)
     grads, used = {}, {}
     for v in decl.inputs:
         rewritten = derivation.in_output[v]

@@ -173,9 +173,9 @@ def _workspace(p: StepPlan, buffers: Buffers, arguments: str) -> Function:
 def _step_body(p: StepPlan, n: StepNames) -> tuple[list, Buffers]:
     """The step's lines after the workspace is unpacked, and the buffers they use."""
     dtype_of = p.network.input.name
-    whole_arrays = partial(as_masks, whole_arrays=True)
-    forward = _matrix_statements(p, n, p.forward, whole_arrays)
-    backward = _matrix_statements(p, n, p.backward, whole_arrays)
+    in_buffers = partial(as_masks, in_buffers=True)
+    forward = _matrix_statements(p, n, p.forward, in_buffers)
+    backward = _matrix_statements(p, n, p.backward, in_buffers)
     numbered = _numbered(p, n, forward, backward)
     reads, buffers = last_reads(numbered), Buffers()
     shapes, names = n.shapes, n.names
@@ -230,11 +230,12 @@ def _constants(p: StepPlan, n: StepNames) -> tuple:
     network = p.network
     stages = tuple(stage.layer.name for stage in network.stages)
     regularizer = network.regularizer.name if network.regularizer else None
-    return (
-        ("STAGES", repr(stages), ""),
-        ("LOSS", repr(network.loss.name), ""),
-        ("REGULARIZER", repr(regularizer), ""),
-        ("OPTIMIZER", repr(p.step.optimizer.name), ""),
-        ("PARAMETERS", repr(tuple(m.name for m in p.params)), ""),
-        ("HYPERPARAMETERS", repr(tuple(n.of(h) for h in n.hyper)), ""),
+    literals = (
+        ("STAGES", repr(stages)),
+        ("LOSS", repr(network.loss.name)),
+        ("REGULARIZER", repr(regularizer)),
+        ("OPTIMIZER", repr(p.step.optimizer.name)),
+        ("PARAMETERS", repr(tuple(m.name for m in p.params))),
+        ("HYPERPARAMETERS", repr(tuple(n.of(h) for h in n.hyper))),
     )
+    return tuple((name, value, "") for name, value in literals)   # their names say why

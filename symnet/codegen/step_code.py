@@ -153,12 +153,9 @@ def _call(printed: str):
     return name, rest[:-1]
 
 
-def ufunc_call(value: sp.Expr, names: dict, dtype_of: str):
-    """(numpy function, its arguments text) computing `value` in one ufunc call, or None."""
-    form = ufunc_form(value)
-    if form is not None:
-        function, operands = form
-        return function, ", ".join(_argument(o, names, dtype_of) for o in operands)
+def printed_ufunc_call(value: sp.Expr, names: dict, dtype_of: str):
+    """(numpy function, its arguments text) where `value` prints as one call of a ufunc
+    (np.maximum(0, Z1)) that `ufunc_form` does not take apart, else None."""
     call = _call(numpy_code(value, names, dtype_of))
     return call if call is not None and call[0] in UFUNCS else None
 
@@ -215,6 +212,13 @@ class Spill:
     free: set                   # names whose arrays nothing reads any more
     lines: list = field(default_factory=list)
 
+    def arguments(self, form) -> tuple[str, list]:
+        """(the arguments text of the call `form`, the scratch buffers its operands took,
+        to release once the call has read them)."""
+        function, operands = form
+        computed = [self.argument(o, function == "multiply") for o in operands]
+        return ", ".join(text for text, _ in computed), [b for _, b in computed if b]
+
     def argument(self, operand, boolean_ok=True) -> tuple[str, str | None]:
         """(the operand's text in a call, the scratch buffer it was computed into); a
         comparison goes into a boolean buffer only where `boolean_ok` (a product's
@@ -223,15 +227,12 @@ class Spill:
         form = None if isinstance(operand, sp.Symbol) or not arrays else ufunc_form(operand)
         if form is None or any(self.shapes[a] != self.shape for a in arrays):
             return _argument(operand, self.names, self.dtype_of), None
-        function, operands = form
-        computed = [self.argument(o, function == "multiply") for o in operands]
-        for _, used in computed:
-            if used is not None:
-                self.buffers.release(used)   # its one reader is the call below
-        boolean = function in COMPARISONS and boolean_ok
+        texts, used = self.arguments(form)
+        for name in used:
+            self.buffers.release(name)   # their one reader is the call below
+        boolean = form[0] in COMPARISONS and boolean_ok
         buffer = self.buffers.scratch(self.shape, self.free, boolean)
-        texts = ", ".join(text for text, _ in computed)
-        self.lines.append(f"np.{function}({texts}, out={buffer})")
+        self.lines.append(f"np.{form[0]}({texts}, out={buffer})")
         return buffer, buffer
 
 
@@ -286,17 +287,15 @@ def in_place(numbered, shapes: dict, names: dict, dtype_of: str, last_read: dict
             buffer = buffers.take(target, shapes[target], dead)
             lines += product_lines(target, buffer, value, names, dtype_of)
             continue
-        form = ufunc_form(value)
-        if form is None:
-            call = ufunc_call(value, names, dtype_of)
-            if call is None:
-                lines += statement(target, numpy_code(value, names, dtype_of))
-                continue
-        else:
+        form, used = ufunc_form(value), []
+        if form is not None:
             spill = Spill(shapes[target], shapes, names, dtype_of, buffers, dead)
-            arguments = [spill.argument(o, form[0] == "multiply") for o in form[1]]
+            texts, used = spill.arguments(form)
             lines += spill.lines
-            call = form[0], ", ".join(text for text, _ in arguments)
+            call = form[0], texts
+        elif (call := printed_ufunc_call(value, names, dtype_of)) is None:
+            lines += statement(target, numpy_code(value, names, dtype_of))
+            continue
         operands = {s.name for s in value.free_symbols}
         dying = dead | {n for n in operands if last_read.get(n) == number}
         prefer = _split(value)[0] if value.is_Mul or value.is_Add else None
@@ -305,7 +304,6 @@ def in_place(numbered, shapes: dict, names: dict, dtype_of: str, last_read: dict
         if buffer != target and buffer in operands:
             lines.append(f"# {target} takes the place of {buffer}: nothing reads {buffer} after")
         lines += elementwise_lines(target, buffer, call)
-        for _, used in arguments if form is not None else ():
-            if used is not None:
-                buffers.release(used)
+        for name in used:
+            buffers.release(name)
     return lines

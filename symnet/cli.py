@@ -14,7 +14,7 @@ from symnet import cache, display
 from symnet.catalog import CATALOG
 from symnet.derive import derive
 from symnet.errors import SymnetError
-from symnet.files import write_atomically
+from symnet.files import check_output, write_atomically
 from symnet.loader import declared_at, resolve, resolve_all
 from symnet.matrix.check import as_layer_verdicts
 from symnet.report import markdown_report, with_cases
@@ -69,6 +69,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_derive(args) -> int:
+    if args.report:
+        check_output("--report", args.report)
     decl = resolve(args.name)
     print(f"{decl.name} ({decl.kind})" + (f": {decl.doc}" if decl.doc else ""))
     derivation = derive(decl)
@@ -104,8 +106,18 @@ def cmd_check(args) -> int:
     return 1 if refuted else 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors in the contract's form: one line `symnet: error: ...` and exit
+    status 2 (argparse's own prints the usage first; `--help` still shows it)."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("symnet").strip()
+        hint = f"symnet {command} --help" if command else "symnet --help"
+        self.exit(2, f"symnet: error: {message} (see `{hint}`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="symnet",
         description="Declare losses and layers in sympy; derive, prove and emit their "
                     "gradients. NAME is a catalog entry (see `symnet list`) or "

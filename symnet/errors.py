@@ -28,3 +28,7 @@ class LoadError(SymnetError):
 
 class DataError(SymnetError):
     """Training data that cannot be used: wrong shapes, NaN or inf, unknown labels."""
+
+
+class OutputError(SymnetError):
+    """A path to write to (--save, --plot, --report, -o) that cannot be written."""

@@ -14,7 +14,10 @@ import sys
 import traceback
 from pathlib import Path
 
-from symnet.catalog import CATALOG, declarations_in
+import sympy as sp
+from sympy import ShapeError
+
+from symnet.catalog import CATALOG, DECLARATION_TYPES, declarations_in
 from symnet.errors import DeclarationError, LoadError
 
 
@@ -46,12 +49,48 @@ def load_file(path: str) -> dict:
     except DeclarationError as exc:
         raise DeclarationError(exc.declaration,
                                f"{exc.problem} (in {path}{_line_in(exc, file)})") from None
+    except SystemExit as exc:  # sys.exit() in a declaration file would end symnet itself
+        raise LoadError(f"{path}{_line_in(exc, file)}: the file exits while it is loaded "
+                        f"(SystemExit({exc.code!r})); a declaration file only declares") from None
+    except ShapeError as exc:
+        raise LoadError(f"{path}{_line_in(exc, file)}: matrix shapes do not fit: "
+                        f"{_shape_problem(exc)}") from None
     except Exception as exc:  # a user's file can raise anything; report where
-        raise LoadError(f"{path}{_line_in(exc, file)}: {type(exc).__name__}: {exc}") from None
+        raise LoadError(f"{path}{_line_in(exc, file)}: {type(exc).__name__}: "
+                        f"{_one_line(exc)}") from None
     finally:
         sys.modules.pop(module_name, None)
-    found = declarations_in(module)
+    found = _declarations_of(path, module)
     _remember_origins(path, file, module, found)
+    return found
+
+
+def _shape_problem(exc: Exception) -> str:
+    """sympy's ShapeError in words: its product check carries the two sizes that differ."""
+    match exc.args:
+        case (str(), int() | sp.Integer() as left, int() | sp.Integer() as right):
+            return (f"a product's left factor has {left} columns but its right factor "
+                    f"{right} rows")
+    return _one_line(exc)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _declarations_of(path: str, module) -> dict:
+    """The file's declarations by name; two different declarations of one name (two
+    declared alike, or one imported from the catalog and one declared) are an error, since
+    either would silently hide the other."""
+    found = declarations_in(module)
+    for name, first in found.items():
+        others = [v for v, value in vars(module).items()
+                  if getattr(value, "name", None) == name and value is not first
+                  and isinstance(value, DECLARATION_TYPES)]
+        if others:
+            bound = [v for v, value in vars(module).items() if value is first] + others
+            raise LoadError(f"{path}: two declarations are named {name!r} (variables "
+                            f"{', '.join(bound)}); rename one, names must be unique")
     return found
 
 

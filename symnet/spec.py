@@ -19,6 +19,7 @@ Example (a user's own file)::
 
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -97,7 +98,17 @@ def _expr(name: str, what: str, value) -> sp.Expr:
             f"{expr.shape[0]}x{expr.shape[1]} matrix")
     if not isinstance(expr, sp.Expr):
         raise DeclarationError(name, f"{what} is not a scalar expression: {value!r}")
+    _require_finite(name, what, expr)
     return expr
+
+
+def _require_finite(name: str, what: str, expr: sp.Expr) -> None:
+    """No nan, zoo (complex infinity) or oo in a declared expression: a claim about one is
+    neither true nor false, and a module computing one passes NaN on quietly."""
+    for atom in (sp.nan, sp.zoo, sp.oo, -sp.oo):
+        if expr.has(atom):
+            raise DeclarationError(name, f"{what} holds {atom}, which is not a finite number "
+                                         f"(in {expr})")
 
 
 def _plain_symbols(expr: sp.Expr) -> set:
@@ -130,9 +141,15 @@ def _params(name: str, params) -> dict:
     return dict(sorted(params.items(), key=lambda kv: kv[0].name))
 
 
-def _check_name(name) -> str:
+def check_name(name) -> str:
+    """A declaration's name, which becomes a module's file name and a function's name: a
+    Python identifier, not a keyword and not a dunder (`__init__` would replace a package's
+    own `__init__.py` in the generated tree)."""
     if not isinstance(name, str) or not name.isidentifier():
         raise DeclarationError(str(name), "a declaration's name must be a Python identifier")
+    if keyword.iskeyword(name) or (name.startswith("__") and name.endswith("__")):
+        raise DeclarationError(name, "a declaration's name may not be a Python keyword or a "
+                                     "dunder name like __init__: it names a generated module")
     return name
 
 
@@ -169,7 +186,7 @@ class Activation:
     kind = "activation"
 
     def __init__(self, name, forward, inputs, params=None, kinks=(), hand=(), doc=""):
-        name = _check_name(name)
+        name = check_name(name)
         inputs = (inputs,) if isinstance(inputs, sp.Basic) else tuple(inputs)
         set_ = object.__setattr__
         set_(self, "name", name)
@@ -260,7 +277,7 @@ class Loss:
 
     def __init__(self, name, forward, scores=None, size=None, target=None, target_kind=None,
                  constraints=(), params=None, hand=(), index=None, doc=""):
-        name = _check_name(name)
+        name = check_name(name)
         set_ = object.__setattr__
         set_(self, "name", name)
         set_(self, "forward", _expr(name, "the forward", forward))

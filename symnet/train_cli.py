@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from symnet.errors import DataError, SymnetError
-from symnet.files import write_atomically
+from symnet.files import check_output, write_atomically
 from symnet.runtime import data as datasets
 from symnet.runtime import modules, plots
 from symnet.runtime.checkpoint import load_checkpoint, save_checkpoint
@@ -80,11 +81,11 @@ def load_dataset(name: str, seed: int) -> datasets.Dataset:
 
 def _hidden_sizes(text: str) -> list[int]:
     try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
+        sizes = [int(part) for part in text.split(",")]
     except ValueError:
-        raise TrainError(f"--hidden takes sizes like 100 or 64,32; got {text!r}") from None
+        raise TrainError(f"--hidden {text!r}: give sizes like 100 or 64,32") from None
     if any(size <= 0 for size in sizes):
-        raise TrainError(f"hidden sizes must be positive; got {text!r}")
+        raise TrainError(f"--hidden {text!r}: hidden sizes must be positive")
     return sizes
 
 
@@ -131,6 +132,30 @@ def _step_name(net: Network, args) -> str:
     return f"fused: generated/networks/{step.name}.py" if step else "layer by layer"
 
 
+#: option -> (its attribute, the rule its value must meet, that rule in words)
+OPTION_RULES = {
+    "--epochs": ("epochs", lambda v: v >= 1, "at least 1"),
+    "--seed": ("seed", lambda v: v >= 0, "0 or more"),
+    "--lam": ("lam", lambda v: math.isfinite(v) and v >= 0, "a finite number, 0 or more"),
+    "--lr": ("lr", lambda v: math.isfinite(v) and v > 0, "a finite number above 0"),
+    "--batch-size": ("batch_size", lambda v: v >= 0, "0 (the whole set) or more"),
+}
+
+
+def check_options(args) -> None:
+    """Every number and output path of the run, judged before data, derivation or
+    training: a bad value or an unwritable --save never costs a run."""
+    for option, (attribute, holds, rule) in OPTION_RULES.items():
+        value = getattr(args, attribute)
+        if not holds(value):
+            raise TrainError(f"{option} {value}: must be {rule}")
+    _hidden_sizes(args.hidden)
+    if args.save:
+        check_output("--save", args.save)
+    if args.plot:
+        check_output("--plot", args.plot, folder=True)
+
+
 def _apply_defaults(args) -> None:
     kind = args.dataset if args.dataset in DEFAULTS else "file"
     for key, value in DEFAULTS[kind].items():
@@ -149,6 +174,7 @@ def cmd_train(args) -> int:
     from symnet.runtime.optim import OPTIMIZERS
 
     _apply_defaults(args)
+    check_options(args)
     data = load_dataset(args.dataset, args.seed)
     net = build_network(args, data)
     config = TrainConfig(args.epochs, args.batch_size, args.lr, args.optimizer, args.seed)

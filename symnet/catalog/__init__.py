@@ -13,12 +13,15 @@ from symnet.matrix.layers import Layer
 from symnet.matrix.networks import Network
 from symnet.spec import Activation, Loss
 
+#: what a module may declare
+DECLARATION_TYPES = (Activation, Loss, Layer, Network)
+
 
 def declarations_in(module: ModuleType) -> dict:
     """The declarations a module defines, by their own names, in definition order."""
     found = {}
     for value in vars(module).values():
-        if isinstance(value, (Activation, Loss, Layer, Network)) and value.name not in found:
+        if isinstance(value, DECLARATION_TYPES) and value.name not in found:
             found[value.name] = value
     return found
 

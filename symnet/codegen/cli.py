@@ -14,6 +14,7 @@ from pathlib import Path
 from symnet.codegen.emit import Source, differences, files_for, write_files
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.lower import REDUCTIONS
+from symnet.files import check_output
 from symnet.templating import checkout_generated
 
 
@@ -81,6 +82,7 @@ def module_files(named: list[Source], reduction: str) -> list[tuple[str, str]]:
 
 def cmd_generate(args) -> int:
     root = Path(args.output) if args.output else default_output()
+    check_output("-o", root, folder=True)
     named = sources(args.names)
     for source in named:
         if source.declaration.kind == "network":

@@ -25,6 +25,7 @@ from symnet.graph.gates import (
     GraphError,
     OrderedMax,
     OrderedMin,
+    evaluated,
     negated_term,
     unevaluated,
 )
@@ -102,7 +103,7 @@ def grad_name(name: str) -> str:
 
 def _value_of(expr: sp.Expr) -> sp.Expr:
     """A constant subexpression as one number (or exact constant like log(2))."""
-    value = _evaluated(expr)
+    value = evaluated(expr)
     if value.has(sp.zoo, sp.oo, sp.nan) or value.is_real is False:
         raise GraphError(f"the constant {sp.sstr(expr)} is not a finite real number")
     return value
@@ -314,13 +315,6 @@ class Evaluation:
         return self.values[self.output]
 
 
-def _evaluated(expr: sp.Expr) -> sp.Expr:
-    """Evaluate an expression written unevaluated, bottom-up."""
-    if expr.is_Atom:
-        return expr
-    return expr.func(*(_evaluated(a) for a in expr.args))
-
-
 def _settle(value: sp.Expr, what: str) -> sp.Expr:
     """Exact while rational, else a 50-digit float; a clear error if not finite and real."""
     if not value.is_Rational:
@@ -338,8 +332,11 @@ def _settle(value: sp.Expr, what: str) -> sp.Expr:
 
 def _run(statements, env: dict, where: str, results: dict) -> None:
     for statement in statements:
-        value = _evaluated(statement.rhs.xreplace(env))
         what = f"{statement.target} = {sp.sstr(statement.rhs)} at {where}"
+        try:
+            value = evaluated(statement.rhs, env)
+        except GraphError as exc:
+            raise GraphError(f"{what}: {exc}") from None
         results[statement.target] = env[sp.Symbol(statement.target)] = _settle(value, what)
 
 
@@ -354,7 +351,7 @@ def evaluate(graph: Graph, at: dict) -> Evaluation:
     env = {sp.Symbol(n): at[n] for n in graph.inputs}
     values = {n: at[n] for n in graph.inputs}
     _run(forward_statements(graph), env, where, values)
-    local = {g.name: tuple(_settle(_evaluated(g.local_gradient(i).xreplace(env)),
+    local = {g.name: tuple(_settle(evaluated(g.local_gradient(i), env),
                                    f"d{g.name}/d{name} at {where}")
                            for i, name in enumerate(g.inputs))
              for g in graph.gates}

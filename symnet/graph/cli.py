@@ -12,7 +12,7 @@ import json
 import sympy as sp
 
 from symnet.catalog import REGISTRY
-from symnet.files import write_atomically
+from symnet.files import check_output, write_atomically
 from symnet.graph.circuit import Graph, build, evaluate, op_counts
 from symnet.graph.code import check_names, emit, formula_text
 from symnet.graph.gates import GraphError
@@ -106,6 +106,17 @@ def _save(graph: Graph, evaluation, path: str, source: str) -> None:
     save(graph, evaluation, path, f"{graph.output} = {source}")
 
 
+#: what `-o FILE` writes, by its suffix
+OUTPUT_SUFFIXES = (".py", ".png", ".svg")
+
+
+def _check_out(path: str) -> None:
+    if not path.lower().endswith(OUTPUT_SUFFIXES):
+        raise GraphError(f"-o {path}: symnet graph writes its code to a .py file, or draws "
+                         f"to a .png or .svg file")
+    check_output("-o", path)
+
+
 def graph_of(args) -> tuple[Graph, object]:
     expr = GATE_CHOICES[args.gates](expression_from(args.expr))
     try:
@@ -125,6 +136,8 @@ def graph_of(args) -> tuple[Graph, object]:
 
 
 def cmd_graph(args) -> int:
+    if args.out:
+        _check_out(args.out)
     graph, evaluation = graph_of(args)
     source = args.expr if args.expr not in REGISTRY else formula_text(graph.expr)
     if args.out:

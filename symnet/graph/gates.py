@@ -13,6 +13,7 @@ written first: relu(x) = max(0, x) has relu'(0) = 0, maxout's max(a, b) routes t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,37 @@ _DIGITS = 50
 
 class GraphError(SymnetError):
     """An expression that cannot be graphed, evaluated or drawn: says which part and why."""
+
+
+#: the most digits an exact value in a graph may have: 2**(10**10) would take minutes and
+#: gigabytes, and Python's big-integer power cannot be interrupted once started; under
+#: Python's own limit for printing an integer (4300 digits)
+MAX_DIGITS = 4000
+
+
+def evaluated(expr: sp.Expr, values: dict | None = None) -> sp.Expr:
+    """An expression written unevaluated, evaluated bottom-up (with `values` put in for its
+    symbols first, unevaluated); an exact power too large to compute is a GraphError that
+    names it, not a hang."""
+    if values:
+        with sp.evaluate(False):       # xreplace would evaluate, powers included, unchecked
+            expr = expr.xreplace(values)
+    if expr.is_Atom:
+        return expr
+    args = [evaluated(a) for a in expr.args]
+    if expr.is_Pow:
+        _check_power_size(*args)
+    return expr.func(*args)
+
+
+def _check_power_size(base: sp.Expr, exponent: sp.Expr) -> None:
+    if not (base.is_Rational and exponent.is_Rational) or base in (0, 1, -1):
+        return
+    digits = abs(float(exponent)) * math.log10(max(abs(base.p), base.q))
+    if digits > MAX_DIGITS:
+        raise GraphError(f"{sp.sstr(base)}**{sp.sstr(exponent)} would have about "
+                         f"{digits:.3g} digits; symnet graph computes exactly and stops at "
+                         f"{MAX_DIGITS} digits")
 
 
 def unevaluated(op, *args):

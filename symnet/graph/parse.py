@@ -14,7 +14,14 @@ from functools import reduce
 
 import sympy as sp
 
-from symnet.graph.gates import GraphError, OrderedMax, OrderedMin, Sigmoid, unevaluated
+from symnet.graph.gates import (
+    GraphError,
+    OrderedMax,
+    OrderedMin,
+    Sigmoid,
+    evaluated,
+    unevaluated,
+)
 
 
 def _fold(function):
@@ -129,7 +136,31 @@ def parse_expression(text: str, what: str = "expression") -> sp.Expr:
     except SyntaxError as exc:
         raise GraphError(f"{what} {text!r} is malformed: {exc.msg} "
                          f"(column {exc.offset})") from None
+    except (RecursionError, MemoryError):
+        raise GraphError(f"{what} of {len(text)} characters nests too deeply to be "
+                         f"read") from None
+    depth = _depth(tree.body)
+    if depth > MAX_DEPTH:
+        shown = text if len(text) <= 60 else f"{text[:40]}...{text[-12:]}"
+        raise GraphError(f"{what} {shown!r} nests {depth} operations deep; symnet graph "
+                         f"draws graphs at most {MAX_DEPTH} deep, for reading")
     return _Translator(text, what)(tree.body)
+
+
+#: the deepest expression `symnet graph` takes: its gates are shown one per row, and
+#: sympy's unevaluated trees are walked recursively (2000 nested sums exhaust the stack)
+MAX_DEPTH = 200
+
+
+def _depth(node: ast.AST) -> int:
+    """How deeply `node` nests, counted without recursion (a deep tree must not exhaust
+    the stack while it is measured)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def parse_value(name: str, text: str) -> sp.Expr:
@@ -137,7 +168,7 @@ def parse_value(name: str, text: str) -> sp.Expr:
     value = parse_expression(text, f"the value of {name}")
     if value.free_symbols:
         raise GraphError(f"the value of {name}, {text!r}, is not a number")
-    value = value.doit()
+    value = evaluated(value)
     if not (value.is_real and value.is_finite):
         raise GraphError(f"the value of {name}, {text!r}, is not a finite real number")
     return value

@@ -39,7 +39,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from symnet.errors import DeclarationError
 from symnet.matrix.elementwise import Elementwise, elementwise
 from symnet.matrix.text import text
-from symnet.spec import Activation, Gradient, Identity, Jacobian
+from symnet.spec import Activation, Gradient, Identity, Jacobian, check_name
 
 # --- sizes, broadcasts, the nodes a layer may use ------------------------------------------
 
@@ -167,12 +167,6 @@ def scalar_symbols(expr) -> set:
 # --- declarations --------------------------------------------------------------------------
 
 
-def _check_name(name) -> str:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise DeclarationError(str(name), "a declaration's name must be a Python identifier")
-    return name
-
-
 def _matrix_expr(name: str, what: str, value) -> MatrixExpr:
     if not isinstance(value, MatrixExpr):
         raise DeclarationError(name, f"{what} must be a sympy matrix expression (built from "
@@ -203,7 +197,7 @@ class Layer:
     kind = "layer"
 
     def __init__(self, name, forward, inputs, upstream=None, hand=(), doc="", activation=None):
-        name = _check_name(name)
+        name = check_name(name)
         forward = _matrix_expr(name, "the forward", forward)
         inputs = (inputs,) if isinstance(inputs, sp.Basic) else tuple(inputs)
         if upstream is None:

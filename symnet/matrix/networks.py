@@ -32,7 +32,7 @@ from symnet.matrix.layers import (
     validate_matrix_claim,
     without_zeros,
 )
-from symnet.spec import Gradient, Identity, Loss, Regularizer
+from symnet.spec import Gradient, Identity, Loss, Regularizer, check_name
 
 REDUCTIONS = ("mean", "sum")
 
@@ -172,8 +172,7 @@ class Network:
 
     def __init__(self, name, input, stages, loss=None, target=None, reduction="mean",
                  regularizer=None, regularized=(), upstream=None, hand=(), doc=""):
-        if not isinstance(name, str) or not name.isidentifier():
-            raise DeclarationError(str(name), "a declaration's name must be a Python identifier")
+        check_name(name)
         stages = tuple(s if isinstance(s, Stage) else use(s) for s in stages)
         if not isinstance(input, sp.MatrixSymbol):
             raise DeclarationError(name, f"the input must be a MatrixSymbol, got {input!r}")

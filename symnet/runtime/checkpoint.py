@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -43,14 +44,22 @@ def load_checkpoint(path: str | Path):
             state = {k.split("/", 1)[1]: stored[k] for k in stored.files
                      if k.startswith("optimizer/")}
             meta = json.loads(str(stored["meta"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{path}: not a symnet checkpoint ({exc})") from None
-    history = History(**meta["history"])
-    return params, state, history, meta["settings"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a symnet checkpoint ({exc or type(exc).__name__})") \
+            from None
+    try:
+        return params, state, History(**meta["history"]), dict(meta["settings"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}: not a symnet checkpoint (its meta record: "
+                        f"{type(exc).__name__}: {exc})") from None
 
 
 def check_compatible(path, params: dict, saved: dict) -> None:
     """The network being resumed must have the saved parameters' names and shapes."""
+    extra = sorted(set(saved) - set(params))
+    if extra:
+        raise DataError(f"{path}: has parameter(s) {', '.join(extra)}, which this network "
+                        f"does not; it was saved from another network")
     for name, value in params.items():
         if name not in saved:
             raise DataError(f"{path}: has no parameter {name}; it was saved from another "

@@ -6,12 +6,17 @@ integers in 0..C-1, one per row. A bad value is reported with its row.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from symnet.errors import DataError
+
+#: the most classes a data set may have: a label is a class number, and a stray large one
+#: (a row id, a price) would otherwise size the output layer and its one-hot targets
+MAX_CLASSES = 10_000
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,10 @@ def validate(name: str, x, y, part: str = "data") -> tuple[np.ndarray, np.ndarra
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise DataError(f"{name} {part}: labels must be a 1-D array with one label per row: "
                         f"features have shape {x.shape}, labels {y.shape}")
-    if not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"{name} {part}: features must be numbers, got dtype {x.dtype}")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        kind = "complex numbers" if np.issubdtype(x.dtype, np.complexfloating) else "numbers"
+        raise DataError(f"{name} {part}: features must be real numbers, got {kind} "
+                        f"(dtype {x.dtype})")
     bad_rows = np.flatnonzero(~np.isfinite(x).all(axis=1))
     if bad_rows.size:
         row = int(bad_rows[0])
@@ -64,6 +71,11 @@ def _integer_labels(name: str, part: str, y: np.ndarray) -> np.ndarray:
     negative = np.flatnonzero(labels < 0)
     if negative.size:
         raise DataError(f"{name} {part}: label in row {int(negative[0])} is negative")
+    too_large = np.flatnonzero(labels >= MAX_CLASSES)
+    if too_large.size:
+        row = int(too_large[0])
+        raise DataError(f"{name} {part}: label in row {row} is {labels[row]}; labels are "
+                        f"class numbers 0..C-1 with C at most {MAX_CLASSES}")
     return labels
 
 
@@ -116,13 +128,7 @@ def load_file(path: str) -> Dataset:
     if not file.is_file():
         raise DataError(f"{path}: no such file")
     if file.suffix == ".npz":
-        with np.load(file) as arrays:
-            missing = {"x", "y"} - set(arrays.files)
-            if missing:
-                raise DataError(f"{path}: needs arrays named x and y; it has "
-                                f"{', '.join(arrays.files) or 'none'}")
-            parts = {key: arrays[key] for key in ("x", "y", "x_test", "y_test")
-                     if key in arrays.files}
+        parts = _npz_arrays(file)
         return from_arrays(parts["x"], parts["y"], parts.get("x_test"), parts.get("y_test"),
                            name=str(path))
     if file.suffix == ".csv":
@@ -130,8 +136,36 @@ def load_file(path: str) -> Dataset:
     raise DataError(f"{path}: expected an .npz or .csv file")
 
 
+def _npz_arrays(file: Path) -> dict:
+    """x, y (and x_test, y_test if present) of an .npz; never unpickles (an object array
+    would run code on load)."""
+    try:
+        with np.load(file, allow_pickle=False) as arrays:
+            missing = {"x", "y"} - set(arrays.files)
+            if missing:
+                raise DataError(f"{file}: needs arrays named x and y; it has "
+                                f"{', '.join(arrays.files) or 'none'}")
+            return {key: arrays[key] for key in ("x", "y", "x_test", "y_test")
+                    if key in arrays.files}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DataError(f"{file}: holds an array of Python objects (dtype object); "
+                            f"save numbers only") from None
+        raise DataError(f"{file}: not a readable .npz file ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{file}: not a readable .npz file "
+                        f"({type(exc).__name__}: {exc or 'empty'})") from None
+
+
 def _load_csv(file: Path) -> Dataset:
-    lines = file.read_text().splitlines()
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{file}: not a readable text file ({exc})") from None
+    first = next((line for line in lines if line.strip()), "")
+    if ";" in first and "," not in first:
+        raise DataError(f"{file}: its values are separated by ';'; symnet reads "
+                        f"comma-separated values")
     skip = 1 if lines and not _is_numeric_row(lines[0]) else 0
     try:
         table = np.loadtxt(file, delimiter=",", skiprows=skip, ndmin=2)

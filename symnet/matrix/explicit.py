@@ -72,7 +72,10 @@ def _apply(function: sp.Lambda, *entries):
 
 class _Explicit:
     """Evaluate a matrix expression bottom-up into an explicit matrix of entry symbols
-    (sympy's `as_explicit` builds a Sum for every entry of every product and is slow)."""
+    (sympy's `as_explicit` builds a Sum for every entry of every product and is slow).
+    A size in a scalar (the 1/N of a mean, an exponent, an entry-by-entry function) takes
+    its explicit value too: it is the N of the matrices' rows, never a free number. Only
+    scalars are substituted: a matrix expression at size 1 x 1 would turn into a scalar."""
 
     def __init__(self, sizes: dict):
         self.sizes = sizes
@@ -82,6 +85,9 @@ class _Explicit:
         if expr not in self.memo:
             self.memo[expr] = self._evaluate(expr)
         return self.memo[expr]
+
+    def scalar(self, e):
+        return e.xreplace(self.sizes)
 
     def _evaluate(self, e):  # noqa: C901 - one case per kind of matrix node
         if isinstance(e, sp.MatrixSymbol):
@@ -95,7 +101,7 @@ class _Explicit:
             product = self(next(a for a in e.args if a.is_Matrix))
             for factor in [a for a in e.args if a.is_Matrix][1:]:
                 product = product * self(factor)
-            return sp.Mul(*scalars) * product if scalars else product
+            return self.scalar(sp.Mul(*scalars)) * product if scalars else product
         if isinstance(e, sp.MatAdd):
             return sum((self(a) for a in e.args[1:]), self(e.args[0]))
         if isinstance(e, sp.Transpose):
@@ -106,13 +112,14 @@ class _Explicit:
                 result = result.multiply_elementwise(self(factor))
             return result
         if isinstance(e, sp.HadamardPower):
-            return self(e.base).applyfunc(lambda entry: entry ** e.exp)
+            return self(e.base).applyfunc(lambda entry: entry ** self.scalar(e.exp))
         if isinstance(e, ElementwiseApplyFunction):
-            return self(e.expr).applyfunc(lambda entry: _apply(e.function, entry))
+            function = self.scalar(e.function)
+            return self(e.expr).applyfunc(lambda entry: _apply(function, entry))
         if isinstance(e, Elementwise):
-            matrices = [self(m) for m in e.matrices]
+            matrices, function = [self(m) for m in e.matrices], self.scalar(e.function)
             return sp.ImmutableMatrix(*matrices[0].shape, lambda i, j: _apply(
-                e.function, *[m[i, j] for m in matrices]))
+                function, *[m[i, j] for m in matrices]))
         raise DerivationError("matrix", f"cannot write {e} out entry by entry")
 
 
@@ -130,7 +137,8 @@ def instantiate(expr, sizes: dict):
     explicit = _explicit_at(tuple(sorted(sizes.items(), key=str)))
     if getattr(expr, "is_Matrix", False):
         return sp.ImmutableMatrix(explicit(expr))
-    return expr.replace(lambda e: isinstance(e, sp.Trace), lambda e: explicit(e.arg).trace())
+    traced = expr.replace(lambda e: isinstance(e, sp.Trace), lambda e: explicit(e.arg).trace())
+    return explicit.scalar(traced)
 
 
 def free_symbols(e, known: dict) -> frozenset:

@@ -12,6 +12,7 @@ It also notices when a kink (a step, max, min, abs, or piecewise condition) is w
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import mpmath
@@ -20,6 +21,10 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import ITE
 
 from symnet.primitives import naive_form
+
+#: digits of a float literal (0.3, math.sqrt(3)) a comparison does not trust: the
+#: literal is one rounding, and each operation on it may round again
+LITERAL_SLACK = 3
 
 
 class NearKink(Exception):
@@ -179,3 +184,50 @@ class Evaluator:
             raise NotANumber(str(e))
         return mpmath.mpf(value) if not isinstance(value, sp.Basic) else mpmath.mpf(
             sp.Float(value, self.digits))
+
+
+# --- float literals ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Literals:
+    """The float literals of a claim (0.3, math.sqrt(3) = 1.7320508075688772) and the
+    precision they carry: two sides that agree to it cannot be told apart, so they are
+    compared to `digits` digits, not 50. Rationalising them instead does not help: a hand
+    derivation's 0.3 * math.sqrt(3) is folded by Python into one float before sympy sees
+    it, and its exact rational differs from 3/10 times sqrt(3)'s in the 16th digit."""
+
+    floats: tuple = ()
+
+    @classmethod
+    def of(cls, *exprs) -> Literals:
+        found, seen, stack = set(), set(), [sp.sympify(e) for e in exprs]
+        while stack:                # each shared subexpression once (explicit matrices)
+            e = stack.pop()
+            if e in seen:
+                continue
+            seen.add(e)
+            if isinstance(e, sp.Float):
+                found.add(e)
+            stack.extend(e.args)
+        return cls(tuple(sorted(found)))
+
+    @property
+    def digits(self) -> int:
+        """Digits the comparison trusts: the least precise literal's, less the slack."""
+        least = min(f._prec for f in self.floats)
+        return max(1, mpmath.libmp.prec_to_dps(least) - LITERAL_SLACK)
+
+    def tolerance(self, exact):
+        """The relative tolerance of a comparison: `exact` without float literals."""
+        return exact if not self.floats else mpmath.mpf(10) ** -self.digits
+
+    def note(self) -> str:
+        """'' without float literals, else what the verdict rests on."""
+        if not self.floats:
+            return ""
+        values = sorted({f"{float(abs(f)):.15g}" for f in self.floats}, key=float)
+        shown = ", ".join(values[:3]) + (", ..." if len(values) > 3 else "")
+        return (f"float literals ({shown}) compared to their own precision, "
+                f"{self.digits} digits")
+

@@ -32,7 +32,7 @@ from symnet.algebra import (
 from symnet.bounded import within
 from symnet.derive import derive, derive_gradient
 from symnet.errors import SymnetError
-from symnet.evaluate import Evaluator, NearKink, NotANumber
+from symnet.evaluate import Evaluator, Literals, NearKink, NotANumber
 from symnet.primitives import Logistic, LogSumExp, Softmax, Softplus, naive_form
 from symnet.spec import Activation, Identity, Jacobian
 from symnet.symbols import out as OUT
@@ -151,8 +151,10 @@ class ProbeSpace:
         return magnitude if rng.random() < 0.5 else -magnitude
 
 
-def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: int = PROBES):
-    """None if `count` random points agree, else the first counterexample found."""
+def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: int = PROBES,
+          tolerance=TOLERANCE):
+    """None if `count` random points agree (to `tolerance`, relative), else the first
+    counterexample found."""
     rng = random.Random(seed)
     free = sorted(_plain_symbols(lhs) | _plain_symbols(rhs), key=str)
     positional = sorted((s for s in lhs.free_symbols | rhs.free_symbols
@@ -176,7 +178,7 @@ def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: i
         except (NearKink, NotANumber) as exc:
             failure = exc
             continue
-        if _differs(left, right):
+        if _differs(left, right, tolerance):
             point = {**symbols, **{base[index]: v for (base, index), v in
                                    sorted(evaluate.entries.items(), key=str)}}
             shown = {str(k): v if isinstance(v, int) else sp.N(sp.Float(v, DIGITS), 6)
@@ -190,9 +192,9 @@ def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: i
     return None
 
 
-def _differs(lhs, rhs) -> bool:
+def _differs(lhs, rhs, tolerance=TOLERANCE) -> bool:
     scale = max(1, abs(lhs), abs(rhs))
-    return bool(abs(lhs - rhs) > TOLERANCE * scale)
+    return bool(abs(lhs - rhs) > tolerance * scale)
 
 
 def _plain_symbols(expr: sp.Expr) -> set:
@@ -313,17 +315,24 @@ def prove(lhs: sp.Expr, rhs: sp.Expr, constraints=()) -> bool:
 
 def check_claim(claim: str, lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace,
                 constraints=()) -> Verdict:
-    """Refute by probing, else prove symbolically, else report the probes."""
-    counterexample = probe(lhs, rhs, space)
+    """Refute by probing, else prove symbolically, else report the probes. A claim with
+    float literals is compared to their precision (`Literals`)."""
+    literals = Literals.of(lhs, rhs)
+    note = f"; {literals.note()}" if literals.floats else ""
+    counterexample = probe(lhs, rhs, space, tolerance=literals.tolerance(TOLERANCE))
     if counterexample:
-        return Verdict(claim, REFUTED, f"differs at a random point ({DIGITS} digits)",
+        return Verdict(claim, REFUTED, f"differs at a random point ({DIGITS} digits){note}",
                        counterexample)
     proof = _proof(lhs, rhs, constraints)
     if proof is not None:
         how, constrained = proof
         used = ", ".join(f"{c.lhs} = {c.rhs}" for c in constraints)
-        return Verdict(claim, PROVED, f"{how}, away from kinks, using {used}" if constrained
-                       else f"{how}, away from kinks")
+        return Verdict(claim, PROVED, (f"{how}, away from kinks, using {used}" if constrained
+                                       else f"{how}, away from kinks") + note)
+    if literals.floats:
+        return Verdict(claim, PROBED, f"{literals.note()}: {PROBES} random points agree to "
+                                      f"{literals.digits} digits, more the literals cannot "
+                                      f"tell")
     return Verdict(claim, PROBED, f"simplify could not decide; {PROBES} random points at "
                                   f"{DIGITS} digits agree")
 
@@ -374,13 +383,26 @@ def _check_kink(decl: Activation, derivation, kink) -> list[Verdict]:
     for variable, expected in kink.derivative.items():
         derived = sp.simplify(derivation.derivatives[variable].subs(kink.at))
         claim = f"kink convention d{decl.name}/d{variable} = {expected} at {where}"
-        if sp.simplify(derived - expected) == 0:
-            verdicts.append(Verdict(claim, PROVED, "exact value at the kink"))
+        if _same_value(derived, expected):
+            literals = Literals.of(derived, expected)
+            verdicts.append(Verdict(claim, PROVED, "exact value at the kink" + (
+                f"; {literals.note()}" if literals.floats else "")))
         else:
             point = {str(k): v for k, v in kink.at.items()}
             verdicts.append(Verdict(claim, REFUTED, "the derived backward takes another value",
                                     {"point": point, "lhs": derived, "rhs": expected}))
     return verdicts
+
+
+def _same_value(derived, expected) -> bool:
+    """derived == expected exactly, or to the precision of their float literals."""
+    difference = sp.simplify(derived - expected)
+    if difference == 0:
+        return True
+    literals = Literals.of(derived, expected)
+    return bool(literals.floats and difference.is_number and not _differs(
+        mpmath.mpf(sp.Float(derived, DIGITS)), mpmath.mpf(sp.Float(expected, DIGITS)),
+        literals.tolerance(TOLERANCE)))
 
 
 def _check_loss(decl) -> list[Verdict]:

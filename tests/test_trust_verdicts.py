@@ -2,6 +2,7 @@
 when it mentions the batch size, not when its constants are float literals, and a formula
 with a restricted domain (sqrt) is probed on its declared domain or named in one line."""
 
+import math
 import os
 import subprocess
 import sys
@@ -12,10 +13,11 @@ import sympy as sp
 
 from symnet.catalog.layers import affine
 from symnet.catalog.losses import squared_error
+from symnet.matrix.check import as_layer_verdicts
 from symnet.matrix.layers import size
 from symnet.matrix.networks import Network, use
-from symnet.spec import Gradient
-from symnet.verify import PROVED, REFUTED, check
+from symnet.spec import Activation, Gradient, Kink
+from symnet.verify import PROBED, PROVED, REFUTED, check
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,3 +88,45 @@ def test_symnet_check_of_a_file_with_the_mean_network_says_proved(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "proved   my dL/dW" in done.stdout
     assert "no claim refuted" in done.stdout
+
+
+# --- float literals ------------------------------------------------------------------------------
+
+x = sp.Symbol("x", real=True)
+ROOT3 = math.sqrt(3)
+
+
+def test_a_right_derivative_with_float_literals_is_probed_at_their_precision():
+    """0.7 exp(0.1 x)' = 0.07 exp(0.1 x): sympy folds 0.7 * 0.1 into 0.06999999999999999,
+    the hand wrote 0.07; the two agree to the 15 digits the literals carry, not to 50."""
+    scaled_exp = Activation("scaled_exp", 0.7 * sp.exp(0.1 * x), inputs=x,
+                            hand=[Gradient(0.07 * sp.exp(0.1 * x), label="mine")])
+    (verdict,) = check(scaled_exp)
+    assert verdict.status == PROBED, verdict
+    assert "float literals (0.07, 0.1) compared to their own precision, 12 digits" \
+        in verdict.detail
+
+
+def test_float_literals_in_a_forward_do_not_refute_its_derivation_as_a_layer():
+    scaled_tanh = Activation("scaled_tanh", 0.3 * sp.tanh(ROOT3 * x), inputs=x,
+                             hand=[Gradient(0.3 * ROOT3 * (1 - sp.tanh(ROOT3 * x) ** 2),
+                                            label="mine")])
+    verdicts = check(scaled_tanh) + as_layer_verdicts(scaled_tanh)
+    assert [v.status for v in verdicts if v.status == REFUTED] == [], verdicts
+    assert all("float literals" in v.detail for v in verdicts if "dL/dX" in v.claim)
+
+
+def test_a_wrong_derivative_with_float_literals_is_still_refuted():
+    wrong = Activation("scaled_tanh", 0.3 * sp.tanh(ROOT3 * x), inputs=x,
+                       hand=[Gradient(0.3 * (1 - sp.tanh(ROOT3 * x) ** 2), label="mine")])
+    (verdict,) = check(wrong)
+    assert verdict.status == REFUTED
+    assert "compared to their own precision" in verdict.detail
+
+
+def test_a_kink_convention_in_float_literals_holds_at_their_precision():
+    """The derived value at the kink is 0.1 * 0.1 = 0.010000000000000002; 0.01 was said."""
+    leaky = Activation("leaky", sp.Piecewise((x, x > 0), (0.1 * 0.1 * x, True)), inputs=x,
+                       kinks=[Kink({x: 0}, {x: 0.01})])
+    (verdict,) = check(leaky)
+    assert verdict.status == PROVED, verdict

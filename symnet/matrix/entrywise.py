@@ -18,7 +18,7 @@ import sympy as sp
 
 from symnet.algebra import kinks_to_piecewise, piecewise_to_steps, steps_almost_everywhere
 from symnet.bounded import within
-from symnet.evaluate import Evaluator, NearKink, NotANumber
+from symnet.evaluate import Evaluator, Literals, NearKink, NotANumber
 from symnet.matrix.explicit import free_symbols
 from symnet.verify import (
     DIGITS,
@@ -38,8 +38,8 @@ PROOF_SECONDS = 8.0
 # --- probing --------------------------------------------------------------------------------
 
 
-def _differs(left, right) -> bool:
-    return bool(abs(left - right) > TOLERANCE * max(1, abs(left), abs(right)))
+def _differs(left, right, tolerance=TOLERANCE) -> bool:
+    return bool(abs(left - right) > tolerance * max(1, abs(left), abs(right)))
 
 
 def _shown(value) -> str:
@@ -56,8 +56,9 @@ def _point(values: dict) -> dict:
     return {name: ", ".join(items) for name, items in grouped.items()}
 
 
-def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES):
-    """None when `count` random points agree on every entry, else a counterexample."""
+def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES, tolerance=TOLERANCE):
+    """None when `count` random points agree on every entry (to `tolerance`, relative),
+    else a counterexample."""
     known: dict = {}
     symbols = sorted(set().union(*(free_symbols(e, known) for e in [*lhs, *rhs])), key=str)
     rng, space = random.Random(seed), ProbeSpace()
@@ -70,7 +71,7 @@ def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES):
         except (NearKink, NotANumber):
             continue
         for position, (left, right) in enumerate(pairs):
-            if _differs(left, right):
+            if _differs(left, right, tolerance):
                 row, col = divmod(position, lhs.cols)
                 point = {"entry": f"[{row}, {col}]", **_point(values)}
                 return {"point": point, "lhs": sp.N(sp.Float(left, DIGITS), 12),
@@ -208,11 +209,17 @@ def check_entries(claim: str, lhs, rhs, sizes: dict, against: str = "") -> Verdi
     rhs = sp.ImmutableMatrix(rhs) if getattr(rhs, "is_Matrix", False) else sp.Matrix([rhs])
     if lhs.shape != rhs.shape:
         return Verdict(claim, REFUTED, f"the shapes differ: {lhs.shape} and {rhs.shape}")
-    counterexample = probe_entries(lhs, rhs)
+    literals = Literals.of(*lhs, *rhs)
+    note = f"; {literals.note()}" if literals.floats else ""
+    counterexample = probe_entries(lhs, rhs, tolerance=literals.tolerance(TOLERANCE))
     if counterexample:
         return Verdict(claim, REFUTED, f"differs at random entries ({DIGITS} digits), "
-                       f"{where}", counterexample)
+                       f"{where}{note}", counterexample)
     if prove_entries(lhs, rhs):
-        return Verdict(claim, PROVED, f"symbolic, {where}, away from kinks")
+        return Verdict(claim, PROVED, f"symbolic, {where}, away from kinks{note}")
+    if literals.floats:
+        return Verdict(claim, PROBED, f"{literals.note()}: {PROBES} random points agree to "
+                                      f"{literals.digits} digits, more the literals cannot "
+                                      f"tell, {where}")
     return Verdict(claim, PROBED, f"simplify could not decide; {PROBES} random points at "
                                   f"{DIGITS} digits agree, {where}")

@@ -35,6 +35,15 @@ class NotANumber(Exception):
     """The expression is undefined at the point (a pole, log of a negative)."""
 
 
+class OutsideDomain(NotANumber):
+    """A function of the expression has no real value at the point (the square root of a
+    negative, log of 0, a pole): the point lies outside that function's domain."""
+
+    def __init__(self, expr):
+        self.expr = expr
+        super().__init__(str(expr))
+
+
 _FUNCTIONS = {
     sp.exp: mpmath.exp, sp.log: mpmath.log, sp.tanh: mpmath.tanh, sp.sinh: mpmath.sinh,
     sp.cosh: mpmath.cosh, sp.sin: mpmath.sin, sp.cos: mpmath.cos, sp.atan: mpmath.atan,
@@ -111,10 +120,10 @@ class Evaluator:
         if e.is_Pow:
             base, power = self._eval(e.base, bound), self._eval(e.exp, bound)
             if base == 0 and power < 0:
-                raise NotANumber(str(e))
+                raise OutsideDomain(e)
             result = mpmath.power(base, power)
             if isinstance(result, mpmath.mpc):
-                raise NotANumber(str(e))
+                raise OutsideDomain(e)
             return result
         if isinstance(e, sp.KroneckerDelta):
             i, j = (self._eval(a, bound) for a in e.args)
@@ -138,7 +147,7 @@ class Evaluator:
             for value, condition in e.args:
                 if self._truth(condition, bound):
                     return self._eval(value, bound)
-            raise NotANumber(str(e))
+            raise OutsideDomain(e)
         if isinstance(e, sp.Function):
             return self._function(e, bound)
         raise NotANumber(f"cannot evaluate {e}")
@@ -178,12 +187,26 @@ class Evaluator:
             value = fast(*args) if fast else sp.N(e.func(*[sp.Float(a, self.digits)
                                                         for a in args]), self.digits)
         except (ValueError, ZeroDivisionError) as exc:
-            raise NotANumber(str(e)) from exc
+            raise OutsideDomain(e) from exc
         if isinstance(value, mpmath.mpc) or (isinstance(value, sp.Basic)
-                                             and not value.is_real):
-            raise NotANumber(str(e))
+                                             and not value.is_real) \
+                or (isinstance(value, mpmath.mpf) and not mpmath.isfinite(value)):
+            raise OutsideDomain(e)
         return mpmath.mpf(value) if not isinstance(value, sp.Basic) else mpmath.mpf(
             sp.Float(value, self.digits))
+
+
+def outside_domain_text(exc: OutsideDomain, values: dict) -> str:
+    """'sqrt(x) at x = -0.534': the function without a real value and its symbols' values."""
+    shown = ", ".join(f"{s} = {mpmath.nstr(values[s], 6)}"
+                      for s in sorted(exc.expr.free_symbols, key=str) if s in values)
+    return f"{exc.expr} at {shown}" if shown else str(exc.expr)
+
+
+#: what a user does about a claim without a real value at a probe point
+DOMAIN_ADVICE = ("probes draw each symbol from its declared domain (a matrix's entries from "
+                 "the domain of the activation that takes it); declare the domain this needs, "
+                 "e.g. sympy.Symbol('x', positive=True)")
 
 
 # --- float literals ----------------------------------------------------------------------

@@ -31,8 +31,16 @@ from symnet.algebra import (
 )
 from symnet.bounded import within
 from symnet.derive import derive, derive_gradient
-from symnet.errors import SymnetError
-from symnet.evaluate import Evaluator, Literals, NearKink, NotANumber
+from symnet.errors import DeclarationError, SymnetError
+from symnet.evaluate import (
+    DOMAIN_ADVICE,
+    Evaluator,
+    Literals,
+    NearKink,
+    NotANumber,
+    OutsideDomain,
+    outside_domain_text,
+)
 from symnet.primitives import Logistic, LogSumExp, Softmax, Softplus, naive_form
 from symnet.spec import Activation, Identity, Jacobian
 from symnet.symbols import out as OUT
@@ -50,7 +58,25 @@ PROVED, REFUTED, PROBED = "proved", "refuted", "probed"
 
 
 class VerificationError(SymnetError):
-    """A claim could not be evaluated at enough points to be probed."""
+    """A claim could not be evaluated at enough points to be probed, or has no real value
+    at a point of its declared domain."""
+
+
+def about_claim(claim: str, compute, *args):
+    """compute(*args), with a verification error naming the claim it is about."""
+    try:
+        return compute(*args)
+    except VerificationError as exc:
+        raise VerificationError(f"claim {claim!r}: {exc}") from None
+
+
+def about_declaration(name: str, compute, *args):
+    """compute(*args), with a verification error naming the declaration (and so the file
+    line it was declared at) it is about."""
+    try:
+        return compute(*args)
+    except VerificationError as exc:
+        raise DeclarationError(name, str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -119,7 +145,9 @@ class ProbeSpace:
             return "default", sp.Float(self.defaults[atom], DIGITS)
         if atom in self.signs:
             return "sign", None
-        return ("nonnegative" if atom.is_positive or atom.is_nonnegative else "real"), None
+        if atom.is_nonnegative:
+            return "nonnegative", None
+        return ("nonpositive" if atom.is_nonpositive else "real"), None
 
     def value(self, atom, rng: random.Random, indices: dict):
         if atom not in self.kinds:
@@ -148,6 +176,8 @@ class ProbeSpace:
         magnitude = mpmath.mpf(rng.choice(SCALES) * rng.uniform(0.05, 1.0))
         if kind == "nonnegative":
             return magnitude
+        if kind == "nonpositive":
+            return -magnitude
         return magnitude if rng.random() < 0.5 else -magnitude
 
 
@@ -175,6 +205,11 @@ def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: i
         evaluate = Evaluator(symbols, draw, KINK_MARGIN, DIGITS)
         try:
             left, right = evaluate(lhs), evaluate(rhs)
+        except OutsideDomain as exc:
+            values = {**symbols, **{base[index]: v for (base, index), v in
+                                    evaluate.entries.items()}}
+            raise VerificationError(f"no real value: {outside_domain_text(exc, values)}; "
+                                    f"{DOMAIN_ADVICE}") from None
         except (NearKink, NotANumber) as exc:
             failure = exc
             continue
@@ -319,7 +354,8 @@ def check_claim(claim: str, lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace,
     float literals is compared to their precision (`Literals`)."""
     literals = Literals.of(lhs, rhs)
     note = f"; {literals.note()}" if literals.floats else ""
-    counterexample = probe(lhs, rhs, space, tolerance=literals.tolerance(TOLERANCE))
+    counterexample = about_claim(claim, probe, lhs, rhs, space, 0, PROBES,
+                                 literals.tolerance(TOLERANCE))
     if counterexample:
         return Verdict(claim, REFUTED, f"differs at a random point ({DIGITS} digits){note}",
                        counterexample)
@@ -427,12 +463,12 @@ def _check_loss(decl) -> list[Verdict]:
 def check(decl) -> list[Verdict]:
     """Every verdict of a declaration: its hand derivations, kinks and rewrites."""
     if isinstance(decl, Activation):
-        return _check_activation(decl)
+        return about_declaration(decl.name, _check_activation, decl)
     if getattr(decl, "kind", "") in ("layer", "network"):  # matrix level: symnet.matrix.check
         from symnet.matrix.check import check_matrix
 
-        return check_matrix(decl)
-    return _check_loss(decl)
+        return about_declaration(decl.name, check_matrix, decl)
+    return about_declaration(decl.name, _check_loss, decl)
 
 
 def check_primitives() -> list[Verdict]:

@@ -4,20 +4,23 @@ with a restricted domain (sqrt) is probed on its declared domain or named in one
 
 import math
 import os
+import random
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import sympy as sp
 
 from symnet.catalog.layers import affine
 from symnet.catalog.losses import squared_error
+from symnet.errors import DeclarationError
 from symnet.matrix.check import as_layer_verdicts
 from symnet.matrix.layers import size
 from symnet.matrix.networks import Network, use
 from symnet.spec import Activation, Gradient, Kink
-from symnet.verify import PROBED, PROVED, REFUTED, check
+from symnet.verify import PROBED, PROVED, REFUTED, ProbeSpace, check
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,3 +133,63 @@ def test_a_kink_convention_in_float_literals_holds_at_their_precision():
                        kinks=[Kink({x: 0}, {x: 0.01})])
     (verdict,) = check(leaky)
     assert verdict.status == PROVED, verdict
+
+
+# --- functions with a restricted domain ----------------------------------------------------------
+
+ROOT_FILE = """
+    import sympy as sp
+    from symnet import Activation, Gradient
+
+    x = sp.Symbol("x", {assumption}=True)
+    root = Activation("root", sp.sqrt(x), inputs=x,
+                      hand=[Gradient(1 / (2 * sp.sqrt(x)), label="my sqrt'")])
+"""
+
+
+def root_of(symbol) -> Activation:
+    return Activation("root", sp.sqrt(symbol), inputs=symbol,
+                      hand=[Gradient(1 / (2 * sp.sqrt(symbol)), label="my sqrt'")])
+
+
+def test_sqrt_of_a_positive_input_is_probed_on_its_domain_as_a_scalar_and_as_a_layer():
+    root = root_of(sp.Symbol("x", positive=True))
+    verdicts = check(root) + as_layer_verdicts(root)
+    assert [v.status for v in verdicts] == [PROVED] * 3, verdicts
+
+
+def test_sqrt_of_a_real_input_is_named_as_needing_a_domain():
+    with pytest.raises(DeclarationError) as raised:
+        check(root_of(x))
+    message = str(raised.value)
+    assert message.startswith("declaration 'root': claim \"my sqrt'\": no real value: ")
+    assert "sympy.Symbol('x', positive=True)" in message and "\n" not in message
+
+
+def test_a_matrix_an_activation_does_not_take_directly_cannot_be_drawn_from_its_domain():
+    """sqrt after an affine map: X*W's entries are not drawn positive, and the check says
+    so in one line, naming the claim, instead of a RuntimeError."""
+    root = root_of(sp.Symbol("x", positive=True))
+    deep = Network("deep", input=X, stages=[use(affine, W=W, b=0), use(root)])
+    with pytest.raises(DeclarationError, match=r"^declaration 'deep': claim .*no real value"):
+        check(deep)
+
+
+def test_a_negative_symbol_is_probed_at_negative_values():
+    u = sp.Symbol("u", negative=True)
+    space, rng = ProbeSpace(), random.Random(0)
+    assert all(space.value(u, rng, {}) < 0 for _ in range(50))
+
+
+def test_symnet_check_of_sqrt_says_proved_on_a_positive_input(tmp_path):
+    done = symnet_check(tmp_path, ROOT_FILE.format(assumption="positive"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "root (activation): 3 proved" in done.stdout
+
+
+def test_symnet_check_of_sqrt_of_a_real_input_says_in_one_line_it_needs_a_domain(tmp_path):
+    done = symnet_check(tmp_path, ROOT_FILE.format(assumption="real"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("symnet: error: declaration 'root': ")
+    assert "positive=True" in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

@@ -18,7 +18,15 @@ import sympy as sp
 
 from symnet.algebra import kinks_to_piecewise, piecewise_to_steps, steps_almost_everywhere
 from symnet.bounded import within
-from symnet.evaluate import Evaluator, Literals, NearKink, NotANumber
+from symnet.evaluate import (
+    DOMAIN_ADVICE,
+    Evaluator,
+    Literals,
+    NearKink,
+    NotANumber,
+    OutsideDomain,
+    outside_domain_text,
+)
 from symnet.matrix.explicit import free_symbols
 from symnet.verify import (
     DIGITS,
@@ -29,6 +37,8 @@ from symnet.verify import (
     TOLERANCE,
     ProbeSpace,
     Verdict,
+    VerificationError,
+    about_claim,
 )
 
 PROBES = 12
@@ -56,18 +66,33 @@ def _point(values: dict) -> dict:
     return {name: ", ".join(items) for name, items in grouped.items()}
 
 
-def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES, tolerance=TOLERANCE):
+def _space(symbols, domains: dict) -> ProbeSpace:
+    """Entries drawn as their symbols say (real), or from `domains`: matrix name -> the
+    kind of value ("nonnegative", "nonpositive") its entries are drawn as."""
+    space = ProbeSpace()
+    for symbol in symbols:
+        kind = domains.get(str(symbol).partition("[")[0])
+        if kind is not None:
+            space.kinds[symbol] = (kind, None)
+    return space
+
+
+def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES, tolerance=TOLERANCE,
+                  domains=None):
     """None when `count` random points agree on every entry (to `tolerance`, relative),
-    else a counterexample."""
+    else a counterexample. `domains` (see `_space`) restricts some matrices' entries."""
     known: dict = {}
     symbols = sorted(set().union(*(free_symbols(e, known) for e in [*lhs, *rhs])), key=str)
-    rng, space = random.Random(seed), ProbeSpace()
+    rng, space = random.Random(seed), _space(symbols, domains or {})
     agreed = 0
     for _ in range(count * 20):
         values = {s: space.value(s, rng, {}) for s in symbols}
         evaluate = Evaluator(values, None, KINK_MARGIN, DIGITS, shared=True)
         try:
             pairs = [(evaluate(a), evaluate(b)) for a, b in zip(lhs, rhs, strict=True)]
+        except OutsideDomain as exc:
+            raise VerificationError(f"no real value: {outside_domain_text(exc, values)}; "
+                                    f"{DOMAIN_ADVICE}") from None
         except (NearKink, NotANumber):
             continue
         for position, (left, right) in enumerate(pairs):
@@ -79,7 +104,7 @@ def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES, tolerance=TOLERA
         agreed += 1
         if agreed == count:
             return None
-    raise RuntimeError(f"only {agreed} of {count} probe points could be evaluated")
+    raise VerificationError(f"only {agreed} of {count} random points could be evaluated")
 
 
 # --- proving --------------------------------------------------------------------------------
@@ -202,8 +227,9 @@ def sizes_text(sizes: dict) -> str:
     return ", ".join(f"{k} = {v}" for k, v in sizes.items())
 
 
-def check_entries(claim: str, lhs, rhs, sizes: dict, against: str = "") -> Verdict:
-    """A verdict on two explicit matrices (or scalars)."""
+def check_entries(claim: str, lhs, rhs, sizes: dict, against: str = "",
+                  domains=None) -> Verdict:
+    """A verdict on two explicit matrices (or scalars); `domains` as for `probe_entries`."""
     where = f"entry by entry at {sizes_text(sizes)}{against}"
     lhs = sp.ImmutableMatrix(lhs) if getattr(lhs, "is_Matrix", False) else sp.Matrix([lhs])
     rhs = sp.ImmutableMatrix(rhs) if getattr(rhs, "is_Matrix", False) else sp.Matrix([rhs])
@@ -211,7 +237,8 @@ def check_entries(claim: str, lhs, rhs, sizes: dict, against: str = "") -> Verdi
         return Verdict(claim, REFUTED, f"the shapes differ: {lhs.shape} and {rhs.shape}")
     literals = Literals.of(*lhs, *rhs)
     note = f"; {literals.note()}" if literals.floats else ""
-    counterexample = probe_entries(lhs, rhs, tolerance=literals.tolerance(TOLERANCE))
+    counterexample = about_claim(claim, probe_entries, lhs, rhs, 0, PROBES,
+                                 literals.tolerance(TOLERANCE), domains)
     if counterexample:
         return Verdict(claim, REFUTED, f"differs at random entries ({DIGITS} digits), "
                        f"{where}{note}", counterexample)

@@ -43,6 +43,37 @@ def explicit_sizes(*exprs) -> dict:
     return values
 
 
+def _taken_by_activations(node) -> list:
+    """(matrix, activation input) for each matrix an entry-by-entry activation takes
+    directly (relu(X), not relu(X*W)); [] for any other function of entries."""
+    applied = node.function.expr
+    if not isinstance(applied, ActivationFunction) or applied.args != node.function.variables:
+        return []
+    matrices = (node.expr,) if isinstance(node, ElementwiseApplyFunction) else node.matrices
+    return [(m, variable) for m, variable in zip(matrices, applied.declaration.inputs,
+                                                  strict=True)
+            if isinstance(m, sp.MatrixSymbol)]
+
+
+def _sign_kind(variable: sp.Symbol) -> str | None:
+    if variable.is_nonnegative:
+        return "nonnegative"
+    return "nonpositive" if variable.is_nonpositive else None
+
+
+def entry_domains(*exprs) -> dict:
+    """Matrix name -> how probes draw its entries ("nonnegative", "nonpositive"): the
+    domain declared for the input of an activation that takes the matrix directly (x
+    positive for sqrt); a matrix restricted both ways stays real, as do the others."""
+    kinds: dict = {}
+    for expr in exprs:
+        for node in expr.atoms(ElementwiseApplyFunction, Elementwise):
+            for matrix, variable in _taken_by_activations(node):
+                if (kind := _sign_kind(variable)) is not None:
+                    kinds.setdefault(matrix.name, set()).add(kind)
+    return {name: found.pop() for name, found in kinds.items() if len(found) == 1}
+
+
 def concrete(expr):
     """Activation placeholders -> the declaration's forward and derived derivatives, with
     the declaration's parameters at their defaults."""

@@ -212,6 +212,12 @@ DOMAIN_ADVICE = ("probes draw each symbol from its declared domain (a matrix's e
 # --- float literals ----------------------------------------------------------------------
 
 
+def _float_text(literal: sp.Float) -> str:
+    """0.3, 1.73205080756888, 1.0: as a person writes the literal, sign dropped."""
+    text = f"{float(abs(literal)):.15g}"
+    return text if any(c in text for c in ".einf") else f"{text}.0"
+
+
 @dataclass(frozen=True)
 class Literals:
     """The float literals of a claim (0.3, math.sqrt(3) = 1.7320508075688772) and the
@@ -243,14 +249,15 @@ class Literals:
         return max(1, mpmath.libmp.prec_to_dps(least) - LITERAL_SLACK)
 
     def tolerance(self, exact):
-        """The relative tolerance of a comparison: `exact` without float literals."""
-        return exact if not self.floats else mpmath.mpf(10) ** -self.digits
+        """The relative tolerance of a comparison: `exact` without float literals, never
+        below it (a literal of 50 digits is compared as exact claims are)."""
+        return exact if not self.floats else max(exact, mpmath.mpf(10) ** -self.digits)
 
     def note(self) -> str:
         """'' without float literals, else what the verdict rests on."""
         if not self.floats:
             return ""
-        values = sorted({f"{float(abs(f)):.15g}" for f in self.floats}, key=float)
+        values = sorted({_float_text(f) for f in self.floats}, key=float)
         shown = ", ".join(values[:3]) + (", ..." if len(values) > 3 else "")
         return (f"float literals ({shown}) compared to their own precision, "
                 f"{self.digits} digits")

@@ -17,7 +17,7 @@ from symnet.catalog.layers import affine
 from symnet.catalog.losses import squared_error
 from symnet.errors import DeclarationError
 from symnet.matrix.check import as_layer_verdicts
-from symnet.matrix.layers import size
+from symnet.matrix.layers import Layer, size
 from symnet.matrix.networks import Network, use
 from symnet.spec import Activation, Gradient, Kink
 from symnet.verify import PROBED, PROVED, REFUTED, ProbeSpace, check
@@ -193,3 +193,26 @@ def test_symnet_check_of_sqrt_of_a_real_input_says_in_one_line_it_needs_a_domain
     assert done.stderr.startswith("symnet: error: declaration 'root': ")
     assert "positive=True" in done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+# --- a number written for a size -----------------------------------------------------------------
+
+
+def test_a_hand_gradient_that_wrote_the_batch_size_as_a_number_is_refuted():
+    """Proved at N = 2 alone, 2 for N would pass: every hand derivation is probed again
+    where each size takes another value (N = 3, C = 2, D = 3)."""
+    verdicts = check(squared_error_net("mean", X.T * (2 * (S - Y)) / 2))
+    wrong = next(v for v in verdicts if v.claim == "my dL/dW")
+    assert wrong.status == REFUTED
+    assert "at N = 3, C = 2, D = 3" in wrong.detail
+
+
+def test_a_layer_hand_derivation_that_wrote_a_size_as_a_number_is_refuted():
+    """The batch mean of a layer's rows: dL/dX = ones(N, 1) G / N, written with 2."""
+    G1 = sp.MatrixSymbol("G", 1, D)
+    mean_rows = Layer("mean_rows", sp.OneMatrix(1, N) * X / N, inputs=(X,), upstream=G1,
+                      hand=[Gradient(sp.OneMatrix(N, 1) * G1 / N, wrt=X, label="right"),
+                            Gradient(sp.OneMatrix(N, 1) * G1 / 2, wrt=X, label="2 for N")])
+    assert statuses(check(mean_rows)) == {
+        "L25 the backward holds no object of rank above 2 (no Jacobian)": PROVED,
+        "dL/dX = 1/N*ones(N, 1)*G": PROVED, "right": PROVED, "2 for N": REFUTED}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet.matrix.entrywise import check_entries
+from symnet.matrix.entrywise import check_entries, refutation
 from symnet.matrix.explicit import (
     entry_domains,
     entry_symbol,
@@ -49,11 +49,28 @@ def compare(claim: str, lhs, rhs, sizes: dict, upstream=None, against: str = "",
     (`entry_domains`) says how the entries of some matrices are drawn."""
     if lhs == rhs:
         return Verdict(claim, PROVED, "the same matrix expression")
+    left, right = _explicit_pair(lhs, rhs, sizes, upstream)
+    return check_entries(claim, left, right, sizes, against, domains)
+
+
+def _explicit_pair(lhs, rhs, sizes: dict, upstream) -> tuple:
     left, right = instantiate(lhs, sizes), instantiate(rhs, sizes)
     if upstream is not None:
         entries = _entries_of(upstream)
         left, right = left.xreplace(entries), right.xreplace(entries)
-    return check_entries(claim, left, right, sizes, against, domains)
+    return left, right
+
+
+def compare_hand(claim: str, lhs, rhs, looks: tuple, domains: dict) -> Verdict:
+    """`compare` for a hand derivation, at the sizes of the first of `looks` ((sizes,
+    upstream) twice); if it holds there, probed again at the second, where every size
+    takes another value: a number written for a size (2 for N) holds at one of them only."""
+    (sizes, upstream), (other_sizes, other_upstream) = looks
+    verdict = compare(claim, lhs, rhs, sizes, upstream, domains=domains)
+    if verdict.status == REFUTED or lhs == rhs:
+        return verdict
+    left, right = _explicit_pair(lhs, rhs, other_sizes, other_upstream)
+    return refutation(claim, left, right, other_sizes, "", domains) or verdict
 
 
 def _domains(decl) -> dict:
@@ -83,14 +100,15 @@ def check_layer(layer: Layer) -> list[Verdict]:
                 f"dL/d{matrix} = {text(reusing)} reuses the output {derivation.output}",
                 reusing.xreplace({derivation.output: layer.forward}), vjp, sizes,
                 domains=domains))
+    looks = ((sizes, None), (explicit_sizes(layer.forward, layer.upstream, second=True), None))
     for record in layer.hand:
         if isinstance(record, Identity):
-            verdicts.append(compare(record.label or "identity", record.lhs, record.rhs, sizes,
-                                    domains=domains))
+            verdicts.append(compare_hand(record.label or "identity", record.lhs, record.rhs,
+                                         looks, domains))
         else:
             derived = derivation.vjps[layer.wrt_of(record)]
-            verdicts.append(compare(record.label or f"dL/d{record.wrt}", derived,
-                                    record.expected, sizes, domains=domains))
+            verdicts.append(compare_hand(record.label or f"dL/d{record.wrt}", derived,
+                                         record.expected, looks, domains))
     return verdicts
 
 
@@ -159,9 +177,10 @@ def explicit_loss(network: Network, derivation, sizes: dict):
 # --- networks -----------------------------------------------------------------------------
 
 
-def _network_sizes(network: Network) -> dict:
+def _network_sizes(network: Network, second: bool = False) -> dict:
     extra = [network.target] if network.target is not None else []
-    return explicit_sizes(network.forward, network.upstream, *network.weights, *extra)
+    return explicit_sizes(network.forward, network.upstream, *network.weights, *extra,
+                          second=second)
 
 
 def check_network(network: Network) -> list[Verdict]:
@@ -183,7 +202,11 @@ def check_network(network: Network) -> list[Verdict]:
                                       domains))
     if derivation.linear is not None:
         verdicts.append(_linear_verdict(network, derivation.linear, sizes))
-    verdicts.extend(_hand_verdicts(network, derivation, sizes, upstream, domains))
+    if network.hand:
+        other_sizes = _network_sizes(network, second=True)
+        other_upstream = (network.upstream, explicit_loss(network, derivation, other_sizes)[0])
+        looks = ((sizes, upstream), (other_sizes, other_upstream))
+        verdicts.extend(_hand_verdicts(network, derivation, looks, domains))
     return verdicts
 
 
@@ -202,7 +225,7 @@ def _linear_verdict(network: Network, linear, sizes: dict) -> Verdict:
     return compare(claim, network.forward, single, sizes)
 
 
-def _hand_verdicts(network: Network, derivation, sizes: dict, upstream,
+def _hand_verdicts(network: Network, derivation, looks: tuple,
                    domains: dict) -> list[Verdict]:
     verdicts = []
     for record in network.hand:
@@ -213,8 +236,8 @@ def _hand_verdicts(network: Network, derivation, sizes: dict, upstream,
         else:
             lhs, rhs = derivation.intermediates[record.wrt], record.expected
         lhs, rhs = network.expand_outputs(lhs), network.expand_outputs(rhs)
-        verdicts.append(compare(record.label or f"dL/d{record.wrt}", lhs, rhs, sizes, upstream,
-                                domains=domains))
+        verdicts.append(compare_hand(record.label or f"dL/d{record.wrt}", lhs, rhs, looks,
+                                     domains))
     return verdicts
 
 

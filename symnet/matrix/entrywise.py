@@ -227,12 +227,15 @@ def sizes_text(sizes: dict) -> str:
     return ", ".join(f"{k} = {v}" for k, v in sizes.items())
 
 
-def check_entries(claim: str, lhs, rhs, sizes: dict, against: str = "",
-                  domains=None) -> Verdict:
-    """A verdict on two explicit matrices (or scalars); `domains` as for `probe_entries`."""
-    where = f"entry by entry at {sizes_text(sizes)}{against}"
-    lhs = sp.ImmutableMatrix(lhs) if getattr(lhs, "is_Matrix", False) else sp.Matrix([lhs])
-    rhs = sp.ImmutableMatrix(rhs) if getattr(rhs, "is_Matrix", False) else sp.Matrix([rhs])
+def _as_matrix(side):
+    return sp.ImmutableMatrix(side) if getattr(side, "is_Matrix", False) else sp.Matrix([side])
+
+
+def refutation(claim: str, lhs, rhs, sizes: dict, against: str = "",
+               domains=None) -> Verdict | None:
+    """A refuted verdict on two explicit matrices (or scalars) that differ at random
+    entries (or in shape), else None; `domains` as for `probe_entries`."""
+    lhs, rhs = _as_matrix(lhs), _as_matrix(rhs)
     if lhs.shape != rhs.shape:
         return Verdict(claim, REFUTED, f"the shapes differ: {lhs.shape} and {rhs.shape}")
     literals = Literals.of(*lhs, *rhs)
@@ -241,7 +244,20 @@ def check_entries(claim: str, lhs, rhs, sizes: dict, against: str = "",
                                  literals.tolerance(TOLERANCE), domains)
     if counterexample:
         return Verdict(claim, REFUTED, f"differs at random entries ({DIGITS} digits), "
-                       f"{where}{note}", counterexample)
+                       f"entry by entry at {sizes_text(sizes)}{against}{note}", counterexample)
+    return None
+
+
+def check_entries(claim: str, lhs, rhs, sizes: dict, against: str = "",
+                  domains=None) -> Verdict:
+    """A verdict on two explicit matrices (or scalars); `domains` as for `probe_entries`."""
+    refuted = refutation(claim, lhs, rhs, sizes, against, domains)
+    if refuted is not None:
+        return refuted
+    where = f"entry by entry at {sizes_text(sizes)}{against}"
+    lhs, rhs = _as_matrix(lhs), _as_matrix(rhs)
+    literals = Literals.of(*lhs, *rhs)
+    note = f"; {literals.note()}" if literals.floats else ""
     if prove_entries(lhs, rhs):
         return Verdict(claim, PROVED, f"symbolic, {where}, away from kinks{note}")
     if literals.floats:

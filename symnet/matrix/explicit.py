@@ -21,6 +21,8 @@ from symnet.matrix.layers import matrix_symbols
 
 BATCH = 2
 OTHER_SIZES = (3, 2)
+#: the batch of a second look at a hand derivation, where every size takes another value
+SECOND_BATCH = 3
 
 
 # --- explicit matrices ---------------------------------------------------------------------
@@ -35,11 +37,13 @@ def size_symbols(*exprs) -> list:
     return sorted(sizes, key=lambda s: (str(s) != "N", str(s)))
 
 
-def explicit_sizes(*exprs) -> dict:
-    """N = 2 and the other sizes 3, 2, 3, ... in turn: small, and neighbours differ."""
-    values = {}
+def explicit_sizes(*exprs, second: bool = False) -> dict:
+    """N = 2 and the other sizes 3, 2, 3, ... in turn: small, and neighbours differ.
+    `second`: N = 3 and the others 2, 3, 2, ...: each size another value, so that a hand
+    derivation that wrote a number for a size (2 for N) does not pass."""
+    values, batch, shift = {}, (SECOND_BATCH if second else BATCH), int(second)
     for number, symbol in enumerate(size_symbols(*exprs)):
-        values[symbol] = BATCH if str(symbol) == "N" else OTHER_SIZES[(number - 1) % 2]
+        values[symbol] = batch if str(symbol) == "N" else OTHER_SIZES[(number - 1 + shift) % 2]
     return values
 
 

@@ -166,6 +166,16 @@ def test_sqrt_of_a_real_input_is_named_as_needing_a_domain():
     assert "sympy.Symbol('x', positive=True)" in message and "\n" not in message
 
 
+def test_the_inputs_of_a_two_input_activation_and_a_network_input_keep_their_domains():
+    a, b = sp.symbols("a b", positive=True)
+    geo = Activation("geo", sp.sqrt(a * b), inputs=(a, b),
+                     hand=[Gradient(sp.sqrt(b) / (2 * sp.sqrt(a)), wrt=a, label="mine")])
+    assert {v.status for v in check(geo) + as_layer_verdicts(geo)} == {PROVED}
+    root = root_of(sp.Symbol("x", positive=True))
+    first = Network("first", input=X, stages=[use(root), use(affine, W=W, b=0)])
+    assert {v.status for v in check(first)} == {PROVED}
+
+
 def test_a_matrix_an_activation_does_not_take_directly_cannot_be_drawn_from_its_domain():
     """sqrt after an affine map: X*W's entries are not drawn positive, and the check says
     so in one line, naming the claim, instead of a RuntimeError."""

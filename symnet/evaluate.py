@@ -253,12 +253,21 @@ class Literals:
         below it (a literal of 50 digits is compared as exact claims are)."""
         return exact if not self.floats else max(exact, mpmath.mpf(10) ** -self.digits)
 
+    @property
+    def shown(self) -> str:
+        """'0.07, 0.1': the literals as written, the first three."""
+        values = sorted({_float_text(f) for f in self.floats}, key=float)
+        return ", ".join(values[:3]) + (", ..." if len(values) > 3 else "")
+
     def note(self) -> str:
-        """'' without float literals, else what the verdict rests on."""
+        """'' without float literals, else how the verdict compared them."""
         if not self.floats:
             return ""
-        values = sorted({_float_text(f) for f in self.floats}, key=float)
-        shown = ", ".join(values[:3]) + (", ..." if len(values) > 3 else "")
-        return (f"float literals ({shown}) compared to their own precision, "
-                f"{self.digits} digits")
+        return f"; float literals ({self.shown}) compared to their own precision, " \
+               f"{self.digits} digits"
+
+    def probed(self, probes: int) -> str:
+        """Why a claim with float literals that simplify could not decide is probed."""
+        return (f"simplify could not decide; {probes} random points agree to {self.digits} "
+                f"digits, all that the float literals ({self.shown}) carry")
 

@@ -62,10 +62,10 @@ class VerificationError(SymnetError):
     at a point of its declared domain."""
 
 
-def about_claim(claim: str, compute, *args):
-    """compute(*args), with a verification error naming the claim it is about."""
+def about_claim(claim: str, compute):
+    """compute(), with a verification error naming the claim it is about."""
     try:
-        return compute(*args)
+        return compute()
     except VerificationError as exc:
         raise VerificationError(f"claim {claim!r}: {exc}") from None
 
@@ -353,9 +353,9 @@ def check_claim(claim: str, lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace,
     """Refute by probing, else prove symbolically, else report the probes. A claim with
     float literals is compared to their precision (`Literals`)."""
     literals = Literals.of(lhs, rhs)
-    note = f"; {literals.note()}" if literals.floats else ""
-    counterexample = about_claim(claim, probe, lhs, rhs, space, 0, PROBES,
-                                 literals.tolerance(TOLERANCE))
+    note = literals.note()
+    counterexample = about_claim(claim, lambda: probe(
+        lhs, rhs, space, tolerance=literals.tolerance(TOLERANCE)))
     if counterexample:
         return Verdict(claim, REFUTED, f"differs at a random point ({DIGITS} digits){note}",
                        counterexample)
@@ -366,9 +366,7 @@ def check_claim(claim: str, lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace,
         return Verdict(claim, PROVED, (f"{how}, away from kinks, using {used}" if constrained
                                        else f"{how}, away from kinks") + note)
     if literals.floats:
-        return Verdict(claim, PROBED, f"{literals.note()}: {PROBES} random points agree to "
-                                      f"{literals.digits} digits, more the literals cannot "
-                                      f"tell")
+        return Verdict(claim, PROBED, literals.probed(PROBES))
     return Verdict(claim, PROBED, f"simplify could not decide; {PROBES} random points at "
                                   f"{DIGITS} digits agree")
 
@@ -420,9 +418,8 @@ def _check_kink(decl: Activation, derivation, kink) -> list[Verdict]:
         derived = sp.simplify(derivation.derivatives[variable].subs(kink.at))
         claim = f"kink convention d{decl.name}/d{variable} = {expected} at {where}"
         if _same_value(derived, expected):
-            literals = Literals.of(derived, expected)
-            verdicts.append(Verdict(claim, PROVED, "exact value at the kink" + (
-                f"; {literals.note()}" if literals.floats else "")))
+            verdicts.append(Verdict(claim, PROVED, "exact value at the kink"
+                                    + Literals.of(derived, expected).note()))
         else:
             point = {str(k): v for k, v in kink.at.items()}
             verdicts.append(Verdict(claim, REFUTED, "the derived backward takes another value",
@@ -435,10 +432,11 @@ def _same_value(derived, expected) -> bool:
     difference = sp.simplify(derived - expected)
     if difference == 0:
         return True
-    literals = Literals.of(derived, expected)
-    return bool(literals.floats and difference.is_number and not _differs(
-        mpmath.mpf(sp.Float(derived, DIGITS)), mpmath.mpf(sp.Float(expected, DIGITS)),
-        literals.tolerance(TOLERANCE)))
+    literals, expected = Literals.of(derived, expected), sp.sympify(expected)
+    if not (literals.floats and difference.is_number):
+        return False
+    scale = max(1, abs(sp.N(expected, DIGITS))) if expected.is_number else 1
+    return bool(abs(sp.N(difference, DIGITS)) <= literals.tolerance(TOLERANCE) * scale)
 
 
 def _check_loss(decl) -> list[Verdict]:

@@ -239,12 +239,12 @@ def refutation(claim: str, lhs, rhs, sizes: dict, against: str = "",
     if lhs.shape != rhs.shape:
         return Verdict(claim, REFUTED, f"the shapes differ: {lhs.shape} and {rhs.shape}")
     literals = Literals.of(*lhs, *rhs)
-    note = f"; {literals.note()}" if literals.floats else ""
-    counterexample = about_claim(claim, probe_entries, lhs, rhs, 0, PROBES,
-                                 literals.tolerance(TOLERANCE), domains)
+    counterexample = about_claim(claim, lambda: probe_entries(
+        lhs, rhs, tolerance=literals.tolerance(TOLERANCE), domains=domains))
     if counterexample:
-        return Verdict(claim, REFUTED, f"differs at random entries ({DIGITS} digits), "
-                       f"entry by entry at {sizes_text(sizes)}{against}{note}", counterexample)
+        return Verdict(claim, REFUTED, f"differs at random entries ({DIGITS} digits), entry "
+                       f"by entry at {sizes_text(sizes)}{against}{literals.note()}",
+                       counterexample)
     return None
 
 
@@ -257,12 +257,9 @@ def check_entries(claim: str, lhs, rhs, sizes: dict, against: str = "",
     where = f"entry by entry at {sizes_text(sizes)}{against}"
     lhs, rhs = _as_matrix(lhs), _as_matrix(rhs)
     literals = Literals.of(*lhs, *rhs)
-    note = f"; {literals.note()}" if literals.floats else ""
     if prove_entries(lhs, rhs):
-        return Verdict(claim, PROVED, f"symbolic, {where}, away from kinks{note}")
+        return Verdict(claim, PROVED, f"symbolic, {where}, away from kinks{literals.note()}")
     if literals.floats:
-        return Verdict(claim, PROBED, f"{literals.note()}: {PROBES} random points agree to "
-                                      f"{literals.digits} digits, more the literals cannot "
-                                      f"tell, {where}")
+        return Verdict(claim, PROBED, f"{literals.probed(PROBES)}, {where}")
     return Verdict(claim, PROBED, f"simplify could not decide; {PROBES} random points at "
                                   f"{DIGITS} digits agree, {where}")

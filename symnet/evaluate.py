@@ -12,6 +12,7 @@ It also notices when a kink (a step, max, min, abs, or piecewise condition) is w
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import mpmath
@@ -21,6 +22,10 @@ from sympy.logic.boolalg import ITE
 
 from symnet.primitives import naive_form
 
+#: digits of a float literal (0.3, math.sqrt(3)) a comparison does not trust: the
+#: literal is one rounding, and each operation on it may round again
+LITERAL_SLACK = 3
+
 
 class NearKink(Exception):
     """The point lies (almost) on a kink; draw another."""
@@ -28,6 +33,15 @@ class NearKink(Exception):
 
 class NotANumber(Exception):
     """The expression is undefined at the point (a pole, log of a negative)."""
+
+
+class OutsideDomain(NotANumber):
+    """A function of the expression has no real value at the point (the square root of a
+    negative, log of 0, a pole): the point lies outside that function's domain."""
+
+    def __init__(self, expr):
+        self.expr = expr
+        super().__init__(str(expr))
 
 
 _FUNCTIONS = {
@@ -106,10 +120,10 @@ class Evaluator:
         if e.is_Pow:
             base, power = self._eval(e.base, bound), self._eval(e.exp, bound)
             if base == 0 and power < 0:
-                raise NotANumber(str(e))
+                raise OutsideDomain(e)
             result = mpmath.power(base, power)
             if isinstance(result, mpmath.mpc):
-                raise NotANumber(str(e))
+                raise OutsideDomain(e)
             return result
         if isinstance(e, sp.KroneckerDelta):
             i, j = (self._eval(a, bound) for a in e.args)
@@ -133,7 +147,7 @@ class Evaluator:
             for value, condition in e.args:
                 if self._truth(condition, bound):
                     return self._eval(value, bound)
-            raise NotANumber(str(e))
+            raise OutsideDomain(e)
         if isinstance(e, sp.Function):
             return self._function(e, bound)
         raise NotANumber(f"cannot evaluate {e}")
@@ -173,9 +187,87 @@ class Evaluator:
             value = fast(*args) if fast else sp.N(e.func(*[sp.Float(a, self.digits)
                                                         for a in args]), self.digits)
         except (ValueError, ZeroDivisionError) as exc:
-            raise NotANumber(str(e)) from exc
+            raise OutsideDomain(e) from exc
         if isinstance(value, mpmath.mpc) or (isinstance(value, sp.Basic)
-                                             and not value.is_real):
-            raise NotANumber(str(e))
+                                             and not value.is_real) \
+                or (isinstance(value, mpmath.mpf) and not mpmath.isfinite(value)):
+            raise OutsideDomain(e)
         return mpmath.mpf(value) if not isinstance(value, sp.Basic) else mpmath.mpf(
             sp.Float(value, self.digits))
+
+
+def outside_domain_text(exc: OutsideDomain, values: dict) -> str:
+    """'sqrt(x) at x = -0.534': the function without a real value and its symbols' values."""
+    shown = ", ".join(f"{s} = {mpmath.nstr(values[s], 6)}"
+                      for s in sorted(exc.expr.free_symbols, key=str) if s in values)
+    return f"{exc.expr} at {shown}" if shown else str(exc.expr)
+
+
+#: what a user does about a claim without a real value at a probe point
+DOMAIN_ADVICE = ("probes draw each symbol from its declared domain (a matrix's entries from "
+                 "the domain of the activation that takes it); declare the domain this needs, "
+                 "e.g. sympy.Symbol('x', positive=True)")
+
+
+# --- float literals ----------------------------------------------------------------------
+
+
+def _float_text(literal: sp.Float) -> str:
+    """0.3, 1.73205080756888, 1.0: as a person writes the literal, sign dropped."""
+    text = f"{float(abs(literal)):.15g}"
+    return text if any(c in text for c in ".einf") else f"{text}.0"
+
+
+@dataclass(frozen=True)
+class Literals:
+    """The float literals of a claim (0.3, math.sqrt(3) = 1.7320508075688772) and the
+    precision they carry: two sides that agree to it cannot be told apart, so they are
+    compared to `digits` digits, not 50. Rationalising them instead does not help: a hand
+    derivation's 0.3 * math.sqrt(3) is folded by Python into one float before sympy sees
+    it, and its rational differs from 3/10 times sqrt(3)'s near the 16th digit (relatively
+    4e-17 for the floats' exact values, 2e-15 by sympy's nsimplify)."""
+
+    floats: tuple = ()
+
+    @classmethod
+    def of(cls, *exprs) -> Literals:
+        found, seen, stack = set(), set(), [sp.sympify(e) for e in exprs]
+        while stack:                # each shared subexpression once (explicit matrices)
+            e = stack.pop()
+            if e in seen:
+                continue
+            seen.add(e)
+            if isinstance(e, sp.Float):
+                found.add(e)
+            stack.extend(e.args)
+        return cls(tuple(sorted(found)))
+
+    @property
+    def digits(self) -> int:
+        """Digits the comparison trusts: the least precise literal's, less the slack."""
+        least = min(f._prec for f in self.floats)
+        return max(1, mpmath.libmp.prec_to_dps(least) - LITERAL_SLACK)
+
+    def tolerance(self, exact):
+        """The relative tolerance of a comparison: `exact` without float literals, never
+        below it (a literal of 50 digits is compared as exact claims are)."""
+        return exact if not self.floats else max(exact, mpmath.mpf(10) ** -self.digits)
+
+    @property
+    def shown(self) -> str:
+        """'0.07, 0.1': the literals as written, the first three."""
+        values = sorted({_float_text(f) for f in self.floats}, key=float)
+        return ", ".join(values[:3]) + (", ..." if len(values) > 3 else "")
+
+    def note(self) -> str:
+        """'' without float literals, else how the verdict compared them."""
+        if not self.floats:
+            return ""
+        return f"; float literals ({self.shown}) compared to their own precision, " \
+               f"{self.digits} digits"
+
+    def probed(self, probes: int) -> str:
+        """Why a claim with float literals that simplify could not decide is probed."""
+        return (f"simplify could not decide; {probes} random points agree to {self.digits} "
+                f"digits, all that the float literals ({self.shown}) carry")
+

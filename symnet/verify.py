@@ -31,8 +31,16 @@ from symnet.algebra import (
 )
 from symnet.bounded import within
 from symnet.derive import derive, derive_gradient
-from symnet.errors import SymnetError
-from symnet.evaluate import Evaluator, NearKink, NotANumber
+from symnet.errors import DeclarationError, SymnetError
+from symnet.evaluate import (
+    DOMAIN_ADVICE,
+    Evaluator,
+    Literals,
+    NearKink,
+    NotANumber,
+    OutsideDomain,
+    outside_domain_text,
+)
 from symnet.primitives import Logistic, LogSumExp, Softmax, Softplus, naive_form
 from symnet.spec import Activation, Identity, Jacobian
 from symnet.symbols import out as OUT
@@ -50,7 +58,25 @@ PROVED, REFUTED, PROBED = "proved", "refuted", "probed"
 
 
 class VerificationError(SymnetError):
-    """A claim could not be evaluated at enough points to be probed."""
+    """A claim could not be evaluated at enough points to be probed, or has no real value
+    at a point of its declared domain."""
+
+
+def about_claim(claim: str, compute):
+    """compute(), with a verification error naming the claim it is about."""
+    try:
+        return compute()
+    except VerificationError as exc:
+        raise VerificationError(f"claim {claim!r}: {exc}") from None
+
+
+def about_declaration(name: str, compute, *args):
+    """compute(*args), with a verification error naming the declaration (and so the file
+    line it was declared at) it is about."""
+    try:
+        return compute(*args)
+    except VerificationError as exc:
+        raise DeclarationError(name, str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -119,7 +145,9 @@ class ProbeSpace:
             return "default", sp.Float(self.defaults[atom], DIGITS)
         if atom in self.signs:
             return "sign", None
-        return ("nonnegative" if atom.is_positive or atom.is_nonnegative else "real"), None
+        if atom.is_nonnegative:
+            return "nonnegative", None
+        return ("nonpositive" if atom.is_nonpositive else "real"), None
 
     def value(self, atom, rng: random.Random, indices: dict):
         if atom not in self.kinds:
@@ -148,11 +176,15 @@ class ProbeSpace:
         magnitude = mpmath.mpf(rng.choice(SCALES) * rng.uniform(0.05, 1.0))
         if kind == "nonnegative":
             return magnitude
+        if kind == "nonpositive":
+            return -magnitude
         return magnitude if rng.random() < 0.5 else -magnitude
 
 
-def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: int = PROBES):
-    """None if `count` random points agree, else the first counterexample found."""
+def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: int = PROBES,
+          tolerance=TOLERANCE):
+    """None if `count` random points agree (to `tolerance`, relative), else the first
+    counterexample found."""
     rng = random.Random(seed)
     free = sorted(_plain_symbols(lhs) | _plain_symbols(rhs), key=str)
     positional = sorted((s for s in lhs.free_symbols | rhs.free_symbols
@@ -173,10 +205,15 @@ def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: i
         evaluate = Evaluator(symbols, draw, KINK_MARGIN, DIGITS)
         try:
             left, right = evaluate(lhs), evaluate(rhs)
+        except OutsideDomain as exc:
+            values = {**symbols, **{base[index]: v for (base, index), v in
+                                    evaluate.entries.items()}}
+            raise VerificationError(f"no real value: {outside_domain_text(exc, values)}; "
+                                    f"{DOMAIN_ADVICE}") from None
         except (NearKink, NotANumber) as exc:
             failure = exc
             continue
-        if _differs(left, right):
+        if _differs(left, right, tolerance):
             point = {**symbols, **{base[index]: v for (base, index), v in
                                    sorted(evaluate.entries.items(), key=str)}}
             shown = {str(k): v if isinstance(v, int) else sp.N(sp.Float(v, DIGITS), 6)
@@ -190,9 +227,9 @@ def probe(lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace, seed: int = 0, count: i
     return None
 
 
-def _differs(lhs, rhs) -> bool:
+def _differs(lhs, rhs, tolerance=TOLERANCE) -> bool:
     scale = max(1, abs(lhs), abs(rhs))
-    return bool(abs(lhs - rhs) > TOLERANCE * scale)
+    return bool(abs(lhs - rhs) > tolerance * scale)
 
 
 def _plain_symbols(expr: sp.Expr) -> set:
@@ -313,17 +350,23 @@ def prove(lhs: sp.Expr, rhs: sp.Expr, constraints=()) -> bool:
 
 def check_claim(claim: str, lhs: sp.Expr, rhs: sp.Expr, space: ProbeSpace,
                 constraints=()) -> Verdict:
-    """Refute by probing, else prove symbolically, else report the probes."""
-    counterexample = probe(lhs, rhs, space)
+    """Refute by probing, else prove symbolically, else report the probes. A claim with
+    float literals is compared to their precision (`Literals`)."""
+    literals = Literals.of(lhs, rhs)
+    note = literals.note()
+    counterexample = about_claim(claim, lambda: probe(
+        lhs, rhs, space, tolerance=literals.tolerance(TOLERANCE)))
     if counterexample:
-        return Verdict(claim, REFUTED, f"differs at a random point ({DIGITS} digits)",
+        return Verdict(claim, REFUTED, f"differs at a random point ({DIGITS} digits){note}",
                        counterexample)
     proof = _proof(lhs, rhs, constraints)
     if proof is not None:
         how, constrained = proof
         used = ", ".join(f"{c.lhs} = {c.rhs}" for c in constraints)
-        return Verdict(claim, PROVED, f"{how}, away from kinks, using {used}" if constrained
-                       else f"{how}, away from kinks")
+        return Verdict(claim, PROVED, (f"{how}, away from kinks, using {used}" if constrained
+                                       else f"{how}, away from kinks") + note)
+    if literals.floats:
+        return Verdict(claim, PROBED, literals.probed(PROBES))
     return Verdict(claim, PROBED, f"simplify could not decide; {PROBES} random points at "
                                   f"{DIGITS} digits agree")
 
@@ -374,13 +417,26 @@ def _check_kink(decl: Activation, derivation, kink) -> list[Verdict]:
     for variable, expected in kink.derivative.items():
         derived = sp.simplify(derivation.derivatives[variable].subs(kink.at))
         claim = f"kink convention d{decl.name}/d{variable} = {expected} at {where}"
-        if sp.simplify(derived - expected) == 0:
-            verdicts.append(Verdict(claim, PROVED, "exact value at the kink"))
+        if _same_value(derived, expected):
+            verdicts.append(Verdict(claim, PROVED, "exact value at the kink"
+                                    + Literals.of(derived, expected).note()))
         else:
             point = {str(k): v for k, v in kink.at.items()}
             verdicts.append(Verdict(claim, REFUTED, "the derived backward takes another value",
                                     {"point": point, "lhs": derived, "rhs": expected}))
     return verdicts
+
+
+def _same_value(derived, expected) -> bool:
+    """derived == expected exactly, or to the precision of their float literals."""
+    difference = sp.simplify(derived - expected)
+    if difference == 0:
+        return True
+    literals, expected = Literals.of(derived, expected), sp.sympify(expected)
+    if not (literals.floats and difference.is_number):
+        return False
+    scale = max(1, abs(sp.N(expected, DIGITS))) if expected.is_number else 1
+    return bool(abs(sp.N(difference, DIGITS)) <= literals.tolerance(TOLERANCE) * scale)
 
 
 def _check_loss(decl) -> list[Verdict]:
@@ -405,12 +461,12 @@ def _check_loss(decl) -> list[Verdict]:
 def check(decl) -> list[Verdict]:
     """Every verdict of a declaration: its hand derivations, kinks and rewrites."""
     if isinstance(decl, Activation):
-        return _check_activation(decl)
+        return about_declaration(decl.name, _check_activation, decl)
     if getattr(decl, "kind", "") in ("layer", "network"):  # matrix level: symnet.matrix.check
         from symnet.matrix.check import check_matrix
 
-        return check_matrix(decl)
-    return _check_loss(decl)
+        return about_declaration(decl.name, check_matrix, decl)
+    return about_declaration(decl.name, _check_loss, decl)
 
 
 def check_primitives() -> list[Verdict]:

@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet.matrix.entrywise import check_entries
-from symnet.matrix.explicit import entry_symbol, explicit_sizes, instantiate, scalar_gradient
+from symnet.matrix.entrywise import check_entries, refutation
+from symnet.matrix.explicit import (
+    entry_domains,
+    entry_symbol,
+    explicit_sizes,
+    instantiate,
+    scalar_gradient,
+)
 from symnet.matrix.layers import Layer, activation_layer
 from symnet.matrix.network_derive import derive_network, lifted_penalty
 from symnet.matrix.networks import Network
@@ -22,7 +28,7 @@ from symnet.matrix.text import text
 from symnet.matrix.vjp import derive_layer, named_errors, non_matrix_nodes
 from symnet.primitives import naive_form
 from symnet.spec import Activation, Identity
-from symnet.verify import PROVED, REFUTED, Verdict
+from symnet.verify import PROVED, REFUTED, Verdict, about_declaration
 
 NO_JACOBIAN = "L25 the backward holds no object of rank above 2 (no Jacobian)"
 
@@ -36,16 +42,42 @@ def no_jacobian(backward) -> Verdict:
                                         "of matrices")
 
 
-def compare(claim: str, lhs, rhs, sizes: dict, upstream=None, against: str = "") -> Verdict:
+def compare(claim: str, lhs, rhs, sizes: dict, upstream=None, against: str = "",
+            domains=None) -> Verdict:
     """A verdict on two matrix expressions; identical expressions need no instantiation.
-    `upstream` = (G, explicit G) puts explicit values in place of G's entries."""
+    `upstream` = (G, explicit G) puts explicit values in place of G's entries; `domains`
+    (`entry_domains`) says how the entries of some matrices are drawn."""
     if lhs == rhs:
         return Verdict(claim, PROVED, "the same matrix expression")
+    left, right = _explicit_pair(lhs, rhs, sizes, upstream)
+    return check_entries(claim, left, right, sizes, against, domains)
+
+
+def _explicit_pair(lhs, rhs, sizes: dict, upstream) -> tuple:
     left, right = instantiate(lhs, sizes), instantiate(rhs, sizes)
     if upstream is not None:
         entries = _entries_of(upstream)
         left, right = left.xreplace(entries), right.xreplace(entries)
-    return check_entries(claim, left, right, sizes, against)
+    return left, right
+
+
+def compare_hand(claim: str, lhs, rhs, looks: tuple, domains: dict) -> Verdict:
+    """`compare` for a hand derivation, at the sizes of the first of `looks` ((sizes,
+    upstream) twice); if it holds there, probed again at the second, where every size
+    takes another value: a number written for a size (2 for N) holds at one of them only."""
+    (sizes, upstream), (other_sizes, other_upstream) = looks
+    verdict = compare(claim, lhs, rhs, sizes, upstream, domains=domains)
+    if verdict.status == REFUTED or lhs == rhs:
+        return verdict
+    left, right = _explicit_pair(lhs, rhs, other_sizes, other_upstream)
+    return refutation(claim, left, right, other_sizes, "", domains) or verdict
+
+
+def _domains(decl) -> dict:
+    """How probes draw the entries of decl's matrices (`entry_domains`)."""
+    hand = [e for r in decl.hand for e in ((r.lhs, r.rhs) if isinstance(r, Identity)
+                                           else (r.expected,))]
+    return entry_domains(decl.forward, *hand)
 
 
 # --- layers -------------------------------------------------------------------------------------
@@ -53,26 +85,30 @@ def compare(claim: str, lhs, rhs, sizes: dict, upstream=None, against: str = "")
 
 def check_layer(layer: Layer) -> list[Verdict]:
     derivation = derive_layer(layer)
-    sizes = explicit_sizes(layer.forward, layer.upstream)
+    sizes, domains = explicit_sizes(layer.forward, layer.upstream), _domains(layer)
     upstream, output = instantiate(layer.upstream, sizes), instantiate(layer.forward, sizes)
     total = sum(g * y for g, y in zip(upstream, output, strict=True))
     verdicts = [no_jacobian(derivation.vjps.values())]
     for matrix, vjp in derivation.vjps.items():
         truth = scalar_gradient(layer.name, total, instantiate(matrix, sizes))
         verdicts.append(check_entries(f"dL/d{matrix} = {text(vjp)}", instantiate(vjp, sizes),
-                                      truth, sizes, ", against scalar calculus on sum(G .* Y)"))
+                                      truth, sizes, ", against scalar calculus on sum(G .* Y)",
+                                      domains))
         reusing = derivation.reusing[matrix]
         if reusing is not None:
             verdicts.append(compare(
                 f"dL/d{matrix} = {text(reusing)} reuses the output {derivation.output}",
-                reusing.xreplace({derivation.output: layer.forward}), vjp, sizes))
+                reusing.xreplace({derivation.output: layer.forward}), vjp, sizes,
+                domains=domains))
+    looks = ((sizes, None), (explicit_sizes(layer.forward, layer.upstream, second=True), None))
     for record in layer.hand:
         if isinstance(record, Identity):
-            verdicts.append(compare(record.label or "identity", record.lhs, record.rhs, sizes))
+            verdicts.append(compare_hand(record.label or "identity", record.lhs, record.rhs,
+                                         looks, domains))
         else:
             derived = derivation.vjps[layer.wrt_of(record)]
-            verdicts.append(compare(record.label or f"dL/d{record.wrt}", derived,
-                                    record.expected, sizes))
+            verdicts.append(compare_hand(record.label or f"dL/d{record.wrt}", derived,
+                                         record.expected, looks, domains))
     return verdicts
 
 
@@ -82,7 +118,7 @@ def as_layer_verdicts(decl) -> list[Verdict]:
     if not isinstance(decl, Activation):
         return []
     return [Verdict(f"as a layer: {v.claim}", v.status, v.detail, v.counterexample)
-            for v in check_layer(activation_layer(decl))]
+            for v in about_declaration(decl.name, check_layer, activation_layer(decl))]
 
 
 # --- networks: the loss and regulariser on explicit rows ------------------------------------------
@@ -141,14 +177,15 @@ def explicit_loss(network: Network, derivation, sizes: dict):
 # --- networks -----------------------------------------------------------------------------
 
 
-def _network_sizes(network: Network) -> dict:
+def _network_sizes(network: Network, second: bool = False) -> dict:
     extra = [network.target] if network.target is not None else []
-    return explicit_sizes(network.forward, network.upstream, *network.weights, *extra)
+    return explicit_sizes(network.forward, network.upstream, *network.weights, *extra,
+                          second=second)
 
 
 def check_network(network: Network) -> list[Verdict]:
     derivation = derive_network(network)
-    sizes = _network_sizes(network)
+    sizes, domains = _network_sizes(network), _domains(network)
     explicit_upstream, total = explicit_loss(network, derivation, sizes)
     upstream = (network.upstream, explicit_upstream)
     verdicts = [no_jacobian([*derivation.gradients.values(), *derivation.chain.values()])]
@@ -156,15 +193,20 @@ def check_network(network: Network) -> list[Verdict]:
         gradient = derivation.gradients[weight]
         verdicts.append(compare(f"dL/d{weight}: matrix calculus on the whole network = the "
                                 f"chain of the layers' VJPs", gradient,
-                                derivation.chain[weight], sizes, upstream))
+                                derivation.chain[weight], sizes, upstream, domains=domains))
         truth = scalar_gradient(network.name, total, instantiate(weight, sizes))
         derived = instantiate(gradient, sizes).xreplace(_entries_of(upstream))
         against = "the total loss" if network.loss is not None else "sum(G .* S)"
         verdicts.append(check_entries(f"dL/d{weight} = {text(gradient)}", derived, truth,
-                                      sizes, f", against scalar calculus on {against}"))
+                                      sizes, f", against scalar calculus on {against}",
+                                      domains))
     if derivation.linear is not None:
         verdicts.append(_linear_verdict(network, derivation.linear, sizes))
-    verdicts.extend(_hand_verdicts(network, derivation, sizes, upstream))
+    if network.hand:
+        other_sizes = _network_sizes(network, second=True)
+        other_upstream = (network.upstream, explicit_loss(network, derivation, other_sizes)[0])
+        looks = ((sizes, upstream), (other_sizes, other_upstream))
+        verdicts.extend(_hand_verdicts(network, derivation, looks, domains))
     return verdicts
 
 
@@ -183,7 +225,8 @@ def _linear_verdict(network: Network, linear, sizes: dict) -> Verdict:
     return compare(claim, network.forward, single, sizes)
 
 
-def _hand_verdicts(network: Network, derivation, sizes: dict, upstream) -> list[Verdict]:
+def _hand_verdicts(network: Network, derivation, looks: tuple,
+                   domains: dict) -> list[Verdict]:
     verdicts = []
     for record in network.hand:
         if isinstance(record, Identity):
@@ -193,7 +236,8 @@ def _hand_verdicts(network: Network, derivation, sizes: dict, upstream) -> list[
         else:
             lhs, rhs = derivation.intermediates[record.wrt], record.expected
         lhs, rhs = network.expand_outputs(lhs), network.expand_outputs(rhs)
-        verdicts.append(compare(record.label or f"dL/d{record.wrt}", lhs, rhs, sizes, upstream))
+        verdicts.append(compare_hand(record.label or f"dL/d{record.wrt}", lhs, rhs, looks,
+                                     domains))
     return verdicts
 
 

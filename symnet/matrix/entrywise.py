@@ -18,7 +18,15 @@ import sympy as sp
 
 from symnet.algebra import kinks_to_piecewise, piecewise_to_steps, steps_almost_everywhere
 from symnet.bounded import within
-from symnet.evaluate import Evaluator, NearKink, NotANumber
+from symnet.evaluate import (
+    DOMAIN_ADVICE,
+    Evaluator,
+    Literals,
+    NearKink,
+    NotANumber,
+    OutsideDomain,
+    outside_domain_text,
+)
 from symnet.matrix.explicit import free_symbols
 from symnet.verify import (
     DIGITS,
@@ -29,6 +37,8 @@ from symnet.verify import (
     TOLERANCE,
     ProbeSpace,
     Verdict,
+    VerificationError,
+    about_claim,
 )
 
 PROBES = 12
@@ -38,8 +48,8 @@ PROOF_SECONDS = 8.0
 # --- probing --------------------------------------------------------------------------------
 
 
-def _differs(left, right) -> bool:
-    return bool(abs(left - right) > TOLERANCE * max(1, abs(left), abs(right)))
+def _differs(left, right, tolerance=TOLERANCE) -> bool:
+    return bool(abs(left - right) > tolerance * max(1, abs(left), abs(right)))
 
 
 def _shown(value) -> str:
@@ -56,21 +66,37 @@ def _point(values: dict) -> dict:
     return {name: ", ".join(items) for name, items in grouped.items()}
 
 
-def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES):
-    """None when `count` random points agree on every entry, else a counterexample."""
+def _space(symbols, domains: dict) -> ProbeSpace:
+    """Entries drawn as their symbols say (real), or from `domains`: matrix name -> the
+    kind of value ("nonnegative", "nonpositive") its entries are drawn as."""
+    space = ProbeSpace()
+    for symbol in symbols:
+        kind = domains.get(str(symbol).partition("[")[0])
+        if kind is not None:
+            space.kinds[symbol] = (kind, None)
+    return space
+
+
+def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES, tolerance=TOLERANCE,
+                  domains=None):
+    """None when `count` random points agree on every entry (to `tolerance`, relative),
+    else a counterexample. `domains` (see `_space`) restricts some matrices' entries."""
     known: dict = {}
     symbols = sorted(set().union(*(free_symbols(e, known) for e in [*lhs, *rhs])), key=str)
-    rng, space = random.Random(seed), ProbeSpace()
+    rng, space = random.Random(seed), _space(symbols, domains or {})
     agreed = 0
     for _ in range(count * 20):
         values = {s: space.value(s, rng, {}) for s in symbols}
         evaluate = Evaluator(values, None, KINK_MARGIN, DIGITS, shared=True)
         try:
             pairs = [(evaluate(a), evaluate(b)) for a, b in zip(lhs, rhs, strict=True)]
+        except OutsideDomain as exc:
+            raise VerificationError(f"no real value: {outside_domain_text(exc, values)}; "
+                                    f"{DOMAIN_ADVICE}") from None
         except (NearKink, NotANumber):
             continue
         for position, (left, right) in enumerate(pairs):
-            if _differs(left, right):
+            if _differs(left, right, tolerance):
                 row, col = divmod(position, lhs.cols)
                 point = {"entry": f"[{row}, {col}]", **_point(values)}
                 return {"point": point, "lhs": sp.N(sp.Float(left, DIGITS), 12),
@@ -78,7 +104,7 @@ def probe_entries(lhs, rhs, seed: int = 0, count: int = PROBES):
         agreed += 1
         if agreed == count:
             return None
-    raise RuntimeError(f"only {agreed} of {count} probe points could be evaluated")
+    raise VerificationError(f"only {agreed} of {count} random points could be evaluated")
 
 
 # --- proving --------------------------------------------------------------------------------
@@ -201,18 +227,39 @@ def sizes_text(sizes: dict) -> str:
     return ", ".join(f"{k} = {v}" for k, v in sizes.items())
 
 
-def check_entries(claim: str, lhs, rhs, sizes: dict, against: str = "") -> Verdict:
-    """A verdict on two explicit matrices (or scalars)."""
-    where = f"entry by entry at {sizes_text(sizes)}{against}"
-    lhs = sp.ImmutableMatrix(lhs) if getattr(lhs, "is_Matrix", False) else sp.Matrix([lhs])
-    rhs = sp.ImmutableMatrix(rhs) if getattr(rhs, "is_Matrix", False) else sp.Matrix([rhs])
+def _as_matrix(side):
+    return sp.ImmutableMatrix(side) if getattr(side, "is_Matrix", False) else sp.Matrix([side])
+
+
+def refutation(claim: str, lhs, rhs, sizes: dict, against: str = "",
+               domains=None) -> Verdict | None:
+    """A refuted verdict on two explicit matrices (or scalars) that differ at random
+    entries (or in shape), else None; `domains` as for `probe_entries`."""
+    lhs, rhs = _as_matrix(lhs), _as_matrix(rhs)
     if lhs.shape != rhs.shape:
         return Verdict(claim, REFUTED, f"the shapes differ: {lhs.shape} and {rhs.shape}")
-    counterexample = probe_entries(lhs, rhs)
+    literals = Literals.of(*lhs, *rhs)
+    counterexample = about_claim(claim, lambda: probe_entries(
+        lhs, rhs, tolerance=literals.tolerance(TOLERANCE), domains=domains))
     if counterexample:
-        return Verdict(claim, REFUTED, f"differs at random entries ({DIGITS} digits), "
-                       f"{where}", counterexample)
+        return Verdict(claim, REFUTED, f"differs at random entries ({DIGITS} digits), entry "
+                       f"by entry at {sizes_text(sizes)}{against}{literals.note()}",
+                       counterexample)
+    return None
+
+
+def check_entries(claim: str, lhs, rhs, sizes: dict, against: str = "",
+                  domains=None) -> Verdict:
+    """A verdict on two explicit matrices (or scalars); `domains` as for `probe_entries`."""
+    refuted = refutation(claim, lhs, rhs, sizes, against, domains)
+    if refuted is not None:
+        return refuted
+    where = f"entry by entry at {sizes_text(sizes)}{against}"
+    lhs, rhs = _as_matrix(lhs), _as_matrix(rhs)
+    literals = Literals.of(*lhs, *rhs)
     if prove_entries(lhs, rhs):
-        return Verdict(claim, PROVED, f"symbolic, {where}, away from kinks")
+        return Verdict(claim, PROVED, f"symbolic, {where}, away from kinks{literals.note()}")
+    if literals.floats:
+        return Verdict(claim, PROBED, f"{literals.probed(PROBES)}, {where}")
     return Verdict(claim, PROBED, f"simplify could not decide; {PROBES} random points at "
                                   f"{DIGITS} digits agree, {where}")

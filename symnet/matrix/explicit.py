@@ -21,6 +21,8 @@ from symnet.matrix.layers import matrix_symbols
 
 BATCH = 2
 OTHER_SIZES = (3, 2)
+#: the batch of a second look at a hand derivation, where every size takes another value
+SECOND_BATCH = 3
 
 
 # --- explicit matrices ---------------------------------------------------------------------
@@ -35,12 +37,45 @@ def size_symbols(*exprs) -> list:
     return sorted(sizes, key=lambda s: (str(s) != "N", str(s)))
 
 
-def explicit_sizes(*exprs) -> dict:
-    """N = 2 and the other sizes 3, 2, 3, ... in turn: small, and neighbours differ."""
-    values = {}
+def explicit_sizes(*exprs, second: bool = False) -> dict:
+    """N = 2 and the other sizes 3, 2, 3, ... in turn: small, and neighbours differ.
+    `second`: N = 3 and the others 2, 3, 2, ...: each size another value, so that a hand
+    derivation that wrote a number for a size (2 for N) does not pass."""
+    values, batch, shift = {}, (SECOND_BATCH if second else BATCH), int(second)
     for number, symbol in enumerate(size_symbols(*exprs)):
-        values[symbol] = BATCH if str(symbol) == "N" else OTHER_SIZES[(number - 1) % 2]
+        values[symbol] = batch if str(symbol) == "N" else OTHER_SIZES[(number - 1 + shift) % 2]
     return values
+
+
+def _taken_by_activations(node) -> list:
+    """(matrix, activation input) for each matrix an entry-by-entry activation takes
+    directly (relu(X), not relu(X*W)); [] for any other function of entries."""
+    applied = node.function.expr
+    if not isinstance(applied, ActivationFunction) or applied.args != node.function.variables:
+        return []
+    matrices = (node.expr,) if isinstance(node, ElementwiseApplyFunction) else node.matrices
+    return [(m, variable) for m, variable in zip(matrices, applied.declaration.inputs,
+                                                  strict=True)
+            if isinstance(m, sp.MatrixSymbol)]
+
+
+def _sign_kind(variable: sp.Symbol) -> str | None:
+    if variable.is_nonnegative:
+        return "nonnegative"
+    return "nonpositive" if variable.is_nonpositive else None
+
+
+def entry_domains(*exprs) -> dict:
+    """Matrix name -> how probes draw its entries ("nonnegative", "nonpositive"): the
+    domain declared for the input of an activation that takes the matrix directly (x
+    positive for sqrt); a matrix restricted both ways stays real, as do the others."""
+    kinds: dict = {}
+    for expr in exprs:
+        for node in expr.atoms(ElementwiseApplyFunction, Elementwise):
+            for matrix, variable in _taken_by_activations(node):
+                if (kind := _sign_kind(variable)) is not None:
+                    kinds.setdefault(matrix.name, set()).add(kind)
+    return {name: found.pop() for name, found in kinds.items() if len(found) == 1}
 
 
 def concrete(expr):
@@ -72,7 +107,10 @@ def _apply(function: sp.Lambda, *entries):
 
 class _Explicit:
     """Evaluate a matrix expression bottom-up into an explicit matrix of entry symbols
-    (sympy's `as_explicit` builds a Sum for every entry of every product and is slow)."""
+    (sympy's `as_explicit` builds a Sum for every entry of every product and is slow).
+    A size in a scalar (the 1/N of a mean, an exponent, an entry-by-entry function) takes
+    its explicit value too: it is the N of the matrices' rows, never a free number. Only
+    scalars are substituted: a matrix expression at size 1 x 1 would turn into a scalar."""
 
     def __init__(self, sizes: dict):
         self.sizes = sizes
@@ -82,6 +120,9 @@ class _Explicit:
         if expr not in self.memo:
             self.memo[expr] = self._evaluate(expr)
         return self.memo[expr]
+
+    def scalar(self, e):
+        return e.xreplace(self.sizes)
 
     def _evaluate(self, e):  # noqa: C901 - one case per kind of matrix node
         if isinstance(e, sp.MatrixSymbol):
@@ -95,7 +136,7 @@ class _Explicit:
             product = self(next(a for a in e.args if a.is_Matrix))
             for factor in [a for a in e.args if a.is_Matrix][1:]:
                 product = product * self(factor)
-            return sp.Mul(*scalars) * product if scalars else product
+            return self.scalar(sp.Mul(*scalars)) * product if scalars else product
         if isinstance(e, sp.MatAdd):
             return sum((self(a) for a in e.args[1:]), self(e.args[0]))
         if isinstance(e, sp.Transpose):
@@ -106,13 +147,14 @@ class _Explicit:
                 result = result.multiply_elementwise(self(factor))
             return result
         if isinstance(e, sp.HadamardPower):
-            return self(e.base).applyfunc(lambda entry: entry ** e.exp)
+            return self(e.base).applyfunc(lambda entry: entry ** self.scalar(e.exp))
         if isinstance(e, ElementwiseApplyFunction):
-            return self(e.expr).applyfunc(lambda entry: _apply(e.function, entry))
+            function = self.scalar(e.function)
+            return self(e.expr).applyfunc(lambda entry: _apply(function, entry))
         if isinstance(e, Elementwise):
-            matrices = [self(m) for m in e.matrices]
+            matrices, function = [self(m) for m in e.matrices], self.scalar(e.function)
             return sp.ImmutableMatrix(*matrices[0].shape, lambda i, j: _apply(
-                e.function, *[m[i, j] for m in matrices]))
+                function, *[m[i, j] for m in matrices]))
         raise DerivationError("matrix", f"cannot write {e} out entry by entry")
 
 
@@ -130,7 +172,8 @@ def instantiate(expr, sizes: dict):
     explicit = _explicit_at(tuple(sorted(sizes.items(), key=str)))
     if getattr(expr, "is_Matrix", False):
         return sp.ImmutableMatrix(explicit(expr))
-    return expr.replace(lambda e: isinstance(e, sp.Trace), lambda e: explicit(e.arg).trace())
+    traced = expr.replace(lambda e: isinstance(e, sp.Trace), lambda e: explicit(e.arg).trace())
+    return explicit.scalar(traced)
 
 
 def free_symbols(e, known: dict) -> frozenset:

@@ -281,7 +281,10 @@ def validate_matrix_claim(name: str, where: str, expr, allowed: set, scalars=())
     if extra := matrix_symbols(expr) - allowed:
         raise DeclarationError(name, f"{where}: undeclared matrix(es) "
                                f"{_names(sorted(extra, key=str))}")
-    if stray := scalar_symbols(expr) - set(scalars):
+    # the sizes of the declaration's matrices are declared, even where no matrix of this
+    # claim has them as a shape (ones(N, 1)*G/N of a layer whose G is 1 x M)
+    sizes = {s for m in allowed for d in m.shape for s in sp.sympify(d).free_symbols}
+    if stray := scalar_symbols(expr) - set(scalars) - sizes:
         raise DeclarationError(name, f"{where}: undeclared symbol(s) "
                                f"{_names(sorted(stray, key=str))}")
 

@@ -1,11 +1,16 @@
 """Results of the symbolic stages kept on disk, keyed by content: never stale.
 
-A key is a hash of everything the result depends on: the declaration itself (sympy's
-exact `srepr` of each of its fields, recursively), what was asked of it (verdicts, or a
-module for a reduction and a reference) and a fingerprint of symnet's own code and
-templates. A changed declaration, a changed derivation rule or template, another symnet
-version: another key, so an entry is never served for anything but the exact input that
-made it. Entries are JSON files written atomically; a damaged or foreign one is ignored.
+A key is a hash of everything the result depends on:
+  * the declaration itself (sympy's exact `srepr` of each of its fields, recursively; a
+    catalog entry by its name, since the catalog is code),
+  * for a declaration loaded from a user's file, the bytes of that file and of every local
+    module loaded with it (neither installed nor symnet's own): srepr names a user's
+    `sympy.Function` subclass but holds neither its `fdiff` nor its printer,
+  * what was asked of it (verdicts, or a module for a reduction and a reference),
+  * a fingerprint of symnet's own code and templates,
+  * the versions of Python, sympy, mpmath, numpy and jinja2.
+Any change is another key, so an entry is never served for anything but the exact input
+that made it. Entries are JSON files written atomically; a damaged or foreign one is ignored.
 
 Only the command line uses the cache (`symnet check`, `symnet generate`): the library
 functions always compute, so tests that patch a stage see the patched result.
@@ -19,6 +24,9 @@ import dataclasses
 import hashlib
 import json
 import os
+import site
+import sys
+import sysconfig
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +34,8 @@ from pathlib import Path
 from symnet.files import write_atomically
 
 _PACKAGE = Path(__file__).resolve().parent
+#: the libraries whose versions change what symnet derives, checks and renders
+LIBRARIES = ("sympy", "mpmath", "numpy", "jinja2")
 
 
 def home() -> Path:
@@ -34,11 +44,13 @@ def home() -> Path:
     return Path(os.environ.get("SYMNET_CACHE") or Path.home() / ".cache" / "symnet")
 
 
+def enabled() -> bool:
+    return not os.environ.get("SYMNET_NO_CACHE")
+
+
 def root() -> Path | None:
     """The folder of cached results, or None when caching is off."""
-    if os.environ.get("SYMNET_NO_CACHE"):
-        return None
-    return home() / "results"
+    return home() / "results" if enabled() else None
 
 
 @lru_cache(maxsize=1)
@@ -53,6 +65,74 @@ def code_fingerprint() -> str:
     for name, path in files:
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def library_versions() -> str:
+    """Python's version and those of the libraries that derive and render (LIBRARIES)."""
+    from importlib import metadata
+
+    found = [f"python {sys.version}"]
+    for name in LIBRARIES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} missing")
+    return "; ".join(found)
+
+
+# --- a user's file: its bytes and those of the local modules it loaded ------------------------
+
+#: id(declaration) -> (declaration, hash of the file that declared it and its local modules)
+_LOADED: dict[int, tuple[object, str]] = {}
+
+
+def note_loaded(declarations, executed: bytes) -> None:
+    """Remember, for each declaration a user's file defines, the file's bytes as executed
+    and those of every local module loaded so far (symnet.loader calls this)."""
+    if not enabled():
+        return
+    digest = hashlib.sha256(executed)
+    for name, path in local_modules():
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = b"unreadable"
+        digest.update(b"\0" + name.encode() + b"\0" + data)
+    for declaration in declarations:
+        _LOADED[id(declaration)] = (declaration, digest.hexdigest())
+
+
+def local_modules() -> list[tuple[str, Path]]:
+    """(name, file) of every loaded module that is neither Python's, an installed
+    package's nor symnet's own (those are in the key already): a user's helpers. All of
+    them, not only those the file imports: a superset never keys an entry too loosely."""
+    installed = _installed_folders()
+    found = []
+    for name, module in sorted(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if name == "__main__" or not isinstance(file, str) or file.startswith(installed):
+            continue                          # the prefix test first: resolving is slower
+        path = Path(file).resolve()
+        if path.is_file() and not str(path).startswith(installed):
+            found.append((name, path))
+    return found
+
+
+@lru_cache(maxsize=1)
+def _installed_folders() -> tuple[str, ...]:
+    """Python's, the installed packages' and symnet's folders, each as given and resolved,
+    ending in a separator (prefixes of the files in them)."""
+    paths = sysconfig.get_paths()
+    folders = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib", "scripts")}
+    folders |= {*site.getsitepackages(), site.getusersitepackages(), str(_PACKAGE)}
+    both = {form for f in folders for form in (os.path.abspath(f), os.path.realpath(f))}
+    return tuple(sorted(os.path.join(f, "") for f in both))
+
+
+def _loaded_from(declaration) -> str:
+    kept = _LOADED.get(id(declaration))
+    return kept[1] if kept is not None and kept[0] is declaration else ""
 
 
 def content(value) -> str:
@@ -87,8 +167,11 @@ def _catalog_entry(declaration) -> bool:
 
 
 def key(what: str, declaration, *extra) -> str:
-    shown = f"catalog:{declaration.name}" if _catalog_entry(declaration) else content(declaration)
-    text = "\n".join([what, code_fingerprint(), shown, *map(repr, extra)])
+    if _catalog_entry(declaration):
+        shown = f"catalog:{declaration.name}"
+    else:
+        shown = f"{content(declaration)}\nfrom {_loaded_from(declaration) or 'no file'}"
+    text = "\n".join([what, code_fingerprint(), library_versions(), shown, *map(repr, extra)])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -36,7 +36,6 @@ REPLAYABLE = {
     "list": {"--json": False},
     "generate": {"--check": False, "--reduction": True, "-o": True, "--output": True},
 }
-LIBRARIES = ("sympy", "mpmath", "numpy", "jinja2")
 
 
 def options(argv: list[str]) -> dict | None:
@@ -84,24 +83,12 @@ def folder_state(folder: Path | None) -> str:
     return digest.hexdigest()
 
 
-def library_versions() -> str:
-    from importlib import metadata
-
-    found = [f"python {sys.version}"]
-    for name in LIBRARIES:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} missing")
-    return "; ".join(found)
-
-
 def record_path(found: dict, folder: Path | None, state: str) -> Path | None:
     root = cache.root()
     if root is None:
         return None
     text = "\n".join(["replay", json.dumps(found, sort_keys=True), str(folder), state,
-                      cache.code_fingerprint(), library_versions()])
+                      cache.code_fingerprint(), cache.library_versions()])
     digest = hashlib.sha256(text.encode()).hexdigest()
     return root / "commands" / f"{digest}.json"
 

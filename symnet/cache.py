@@ -10,7 +10,9 @@ A key is a hash of everything the result depends on:
   * a fingerprint of symnet's own code and templates,
   * the versions of Python, sympy, mpmath, numpy and jinja2.
 Any change is another key, so an entry is never served for anything but the exact input
-that made it. Entries are JSON files written atomically; a damaged or foreign one is ignored.
+that made it. Entries are JSON files written atomically, each holding its key and a hash
+of its content; one whose key, hash or shape is wrong is treated as absent (computed
+again and overwritten), never served.
 
 Only the command line uses the cache (`symnet check`, `symnet generate`): the library
 functions always compute, so tests that patch a stage see the patched result.
@@ -175,33 +177,76 @@ def key(what: str, declaration, *extra) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _entry(what: str, declaration, *extra) -> Path | None:
+# --- entries: sealed with their key and a hash of their content -------------------------------
+
+
+def entry_path(digest: str, subfolder: str | None = None) -> Path | None:
+    """The file of the entry `digest` (in results/SUBFOLDER, by default results/ and its
+    first two hex digits); None when off."""
     folder = root()
-    if folder is None:
+    return None if folder is None else folder / (subfolder or digest[:2]) / f"{digest}.json"
+
+
+def _seal_hash(digest: str, payload) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{digest}\n{canonical}".encode()).hexdigest()
+
+
+def sealed(digest: str, payload) -> str:
+    """The text of an entry: `payload` (JSON values), its key and a hash of both."""
+    payload = json.loads(json.dumps(payload, default=str))   # as a reader will see it
+    return json.dumps({"key": digest, "sha256": _seal_hash(digest, payload),
+                       "payload": payload})
+
+
+def unsealed(text: str, digest: str):
+    """The payload of an entry's text; ValueError unless it is sealed with this key and
+    its hash matches its content (damaged, altered, or another entry's)."""
+    entry = json.loads(text)
+    if not isinstance(entry, dict) or set(entry) != {"key", "sha256", "payload"}:
+        raise ValueError("not a sealed entry")
+    if entry["key"] != digest or entry["sha256"] != _seal_hash(digest, entry["payload"]):
+        raise ValueError("an entry of another key, or altered")
+    return entry["payload"]
+
+
+def read_entry(path: Path | None, digest: str, decode: Callable):
+    """decode(payload) of the entry at `path`, or None if it is missing, damaged, altered
+    or of the wrong shape (decode raises ValueError, KeyError or TypeError)."""
+    if path is None:
         return None
-    digest = key(what, declaration, *extra)
-    return folder / digest[:2] / f"{digest}.json"
+    try:
+        return decode(unsealed(path.read_text(encoding="utf-8"), digest))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_entry(path: Path | None, digest: str, payload) -> None:
+    if path is None:
+        return
+    try:
+        write_atomically(path, sealed(digest, payload))
+    except (OSError, TypeError, ValueError):
+        pass                        # a read-only home, or a result JSON cannot hold: no entry
 
 
 def lookup(what: str, declaration, decode: Callable, *extra):
     """The result kept for this exact input, or None (results are lists and tuples)."""
-    path = _entry(what, declaration, *extra)
-    if path is None:
+    if not enabled():
         return None
-    try:
-        return decode(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    digest = key(what, declaration, *extra)
+    return read_entry(entry_path(digest), digest, decode)
 
 
 def store(what: str, declaration, result, encode: Callable, *extra) -> None:
-    path = _entry(what, declaration, *extra)
-    if path is None:
+    if not enabled():
         return
+    digest = key(what, declaration, *extra)
     try:
-        write_atomically(path, json.dumps(encode(result), default=str))
-    except (OSError, TypeError, ValueError):
-        pass                        # a read-only home, or a result JSON cannot hold: no entry
+        payload = encode(result)
+    except (TypeError, ValueError):
+        return
+    write_entry(entry_path(digest), digest, payload)
 
 
 def kept_or_computed(items: list, kept: Callable, keep: Callable, compute: Callable,
@@ -229,10 +274,42 @@ def _encode_verdicts(verdicts) -> list:
 
 
 def _decode_verdicts(data) -> list:
-    from symnet.verify import Verdict
+    """The verdicts of an entry; ValueError for any other shape (a hand-edited or foreign
+    entry must not reach the reports, which index into it)."""
+    from symnet.verify import PROBED, PROVED, REFUTED, Verdict
 
-    return [Verdict(d["claim"], d["status"], d["detail"], d["counterexample"] or {})
-            for d in data]
+    _require(isinstance(data, list), "verdicts are a list")
+    found = []
+    for d in data:
+        _require(isinstance(d, dict) and set(d) == {"claim", "status", "detail",
+                                                   "counterexample"}, "a verdict's fields")
+        _require(isinstance(d["claim"], str) and isinstance(d["detail"], str)
+                 and d["status"] in (PROVED, REFUTED, PROBED), "a verdict's values")
+        _require(d["counterexample"] is None or _is_counterexample(d["counterexample"]),
+                 "a counterexample")
+        found.append(Verdict(d["claim"], d["status"], d["detail"], d["counterexample"] or {}))
+    return found
+
+
+def _is_counterexample(value) -> bool:
+    return (isinstance(value, dict) and {"point", "lhs", "rhs"} <= set(value)
+            and isinstance(value["point"], dict))
+
+
+def _decode_module(data) -> tuple[str, str]:
+    """(relative path, text) of an entry; ValueError unless the path is FOLDER/NAME.py of
+    plain names (generate writes it under -o: no absolute path, no ..)."""
+    _require(isinstance(data, list) and len(data) == 2
+             and all(isinstance(part, str) for part in data), "a module is [path, text]")
+    parts = data[0].split("/")
+    _require(len(parts) == 2 and parts[1].endswith(".py")
+             and all(p.removesuffix(".py").isidentifier() for p in parts), "a module's path")
+    return data[0], data[1]
+
+
+def _require(condition: bool, what: str) -> None:
+    if not condition:
+        raise ValueError(f"a cache entry of the wrong shape: {what}")
 
 
 def kept_verdicts(declaration) -> list | None:
@@ -247,7 +324,8 @@ def keep_verdicts(declaration, verdicts: list) -> None:
 def kept_module_file(source, reduction: str) -> tuple[str, str] | None:
     """A declaration's generated module (symnet generate), (relative path, text), if the
     cache has it, else None."""
-    return lookup("module", source.declaration, tuple, source.reference, reduction)
+    return lookup("module", source.declaration, _decode_module, source.reference,
+                  reduction)
 
 
 def keep_module_file(source, reduction: str, module: tuple[str, str]) -> None:

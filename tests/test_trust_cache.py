@@ -1,14 +1,16 @@
 """Issue 13, section 2: the cache never serves what a fresh run would not. Its key holds the
-library versions and a user's file with its local modules."""
+library versions and a user's file with its local modules; an entry that is damaged,
+altered or of the wrong shape is absent."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 import pytest
 
-from symnet import cache
+from symnet import cache, replay
 from symnet.cli import main
 
 SOFTPLUS = """\
@@ -123,6 +125,69 @@ def test_editing_a_local_module_the_file_imports_changes_the_verdict(workspace, 
     status, out = checked(reference, capsys)
     assert status == 1 and "refuted  my derivative" in out
 
+
+# --- entries ---------------------------------------------------------------------------------
+
+
+def generate(workspace, reference: str) -> str:
+    assert main(["generate", reference, "-o", str(workspace / "out")]) == 0
+    return (workspace / "out" / "activations" / "bent.py").read_text()
+
+
+def test_a_module_entry_of_the_wrong_shape_is_absent(workspace, capsys):
+    """{"unexpected": true} crashed every later generate until the cache was deleted."""
+    (workspace / "mine.py").write_text(BENT)
+    reference = f"{workspace / 'mine.py'}:bent"
+    fresh = generate(workspace, reference)
+    [entry] = entries(workspace)
+    for planted in ('{"unexpected": true}', {"unexpected": True},
+                    ["../../escaped.py", "print('hi')\n"], ["activations/bent.py"]):
+        entry.write_text(planted if isinstance(planted, str)     # sealed: the wrong shape
+                         else cache.sealed(entry.stem, planted))
+        (workspace / "out" / "activations" / "bent.py").unlink()
+        assert generate(workspace, reference) == fresh, planted
+        assert not (workspace / "escaped.py").exists()
+    assert cache.unsealed(entry.read_text(), entry.stem)[1] == fresh   # computed, kept again
+
+
+def test_an_altered_verdict_is_not_served(workspace, capsys):
+    (workspace / "mine.py").write_text(BENT.replace("1 + x/sp", "1 - x/sp"))   # refuted
+    reference = f"{workspace / 'mine.py'}:bent"
+    assert checked(reference, capsys)[0] == 1
+    [entry] = entries(workspace)
+    kept = entry.read_text()
+    entry.write_text(kept.replace('"refuted"', '"proved"'))   # altered, its hash kept
+    assert checked(reference, capsys)[0] == 1
+    sealed = json.loads(kept)
+    sealed["payload"] = [dict(v, status="proved") for v in sealed["payload"]]
+    sealed["sha256"] = cache._seal_hash(entry.stem, sealed["payload"])
+    entry.write_text(json.dumps(dict(sealed, key="0" * 64)))   # another entry's seal
+    assert checked(reference, capsys)[0] == 1
+    for planted in ([{"claim": "x"}], [{"claim": 1, "status": "proved", "detail": "",
+                                        "counterexample": None}], {"a": 1}):
+        entry.write_text(cache.sealed(entry.stem, planted))
+        assert checked(reference, capsys)[0] == 1, planted
+
+
+def test_an_altered_replay_record_is_not_replayed(workspace, monkeypatch, capsys):
+    calls = []
+
+    def command(argv):
+        calls.append(argv)
+        print("1 refuted")
+        return 1
+
+    monkeypatch.setattr("symnet.cli.main", command)
+    replay.main(["list"])
+    [record] = (workspace / "cache" / "results" / "commands").glob("*.json")
+    kept = record.read_text()
+    for altered in (kept.replace("1 refuted", "all proved").replace(": 1", ": 0"),
+                    json.dumps({"stdout": "all proved\n", "stderr": "", "status": 0}),
+                    {"stdout": 1, "status": 0}, {"stdout": "", "stderr": "", "status": 7}):
+        record.write_text(altered if isinstance(altered, str)    # sealed: the wrong shape
+                          else cache.sealed(record.stem, altered))
+        assert replay.main(["list"]) == 1, altered
+    assert len(calls) == 5 and "all proved" not in capsys.readouterr().out
 
 
 def test_a_users_file_runs_as_its_own_module(workspace):

@@ -14,6 +14,10 @@ that made it. Entries are JSON files written atomically, each holding its key an
 of its content; one whose key, hash or shape is wrong is treated as absent (computed
 again and overwritten), never served.
 
+The folder is created private (0700); one that belongs to another user, or that group or
+others may write in, is refused (CacheError: one line, exit 2), as ssh refuses such a key:
+whoever can write there chooses what symnet reports and what `symnet train` runs.
+
 Only the command line uses the cache (`symnet check`, `symnet generate`): the library
 functions always compute, so tests that patch a stage see the patched result.
 SYMNET_CACHE names the cache's root (default ~/.cache/symnet, shared with `symnet train`'s
@@ -33,11 +37,16 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
+from symnet.errors import SymnetError
 from symnet.files import write_atomically
 
 _PACKAGE = Path(__file__).resolve().parent
 #: the libraries whose versions change what symnet derives, checks and renders
 LIBRARIES = ("sympy", "mpmath", "numpy", "jinja2")
+
+
+class CacheError(SymnetError):
+    """symnet's cache folder cannot be trusted or used."""
 
 
 def home() -> Path:
@@ -51,8 +60,47 @@ def enabled() -> bool:
 
 
 def root() -> Path | None:
-    """The folder of cached results, or None when caching is off."""
-    return home() / "results" if enabled() else None
+    """The folder of cached results (checked private), or None when caching is off."""
+    return folder("results") if enabled() else None
+
+
+def folder(*parts: str) -> Path:
+    """home()/parts..., each level created private and checked (private_folder)."""
+    path = private_folder(home())
+    for part in parts:
+        path = private_folder(path / part)
+    return path
+
+
+def private_folder(path: Path) -> Path:
+    """`path`, created 0700 if missing; CacheError if it is no folder, belongs to another
+    user or group or others may write in it."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise CacheError(f"{path}: not a folder, so no place for symnet's cache (set "
+                         f"SYMNET_CACHE to a folder of your own, or SYMNET_NO_CACHE=1)") from None
+    except OSError:
+        return path           # a read-only home: nothing kept there, nothing read back
+    _refuse_if_shared(path)
+    return path
+
+
+def _refuse_if_shared(path: Path) -> None:
+    if not hasattr(os, "geteuid"):
+        return                # no owners and modes to compare (Windows)
+    try:
+        info = path.stat()
+    except OSError:
+        return
+    if info.st_uid != os.geteuid():
+        raise CacheError(f"{path}: symnet's cache folder belongs to another user (uid "
+                         f"{info.st_uid}); set SYMNET_CACHE to a folder of your own, or "
+                         f"SYMNET_NO_CACHE=1")
+    if info.st_mode & 0o022:
+        raise CacheError(f"{path}: symnet's cache folder is writable by group or others "
+                         f"(mode {info.st_mode & 0o777:o}); `chmod go-w` it, or set "
+                         f"SYMNET_CACHE to a private folder")
 
 
 @lru_cache(maxsize=1)
@@ -182,9 +230,10 @@ def key(what: str, declaration, *extra) -> str:
 
 def entry_path(digest: str, subfolder: str | None = None) -> Path | None:
     """The file of the entry `digest` (in results/SUBFOLDER, by default results/ and its
-    first two hex digits); None when off."""
-    folder = root()
-    return None if folder is None else folder / (subfolder or digest[:2]) / f"{digest}.json"
+    first two hex digits), every folder on the way checked private; None when off."""
+    if not enabled():
+        return None
+    return folder("results", subfolder or digest[:2]) / f"{digest}.json"
 
 
 def _seal_hash(digest: str, payload) -> str:

@@ -15,8 +15,8 @@ and a record's key hashes all of them, so any change is a miss and the command r
 recorded only when it left the folder it watches as it found it (a `generate` that wrote
 files is not replayed: the next one, which writes nothing, is). Records are sealed and
 kept like the cache's entries (symnet.cache: a damaged, altered or misshapen record is
-ignored and the command runs). SYMNET_NO_CACHE=1 turns replay off with the rest of the
-cache.
+ignored and the command runs; a shared cache folder is refused). SYMNET_NO_CACHE=1 turns
+replay off with the rest of the cache.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 from symnet import cache
+from symnet.errors import SymnetError
 
 #: command -> its options; those mapped to True take a value
 REPLAYABLE = {
@@ -91,7 +92,7 @@ def record_key(found: dict, folder: Path | None, state: str) -> str:
 
 
 def record_path(digest: str) -> Path | None:
-    """The record's file (results/commands/), None when caching is off."""
+    """The record's file (results/commands/, checked private), None when caching is off."""
     return cache.entry_path(digest, "commands")
 
 
@@ -160,7 +161,11 @@ def _main(argv) -> int:
     folder = watched_folder(found)
     state = folder_state(folder)
     digest = record_key(found, folder, state)
-    replayed = replay(digest)
+    try:
+        replayed = replay(digest)
+    except SymnetError as exc:          # the cache folder refused (symnet.cache.CacheError)
+        print(f"symnet: error: {exc}", file=sys.stderr)
+        return 2
     if replayed is not None:
         return replayed
     return run_and_record(argv, digest, folder, state)

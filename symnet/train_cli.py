@@ -36,9 +36,10 @@ class TrainError(SymnetError):
 
 
 def _cache_dir() -> Path:
-    from symnet.cache import home
+    """modules/ of symnet's cache folder, created private (CacheError if shared)."""
+    from symnet.cache import folder
 
-    return home() / "modules"
+    return folder("modules")
 
 
 def _user_module(decl, reference: str):

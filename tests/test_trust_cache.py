@@ -1,12 +1,14 @@
 """Issue 13, section 2: the cache never serves what a fresh run would not. Its key holds the
 library versions and a user's file with its local modules; an entry that is damaged,
-altered or of the wrong shape is absent."""
+altered or of the wrong shape is absent; a shared cache folder is refused."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -188,6 +190,68 @@ def test_an_altered_replay_record_is_not_replayed(workspace, monkeypatch, capsys
                           else cache.sealed(record.stem, altered))
         assert replay.main(["list"]) == 1, altered
     assert len(calls) == 5 and "all proved" not in capsys.readouterr().out
+
+
+def user_loss(workspace) -> str:
+    return f"{Path(__file__).parents[1] / 'examples' / 'my_declarations.py'}:smoothed_ce"
+
+
+# --- the folder's permissions --------------------------------------------------------------
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_cache_folder_is_created_private(workspace, capsys):
+    (workspace / "mine.py").write_text(BENT)
+    assert checked(f"{workspace / 'mine.py'}:bent", capsys)[0] == 0
+    folders = [workspace / "cache", workspace / "cache" / "results",
+               entries(workspace)[0].parent]
+    assert [mode(f) for f in folders] == [0o700] * 3
+
+
+def refused(status: int, err: str) -> str:
+    assert status == 2 and err.startswith("symnet: error: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize("loosen", ["group", "others"])
+def test_a_cache_folder_others_may_write_is_refused(workspace, capsys, loosen):
+    (workspace / "cache").mkdir()
+    os.chmod(workspace / "cache", 0o770 if loosen == "group" else 0o703)
+    (workspace / "mine.py").write_text(BENT)
+    status = main(["check", f"{workspace / 'mine.py'}:bent"])
+    assert "writable by group or others" in refused(status, capsys.readouterr().err)
+    assert replay.main(["check"]) == 2                 # the whole catalog, before replaying
+    assert "writable by group or others" in refused(2, capsys.readouterr().err)
+
+
+def test_a_cache_folder_of_another_user_is_refused(workspace, capsys, monkeypatch):
+    (workspace / "cache" / "results").mkdir(parents=True)
+    monkeypatch.setattr("symnet.cache.os.geteuid", lambda: os.stat(workspace).st_uid + 1)
+    assert replay.main(["list"]) == 2
+    assert "belongs to another user" in refused(2, capsys.readouterr().err)
+
+
+def test_a_cache_that_is_a_file_is_refused(workspace, capsys):
+    (workspace / "cache").write_text("not a folder\n")
+    assert replay.main(["list"]) == 2
+    assert "not a folder" in refused(2, capsys.readouterr().err)
+
+
+def test_train_runs_no_module_planted_in_a_shared_cache(workspace, capsys):
+    """A .py planted in a shared SYMNET_CACHE was executed by `symnet train`."""
+    from symnet.train_cli import resolve_module
+
+    reference = user_loss(workspace)
+    resolve_module("losses", reference)
+    [target] = (workspace / "cache" / "modules").rglob("*.py")
+    target.write_text(f"open({str(workspace / 'ran')!r}, 'w')\n")
+    os.chmod(workspace / "cache" / "modules", 0o777)
+    status = main(["train", "--loss", reference, "--epochs", "1", "--json"])
+    assert "writable by group or others" in refused(status, capsys.readouterr().err)
+    assert not (workspace / "ran").exists()
 
 
 def test_a_users_file_runs_as_its_own_module(workspace):

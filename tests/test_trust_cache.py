@@ -1,6 +1,7 @@
 """Issue 13, section 2: the cache never serves what a fresh run would not. Its key holds the
 library versions and a user's file with its local modules; an entry that is damaged,
-altered or of the wrong shape is absent; a shared cache folder is refused."""
+altered or of the wrong shape is absent; `symnet train` never imports a module file it did
+not just compare with the text it generated; a shared cache folder is refused."""
 
 from __future__ import annotations
 
@@ -192,8 +193,28 @@ def test_an_altered_replay_record_is_not_replayed(workspace, monkeypatch, capsys
     assert len(calls) == 5 and "all proved" not in capsys.readouterr().out
 
 
+# --- modules symnet train imports ----------------------------------------------------------
+
+
 def user_loss(workspace) -> str:
     return f"{Path(__file__).parents[1] / 'examples' / 'my_declarations.py'}:smoothed_ce"
+
+
+@pytest.mark.parametrize("damage", [
+    lambda text: 'raise RuntimeError("planted module ran")\n',
+    lambda text: text[: len(text) // 2],               # a torn write
+    lambda text: text.replace("def loss", "def loss_renamed"),
+])
+def test_train_rewrites_a_damaged_module_instead_of_importing_it(workspace, damage):
+    from symnet.train_cli import resolve_module
+
+    reference = user_loss(workspace)
+    _, module = resolve_module("losses", reference)
+    [target] = (workspace / "cache" / "modules").rglob("*.py")
+    text = target.read_text()
+    target.write_text(damage(text))
+    _, again = resolve_module("losses", reference)
+    assert target.read_text() == text and hasattr(again, "loss")
 
 
 # --- the folder's permissions --------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 import sympy as sp
 from sympy import ShapeError
 
+from symnet import cache
 from symnet.catalog import CATALOG, DECLARATION_TYPES, declarations_in
 from symnet.errors import DeclarationError, LoadError
 
@@ -43,7 +44,10 @@ def load_file(path: str) -> dict:
     spec = importlib.util.spec_from_file_location(module_name, file)
     module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
+        # run the bytes read, which the cache keys its results by: an import could run a
+        # bytecode file of an edit that kept the file's size within the same second
+        executed = file.read_bytes()
+        exec(compile(executed, str(file), "exec", dont_inherit=True), vars(module))
     except SyntaxError as exc:
         raise LoadError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except DeclarationError as exc:
@@ -62,6 +66,7 @@ def load_file(path: str) -> dict:
         sys.modules.pop(module_name, None)
     found = _declarations_of(path, module)
     _remember_origins(path, file, module, found)
+    cache.note_loaded(found.values(), executed)
     return found
 
 

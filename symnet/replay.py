@@ -13,7 +13,9 @@ output is a function of
 and a record's key hashes all of them, so any change is a miss and the command runs again
 (with the per-declaration cache of `symnet.cache` for what did not change). A run is
 recorded only when it left the folder it watches as it found it (a `generate` that wrote
-files is not replayed: the next one, which writes nothing, is). SYMNET_NO_CACHE=1 turns
+files is not replayed: the next one, which writes nothing, is). Records are sealed and
+kept like the cache's entries (symnet.cache: a damaged, altered or misshapen record is
+ignored and the command runs; a shared cache folder is refused). SYMNET_NO_CACHE=1 turns
 replay off with the rest of the cache.
 """
 
@@ -28,7 +30,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 from symnet import cache
-from symnet.files import write_atomically
+from symnet.errors import SymnetError
 
 #: command -> its options; those mapped to True take a value
 REPLAYABLE = {
@@ -36,7 +38,6 @@ REPLAYABLE = {
     "list": {"--json": False},
     "generate": {"--check": False, "--reduction": True, "-o": True, "--output": True},
 }
-LIBRARIES = ("sympy", "mpmath", "numpy", "jinja2")
 
 
 def options(argv: list[str]) -> dict | None:
@@ -84,26 +85,22 @@ def folder_state(folder: Path | None) -> str:
     return digest.hexdigest()
 
 
-def library_versions() -> str:
-    from importlib import metadata
-
-    found = [f"python {sys.version}"]
-    for name in LIBRARIES:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} missing")
-    return "; ".join(found)
-
-
-def record_path(found: dict, folder: Path | None, state: str) -> Path | None:
-    root = cache.root()
-    if root is None:
-        return None
+def record_key(found: dict, folder: Path | None, state: str) -> str:
     text = "\n".join(["replay", json.dumps(found, sort_keys=True), str(folder), state,
-                      cache.code_fingerprint(), library_versions()])
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    return root / "commands" / f"{digest}.json"
+                      cache.code_fingerprint(), cache.library_versions()])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def record_path(digest: str) -> Path | None:
+    """The record's file (results/commands/, checked private), None when caching is off."""
+    return cache.entry_path(digest, "commands")
+
+
+def _decode_record(record) -> tuple[str, str, int]:
+    if not (isinstance(record, dict) and isinstance(record.get("stdout"), str)
+            and isinstance(record.get("stderr"), str) and record.get("status") in (0, 1)):
+        raise ValueError("a record of the wrong shape")
+    return record["stdout"], record["stderr"], record["status"]
 
 
 class _Tee(io.TextIOBase):
@@ -120,31 +117,26 @@ class _Tee(io.TextIOBase):
         self.stream.flush()
 
 
-def run_and_record(argv: list[str], path: Path | None, folder: Path | None,
-                   state: str) -> int:
+def run_and_record(argv: list[str], digest: str, folder: Path | None, state: str) -> int:
     from symnet.cli import main as run
 
     out, err = _Tee(sys.stdout), _Tee(sys.stderr)
     with redirect_stdout(out), redirect_stderr(err):
         status = run(argv)
-    if path is not None and status in (0, 1) and folder_state(folder) == state:
-        try:
-            write_atomically(path, json.dumps({"stdout": out.copy.getvalue(),
-                                               "stderr": err.copy.getvalue(),
-                                               "status": status}))
-        except OSError:
-            pass                    # a read-only home: no record, nothing else changes
+    if status in (0, 1) and folder_state(folder) == state:
+        record = {"stdout": out.copy.getvalue(), "stderr": err.copy.getvalue(),
+                  "status": status}
+        cache.write_entry(record_path(digest), digest, record)   # a read-only home: none
     return status
 
 
-def replay(path: Path) -> int | None:
+def replay(digest: str) -> int | None:
     """The recorded command's exit status, its output printed again; None if there is no
-    usable record."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        stdout, stderr, status = record["stdout"], record["stderr"], int(record["status"])
-    except (OSError, ValueError, KeyError, TypeError):
+    usable record (missing, damaged, altered or of the wrong shape)."""
+    record = cache.read_entry(record_path(digest), digest, _decode_record)
+    if record is None:
         return None
+    stdout, stderr, status = record
     sys.stdout.write(stdout)
     sys.stderr.write(stderr)
     return status
@@ -162,17 +154,21 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     found = options(argv)
-    if found is None or cache.root() is None:
+    if found is None or not cache.enabled():
         from symnet.cli import main as run
 
         return run(argv)
     folder = watched_folder(found)
     state = folder_state(folder)
-    path = record_path(found, folder, state)
-    replayed = replay(path) if path is not None else None
+    digest = record_key(found, folder, state)
+    try:
+        replayed = replay(digest)
+    except SymnetError as exc:          # the cache folder refused (symnet.cache.CacheError)
+        print(f"symnet: error: {exc}", file=sys.stderr)
+        return 2
     if replayed is not None:
         return replayed
-    return run_and_record(argv, path, folder, state)
+    return run_and_record(argv, digest, folder, state)
 
 
 if __name__ == "__main__":

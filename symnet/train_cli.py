@@ -37,13 +37,16 @@ class TrainError(SymnetError):
 
 
 def _cache_dir() -> Path:
-    from symnet.cache import home
+    """modules/ of symnet's cache folder, created private (CacheError if shared)."""
+    from symnet.cache import folder
 
-    return home() / "modules"
+    return folder("modules")
 
 
 def _user_module(decl, reference: str):
-    """Generate a user's FILE.py:NAME declaration into the cache, then import it."""
+    """Generate a user's FILE.py:NAME declaration into the cache, then import it: from the
+    text just generated, the file rewritten if it holds anything else (truncated, altered),
+    so that what runs is never what another process left there."""
     from symnet.codegen.emit import Source, module_file
     from symnet.loader import split_reference
 
@@ -51,9 +54,19 @@ def _user_module(decl, reference: str):
     rel, text = module_file(Source(f"{Path(path).name}:{decl.name}", decl))
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     target = _cache_dir() / digest / rel
-    if not target.is_file():
-        write_atomically(target, text)
-    return modules.load_path(target)
+    if _text_of(target) != text:
+        try:
+            write_atomically(target, text)
+        except OSError:
+            pass                    # a read-only home: the module still runs from its text
+    return modules.load_text(target, text)
+
+
+def _text_of(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def resolve_module(kind: str, reference: str):

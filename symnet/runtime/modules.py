@@ -2,7 +2,8 @@
 
 The catalog's modules live in `generated/` (at the top of a source checkout, or shipped
 inside the installed package); a user's own modules are loaded from the directory
-`symnet generate -o DIR` wrote them to.
+`symnet generate -o DIR` wrote them to, or, for `symnet train FILE.py:NAME`, run from the
+text just generated (load_text).
 """
 
 from __future__ import annotations
@@ -41,6 +42,23 @@ def load_path(path: str | Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     sys.modules[name] = module
+    return module
+
+
+def load_text(path: str | Path, text: str) -> ModuleType:
+    """The module whose source is `text`, named after its file `path` (for tracebacks):
+    executed from `text` itself, so that nothing else written at `path` (nor a bytecode
+    file beside it) is ever run in its place."""
+    path = Path(path)
+    name = f"symnet_generated_{path.parent.name}_{path.stem}"
+    module = ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module          # as an import does: the module's code may look for it
+    try:
+        exec(compile(text, str(path), "exec", dont_inherit=True), module.__dict__)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     return module
 
 

@@ -19,3 +19,21 @@ def write_atomically(path: str | Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_bytes_atomically(path: str | Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, flush it to the disk, then rename it
+    into place. On any error (a full disk, Ctrl-C) the temporary file is removed and
+    `path` is as it was; the error (OSError, KeyboardInterrupt) propagates."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())   # a full disk may only say so here, not on write
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

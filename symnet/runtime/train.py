@@ -12,14 +12,13 @@ raises KeyboardInterrupt instead of returning, so nothing of it is saved.
 from __future__ import annotations
 
 import itertools
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from symnet.files import DeferredInterrupts
 from symnet.runtime.data import Dataset
 from symnet.runtime.fused import fused_step
 from symnet.runtime.network import Network, encode_targets
@@ -101,38 +100,6 @@ class Snapshots:
         # copies, not the buffers themselves: a later take() must not write into the network
         for name, value in copies.items():
             self.params[name] = value.copy()
-
-
-class DeferredInterrupts:
-    """While entered (in the main thread, where SIGINT's handler is Python's default), a
-    Ctrl-C only sets `requested`; `check()`, called between two steps, raises the
-    KeyboardInterrupt then. A second Ctrl-C raises at once and sets `forced`: the step it
-    broke may be torn. Elsewhere (another thread, a caller's own SIGINT handler) nothing
-    changes."""
-
-    def __init__(self):
-        self.requested = self.forced = False
-        self.previous = None
-
-    def __enter__(self) -> DeferredInterrupts:
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self.previous = signal.signal(signal.SIGINT, self._hold)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-    def _hold(self, signum, frame) -> None:
-        if self.requested:
-            self.forced = True
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def check(self) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
 
 
 def run_epoch(step: Step, snapshots: Snapshots, x: np.ndarray, target: np.ndarray,

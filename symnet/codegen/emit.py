@@ -249,10 +249,11 @@ def write_files(root: Path, files: dict[str, str]) -> list[str]:
         except OSError as exc:
             raise CodegenError("", f"cannot write {root}: {exc.strerror or exc}; nothing was "
                                f"changed") from exc
-        finally:   # whatever stopped it: our sibling folders go (the old tree comes back if
-            _recover(root)        # it was moved aside), and so do the folders made for it
-            for folder in missing if not root.exists() else []:
-                _remove_empty(folder)
+        finally:   # whatever stopped it: our sibling folders go (the old tree comes back
+            _recover(root)   # if it was moved aside), and so do the folders made for it
+            if not root.exists():
+                for folder in missing:
+                    _remove_empty(folder)
     interrupts.check()
     return changed
 

@@ -142,7 +142,10 @@ def train(net: Network, data: Dataset, config: TrainConfig, history: History | N
     started = time.perf_counter()
     with DeferredInterrupts() as interrupts:
         try:
-            _epochs(net, data, config, history, on_epoch, optimizer, fused, interrupts.check)
+            step, x, target = _prepare(net, data, optimizer, fused)
+            started = time.perf_counter()
+            _epochs(step, Snapshots(net.params), x, target, net, data, config, history,
+                    on_epoch, interrupts.check)
             interrupts.check()   # a Ctrl-C during the last epoch's bookkeeping still counts
         except KeyboardInterrupt:
             if interrupts.forced:
@@ -153,14 +156,18 @@ def train(net: Network, data: Dataset, config: TrainConfig, history: History | N
     return history
 
 
-def _epochs(net: Network, data: Dataset, config: TrainConfig, history: History, on_epoch,
-            optimizer, fused: bool, between_steps: Callable[[], None]) -> None:
+def _prepare(net: Network, data: Dataset, optimizer, fused: bool):
+    """(step, training inputs, targets) in the parameters' dtype."""
     step = fused_step(net, optimizer) if fused else None
     step = step if step is not None else layer_step(net, optimizer)
-    snapshots = Snapshots(net.params)
     dtype = next(iter(net.params.values())).dtype
     x = data.x_train.astype(dtype, copy=False)
-    target = encode_targets(data.y_train, net.sizes[-1], net.target_kind, dtype)
+    return step, x, encode_targets(data.y_train, net.sizes[-1], net.target_kind, dtype)
+
+
+def _epochs(step: Step, snapshots: Snapshots, x: np.ndarray, target: np.ndarray,
+            net: Network, data: Dataset, config: TrainConfig, history: History, on_epoch,
+            between_steps: Callable[[], None]) -> None:
     for epoch in range(history.epochs, config.epochs):
         # one generator per epoch: a resumed run shuffles exactly as an unbroken one
         rng = np.random.default_rng([config.seed, epoch])

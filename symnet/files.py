@@ -1,9 +1,12 @@
-"""Writing files so that a failure never leaves a half-written one behind."""
+"""Writing files so that a failure never leaves a half-written one behind, and holding a
+Ctrl-C back while something must be finished whole."""
 
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 
@@ -20,6 +23,55 @@ def write_atomically(path: str | Path, text: str) -> None:
         Path(temporary).unlink(missing_ok=True)
         raise
 
+
+def write_bytes_atomically(path: str | Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, flush it to the disk, then rename it
+    into place. On any error (a full disk, Ctrl-C) the temporary file is removed and
+    `path` is as it was; the error (OSError, KeyboardInterrupt) propagates."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())   # a full disk may only say so here, not on write
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class DeferredInterrupts:
+    """While entered (in the main thread, where SIGINT's handler is Python's default), a
+    Ctrl-C only sets `requested`; `check()`, called where the work is whole (between two
+    training steps, after a tree is written), raises the KeyboardInterrupt then. A second
+    Ctrl-C raises at once and sets `forced`: the work it broke may be torn. Elsewhere
+    (another thread, a caller's own SIGINT handler) nothing changes."""
+
+    def __init__(self):
+        self.requested = self.forced = False
+        self.previous = None
+
+    def __enter__(self) -> DeferredInterrupts:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.previous = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _hold(self, signum, frame) -> None:
+        if self.requested:
+            self.forced = True
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
 
 def check_output(option: str, path: str | Path, folder: bool = False) -> Path:
     """`path` as given to `option`, if it can be written as a file (or, with `folder`, as a

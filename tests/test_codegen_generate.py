@@ -121,12 +121,12 @@ def test_a_write_that_fails_midway_leaves_every_existing_file_intact(tmp_path, m
     write_files(out, {rel: "old\n" for rel in files})
     real_open, opened = open, []
 
-    def failing_open(path, *args, **kwargs):
-        if str(path).endswith(".tmp"):
+    def failing_open(path, mode="r", *args, **kwargs):   # the third file written fails
+        if "w" in mode:
             opened.append(path)
             if len(opened) == 3:
                 raise OSError(28, "No space left on device")
-        return real_open(path, *args, **kwargs)
+        return real_open(path, mode, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", failing_open)
     with pytest.raises(CodegenError, match="No space left on device; nothing was changed"):

@@ -10,14 +10,19 @@ from pathlib import Path
 import numpy as np
 
 from symnet.errors import DataError
+from symnet.files import write_bytes_atomically
 from symnet.runtime.train import History
 
-_HISTORY_FIELDS = ("loss", "train_accuracy", "test_accuracy", "steps", "epochs", "seconds")
+#: epoch_losses: the losses of the steps done in the epoch in progress (a Ctrl-C stops after
+#: any step), so that a resumed run skips them and averages the epoch as an unbroken one
+_HISTORY_FIELDS = ("loss", "epoch_losses", "train_accuracy", "test_accuracy", "steps",
+                   "epochs", "seconds")
 
 
 def save_checkpoint(path: str | Path, params: dict, optimizer, history: History,
                     settings: dict) -> Path:
-    """Parameters, optimiser state, history and the run's settings; written atomically."""
+    """Parameters, optimiser state, history and the run's settings; written atomically: a
+    failure (a full disk) leaves no temporary file and `path` as it was."""
     path = Path(path)
     arrays = {f"param/{k}": v for k, v in params.items()}
     arrays.update({f"optimizer/{k}": v for k, v in optimizer.state().items()})
@@ -25,10 +30,11 @@ def save_checkpoint(path: str | Path, params: dict, optimizer, history: History,
     arrays["meta"] = np.array(json.dumps(meta))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(buffer.getvalue())
-    temporary.replace(path)
+    try:
+        write_bytes_atomically(path, buffer.getvalue())
+    except OSError as exc:
+        raise DataError(f"cannot write the checkpoint {path}: {exc.strerror or exc}; nothing "
+                        f"was saved") from None
     return path
 
 

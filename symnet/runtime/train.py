@@ -1,18 +1,24 @@
 """The training loop: shuffled mini-batches, an optimiser, a history, checkpoints.
 
 Deterministic: the same seed gives a bitwise-identical loss history. A non-finite loss
-stops training at that step and keeps the last good parameters; an interrupt (Ctrl-C)
-ends the epoch loop cleanly so the caller can save a checkpoint to resume from.
+stops training at that step and keeps the last good parameters. An interrupt (Ctrl-C) is
+held back until the step in progress has completed, then ends the loop, so that the
+parameters, the optimiser's state and the history are all of one completed step: a
+checkpoint saved then resumes (even in the middle of an epoch) to the bits of an unbroken
+run. A second Ctrl-C while the first waits abandons the run at once, torn: train() then
+raises KeyboardInterrupt instead of returning, so nothing of it is saved.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from symnet.files import DeferredInterrupts
 from symnet.runtime.data import Dataset
 from symnet.runtime.fused import fused_step
 from symnet.runtime.network import Network, encode_targets
@@ -31,6 +37,7 @@ class TrainConfig:
 @dataclass
 class History:
     loss: list = field(default_factory=list)            # one entry per epoch (mean of steps)
+    epoch_losses: list = field(default_factory=list)    # of the epoch in progress, by step
     train_accuracy: list = field(default_factory=list)
     test_accuracy: list = field(default_factory=list)
     steps: int = 0
@@ -96,13 +103,18 @@ class Snapshots:
 
 
 def run_epoch(step: Step, snapshots: Snapshots, x: np.ndarray, target: np.ndarray,
-              batches: Iterable[np.ndarray], history: History) -> bool:
+              batches: Iterable[np.ndarray], history: History,
+              between_steps: Callable[[], None] = lambda: None) -> bool:
     """One epoch of `step` over `batches`; False if training stops. A non-finite loss stops
     it with the last parameters whose loss was finite (those before the first step, when
     no step was finite). A step that only reports its loss (the fused one) shows a
-    gradient that is not finite one step later, as the loss of the parameters it made."""
-    losses = []
-    for rows in batches:
+    gradient that is not finite one step later, as the loss of the parameters it made.
+    The batches whose steps `history.epoch_losses` already holds (a run resumed in the
+    middle of the epoch) are skipped; `between_steps` runs before each step (it may raise
+    KeyboardInterrupt: everything of the steps before is then recorded)."""
+    losses = history.epoch_losses
+    for rows in itertools.islice(batches, len(losses), None):
+        between_steps()
         before = snapshots.take(history.steps)
         total, finite = step(x[rows], target[rows])
         history.steps += 1
@@ -114,6 +126,7 @@ def run_epoch(step: Step, snapshots: Snapshots, x: np.ndarray, target: np.ndarra
         history.last_good = before
         losses.append(total)
     history.loss.append(float(np.mean(losses)))
+    history.epoch_losses = []
     history.epochs += 1
     return True
 
@@ -126,27 +139,44 @@ def train(net: Network, data: Dataset, config: TrainConfig, history: History | N
     (symnet.runtime.fused); else, and always with fused=False, layer by layer."""
     history = history or History()
     optimizer = optimizer or OPTIMIZERS[config.optimizer](lr=config.lr)
-    step = fused_step(net, optimizer) if fused else None
-    step = step if step is not None else layer_step(net, optimizer)
-    snapshots = Snapshots(net.params)
-    dtype = next(iter(net.params.values())).dtype
-    x = data.x_train.astype(dtype, copy=False)
-    target = encode_targets(data.y_train, net.sizes[-1], net.target_kind, dtype)
     started = time.perf_counter()
-    try:
-        for epoch in range(history.epochs, config.epochs):
-            # one generator per epoch: a resumed run shuffles exactly as an unbroken one
-            rng = np.random.default_rng([config.seed, epoch])
-            batches = _batches(len(x), config.batch_size, rng)
-            if not run_epoch(step, snapshots, x, target, batches, history):
-                break
-            _record(net, data, history)
-            if on_epoch is not None:
-                on_epoch(history)
-    except KeyboardInterrupt:
-        history.stopped = f"interrupted after {history.epochs} epochs"
+    with DeferredInterrupts() as interrupts:
+        try:
+            step, x, target = _prepare(net, data, optimizer, fused)
+            started = time.perf_counter()
+            _epochs(step, Snapshots(net.params), x, target, net, data, config, history,
+                    on_epoch, interrupts.check)
+            interrupts.check()   # a Ctrl-C during the last epoch's bookkeeping still counts
+        except KeyboardInterrupt:
+            if interrupts.forced:
+                raise
+            history.stopped = (f"interrupted after {history.epochs} epochs "
+                               f"({history.steps} steps)")
     history.seconds += time.perf_counter() - started
     return history
+
+
+def _prepare(net: Network, data: Dataset, optimizer, fused: bool):
+    """(step, training inputs, targets) in the parameters' dtype."""
+    step = fused_step(net, optimizer) if fused else None
+    step = step if step is not None else layer_step(net, optimizer)
+    dtype = next(iter(net.params.values())).dtype
+    x = data.x_train.astype(dtype, copy=False)
+    return step, x, encode_targets(data.y_train, net.sizes[-1], net.target_kind, dtype)
+
+
+def _epochs(step: Step, snapshots: Snapshots, x: np.ndarray, target: np.ndarray,
+            net: Network, data: Dataset, config: TrainConfig, history: History, on_epoch,
+            between_steps: Callable[[], None]) -> None:
+    for epoch in range(history.epochs, config.epochs):
+        # one generator per epoch: a resumed run shuffles exactly as an unbroken one
+        rng = np.random.default_rng([config.seed, epoch])
+        batches = _batches(len(x), config.batch_size, rng)
+        if not run_epoch(step, snapshots, x, target, batches, history, between_steps):
+            break
+        _record(net, data, history)
+        if on_epoch is not None:
+            on_epoch(history)
 
 
 def _record(net: Network, data: Dataset, history: History) -> None:

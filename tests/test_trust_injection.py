@@ -1,0 +1,221 @@
+"""No text becomes code (issue 13, section 5): text a user supplies -- an expression given to
+`symnet graph` with its comments, a declaration's doc, a symbol's name, a file's name --
+lands in generated modules only inside docstrings and comments it cannot end.
+
+Every hostile text below is written so that, were it to close its string or comment, the
+rest would print PWNED on import. Each generated module is imported in a fresh Python
+process: it must import, print nothing, and carry the text in its docstring where it
+carries it at all.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from symnet.cli import main
+from symnet.graph.circuit import build
+from symnet.graph.code import emit
+from symnet.graph.parse import parse_expression
+from symnet.templating import comment, docstring
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = 'print("PWN" + "ED")'   # prints PWNED only if it runs as code
+
+HOSTILE = {
+    "double quotes": f'"""; {RUN}; """',
+    "single quotes": f"'''; {RUN}; '''",
+    "quote run": f'"""""; {RUN}; """""',
+    "backslash quotes": f'\\"""; {RUN}; \\"""',
+    "backslash N": "C:\\Nope",
+    "escapes as text": "\\N{BULLET} \\x41 \\u00e9 \\t \\0",
+    "trailing backslash": "ends in a backslash \\",
+    "newlines": f'line\n"""\n{RUN}\n"""\nend',
+    "carriage returns": f"cr\r{RUN}\r\n{RUN}\r#",
+    "non-ASCII": "ünïcödé ∂L/∂x 💥 \u202eevil\u202c \u2028 sep",
+    "NUL": f"nul\x00byte; {RUN}",
+}
+KINDS = ("activations", "losses", "regularizers", "layers")
+
+
+def imported(path: Path, module: str) -> tuple[str, str | None]:
+    """(everything the import printed, the module's __doc__) from a fresh process."""
+    code = ("import importlib, json, sys\n"
+            f"module = importlib.import_module({module!r})\n"
+            "sys.stdout.write('\\n' + json.dumps(module.__doc__))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    printed, _, doc = done.stdout.rpartition("\n")
+    return printed + done.stderr, json.loads(doc)
+
+
+def words(text: str) -> str:
+    """The text with its whitespace runs as single spaces: docstrings wrap prose."""
+    return " ".join(text.split())
+
+
+# --- the escaping rule itself ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE)
+@pytest.mark.parametrize("indent", ["", "    "])
+def test_a_docstring_literal_reads_back_as_its_text(text, indent):
+    lines = ["title", *text.split("\n"), "last"]
+    literal = docstring(lines, indent)
+    namespace = {}
+    exec(compile(f"def f():\n    {literal}\n", "<test>", "exec"), namespace)
+    assert namespace["f"].__doc__ == "\n".join(
+        [lines[0], *(indent + line for line in lines[1:])]) + "\n" + indent
+    assert "\0" not in literal and "\r" not in literal
+
+
+def test_a_docstring_stays_raw_where_it_needs_no_escape():
+    """The catalog's LaTeX keeps its raw docstrings byte for byte."""
+    assert docstring([r"\frac{d}{dx}", "x"]) == 'r"""\\frac{d}{dx}\nx\n"""'
+    assert docstring(["plain", "text"], "    ") == '"""plain\n    text\n    """'
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE)
+def test_a_comment_is_comment_lines_only(text):
+    source = comment(f"Declaration: {text}") + "\n"
+    assert "\0" not in source
+    # every line a comment: no code at all, so compiling gives an empty module
+    assert all(line.startswith("#") for line in source.splitlines())
+    assert compile(source, "<test>", "exec").co_names == ()
+
+
+# --- symnet graph -------------------------------------------------------------------------
+
+
+def graph_expression(text: str) -> str:
+    """x*y followed by `text` as comments: each of its lines starts with #."""
+    return "x*y #" + text.replace("\r\n", "\n").replace("\r", "\r#").replace("\n", "\n#")
+
+
+def test_the_issues_graph_injection_writes_a_module_that_runs_nothing(tmp_path, capsys):
+    expression = 'x*y #"""; __import__("os").system("echo PWNED"); """'
+    assert main(["graph", expression, "-o", str(tmp_path / "neuron.py")]) == 0
+    printed, doc = imported(tmp_path, "neuron")
+    assert "PWNED" not in printed
+    assert f"f = {expression}\n" in doc
+
+
+def test_a_graph_comment_with_a_backslash_imports(tmp_path, capsys):
+    assert main(["graph", "x*y # C:\\Nope", "-o", str(tmp_path / "nope.py")]) == 0
+    printed, doc = imported(tmp_path, "nope")
+    assert printed == "" and "f = x*y # C:\\Nope\n" in doc
+
+
+@pytest.mark.parametrize("text", [t for t in HOSTILE.values() if "\0" not in t],
+                         ids=[k for k, t in HOSTILE.items() if "\0" not in t])
+def test_graph_modules_carry_hostile_comments_and_run_nothing(tmp_path, capsys, text):
+    expression = graph_expression(text)
+    assert main(["graph", expression, "-o", str(tmp_path / "hostile.py")]) == 0
+    printed, doc = imported(tmp_path, "hostile")
+    assert printed == ""
+    assert f"f = {expression}\n" in doc
+
+
+def test_a_nul_in_a_graph_source_is_escaped(tmp_path):
+    """A NUL cannot come through a command line, but through emit() it must not break
+    the module either."""
+    source = "x*y # " + HOSTILE["NUL"]
+    (tmp_path / "nul.py").write_text(emit(build(parse_expression("x*y")), source),
+                                     encoding="utf-8")
+    printed, doc = imported(tmp_path, "nul")
+    assert printed == "" and f"f = {source}\n" in doc
+
+
+# --- symnet generate: activations, losses, regularisers, layers --------------------------
+
+DECLARATIONS = '''
+import sympy as sp
+from symnet import Activation, Loss, Regularizer
+from symnet.matrix.layers import Layer, broadcast, size
+from symnet.symbols import C, i, s, x, y
+
+TEXTS = {texts}
+N, D, M = size("N"), size("D"), size("M")
+X, W, b = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M), sp.MatrixSymbol("b", 1, M)
+G = sp.MatrixSymbol("G", N, M)
+w = sp.IndexedBase("w", real=True)
+for n, text in enumerate(TEXTS):
+    a = sp.Symbol(text, real=True)     # a parameter named by the text
+    globals()[f"activation_{{n}}"] = Activation(f"activation_{{n}}", a * x, inputs=x,
+                                               params={{a: 2}}, doc=text)
+    globals()[f"loss_{{n}}"] = Loss(f"loss_{{n}}", sp.Sum((s[i] - y[i]) ** 2, (i, 0, C - 1)),
+                                    scores=s, size=C, target=y, target_kind="real", doc=text)
+    globals()[f"regularizer_{{n}}"] = Regularizer(
+        f"regularizer_{{n}}", a * sp.Sum(w[i] ** 2, (i, 0, C - 1)), weights=w, size=C,
+        params={{a: 1}}, doc=text)
+    globals()[f"layer_{{n}}"] = Layer(f"layer_{{n}}", X * W + broadcast(b, N),
+                                     inputs=(X, W, b), upstream=G, doc=text)
+'''
+NAMES = {"activations": "activation", "losses": "loss", "regularizers": "regularizer",
+         "layers": "layer"}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    """Every kind of module for every hostile text, as `symnet generate FILE.py -o DIR`
+    writes them."""
+    folder = tmp_path_factory.mktemp("hostile")
+    (folder / "hostile.py").write_text(
+        DECLARATIONS.format(texts=repr(list(HOSTILE.values()))), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "symnet", "generate", "hostile.py", "-o",
+                           "out"], cwd=folder, capture_output=True, text=True, timeout=600,
+                          env={**_environment(), "SYMNET_NO_CACHE": "1"})
+    assert done.returncode == 0, done.stderr
+    return folder / "out"
+
+
+def _environment() -> dict:
+    import os
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("n, text", enumerate(HOSTILE.values()), ids=HOSTILE)
+def test_generated_modules_carry_hostile_docs_and_run_nothing(generated, kind, n, text):
+    printed, doc = imported(generated, f"{kind}.{NAMES[kind]}_{n}")
+    assert printed == ""
+    assert words(f"({NAMES[kind]}): {text}") in words(doc)
+
+
+def test_generated_packages_import(generated):
+    for folder, package in [(generated.parent, generated.name), *((generated, k) for k in KINDS)]:
+        printed, doc = imported(folder, package)
+        assert printed == "" and doc
+
+
+def test_a_training_steps_hostile_doc_runs_nothing(tmp_path):
+    from symnet.codegen.emit import Source, module_file
+    from symnet.codegen.step_catalog import STEPS
+
+    text = "".join(HOSTILE.values())
+    step = replace(STEPS["two_layer_relu_softmax_ce_l2_sgd"], doc=text)
+    path, code = module_file(Source("hostile.py:two_layer_relu_softmax_ce_l2_sgd", step))
+    (tmp_path / "step.py").write_text(code, encoding="utf-8")
+    printed, doc = imported(tmp_path, "step")
+    assert printed == "" and words(text) in words(doc)
+
+
+def test_a_declaration_files_name_cannot_end_the_header_comment(tmp_path):
+    """The header names the file; a file name may hold line breaks."""
+    name = f'nl\n{RUN}\r{RUN}\n#.py'
+    (tmp_path / name).write_text(textwrap.dedent('''
+        from symnet import Activation
+        from symnet.symbols import x
+        doubled = Activation("doubled", x * x, inputs=x)
+    '''), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "symnet", "generate", name, "-o", "out"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=_environment())
+    assert done.returncode == 0, done.stderr
+    printed, doc = imported(tmp_path / "out", "activations.doubled")
+    assert printed == "" and doc.startswith("doubled (activation)")

@@ -219,3 +219,76 @@ def test_a_declaration_files_name_cannot_end_the_header_comment(tmp_path):
     assert done.returncode == 0, done.stderr
     printed, doc = imported(tmp_path / "out", "activations.doubled")
     assert printed == "" and doc.startswith("doubled (activation)")
+
+
+# --- names: a declaration's names are the code's identifiers -----------------------------
+
+NAMES_FILE = '''
+import sympy as sp
+from symnet import Activation
+from symnet.matrix.layers import Layer, size
+from symnet.symbols import x
+
+y = sp.Symbol("y", real=True)
+bold_x, dx = (sp.Symbol(n, real=True) for n in ("\\U0001d431", "dx"))
+#: a parameter 𝐱 beside the input x: Python reads the identifier 𝐱 as x
+bold = Activation("bold", bold_x * x ** 2, inputs=x, params={bold_x: 2})
+#: a parameter dx beside the input x, whose gradient the code calls dx
+shadow = Activation("shadow", x + dx * y, inputs=(x, y), params={dx: 2})
+N, D, M = size("N"), size("D"), size("M")
+X, W, dW = (sp.MatrixSymbol(n, *shape) for n, shape in (("X", (N, D)), ("W", (D, M)),
+                                                         ("dW", (D, M))))
+shadow_layer = Layer("shadow_layer", X * W + X * dW, inputs=(W, dW, X),
+                     upstream=sp.MatrixSymbol("G", N, M))
+'''
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory) -> Path:
+    """The modules of NAMES_FILE, as `symnet generate names.py -o out` writes them."""
+    folder = tmp_path_factory.mktemp("names")
+    (folder / "names.py").write_text(NAMES_FILE, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "symnet", "generate", "names.py", "-o", "out"],
+                          cwd=folder, capture_output=True, text=True, timeout=300,
+                          env=_environment())
+    assert done.returncode == 0, done.stderr
+    return folder / "out"
+
+
+def computed(folder: Path, code: str):
+    """What `code` (numpy imported as np) prints as JSON, run in a fresh process in folder."""
+    ran = subprocess.run([sys.executable, "-c", f"import json\nimport numpy as np\n{code}"],
+                         cwd=folder, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)
+
+
+def test_a_parameter_python_reads_as_an_input_gets_its_own_name(named):
+    """𝐱 is x to Python: the module was `def forward(x, 𝐱=2)`, which does not import."""
+    assert computed(named, "from activations import bold\n"
+                           "out, cache = bold.forward(np.array([3.0]))\n"
+                           "print(json.dumps([out[0], bold.backward(np.ones(1), cache)[0]]))"
+                    ) == [18.0, 12.0]                 # 2 x^2 at 3 and its slope 4 x
+
+
+def test_a_parameter_named_as_an_inputs_gradient_is_not_overwritten(named):
+    """backward assigned dx = dout, then computed dy = dout*dx with the parameter gone."""
+    assert computed(named, "from activations import shadow\n"
+                           "_, cache = shadow.forward(np.ones(1), np.ones(1))\n"
+                           "print(json.dumps([g[0] for g in shadow.backward(np.ones(1), cache)]))"
+                    ) == [1.0, 2.0]                   # d/dx = 1, d/dy = dx = 2
+
+
+def test_a_layer_input_named_as_another_inputs_gradient_is_not_overwritten(named):
+    """backward assigned dW, W's gradient, then computed dX from the input dW."""
+    assert computed(named, "from layers import shadow_layer\n"
+                           "W, dW, X = np.eye(2), 2 * np.eye(2), 2 * np.eye(2)\n"
+                           "_, cache = shadow_layer.forward(W, dW, X)\n"
+                           "dX = shadow_layer.backward(np.ones((2, 2)), cache)[2]\n"
+                           "print(json.dumps(dX.tolist()))"
+                    ) == [[3.0, 3.0], [3.0, 3.0]]     # G (W + dW)^T
+
+
+def test_a_graph_output_name_python_reads_as_an_input_is_refused(capsys):
+    assert main(["graph", "x*y", "--name", "\U0001d431", "--code"]) == 2
+    assert "reads as 'x'" in capsys.readouterr().err

@@ -292,3 +292,30 @@ def test_a_layer_input_named_as_another_inputs_gradient_is_not_overwritten(named
 def test_a_graph_output_name_python_reads_as_an_input_is_refused(capsys):
     assert main(["graph", "x*y", "--name", "\U0001d431", "--code"]) == 2
     assert "reads as 'x'" in capsys.readouterr().err
+
+
+# --- the Markdown report of symnet derive --report ---------------------------------------
+
+REPORTED = '''
+from symnet import Activation, Gradient
+from symnet.symbols import x
+
+cube = Activation("cube", x ** 3, inputs=x, doc="a doc ```` </code><script>alert(1)</script>",
+                  hand=[Gradient(3 * x ** 2, label="a label\\n| forged | row |\\n<b>bold</b>")])
+'''
+
+
+def test_a_reports_text_stays_text(tmp_path):
+    """The generated module sits in a code block that its docstring's backticks closed, the
+    doc's HTML was the page's, and a label's line break ended the verdicts' table row."""
+    (tmp_path / "reported.py").write_text(REPORTED, encoding="utf-8")
+    report = tmp_path / "cube.md"
+    assert main(["derive", f"{tmp_path / 'reported.py'}:cube", "--report", str(report)]) == 0
+    lines = report.read_text(encoding="utf-8").splitlines()
+    assert lines[2] == "a doc ```` &lt;/code&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+    code = lines.index("`````python")         # longer than the docstring's run of four
+    assert lines[code + 1:].index("`````") > 10
+    page = "\n".join(lines[:code])           # the code block holds the docstring as it is
+    assert "<script>" not in page and "<b>" not in page
+    row = next(line for line in lines if line.startswith("| proved |"))
+    assert row.count(" | ") == 2 and r"\| forged \| row \|" in row

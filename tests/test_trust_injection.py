@@ -319,3 +319,18 @@ def test_a_reports_text_stays_text(tmp_path):
     assert "<script>" not in page and "<b>" not in page
     row = next(line for line in lines if line.startswith("| proved |"))
     assert row.count(" | ") == 2 and r"\| forged \| row \|" in row
+
+
+def test_an_activation_whose_backward_needs_no_cache_imports(tmp_path):
+    """2*x: backward unpacked an empty cache with the line ` = cache`, and the module did not
+    import."""
+    (tmp_path / "linear.py").write_text(textwrap.dedent('''
+        from symnet import Activation
+        from symnet.symbols import x
+        doubled = Activation("doubled", 2 * x, inputs=x)
+    '''), encoding="utf-8")
+    assert main(["generate", str(tmp_path / "linear.py"), "-o", str(tmp_path / "out")]) == 0
+    assert computed(tmp_path / "out", "from activations import doubled\n"
+                                      "out, cache = doubled.forward(np.array([3.0]))\n"
+                                      "dx = doubled.backward(np.array([5.0]), cache)\n"
+                                      "print(json.dumps([out[0], dx[0]]))") == [6.0, 10.0]

@@ -187,6 +187,8 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
     cache = [names[str(s)] for s in _cache(needed, decl)]
     cached = f"({cache[0]},)" if len(cache) == 1 else f"({', '.join(cache)})"
     unpacked = cached if len(cache) == 1 else ", ".join(cache)
+    # a constant derivative (2*x) needs nothing from the cache: nothing to unpack
+    unpack = (f"{unpacked} = cache",) if cache else ()
     backward = _code(list(grads.items()), names, dtype_of)
     functions = {
         "forward": Function(
@@ -198,7 +200,7 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
             "backward", "dout, cache",
             ("The gradient of the loss with respect to each input, given dout = dloss/dout.",
              f"Returns {', '.join(grads)}: dout times the derivative, from the cache."),
-            (f"{unpacked} = cache",) + backward, ", ".join(grads)),
+            unpack + backward, ", ".join(grads)),
     }
     doc = module_docstring(derivation, names, used)
     return Module(decl.name, decl.kind, "forward_backward.py.j2", "activations", tuple(doc),

@@ -334,3 +334,11 @@ def test_an_activation_whose_backward_needs_no_cache_imports(tmp_path):
                                       "out, cache = doubled.forward(np.array([3.0]))\n"
                                       "dx = doubled.backward(np.array([5.0]), cache)\n"
                                       "print(json.dumps([out[0], dx[0]]))") == [6.0, 10.0]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_a_drawings_title_is_the_expression_as_written(tmp_path, capsys, suffix):
+    """A $ in a comment was read as matplotlib mathtext: `$x^$` ended in a traceback."""
+    path = tmp_path / f"drawn{suffix}"
+    assert main(["graph", "x*y # costs $x^$ or \\$5", "-o", str(path)]) == 0
+    assert path.stat().st_size > 0

@@ -38,6 +38,7 @@ HOSTILE = {
     "carriage returns": f"cr\r{RUN}\r\n{RUN}\r#",
     "non-ASCII": "ünïcödé ∂L/∂x 💥 \u202eevil\u202c \u2028 sep",
     "NUL": f"nul\x00byte; {RUN}",
+    "lone surrogate": "a file name's undecodable byte \udcff",
 }
 KINDS = ("activations", "losses", "regularizers", "layers")
 
@@ -111,9 +112,13 @@ def test_a_graph_comment_with_a_backslash_imports(tmp_path, capsys):
     assert printed == "" and "f = x*y # C:\\Nope\n" in doc
 
 
-@pytest.mark.parametrize("text", [t for t in HOSTILE.values() if "\0" not in t],
-                         ids=[k for k, t in HOSTILE.items() if "\0" not in t])
-def test_graph_modules_carry_hostile_comments_and_run_nothing(tmp_path, capsys, text):
+#: what a command line cannot carry as text: a NUL, an undecodable byte
+UNSPEAKABLE = ("NUL", "lone surrogate")
+
+
+@pytest.mark.parametrize("kind", [k for k in HOSTILE if k not in UNSPEAKABLE])
+def test_graph_modules_carry_hostile_comments_and_run_nothing(tmp_path, capsys, kind):
+    text = HOSTILE[kind]
     expression = graph_expression(text)
     assert main(["graph", expression, "-o", str(tmp_path / "hostile.py")]) == 0
     printed, doc = imported(tmp_path, "hostile")
@@ -121,14 +126,23 @@ def test_graph_modules_carry_hostile_comments_and_run_nothing(tmp_path, capsys, 
     assert f"f = {expression}\n" in doc
 
 
-def test_a_nul_in_a_graph_source_is_escaped(tmp_path):
-    """A NUL cannot come through a command line, but through emit() it must not break
-    the module either."""
-    source = "x*y # " + HOSTILE["NUL"]
+@pytest.mark.parametrize("kind", UNSPEAKABLE)
+def test_text_no_command_line_carries_is_escaped_by_emit(tmp_path, kind):
+    """Through emit() a NUL or a lone surrogate must not break the module either."""
+    source = "x*y # " + HOSTILE[kind]
     (tmp_path / "nul.py").write_text(emit(build(parse_expression("x*y")), source),
                                      encoding="utf-8")
     printed, doc = imported(tmp_path, "nul")
     assert printed == "" and f"f = {source}\n" in doc
+
+
+def test_an_undecodable_byte_in_an_expression_is_a_one_line_error(capsys):
+    """`symnet graph $'x*y # \\xff'`: the byte arrives as a lone surrogate, which ast
+    could not encode (a UnicodeEncodeError traceback)."""
+    assert main(["graph", "x*y # \udcff"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("symnet: error: ") and "not UTF-8 text" in error
+    assert error.count("\n") == 1
 
 
 # --- symnet generate: activations, losses, regularisers, layers --------------------------

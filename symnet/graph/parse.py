@@ -129,6 +129,8 @@ def parse_expression(text: str, what: str = "expression") -> sp.Expr:
     except SyntaxError as exc:
         raise GraphError(f"{what} {text!r} is malformed: {exc.msg} "
                          f"(column {exc.offset})") from None
+    except UnicodeEncodeError:  # a byte of the command line that is not UTF-8
+        raise GraphError(f"{what} {text!r} is not UTF-8 text") from None
     return _Translator(text, what)(tree.body)
 
 

@@ -9,6 +9,7 @@ carries it at all.
 """
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -53,6 +54,11 @@ def imported(path: Path, module: str) -> tuple[str, str | None]:
     assert done.returncode == 0, done.stderr
     printed, _, doc = done.stdout.rpartition("\n")
     return printed + done.stderr, json.loads(doc)
+
+
+def _environment() -> dict:
+    """This checkout's symnet for a `python -m symnet` subprocess."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def words(text: str) -> str:
@@ -186,11 +192,6 @@ def generated(tmp_path_factory) -> Path:
                           env={**_environment(), "SYMNET_NO_CACHE": "1"})
     assert done.returncode == 0, done.stderr
     return folder / "out"
-
-
-def _environment() -> dict:
-    import os
-    return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 @pytest.mark.parametrize("kind", KINDS)

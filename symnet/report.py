@@ -7,6 +7,8 @@ derived, checked or generated gives an error and no file."""
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import sympy as sp
@@ -22,15 +24,34 @@ _STATUS = {"proved": "proved", "refuted": "**REFUTED**", "probed": "probed"}
 SYMPY_SECONDS = 5.0
 
 
+# A declaration's text (its doc, a label, a symbol's name) stays text on the page: no HTML
+# of its own, no line break out of a table row, no backticks that close a code block.
+
+
+def _text(text: str) -> str:
+    return html.escape(str(text), quote=False)
+
+
+def _cell(text: str) -> str:
+    """`text` in one table cell: on one line, its pipes escaped."""
+    return " ".join(_text(text).split()).replace("|", r"\|")
+
+
+def _fenced(code: str, language: str = "") -> list[str]:
+    """`code` as a fenced block whose fence is longer than any run of backticks in it."""
+    longest = max((len(run) for run in re.findall("`+", code)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + language, code, fence]
+
+
 def _verdict_lines(verdicts) -> list[str]:
     lines = ["| verdict | claim | how |", "|---|---|---|"]
     for v in verdicts:
-        claim = v.claim.replace("|", r"\|")
-        lines.append(f"| {_STATUS[v.status]} | {claim} | {v.detail} |")
+        lines.append(f"| {_STATUS[v.status]} | {_cell(v.claim)} | {_cell(v.detail)} |")
     for v in verdicts:
         if v.counterexample:
             point = ", ".join(f"{k} = {value}" for k, value in v.counterexample["point"].items())
-            lines += ["", f"Counterexample to *{v.claim}* at {point}: derived "
+            lines += ["", f"Counterexample to *{_cell(v.claim)}* at {point}: derived "
                           f"`{v.counterexample['lhs']}`, claimed `{v.counterexample['rhs']}`."]
     return lines
 
@@ -127,19 +148,19 @@ def markdown_report(decl, reference: str | None = None) -> str:
     code = generated_code(decl, reference or decl.name)
     parts = [f"# `{decl.name}` ({decl.kind})", ""]
     if decl.doc:
-        parts += [decl.doc, ""]
+        parts += [_text(decl.doc), ""]
     parts += ["## Declaration", "", display.declaration_latex(decl), ""]
     rows = with_cases(display.describe(derivation), derivation)
     parts += ["## Derivation", "", f"$${display.render_latex_block(rows)}$$",
-              "", "As text:", "", "```"]
-    parts += [line.rstrip() for line in display.render_text(rows)]
-    parts += ["```", "", "## Verdicts", ""] + _verdict_lines(verdicts)
+              "", "As text:", ""]
+    parts += _fenced("\n".join(line.rstrip() for line in display.render_text(rows)))
+    parts += ["", "## Verdicts", ""] + _verdict_lines(verdicts)
     parts += ["", "## Kink convention", ""] + _kink_lines(decl, derivation)
     parts += ["", "## Generated code", ""]
     if code is None:
         parts += ["A network gets no module of its own: the runtime composes it from the "
                   "generated modules of its layers and activations."]
     else:
-        parts += ["What `symnet generate` writes for it (numpy only):", "",
-                  "```python", code.rstrip(), "```"]
+        parts += ["What `symnet generate` writes for it (numpy only):", ""]
+        parts += _fenced(code.rstrip(), "python")
     return "\n".join(parts) + "\n"

@@ -40,9 +40,9 @@ from symnet.codegen.stable import (
 )
 from symnet.codegen.statements import (
     common_subexpressions,
+    fresh_identifiers,
     schedule,
     shared_exponentials,
-    unique,
 )
 from symnet.derive import ActivationDerivation, LossDerivation
 from symnet.spec import Regularizer
@@ -91,14 +91,17 @@ class Module:
                    for line in (*f.body, f.returns))
 
 
-def identifiers(symbols, reserved=RESERVED) -> dict:
-    """Each symbol's name -> the Python identifier the code uses for it."""
-    taken, names = set(reserved), {}
-    for symbol in symbols:
-        name = str(symbol.label if isinstance(symbol, sp.IndexedBase) else symbol)
-        if name not in names:
-            names[name] = unique(RENAMES.get(name, name), taken)
-    return names
+def _name(symbol) -> str:
+    return str(symbol.label if isinstance(symbol, sp.IndexedBase) else symbol)
+
+
+def identifiers(symbols, reserved=RESERVED, differentiated=()) -> dict:
+    """Each symbol's name -> the Python identifier the code uses for it; none is d + the
+    identifier of a `differentiated` symbol (the name of its gradient in the code)."""
+    names = list(dict.fromkeys(map(_name, symbols)))
+    found = fresh_identifiers([RENAMES.get(n, n) for n in names], reserved,
+                              {RENAMES.get(n, n) for n in map(_name, differentiated)})
+    return dict(zip(names, found, strict=True))
 
 
 def _default(value) -> str:
@@ -166,7 +169,7 @@ def _cache(backward_lines_symbols: set, decl) -> list:
 
 def lower_activation(derivation: ActivationDerivation) -> Module:
     decl = derivation.declaration
-    names = identifiers([*decl.inputs, *decl.params, OUT])
+    names = identifiers([*decl.inputs, *decl.params, OUT], differentiated=decl.inputs)
     dtype_of = names[str(decl.inputs[0])]
     inputs = ", ".join(names[str(v)] for v in decl.inputs)
     forward = _code([("out", as_branches(decl.forward))], names, dtype_of)
@@ -184,6 +187,8 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
     cache = [names[str(s)] for s in _cache(needed, decl)]
     cached = f"({cache[0]},)" if len(cache) == 1 else f"({', '.join(cache)})"
     unpacked = cached if len(cache) == 1 else ", ".join(cache)
+    # a constant derivative (2*x) needs nothing from the cache: nothing to unpack
+    unpack = (f"{unpacked} = cache",) if cache else ()
     backward = _code(list(grads.items()), names, dtype_of)
     functions = {
         "forward": Function(
@@ -195,7 +200,7 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
             "backward", "dout, cache",
             ("The gradient of the loss with respect to each input, given dout = dloss/dout.",
              f"Returns {', '.join(grads)}: dout times the derivative, from the cache."),
-            (f"{unpacked} = cache",) + backward, ", ".join(grads)),
+            unpack + backward, ", ".join(grads)),
     }
     doc = module_docstring(derivation, names, used)
     return Module(decl.name, decl.kind, "forward_backward.py.j2", "activations", tuple(doc),

@@ -26,7 +26,7 @@ from symnet.codegen.docs import layer_docstring
 from symnet.codegen.lower import RESERVED, Function, Module, _code
 from symnet.codegen.matrices import ArrayForm, activation_arguments, definitions
 from symnet.codegen.stable import as_branches, as_masks, is_unsafe
-from symnet.codegen.statements import unique
+from symnet.codegen.statements import fresh_identifiers
 from symnet.matrix.vjp import LayerDerivation, matrix_vjp, reusing_output
 
 
@@ -135,10 +135,10 @@ def plan(derivation: LayerDerivation) -> LayerPlan:
 def array_symbols(p: LayerPlan) -> dict:
     """{MatrixSymbol: the Symbol of its array}: the declaration's names where they are free
     Python identifiers."""
-    taken, symbols = set(RESERVED), {}
-    for matrix in (*p.layer.inputs, p.output, p.upstream, *p.nodes, *p.local):
-        symbols[matrix] = sp.Symbol(unique(matrix.name, taken), real=True)
-    return symbols
+    matrices = (*p.layer.inputs, p.output, p.upstream, *p.nodes, *p.local)
+    names = fresh_identifiers([m.name for m in matrices], RESERVED,
+                              {m.name for m in p.layer.inputs})
+    return {m: sp.Symbol(name, real=True) for m, name in zip(matrices, names, strict=True)}
 
 
 def _statements(p: LayerPlan, symbols: dict) -> tuple[list, list]:

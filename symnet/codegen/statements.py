@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import unicodedata
 
 import sympy as sp
 
@@ -18,7 +19,8 @@ RELATIONS = {sp.StrictGreaterThan: "gt", sp.GreaterThan: "ge", sp.StrictLessThan
 
 def unique(name: str, taken: set) -> str:
     """`name` as a fresh identifier: not a keyword, not taken (then taken)."""
-    name = re.sub(r"\W", "_", name)
+    # in the form Python reads it (NFKC): a parameter 𝐱 beside an input x is x twice
+    name = re.sub(r"\W", "_", unicodedata.normalize("NFKC", name))
     if not name.isidentifier():
         name = "v_" + name
     base, n = name, 2
@@ -26,6 +28,20 @@ def unique(name: str, taken: set) -> str:
         name, n = f"{base}{n}", n + 1
     taken.add(name)
     return name
+
+
+def fresh_identifiers(names, reserved: set, differentiated=()) -> list[str]:
+    """Each of `names` as a fresh identifier (`unique`), in order, none of them d + the
+    identifier of a name in `differentiated`, under which the code returns its gradient
+    (a parameter dx beside an input x would be overwritten by x's gradient)."""
+    def attempt(taken: set) -> list[str]:
+        return [unique(name, taken) for name in names]
+
+    found = attempt(set(reserved))
+    gradients = {"d" + found[n] for n, name in enumerate(names) if name in differentiated}
+    if gradients & set(found):
+        found = attempt(set(reserved) | gradients)
+    return found
 
 
 def kink_arguments(exprs) -> set:

@@ -15,6 +15,7 @@ bytes for the same expression (no timestamps, everything in graph order).
 from __future__ import annotations
 
 import keyword
+import unicodedata
 
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
@@ -130,6 +131,10 @@ def check_names(graph: Graph) -> None:
     for name in (*graph.inputs, graph.output):
         if not name.isidentifier() or keyword.iskeyword(name):
             raise GraphError(f"the name {name!r} is not a Python name; rename it")
+        # Python reads an identifier in its NFKC form: the output --name 𝐱 would be x
+        read = unicodedata.normalize("NFKC", name)
+        if read != name:
+            raise GraphError(f"the name {name!r} reads as {read!r} in Python; write {read!r}")
         if name in RESERVED or name.startswith("grad_"):
             raise GraphError(f"the name {name!r} clashes with a name of the emitted code "
                              f"({', '.join(sorted(RESERVED))} and grad_*); rename it")

@@ -250,8 +250,9 @@ def figure(graph: Graph, evaluation: Evaluation | None, title: str):
     _draw_edges(ax, graph, position, bends, evaluation)
     _draw_nodes(ax, graph, position)
     key = "   values above the edges, gradients below" if evaluation is not None else ""
+    # the expression as the user wrote it: a $ in its comment is a dollar, not mathtext
     ax.text(left + 0.2, top - 0.35, title + key, ha="left", va="center", fontsize=10,
-            color=INK)
+            color=INK, parse_math=False)
     return fig
 
 

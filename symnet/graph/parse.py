@@ -136,6 +136,8 @@ def parse_expression(text: str, what: str = "expression") -> sp.Expr:
     except SyntaxError as exc:
         raise GraphError(f"{what} {text!r} is malformed: {exc.msg} "
                          f"(column {exc.offset})") from None
+    except UnicodeEncodeError:  # a byte of the command line that is not UTF-8
+        raise GraphError(f"{what} {text!r} is not UTF-8 text") from None
     except (RecursionError, MemoryError):
         raise GraphError(f"{what} of {len(text)} characters nests too deeply to be "
                          f"read") from None

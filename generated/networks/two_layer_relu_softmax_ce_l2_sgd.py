@@ -184,4 +184,5 @@ def sum_of_squares(W):
     """The sum of the squares of W's entries: one dot product, no squared copy of W."""
     flat = W.reshape(-1)
     blas_dot = _DOT.get(W.dtype.char)
-    return blas_dot(flat, flat) if blas_dot is not None else np.dot(flat, flat)
+    # BLAS's dot returns a Python float (float64): the penalty keeps W's dtype
+    return W.dtype.type(blas_dot(flat, flat)) if blas_dot is not None else np.dot(flat, flat)

@@ -88,6 +88,13 @@ class Expm1(_ArrayOp):
     nargs = 1
 
 
+class LogOrZero(_ArrayOp):
+    """log(t) where t != 0 and 0 where t = 0: the factor of a term t*log(t), which is then
+    0 at t = 0 (its limit, the usual 0 log 0 = 0, scipy's xlogy) and not 0*(-inf) = NaN."""
+
+    nargs = 1
+
+
 # --- matrix operations (layers) ------------------------------------------------------------
 # The precedence sits just below multiplication, so the printer puts a matrix product in
 # parentheses inside an elementwise product: dY*(X @ W), never dY*X @ W.

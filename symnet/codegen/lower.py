@@ -27,7 +27,16 @@ import sympy as sp
 from symnet.codegen.batch import Lowering, batched
 from symnet.codegen.docs import module_docstring
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import Logistic, OnesLike, RowMax, RowSum, Softplus, TotalSum
+from symnet.codegen.finite import check_finite
+from symnet.codegen.forms import (
+    Logistic,
+    LogOrZero,
+    OnesLike,
+    RowMax,
+    RowSum,
+    Softplus,
+    TotalSum,
+)
 from symnet.codegen.layout import WIDTH, paragraph, statement
 from symnet.codegen.printer import numpy_code
 from symnet.codegen.stable import (
@@ -37,6 +46,7 @@ from symnet.codegen.stable import (
     bounded_exp,
     expand_logistic,
     is_unsafe,
+    zero_log_zero,
 )
 from symnet.codegen.statements import (
     common_subexpressions,
@@ -126,6 +136,8 @@ WHY = (
     (lambda v: v.has(Softplus), "log(1 + exp(u)) as logaddexp(0, u): finite for any u"),
     (lambda v: v.has(Logistic), "the logistic function 1/(1 + exp(-z)) as "
      "exp(-logaddexp(0, -z)): no exp of it overflows"),
+    (lambda v: v.has(LogOrZero), "t*log(t) is 0 where t = 0, its limit (0 log 0 = 0): the log "
+     "is taken of 1 there, not of 0"),
     (lambda v: v.has(sp.Piecewise) and _clamped(v),
      "each branch on its input clamped to its side of the kink: the discarded one cannot "
      "overflow"),
@@ -152,7 +164,7 @@ def _code(outputs: list, names: dict, dtype_of: str, definitions=None, scale=1) 
     definitions = definitions or {}
     taken = set(RESERVED) | set(names.values()) | {t for t, _ in outputs}
     taken |= {s.name for s in definitions}
-    exprs = [expand_logistic(e) for _, e in outputs]
+    exprs = [zero_log_zero(expand_logistic(e)) for _, e in outputs]
     temporaries, reduced = common_subexpressions(exprs, taken)
     definitions = {**definitions, **temporaries}
     computed = [(t, e * scale) for (t, _), e in zip(outputs, reduced, strict=True)]
@@ -172,7 +184,8 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
     names = identifiers([*decl.inputs, *decl.params, OUT], differentiated=decl.inputs)
     dtype_of = names[str(decl.inputs[0])]
     inputs = ", ".join(names[str(v)] for v in decl.inputs)
-    forward = _code([("out", as_branches(decl.forward))], names, dtype_of)
+    lowered = as_branches(decl.forward)
+    forward = _code([("out", lowered)], names, dtype_of)
     grads, used = {}, {}
     for v in decl.inputs:
         rewritten = derivation.in_output[v]
@@ -189,6 +202,8 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
     unpacked = cached if len(cache) == 1 else ", ".join(cache)
     # a constant derivative (2*x) needs nothing from the cache: nothing to unpack
     unpack = (f"{unpacked} = cache",) if cache else ()
+    as_computed = [zero_log_zero(expand_logistic(e)) for e in [lowered, *grads.values()]]
+    check_finite(decl, names, as_computed[0], as_computed[1:])   # as _code computes them
     backward = _code(list(grads.items()), names, dtype_of)
     functions = {
         "forward": Function(

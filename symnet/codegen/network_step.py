@@ -190,7 +190,8 @@ def _step_body(p: StepPlan, n: StepNames) -> tuple[list, Buffers]:
         lines.append(f"# {network.regularizer.name} on {weights}")
         lines += statement("penalty", numpy_code(_penalty_value(p, n), names, dtype_of))
     else:
-        lines.append("penalty = 0.0")
+        # no regulariser: a zero of the scores' dtype (a Python 0.0 would be float64)
+        lines.append(f"penalty = {p.scores.name}.dtype.type(0)")
     lines.append(f"# backward: each layer's VJPs, the last layer first; none for the data "
                  f"{network.input.name}")
     lines += in_place(numbered[first_backward:first_backward + len(backward)], shapes, names,

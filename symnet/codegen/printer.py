@@ -10,7 +10,12 @@ overflowing forms by stable ones; what remains here is spelling:
 * the array operations of `symnet.codegen.forms` are the arrays' own reductions with
   explicit axes (``a.sum(axis=1, keepdims=True)``);
 * the stable forms lowering chose (``Logistic``, ``Softplus``, ``Expm1``) print as the
-  numpy functions that compute them without overflow.
+  numpy functions that compute them without overflow, ``LogOrZero(t)`` as the log of t
+  with 1 put where t is 0 (a term t*log(t) is 0 there, not NaN);
+* an irrational constant (sqrt(2), log(3), 1/sqrt(2 pi)) is one Python float literal:
+  ``np.sqrt(2)`` is a float64 scalar, which under numpy 2's promotion rules (NEP 50) turns
+  a float32 array into float64, while a Python float takes the array's dtype. Rationals
+  (``x/3``), ``np.pi`` and ``np.e`` are Python numbers already.
 """
 
 from __future__ import annotations
@@ -38,6 +43,27 @@ NOT_LOWERED = {
 }
 
 
+def is_weak(number: sp.Expr) -> bool:
+    """Whether a number prints as a Python scalar, which numpy casts to the arrays' dtype:
+    a rational (x/3), a float, np.pi or np.e."""
+    return number.is_Rational or number.is_Float or number in (sp.pi, sp.E)
+
+
+def as_float(expr) -> float | None:
+    """The Python float nearest to expr (from 30 digits) where expr is a real finite number
+    that is not `is_weak` (np.sqrt(2) and np.log(3) would print as float64 scalars),
+    else None."""
+    if not (isinstance(expr, sp.Expr) and expr.is_number) or is_weak(expr):
+        return None
+    value = expr.evalf(30)
+    return float(value) if value.is_Float and value.is_finite else None
+
+
+def float_literal(value: float) -> str:
+    """A float as Python source, parenthesised when negative: one operand anywhere."""
+    return f"({value!r})" if value < 0 else repr(value)
+
+
 def step_relation(u: sp.Expr, at_zero) -> sp.Expr:
     """The comparison a step H(u, at_zero) is 1 on: u >= 0 where it is 1 at the kink,
     else u > 0 (never np.heaviside's 1/2)."""
@@ -61,7 +87,28 @@ class NumpyPrinter(NumPyPrinter):
         return self._settings["names"].get(expr.name, expr.name)
 
     _print_Dummy = _print_Symbol
-    _print_Mul = StrPrinter._print_Mul
+
+    def _print(self, expr, **kwargs):
+        value = as_float(expr)
+        if value is not None and not expr.is_Mul:   # a product's constant is _print_Mul's
+            return float_literal(value)
+        return super()._print(expr, **kwargs)
+
+    def _print_Mul(self, expr):
+        """A product as a person writes it; its constant factors, where one is not a Python
+        number (sqrt(2)*x/2), as one float literal: 0.7071067811865476*x."""
+        numbers = [a for a in expr.args if a.is_number]
+        value = as_float(sp.Mul(*numbers))
+        if value is None or all(is_weak(n) for n in numbers):
+            return StrPrinter._print_Mul(self, expr)
+        rest = sp.Mul(*[a for a in expr.args if not a.is_number])
+        if rest == 1:
+            return float_literal(value)
+        sign = "-" if value < 0 else ""
+        shown = self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
+        # log(2)/x as 0.6931471805599453/x, not 0.6931471805599453*1/x
+        shown = shown[1:] if shown.startswith("1/") else f"*{shown}"
+        return f"{sign}{abs(value)!r}{shown}"
 
     def _print_Pow(self, expr, rational=False):
         base, power = expr.as_base_exp()
@@ -216,6 +263,10 @@ class NumpyPrinter(NumPyPrinter):
 
     def _print_Softplus(self, expr):
         return f"np.logaddexp(0, {self._print(expr.args[0])})"
+
+    def _print_LogOrZero(self, expr):
+        t = self._print(expr.args[0])
+        return f"np.log(np.where({t} == 0, 1, {t}))"
 
     def _not_lowered(self, expr):
         kind = type(expr).__name__

@@ -18,7 +18,11 @@ General rules, not special cases per catalog entry:
   sum (the SVM's count of positive margins) stay 0/1 masks;
 * the declaration's primitives ``Softplus`` and ``Logistic`` (``symnet.primitives``) are
   lowered to the forms above;
-* ``exp(u) - 1`` becomes ``np.expm1(u)``.
+* ``exp(u) - 1`` becomes ``np.expm1(u)``, ``log(cosh(u))`` is ``|u| + softplus(-2|u|) -
+  log(2)`` and ``sinh(u)/cosh(u)`` is ``tanh(u)``;
+* **0 log 0 = 0**: a term t*log(t) (t**n*log(t), n > 0) is 0 where t = 0, its limit, as
+  scipy's xlogy has it: a KL divergence's y*log(y) on one-hot targets, an entropy's
+  p*log(p) where a probability underflows to 0, would otherwise be 0*(-inf) = NaN.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import sympy as sp
 
 from symnet import primitives
 from symnet.algebra import linear_parts, ordered, piecewise_to_steps, step_values
-from symnet.codegen.forms import MIXING, Expm1, Logistic, Softplus
+from symnet.codegen.forms import MIXING, Expm1, Logistic, LogOrZero, Softplus
 
 #: functions that can overflow or leave their domain for some finite input
 UNSAFE_FUNCTIONS = (sp.exp, Expm1, sp.log, sp.sinh, sp.cosh)
@@ -58,8 +62,31 @@ def _logistic_terms(expr: sp.Expr, w: sp.Expr) -> sp.Expr:
     return best.xreplace({p: Logistic(-w), q: Logistic(w)})
 
 
+def cosh_forms(expr: sp.Expr) -> sp.Expr:
+    """log(cosh(u)) as |u| + softplus(-2|u|) - log(2) and sinh(u)/cosh(u) (log cosh's
+    derivative) as tanh(u): the same values without cosh or sinh, which overflow float64
+    beyond |u| = 710."""
+    def log_cosh(e: sp.Expr) -> sp.Expr:
+        magnitude = sp.Abs(e.args[0].args[0])
+        return magnitude + Softplus(-2 * magnitude) - sp.log(2)
+
+    def tanh(product: sp.Expr) -> sp.Expr:
+        factors = list(product.args)
+        for f in product.args:
+            reciprocal = sp.cosh(f.args[0]) ** -1 if isinstance(f, sp.sinh) else None
+            if reciprocal in factors and f in factors:
+                factors.remove(f)
+                factors.remove(reciprocal)
+                factors.append(sp.tanh(f.args[0]))
+        return product.func(*factors)
+
+    expr = expr.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.cosh),
+                        log_cosh)
+    return expr.replace(lambda e: e.is_Mul and e.has(sp.sinh), tanh)
+
+
 def logistic_form(expr: sp.Expr) -> sp.Expr:
-    expr = primitive_forms(expr)
+    expr = cosh_forms(primitive_forms(expr))
     for w in _partition_exponents(expr):
         expr = _logistic_terms(expr, w)
     # log p = -log(1 + exp(-z)): softplus, which never exponentiates a large argument
@@ -99,6 +126,24 @@ def use_expm1(expr: sp.Expr) -> sp.Expr:
                                                if t is not first])
 
     return expr.replace(lambda e: e.is_Add, rewrite)
+
+
+def zero_log_zero(expr: sp.Expr) -> sp.Expr:
+    """Each log(t) multiplied by t (or a positive power of it) as LogOrZero(t), so that the
+    product is 0 where t = 0: the 0 log 0 = 0 convention."""
+
+    def vanishes_with(factor: sp.Expr, t: sp.Expr) -> bool:
+        base, power = factor.as_base_exp()
+        return base == t and bool(power.is_positive)
+
+    def rewrite(product: sp.Expr) -> sp.Expr:
+        return product.func(*[
+            LogOrZero(f.args[0]) if isinstance(f, sp.log)
+            and any(vanishes_with(g, f.args[0]) for g in product.args) else f
+            for f in product.args])
+
+    return expr.replace(lambda e: e.is_Mul and any(isinstance(f, sp.log) for f in e.args),
+                        rewrite)
 
 
 # --- branches ----------------------------------------------------------------------------

@@ -119,7 +119,7 @@ def common_subexpressions(exprs: list, taken: set) -> tuple[dict, list]:
     for temporary, value in replacements:
         originals[temporary] = value.xreplace(originals)
         value = value.xreplace(renamed)
-        if is_view(value):
+        if is_view(value) or value.is_number:   # a constant reads best where it is used
             renamed[temporary] = value
             continue
         name = readable_name(value, originals[temporary] in kinks)

@@ -7,6 +7,7 @@ Exit status: 0 when all is well, 1 when a hand derivation is refuted, 2 for bad 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 
@@ -162,6 +163,17 @@ def main(argv=None) -> int:
     except SymnetError as exc:
         print(f"symnet: error: {exc}{declared_at(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRORS:
+            raise
+        print(f"symnet: error: cannot write {exc.filename or 'a file'}: {exc.strerror}; "
+              f"nothing was written there", file=sys.stderr)
+        return 2
+
+
+#: what the file system answers when a file cannot be written (a full disk, a quota, a
+#: read-only or forbidden folder): the user's to fix, so one line, not a traceback
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG}
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ can be judged before either starts: a bad output path or option must never cost 
 
 from __future__ import annotations
 
+import errno
 import io
 import subprocess
 import sys
@@ -283,3 +284,24 @@ def test_a_good_file_still_exits_0(scratch):
     status, out, err = _run(["check", "fine.py"], scratch)
     assert status == 0, err
     assert "square" in out
+
+
+class _FullDisk(io.StringIO):
+    def write(self, text):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_report_onto_a_full_disk_is_one_line_and_leaves_no_temporary(scratch, monkeypatch,
+                                                                        tmp_path):
+    """The path is fine, so the disk is met only when writing: one line naming the file."""
+    import symnet.files
+
+    real_fdopen = symnet.files.os.fdopen
+    monkeypatch.setattr(symnet.files.os, "fdopen",
+                        lambda handle, *a, **k: (real_fdopen(handle, *a, **k).close(),
+                                                 _FullDisk())[1])
+    status, _, err = _run(["derive", "relu", "--report", str(tmp_path / "relu.md")], scratch)
+    assert status == 2, err
+    assert err.splitlines() == [f"symnet: error: cannot write {tmp_path / 'relu.md'}: No space "
+                                f"left on device; nothing was written there"]
+    assert list(tmp_path.iterdir()) == []

@@ -195,7 +195,7 @@ def generated(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("n, text", enumerate(HOSTILE.values()), ids=HOSTILE)
+@pytest.mark.parametrize("n, text", list(enumerate(HOSTILE.values())), ids=HOSTILE)
 def test_generated_modules_carry_hostile_docs_and_run_nothing(generated, kind, n, text):
     printed, doc = imported(generated, f"{kind}.{NAMES[kind]}_{n}")
     assert printed == ""

@@ -144,8 +144,11 @@ def train(net: Network, data: Dataset, config: TrainConfig, history: History | N
         try:
             step, x, target = _prepare(net, data, optimizer, fused)
             started = time.perf_counter()
-            _epochs(step, Snapshots(net.params), x, target, net, data, config, history,
-                    on_epoch, interrupts.check)
+            # overflow in a diverging run is reported once, as the non-finite loss that
+            # stops it, not as numpy warnings at every step
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                _epochs(step, Snapshots(net.params), x, target, net, data, config, history,
+                        on_epoch, interrupts.check)
             interrupts.check()   # a Ctrl-C during the last epoch's bookkeeping still counts
         except KeyboardInterrupt:
             if interrupts.forced:

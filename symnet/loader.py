@@ -84,7 +84,10 @@ class _FolderFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if path is not None:      # a submodule: its package's own __path__ finds it
             return None
-        return importlib.machinery.PathFinder.find_spec(name, [self.folder])
+        spec = importlib.machinery.PathFinder.find_spec(name, [self.folder])
+        # a folder without __init__.py (plots/, data/) is no helper, and must not hide a
+        # package of that name installed further down the path
+        return spec if spec is not None and spec.origin is not None else None
 
 
 @contextmanager

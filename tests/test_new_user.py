@@ -223,6 +223,18 @@ def test_a_declaration_file_imports_a_helper_beside_it(beside):
     assert sys.path == path and sys.meta_path == meta_path      # nothing left behind
 
 
+def test_a_folder_beside_the_file_hides_no_installed_module(beside, monkeypatch):
+    """A folder without __init__.py (here named like a standard module not imported yet) is
+    not taken for a helper: the module further down the path is imported."""
+    folder, _ = beside
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    (folder / "colorsys").mkdir()
+    (folder / "mine.py").write_text(DECLARATIONS.format(helper=beside[1])
+                                    + "import colorsys\nassert colorsys.rgb_to_hsv\n")
+    assert list(load_file(str(folder / "mine.py"))) == ["soft"]
+    assert sys.modules["colorsys"].__file__.startswith(sys.base_prefix)
+
+
 def test_a_failing_file_leaves_no_finder_behind(beside):
     folder, _ = beside
     meta_path = list(sys.meta_path)

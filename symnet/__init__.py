@@ -5,13 +5,16 @@ The public declaration API::
 
     from symnet import Activation, Loss, Regularizer, Gradient, Jacobian, Identity, Kink
     from symnet import LogSumExp, Softmax, log_softmax, Softplus, Logistic
+    from symnet import derive                       # derive(declaration) -> its derivation
     from symnet.symbols import x, out, s, y, C, i, j, k, t
 
 The names are imported on first use, so that `symnet.runtime` (numpy only) can be
 imported without paying for sympy.
 """
 
+import sys
 from importlib import import_module
+from types import ModuleType
 
 __version__ = "0.1.0"
 
@@ -24,6 +27,7 @@ _PUBLIC = {
     "Logistic": "symnet.primitives",
     "SymnetError": "symnet.errors", "DeclarationError": "symnet.errors",
     "DerivationError": "symnet.errors", "LoadError": "symnet.errors",
+    "derive": "symnet.derive",
 }
 
 __all__ = sorted(_PUBLIC)
@@ -37,3 +41,22 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(list(globals()) + __all__)
+
+
+class _Package(ModuleType):
+    """symnet itself, whose attribute `derive` stays the function derive(declaration).
+
+    The module symnet/derive.py has the function's name, and the import system sets a
+    package's attribute to each submodule it loads: whichever code imports
+    `symnet.derive` first (every command does) would leave `from symnet import derive`
+    giving the module. The module is still `sys.modules["symnet.derive"]`, so
+    `from symnet.derive import ...` is unchanged."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "derive" and isinstance(value, ModuleType) \
+                and value.__name__ == "symnet.derive":
+            value = value.derive
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

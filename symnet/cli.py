@@ -11,7 +11,7 @@ import errno
 import json
 import sys
 
-from symnet import cache, display
+from symnet import __version__, cache, display
 from symnet.catalog import CATALOG
 from symnet.derive import derive
 from symnet.errors import SymnetError
@@ -123,14 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declare losses and layers in sympy; derive, prove and emit their "
                     "gradients. NAME is a catalog entry (see `symnet list`) or "
                     "path/to/file.py:name for a declaration of your own.")
+    parser.add_argument("--version", action="version", version=f"symnet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    listing = commands.add_parser("list", help="the catalog, each entry with its verdicts")
+    listing = commands.add_parser(
+        "list", help="the catalog, each entry with its verdicts",
+        description="List the catalog: each activation, loss, regulariser, layer and network "
+                    "with its kind, the verdicts on its hand derivations and what it is.")
     listing.add_argument("--json", action="store_true", help="one JSON object")
     listing.set_defaults(run=cmd_list)
 
-    deriving = commands.add_parser("derive", help="the forward and its derived gradients")
-    deriving.add_argument("name", metavar="NAME")
+    deriving = commands.add_parser(
+        "derive", help="the forward and its derived gradients",
+        description="Derive a declaration's gradients and print them as a person writes "
+                    "them: the forward, the derivatives (VJPs for layers and networks), the "
+                    "Jacobian where there is one, the kink convention.")
+    deriving.add_argument("name", metavar="NAME",
+                          help="a catalog name (see `symnet list`) or FILE.py:NAME")
     deriving.add_argument("--latex", action="store_true", help="formulas as LaTeX")
     deriving.add_argument("--report", metavar="FILE.md",
                           help="also write a Markdown report (LaTeX that GitHub renders): "
@@ -138,7 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     deriving.set_defaults(run=cmd_derive)
 
     checking = commands.add_parser(
-        "check", help="verdicts on the hand derivations (exit 1 if one is refuted)")
+        "check", help="verdicts on the hand derivations (exit 1 if one is refuted)",
+        description="Prove or refute each hand derivation against the derived gradient "
+                    "(proved, refuted with a counterexample, or probed at random points); "
+                    "exit status 1 if any is refuted.")
     checking.add_argument("names", metavar="NAME", nargs="*",
                           help="catalog names, FILE.py:NAME, or FILE.py for all of a file's "
                                "declarations (default: the whole catalog)")

@@ -68,8 +68,11 @@ def cmd_demo(args) -> int:
 
 
 def add_demo_command(commands) -> None:
-    demo = commands.add_parser("demo", help="the whole flow once: derive, prove, generate, "
-                                            "train (about fifteen seconds)")
+    demo = commands.add_parser(
+        "demo", help="the whole flow once: derive, prove, generate, train (a few seconds)",
+        description="Run the whole flow once on the lecture's softmax classifier: derive its "
+                    "gradient, prove the hand derivations (and refute the slide's typo), print "
+                    "the generated numpy loss, and train a 2-layer ReLU network on the spiral.")
     demo.add_argument("--plot", metavar="DIR", help="also draw the training curves and the "
-                                                    "decision boundary into DIR")
+                                                    "decision boundary into DIR (needs matplotlib)")
     demo.set_defaults(run=cmd_demo)

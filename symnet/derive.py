@@ -31,7 +31,7 @@ from symnet.symbols import out as OUT
 SIMPLIFY_SECONDS = 5.0
 
 
-class _ShowsAsLatex:
+class ShowsAsLatex:
     """Jupyter displays a derivation as an aligned block of formulas."""
 
     def _repr_latex_(self) -> str:
@@ -41,7 +41,7 @@ class _ShowsAsLatex:
 
 
 @dataclass(frozen=True)
-class ActivationDerivation(_ShowsAsLatex):
+class ActivationDerivation(ShowsAsLatex):
     declaration: Activation
     #: input -> d forward / d input, in terms of the inputs
     derivatives: dict
@@ -51,7 +51,7 @@ class ActivationDerivation(_ShowsAsLatex):
 
 
 @dataclass(frozen=True)
-class LossDerivation(_ShowsAsLatex):
+class LossDerivation(ShowsAsLatex):
     declaration: Loss
     #: d forward / d s[k] in closed form
     gradient: sp.Expr

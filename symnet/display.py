@@ -175,7 +175,12 @@ def describe(derivation) -> list[Row]:
 
 
 def declaration_latex(decl) -> str:
-    """A declaration as one displayed formula (Jupyter shows it through _repr_latex_)."""
+    """A declaration as one displayed formula (Jupyter shows it through _repr_latex_); a
+    layer or network as its forward and its shapes."""
+    if decl.kind in ("layer", "network"):
+        from symnet.matrix.display import forward_rows
+
+        return f"$${render_latex_block(forward_rows(decl))}$$"
     if decl.kind == "activation":
         lhs = sp.Function(decl.name)(*decl.inputs)
     else:

@@ -32,3 +32,9 @@ class DataError(SymnetError):
 
 class OutputError(SymnetError):
     """A path to write to (--save, --plot, --report, -o) that cannot be written."""
+
+
+def install_hint(extra: str) -> str:
+    """How to install one of symnet's extras (pyproject.toml), spelled one way in every
+    message: from PyPI, or from a clone of the repository."""
+    return f'pip install "symnet[{extra}]" (in a clone: pip install -e ".[{extra}]")'

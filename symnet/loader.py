@@ -9,9 +9,12 @@ from __future__ import annotations
 import ast
 import difflib
 import hashlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 import sympy as sp
@@ -47,7 +50,8 @@ def load_file(path: str) -> dict:
         # run the bytes read, which the cache keys its results by: an import could run a
         # bytecode file of an edit that kept the file's size within the same second
         executed = file.read_bytes()
-        exec(compile(executed, str(file), "exec", dont_inherit=True), vars(module))
+        with modules_beside(file):
+            exec(compile(executed, str(file), "exec", dont_inherit=True), vars(module))
     except SyntaxError as exc:
         raise LoadError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except DeclarationError as exc:
@@ -68,6 +72,37 @@ def load_file(path: str) -> dict:
     _remember_origins(path, file, module, found)
     cache.note_loaded(found.values(), executed)
     return found
+
+
+class _FolderFinder(importlib.abc.MetaPathFinder):
+    """Finds top-level modules in one folder, before the rest of the path (as `python
+    file.py` puts the file's folder first on sys.path)."""
+
+    def __init__(self, folder: Path):
+        self.folder = str(folder)
+
+    def find_spec(self, name, path=None, target=None):
+        if path is not None:      # a submodule: its package's own __path__ finds it
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, [self.folder])
+        # a folder without __init__.py (plots/, data/) is no helper, and must not hide a
+        # package of that name installed further down the path
+        return spec if spec is not None and spec.origin is not None else None
+
+
+@contextmanager
+def modules_beside(file: Path):
+    """While a declaration file loads, the modules in its folder are importable (a helper
+    module of the user's, `from helpers import f`), wherever symnet runs from; sys.path is
+    left alone. A helper stays imported, like any module, so that symnet.cache counts its
+    bytes in the key of the file's results (cache.local_modules)."""
+    finder = _FolderFinder(file.resolve().parent)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        if finder in sys.meta_path:          # unless the user's file removed it itself
+            sys.meta_path.remove(finder)
 
 
 def _shape_problem(exc: Exception) -> str:

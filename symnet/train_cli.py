@@ -8,6 +8,7 @@ runtime. Training itself never touches sympy.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from symnet.errors import DataError, SymnetError
+from symnet.errors import DataError, SymnetError, install_hint
 from symnet.files import check_output, write_atomically
 from symnet.runtime import data as datasets
 from symnet.runtime import modules, plots
@@ -172,6 +173,16 @@ def check_options(args) -> None:
         check_output("--save", args.save)
     if args.plot:
         check_output("--plot", args.plot, folder=True)
+        _require_extra("matplotlib", "plot", "--plot draws with matplotlib")
+    if args.dataset == "digits":
+        _require_extra("sklearn", "data", "--dataset digits comes with scikit-learn")
+
+
+def _require_extra(module: str, extra: str, what: str) -> None:
+    """A TrainError, before any work, when an optional library the run needs at its end (the
+    plots) or its start (the data) is not installed."""
+    if importlib.util.find_spec(module) is None:
+        raise TrainError(f"{what}, which is not installed: {install_hint(extra)}")
 
 
 #: the spiral's SGD recipe (lr 1.0, lambda 5e-4) suits softmax cross-entropy on ReLU; where a
@@ -292,25 +303,50 @@ def _report(result: dict, args, checkpoint) -> None:
         print(f"plot: {path}")
 
 
+def _per_dataset(key: str) -> str:
+    """'default: spiral 2000, digits 40, a file 50' (or one value when all agree): what a run
+    uses when not told (DEFAULTS), for --help, so that the two never differ."""
+    values = {kind: _shown(defaults[key]) for kind, defaults in DEFAULTS.items()}
+    if len(set(values.values())) == 1:
+        return f"default: {values['spiral']}"
+    shown = {"spiral": "spiral", "digits": "digits", "file": "a file"}
+    return "default: " + ", ".join(f"{shown[kind]} {value}" for kind, value in values.items())
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def add_train_command(commands) -> None:
     training = commands.add_parser(
         "train", help="train a network of generated modules (default: a 2-layer ReLU "
-                      "network, softmax cross-entropy and L2, on the spiral)")
+                      "network, softmax cross-entropy and L2, on the spiral)",
+        description="Train a fully connected network whose every forward and backward is a "
+                    "generated numpy module, on the spiral, scikit-learn's digits or your own "
+                    "data; the defaults of --lam, --optimizer, --lr, --epochs and --batch-size "
+                    "depend on the data set.")
     add = training.add_argument
-    add("--dataset", default="spiral", help="spiral, digits, or FILE.npz / FILE.csv")
-    add("--hidden", help="hidden layer sizes, e.g. 100 or 64,32 (default 100)")
-    add("--activation", default="relu", help="catalog name or FILE.py:NAME")
-    add("--loss", default="softmax_ce", help="catalog name or FILE.py:NAME")
-    add("--regularizer", default="l2", help="catalog name or FILE.py:NAME")
-    add("--lam", type=float, help="regularisation strength lambda (0: none)")
-    add("--optimizer", choices=("sgd", "momentum", "adam"))
-    add("--lr", type=float, help="learning rate")
-    add("--epochs", type=int)
-    add("--batch-size", type=int, help="0: the whole training set in one batch")
-    add("--seed", type=int, default=0, help="seeds initialisation, shuffling and the spiral")
-    add("--dtype", choices=("float64", "float32"), default="float64")
+    add("--dataset", default="spiral",
+        help="spiral, digits (needs scikit-learn), or FILE.npz / FILE.csv (default: spiral)")
+    add("--hidden", help=f"hidden layer sizes, e.g. 100 or 64,32 ({_per_dataset('hidden')})")
+    add("--activation", default="relu", help="catalog name or FILE.py:NAME (default: relu)")
+    add("--loss", default="softmax_ce",
+        help="catalog name or FILE.py:NAME (default: softmax_ce)")
+    add("--regularizer", default="l2", help="catalog name or FILE.py:NAME (default: l2)")
+    add("--lam", type=float,
+        help=f"regularisation strength lambda, 0 for none ({_per_dataset('lam')})")
+    add("--optimizer", choices=("sgd", "momentum", "adam"),
+        help=f"the update rule ({_per_dataset('optimizer')})")
+    add("--lr", type=float, help=f"learning rate ({_per_dataset('lr')})")
+    add("--epochs", type=int, help=f"passes over the training set ({_per_dataset('epochs')})")
+    add("--batch-size", type=int,
+        help=f"rows per step, 0 for the whole training set ({_per_dataset('batch_size')})")
+    add("--seed", type=int, default=0,
+        help="seeds initialisation, shuffling and the spiral (default: 0)")
+    add("--dtype", choices=("float64", "float32"), default="float64",
+        help="the parameters' and data's float type (default: float64)")
     add("--plot", metavar="DIR", help="write loss/accuracy curves (and the decision "
-                                      "boundary for 2-D data) as PNGs")
+                                      "boundary for 2-D data) as PNGs (needs matplotlib)")
     add("--save", metavar="FILE.npz", help="save parameters and optimiser state")
     add("--resume", metavar="FILE.npz", help="continue from a checkpoint")
     add("--json", action="store_true", help="print one JSON line instead of progress")

@@ -145,7 +145,7 @@ def test_each_edge_has_its_value_above_and_its_gradient_below():
 def test_drawing_without_matplotlib_says_how_to_get_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
     assert main(["graph", "x*y", "-o", str(tmp_path / "g.png")]) == 2
-    assert "pip install symnet[plot]" in capsys.readouterr().err
+    assert 'pip install "symnet[plot]"' in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
 

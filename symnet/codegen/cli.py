@@ -111,7 +111,10 @@ def cmd_generate(args) -> int:
 def add_generate_command(commands) -> None:
     generating = commands.add_parser(
         "generate", help="write numpy modules (forward/backward, loss and gradient) into "
-                         "generated/ or -o DIR; --check compares instead")
+                         "generated/ or -o DIR; --check compares instead",
+        description="Generate readable, overflow-free numpy modules (forward and backward, "
+                    "loss and gradient) from declarations into generated/ or -o DIR; "
+                    "--check writes nothing and reports the files that differ.")
     generating.add_argument("names", metavar="NAME", nargs="*",
                             help="catalog names, FILE.py:NAME, or FILE.py for all of a file's "
                                  "declarations (default: the whole catalog)")

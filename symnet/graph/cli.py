@@ -162,7 +162,10 @@ def cmd_graph(args) -> int:
 def add_graph_command(commands) -> None:
     graphing = commands.add_parser(
         "graph", help="the computational graph of a scalar expression: values, local and "
-                      "upstream gradients, straight-line backprop code, a drawing")
+                      "upstream gradients, straight-line backprop code, a drawing",
+        description="Show a scalar expression as a circuit of gates, evaluated at a point: "
+                    "each gate's value, local gradient and gradient, the straight-line "
+                    "backprop code, and a drawing with -o FILE.png.")
     graphing.add_argument("expr", metavar="EXPR",
                           help='a scalar expression such as "(x+y)*z", or an activation of '
                                'the catalog (sigmoid) or FILE.py:NAME')

@@ -1,7 +1,7 @@
 """A computational graph drawn like the lecture's figures: gates as circles, inputs on the
 left, forward values above each edge (green) and gradients below it (red).
 
-matplotlib is optional (`pip install symnet[plot]`) and imported only here, only when a
+matplotlib is optional (`pip install "symnet[plot]"`) and imported only here, only when a
 drawing is asked for. The picture is laid out in columns (a gate sits one column right of
 its deepest input) and, within a column, near the mean height of its inputs.
 """
@@ -14,6 +14,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from symnet.errors import install_hint
 from symnet.graph.circuit import Evaluation, Graph
 from symnet.graph.gates import GraphError
 
@@ -30,7 +31,7 @@ def _matplotlib():
     try:
         import matplotlib
     except ImportError:
-        raise GraphError("drawing needs matplotlib: pip install symnet[plot]") from None
+        raise GraphError(f"drawing needs matplotlib: {install_hint('plot')}") from None
     matplotlib.rcParams["svg.hashsalt"] = "symnet"  # the same SVG bytes every time
     from matplotlib.figure import Figure
     return Figure

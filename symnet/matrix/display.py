@@ -14,7 +14,13 @@ from symnet.matrix import text as matrix_text
 from symnet.matrix.elementwise import Elementwise
 from symnet.matrix.layers import activation_layer, shape_text
 from symnet.matrix.network_derive import NetworkDerivation, lifted_penalty
-from symnet.matrix.vjp import LayerDerivation, derive_layer, reusing_output, tidy_matrix
+from symnet.matrix.vjp import (
+    LayerDerivation,
+    derive_layer,
+    output_symbol,
+    reusing_output,
+    tidy_matrix,
+)
 
 
 class MatrixFormula(sp.Basic):
@@ -113,6 +119,18 @@ def activation_layer_rows(decl) -> list[Row]:
 # --- networks ---------------------------------------------------------------------------------
 
 
+def forward_rows(decl) -> list[Row]:
+    """A layer's or a network's declaration as rows: its forward and its shapes (what
+    Jupyter shows of it; its derivation shows the rest)."""
+    if decl.kind == "network":
+        return _forward_rows(decl) + ([_total_loss(decl)] if decl.loss is not None else [])
+    output = output_symbol(decl)
+    return [Row("forward", MatrixFormula(str(output), decl.forward)),
+            Row("shapes", None, f"{_shapes_note(decl.inputs)}; {output}: "
+                                f"{shape_text(output)}")]
+
+
+
 def _forward_rows(network) -> list[Row]:
     rows = []
     final = "S" if network.loss is not None else "Y"
@@ -125,6 +143,18 @@ def _forward_rows(network) -> list[Row]:
     return rows
 
 
+def _total_loss(network) -> Row:
+    """L = 1/N sum_n softmax_ce(S[n, :], Y[n, :]) + l2(W1) + ..."""
+    loss, output = network.loss, network.composed.steps[-1][0]
+    output = output if output is not None else "S"
+    mean = "1/N sum_n" if network.reduction == "mean" else "sum_n"
+    target = {"class_index": f", {loss.target}[n]", "sign": f", {loss.target}[n]"}.get(
+        loss.target_kind, f", {network.target}[n, :]" if network.target is not None else "")
+    terms = [f"{mean} {loss.name}({output}[n, :]{target})"]
+    terms += [f"{network.regularizer.name}({w})" for w in network.regularized]
+    return Row("loss", None, "L = " + " + ".join(terms))
+
+
 def loss_rows(network, loss_gradient, scale, upstream=None) -> list[Row]:
     """A network's loss rows: L (the batch's sum or mean of the loss, plus each weight's
     penalty), each penalty, and the upstream gradient `upstream` (the network's G by
@@ -134,12 +164,7 @@ def loss_rows(network, loss_gradient, scale, upstream=None) -> list[Row]:
     loss, output = network.loss, network.composed.steps[-1][0]
     G = network.upstream if upstream is None else upstream
     output = output if output is not None else "S"
-    mean = "1/N sum_n" if network.reduction == "mean" else "sum_n"
-    target = {"class_index": f", {loss.target}[n]", "sign": f", {loss.target}[n]"}.get(
-        loss.target_kind, f", {network.target}[n, :]" if network.target is not None else "")
-    terms = [f"{mean} {loss.name}({output}[n, :]{target})"]
-    terms += [f"{network.regularizer.name}({w})" for w in network.regularized]
-    rows = [Row("loss", None, "L = " + " + ".join(terms))]
+    rows = [_total_loss(network)]
     for weight in network.regularized:
         penalty = tidy_matrix(lifted_penalty(network.regularizer, weight))
         rows.append(Row("", MatrixFormula(f"{network.regularizer.name}({weight})", penalty)))

@@ -261,6 +261,11 @@ class Layer:
                                    f"{shape_text(wrt)} but the hand derivation is "
                                    f"{shape_text(expected)}")
 
+    def _repr_latex_(self) -> str:
+        from symnet.display import declaration_latex  # Jupyter: its forward and shapes
+
+        return declaration_latex(self)
+
     def wrt_of(self, record: Gradient) -> sp.MatrixSymbol:
         if record.wrt is None:
             if len(self.inputs) > 1:

@@ -20,7 +20,7 @@ from functools import cache
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from symnet.derive import derive
+from symnet.derive import ShowsAsLatex, derive
 from symnet.errors import DeclarationError
 from symnet.matrix.elementwise import Elementwise, entry_variables
 from symnet.matrix.layers import without_zeros
@@ -34,7 +34,7 @@ CUT = ("the chain rule at the entry-by-entry functions (sympy 1.14 cannot differ
 
 
 @dataclass(frozen=True)
-class NetworkDerivation:
+class NetworkDerivation(ShowsAsLatex):
     declaration: Network
     #: weight -> dL/dW by matrix calculus on the whole network, plus the penalty's gradient
     gradients: dict

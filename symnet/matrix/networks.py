@@ -189,6 +189,11 @@ class Network:
             object.__setattr__(self, attr, value)
         self._validate()
 
+    def _repr_latex_(self) -> str:
+        from symnet.display import declaration_latex  # Jupyter: its forward and shapes
+
+        return declaration_latex(self)
+
     @property
     def forward(self):
         return self.composed.forward

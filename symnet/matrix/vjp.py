@@ -22,7 +22,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.tensor.array.expressions.array_expressions import _ArrayExpr
 
 from symnet.bounded import within
-from symnet.derive import derive
+from symnet.derive import ShowsAsLatex, derive
 from symnet.errors import DeclarationError, DerivationError
 from symnet.matrix.elementwise import (
     ActivationFunction,
@@ -330,7 +330,7 @@ def reusing_output(expr):
 
 
 @dataclass(frozen=True)
-class LayerDerivation:
+class LayerDerivation(ShowsAsLatex):
     declaration: Layer
     #: input -> dL/d input, in terms of the inputs and the upstream G
     vjps: dict

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from symnet.errors import DataError
+from symnet.errors import DataError, install_hint
 
 #: the most classes a data set may have: a label is a class number, and a stray large one
 #: (a row id, a price) would otherwise size the output layer and its one-hot targets
@@ -111,8 +111,8 @@ def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:
-        raise DataError("the digits data set comes with scikit-learn: "
-                        "pip install scikit-learn") from exc
+        raise DataError(f"the digits data set comes with scikit-learn: "
+                        f"{install_hint('data')}") from exc
     bunch = load_digits()
     x, y = bunch.data / 16.0, bunch.target.astype(np.int64)
     order = np.random.default_rng(seed).permutation(len(y))

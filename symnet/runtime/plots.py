@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from symnet.errors import SymnetError
+from symnet.errors import SymnetError, install_hint
 
 
 def _pyplot():
@@ -16,7 +16,7 @@ def _pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise SymnetError("plots need matplotlib: pip install 'symnet[plot]'") from exc
+        raise SymnetError(f"plots need matplotlib: {install_hint('plot')}") from exc
     return plt
 
 

@@ -34,7 +34,7 @@ class TrainConfig:
     seed: int = 0
 
 
-@dataclass
+@dataclass(repr=False)
 class History:
     loss: list = field(default_factory=list)            # one entry per epoch (mean of steps)
     epoch_losses: list = field(default_factory=list)    # of the epoch in progress, by step
@@ -45,6 +45,22 @@ class History:
     stopped: str | None = None                           # why training ended early
     seconds: float = 0.0
     last_good: dict | None = field(default=None, repr=False)  # parameters with a finite loss
+
+    def __repr__(self) -> str:
+        """A line, not the thousands of floats of its lists: their first and last values."""
+        parts = [f"epochs={self.epochs}", f"steps={self.steps}",
+                 f"loss={_ends(self.loss)}", f"train_accuracy={_ends(self.train_accuracy)}"]
+        if self.test_accuracy:
+            parts.append(f"test_accuracy={_ends(self.test_accuracy)}")
+        parts += [f"stopped={self.stopped!r}", f"seconds={self.seconds:.1f}"]
+        return f"History({', '.join(parts)})"
+
+
+def _ends(values: list) -> str:
+    """'[]', '[0.5]' or '[1.1 ... 0.24] (2000 values)'."""
+    if len(values) <= 2:
+        return "[" + ", ".join(f"{v:.4g}" for v in values) + "]"
+    return f"[{values[0]:.4g} ... {values[-1]:.4g}] ({len(values)} values)"
 
 
 def _batches(count: int, batch_size: int, rng: np.random.Generator):

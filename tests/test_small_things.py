@@ -3,8 +3,12 @@ that pass the project's own ruff, and every catalog activation as a graph."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +83,59 @@ def test_a_drawing_is_written_0644(tmp_path, umask, capsys, suffix):
 def test_generated_modules_are_0644_as_the_others(tmp_path, umask, capsys):
     assert main(["generate", "relu", "-o", str(tmp_path / "out")]) == 0
     assert {mode(p) for p in (tmp_path / "out").rglob("*.py")} == {0o644}
+
+
+# --- 2. every module generate can write passes the project's own ruff check -------------
+
+
+def ruff_command() -> list[str]:
+    if shutil.which("ruff"):
+        return [shutil.which("ruff")]
+    if importlib.util.find_spec("ruff") is not None:
+        return [sys.executable, "-m", "ruff"]
+    pytest.skip("ruff is not installed (pip install symnet[test])")
+
+
+def ruff_findings(folder: Path) -> str:
+    """ruff check over `folder` with the project's configuration; '' when it passes."""
+    result = subprocess.run([*ruff_command(), "check", "--no-cache", "--config",
+                             str(ROOT / "pyproject.toml"), "--output-format", "concise",
+                             str(folder)], capture_output=True, text=True, timeout=120)
+    assert result.returncode in (0, 1), result.stderr
+    return "" if result.returncode == 0 else result.stdout
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_the_whole_catalog_generated_passes_ruff(tmp_path, capsys, reduction):
+    ruff_command()
+    out = tmp_path / reduction
+    assert main(["generate", "-o", str(out), "--reduction", reduction]) == 0
+    kinds = {p.name for p in out.iterdir() if p.is_dir()}
+    assert {"activations", "losses", "regularizers", "layers", "networks"} <= kinds
+    assert ruff_findings(out) == ""
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_a_users_declarations_generated_pass_ruff(tmp_path, capsys, reduction):
+    ruff_command()
+    out = tmp_path / "mine"
+    mine = ROOT / "examples" / "my_declarations.py"
+    assert main(["generate", str(mine), "-o", str(out), "--reduction", reduction]) == 0
+    assert list(out.rglob("*.py"))
+    assert ruff_findings(out) == ""
+
+
+def test_a_sum_loss_is_still_n_times_the_mean(tmp_path, capsys):
+    """The N the sum no longer assigns was never part of its value."""
+    import numpy as np
+
+    losses = {}
+    for reduction in ("sum", "mean"):
+        out = tmp_path / reduction
+        assert main(["generate", "squared_error", "-o", str(out), "--reduction", reduction]) == 0
+        namespace: dict = {}
+        exec((out / "losses" / "squared_error.py").read_text(), namespace)
+        losses[reduction] = namespace["loss"]
+    s, y = np.array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0]]), np.zeros((3, 2))
+    (total, dtotal), (mean, dmean) = losses["sum"](s, y), losses["mean"](s, y)
+    assert total == pytest.approx(3 * mean) and dtotal == pytest.approx(3 * dmean)

@@ -4,6 +4,7 @@ that pass the project's own ruff, and every catalog activation as a graph."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import stat
@@ -12,9 +13,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import sympy as sp
 
+from symnet.catalog import REGISTRY
 from symnet.cli import main
+from symnet.derive import derive
 from symnet.files import write_atomically, write_bytes_atomically
+from symnet.graph.circuit import build, evaluate
+from symnet.graph.code import emit, load
+from symnet.graph.parse import parse_expression
+from symnet.spec import Activation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,3 +147,97 @@ def test_a_sum_loss_is_still_n_times_the_mean(tmp_path, capsys):
     s, y = np.array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0]]), np.zeros((3, 2))
     (total, dtotal), (mean, dmean) = losses["sum"](s, y), losses["mean"](s, y)
     assert total == pytest.approx(3 * mean) and dtotal == pytest.approx(3 * dmean)
+
+
+# --- 3. every catalog activation graphs, with the derivative symnet derives -------------
+
+ACTIVATIONS = sorted(name for name, decl in REGISTRY.items() if isinstance(decl, Activation))
+#: points for one input, the kink 0 among them; for two inputs (maxout), a tie among them
+ONE_INPUT = ["-2.5", "-0.3", "0", "0.7", "3"]
+TWO_INPUTS = [("1.5", "-0.5"), ("-0.5", "1.5"), ("0.25", "0.25"), ("-2", "-1")]
+
+
+def activation_points():
+    for name in ACTIVATIONS:
+        inputs = [str(v) for v in REGISTRY[name].inputs]
+        values = ONE_INPUT if len(inputs) == 1 else TWO_INPUTS
+        for value in values:
+            value = (value,) if isinstance(value, str) else value
+            yield name, dict(zip(inputs, value, strict=True))
+
+
+def derived_at(name: str, point: dict) -> tuple[float, dict]:
+    """The activation's value and symnet's derived derivative, by input, at `point`."""
+    decl = REGISTRY[name]
+    derivation = derive(decl)
+    at = {v: sp.Rational(point[str(v)]) for v in decl.inputs}
+    value = decl.forward.subs(decl.params).subs(at)
+    gradient = {str(v): derivation.derivatives[v].subs(decl.params).subs(at)
+                for v in decl.inputs}
+    return float(sp.N(value, 30)), {n: float(sp.N(g, 30)) for n, g in gradient.items()}
+
+
+def test_the_catalog_has_the_activations_the_issue_names():
+    assert {"softplus", "silu", "sigmoid", "elu", "leaky_relu", "maxout", "tanh",
+            "relu"} <= set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name, point", list(activation_points()),
+                         ids=[f"{n}-{','.join(p.values())}" for n, p in activation_points()])
+def test_every_catalog_activation_graphs_with_the_derived_derivative(capsys, name, point):
+    at = ",".join(f"{k}={v}" for k, v in point.items())
+    assert main(["graph", name, "--at", at, "--json"]) == 0
+    graphed = json.loads(capsys.readouterr().out)
+    value, gradient = derived_at(name, point)
+    assert graphed["value"] == pytest.approx(value, rel=1e-12, abs=1e-15)
+    assert graphed["gradients"] == pytest.approx(gradient, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_every_catalog_activations_code_runs_and_agrees(capsys, name):
+    assert main(["graph", name, "--code"]) == 0
+    run = load(capsys.readouterr().out)
+    for _, point in (p for p in activation_points() if p[0] == name):
+        value, gradient = derived_at(name, point)
+        got_value, got_gradient = run(**{k: float(v) for k, v in point.items()})
+        assert got_value == pytest.approx(value, rel=1e-12, abs=1e-15)
+        assert got_gradient == pytest.approx(gradient, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("gates", ["as-written", "composite", "elementary"])
+def test_expr_text_takes_softplus_and_silu(capsys, gates):
+    assert main(["graph", "softplus(x) + silu(y)", "--at", "x=0.5,y=-2", "--gates", gates,
+                 "--json"]) == 0
+    graphed = json.loads(capsys.readouterr().out)
+    _, softplus = derived_at("softplus", {"x": "0.5"})
+    _, silu = derived_at("silu", {"x": "-2"})
+    assert graphed["gradients"] == pytest.approx({"x": softplus["x"], "y": silu["x"]},
+                                                 rel=1e-12)
+
+
+def test_softplus_and_silu_are_the_gates_the_catalog_uses():
+    x = sp.Symbol("x")
+    for name in ("softplus", "silu"):
+        text = build(parse_expression(f"{name}(x)"))
+        catalog = build(REGISTRY[name].forward)
+        assert [g.kind for g in text.gates] == [g.kind for g in catalog.gates]
+        point = {"x": sp.Rational(3, 4)}
+        assert evaluate(text, point).gradients["x"] == evaluate(catalog, point).gradients["x"]
+    assert "softplus" in [g.kind for g in build(parse_expression("softplus(x)")).gates]
+    assert build(sp.Piecewise((x, x > 0), (x / 10, True))).gates[-1].kind == "where"
+
+
+def test_a_piecewise_without_a_last_piece_is_one_clear_error(capsys):
+    x = sp.Symbol("x")
+    from symnet.graph.gates import GraphError
+
+    with pytest.raises(GraphError, match="undefined where no condition holds"):
+        build(sp.Piecewise((x, x > 0)))
+    with pytest.raises(GraphError, match="a where gate compares with"):
+        build(sp.Piecewise((x, sp.Eq(x, 1)), (2 * x, True)))
+
+
+def test_softplus_code_defines_the_sigmoid_its_gradient_uses():
+    code = emit(build(parse_expression("softplus(x)")))
+    value, gradient = load(code)(x=0.5)
+    assert gradient["x"] == pytest.approx(1 / (1 + 2.718281828459045 ** -0.5), rel=1e-12)

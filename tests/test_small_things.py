@@ -224,7 +224,8 @@ def test_softplus_and_silu_are_the_gates_the_catalog_uses():
         point = {"x": sp.Rational(3, 4)}
         assert evaluate(text, point).gradients["x"] == evaluate(catalog, point).gradients["x"]
     assert "softplus" in [g.kind for g in build(parse_expression("softplus(x)")).gates]
-    assert build(sp.Piecewise((x, x > 0), (x / 10, True))).gates[-1].kind == "where"
+    where = build(sp.Piecewise((x, x > 0), (x / 10, True))).gates[-1]
+    assert where.kind == "where" and where.inputs.count("x") == 1   # one edge from x
 
 
 def test_a_piecewise_without_a_last_piece_is_one_clear_error(capsys):

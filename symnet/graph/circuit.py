@@ -175,8 +175,12 @@ class _Builder:
             raise GraphError(f"both branches of {sp.sstr(expr)} are constants: write it "
                              f"with a step of its own")
         values = tuple(_value_of(b) if b.is_number else None for b in branches)
-        return self.gate("where", (self.visit(left), *refs),
-                         (comparison, _value_of(right), *values))
+        condition = self.visit(left)
+        if condition in refs:        # leaky ReLU's x: one edge, the branch's
+            return self.gate("where", refs, (comparison, _value_of(right), *values,
+                                             refs.index(condition)))
+        return self.gate("where", (condition, *refs),
+                         (comparison, _value_of(right), *values, None))
 
     def _input(self, symbol: sp.Symbol) -> tuple:
         known = self.inputs.setdefault(symbol.name, symbol)

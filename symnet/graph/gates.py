@@ -286,21 +286,27 @@ COMPLEMENT = {IsGreater: IsLessEqual, IsGreaterEqual: IsLess,
 
 
 def _where_gate() -> Gate:
-    """where(u OP c, a, b), a piecewise function's choice. Its inputs are u, then the
-    branches that are not constants; c = (comparison, c, a or None, b or None), a constant
-    branch given by its value. The local gradient is the condition for a, its complement for
-    b, and 0 for u (the choice is constant between kinks)."""
-    def branches(ins, c):
-        rest = iter(ins[1:])
-        return [value if value is not None else next(rest) for value in c[2:]]
+    """where(u OP c, a, b), a piecewise function's choice. Its inputs are the branches that
+    are not constants, after u unless u is one of them (leaky ReLU's x);
+    c = (comparison, c, a or None, b or None, u's position or None), a constant branch given
+    by its value. The local gradient is the condition for a, its complement for b, and 0
+    for a u of its own (the choice is constant between kinks)."""
+    def parts(ins, c):
+        separate = c[4] is None
+        rest = iter(ins[1:] if separate else ins)
+        branches = [value if value is not None else next(rest) for value in c[2:4]]
+        return ins[0] if separate else ins[c[4]], branches
 
     def forward(ins, c):
-        return Where(c[0](ins[0], c[1]), *branches(ins, c))
+        u, branches = parts(ins, c)
+        return Where(c[0](u, c[1]), *branches)
 
     def local(ins, out, c):
-        picks = [c[0](ins[0], c[1]), COMPLEMENT[c[0]](ins[0], c[1])]
-        return ((sp.S.Zero,), *((pick,) for pick, value in zip(picks, c[2:], strict=True)
-                                if value is None))
+        u, _ = parts(ins, c)
+        picks = [c[0](u, c[1]), COMPLEMENT[c[0]](u, c[1])]
+        chosen = tuple((pick,) for pick, value in zip(picks, c[2:4], strict=True)
+                       if value is None)
+        return ((sp.S.Zero,), *chosen) if c[4] is None else chosen
 
     return Gate("where", lambda c: f"{c[0].symbol}{_constant_text(c[1])} ?", forward, local,
                 "[condition] to the branch it picks, 0 to the condition")

@@ -10,6 +10,18 @@ import threading
 from pathlib import Path
 
 
+def usual_file_mode() -> int:
+    """The mode `open()` would give a new file: 0666 minus the umask (0644 under umask 022).
+    mkstemp makes its file 0600, private, which reports, drawings and graph code are not."""
+    try:   # Linux says the umask without changing it, which os.umask cannot
+        with open("/proc/self/status", encoding="ascii") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomically(path: str | Path, text: str) -> None:
     """Write `text` to a temporary file beside `path`, then rename it into place."""
     path = Path(path)
@@ -17,6 +29,7 @@ def write_atomically(path: str | Path, text: str) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            os.chmod(temporary, usual_file_mode())
             stream.write(text)
         os.replace(temporary, path)
     except OSError as exc:          # a full disk: name the file asked for, not the temporary
@@ -36,6 +49,7 @@ def write_bytes_atomically(path: str | Path, data: bytes) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
+            os.chmod(temporary, usual_file_mode())
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())   # a full disk may only say so here, not on write

@@ -292,7 +292,8 @@ def _report(result: dict, args, checkpoint) -> None:
     print(f"step: {result['step']}")
     print(f"trained {result['epochs']} epochs ({result['steps']} steps) in "
           f"{result['seconds']:.1f} s: final loss {_loss_text(result['final_loss'])}, "
-          f"train accuracy {result['train_accuracy']:.3f}" + (f", test accuracy {test:.3f}" if test else ""))
+          f"train accuracy {result['train_accuracy']:.3f}"
+          + (f", test accuracy {test:.3f}" if test else ""))
     if result["stopped"]:
         print(f"stopped: {result['stopped']}")
     if result.get("hint"):

@@ -160,7 +160,6 @@ def test_drawing_without_matplotlib_says_how_to_get_it(tmp_path, capsys, monkeyp
     (["1/x", "--at", "x=0"], "infinite"),
     (["x"], "bare input"),
     (["softmax_ce"], "softmax_ce is a loss"),
-    (["leaky_relu"], "leaky_relu: no gate for Piecewise"),
     (["x*y", "--name", "x"], "output name 'x'"),
     (["np*x"], "the name 'np' clashes"),
     (["x*y", "-o", "graph.txt"], "a .png or .svg file"),

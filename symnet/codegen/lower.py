@@ -272,8 +272,8 @@ def loss_lines(derivation, names: dict, reserved: set, reduction: str,
     value = per_sample if regularizer else _total(per_sample, decl)
     preamble, scale = [], 1
     if not regularizer:
-        preamble.append(f"N = {scores}.shape[0]")
-        if reduction == "mean":
+        if reduction == "mean":   # N is only the mean's 1/N: a sum assigning it fails F841
+            preamble.append(f"N = {scores}.shape[0]")
             scale = 1 / sp.Symbol("N", positive=True)
         if decl.target_kind in ("one_hot", "real", "sign"):
             target = names[str(decl.target.label if decl.is_vector else decl.target)]

@@ -23,15 +23,24 @@ from symnet.graph.gates import (
     GATES,
     UNARY,
     GraphError,
+    IsGreater,
+    IsGreaterEqual,
+    IsLess,
+    IsLessEqual,
     OrderedMax,
     OrderedMin,
+    Where,
     evaluated,
     negated_term,
     unevaluated,
 )
+from symnet.graph.rewrite import as_graph_functions
 
 DIGITS = 50
 _EXTREMA = {sp.Max: "max", OrderedMax: "max", sp.Min: "min", OrderedMin: "min"}
+#: a where gate's comparison, and the same comparison seen from its right side
+_FLIPPED = {IsGreater: IsLess, IsGreaterEqual: IsLessEqual, IsLess: IsGreater,
+            IsLessEqual: IsGreaterEqual}
 
 
 @dataclass(frozen=True)
@@ -143,12 +152,35 @@ class _Builder:
             return self._extremum(_EXTREMA[expr.func], expr.args)
         if expr.func in UNARY:
             return self.gate(UNARY[expr.func], (self.visit(expr.args[0]),))
+        if isinstance(expr, Where):
+            return self._where(expr)
         known = ", ".join(sorted({*UNARY.values(), "max", "min", "sqrt", "+", "-", "*", "/",
-                                  "**"}))
-        hint = "; write a kink with max or min, e.g. max(0.1*x, x)" \
-            if isinstance(expr, sp.Piecewise) else ""
+                                  "**", "where"}))
         raise GraphError(f"no gate for {type(expr).__name__} in {sp.sstr(expr)} "
-                         f"(the gates are: {known}{hint})")
+                         f"(the gates are: {known})")
+
+    def _where(self, expr) -> tuple:
+        """where(u OP c, a, b), a piecewise function's choice (see as_graph_functions)."""
+        condition, *branches = expr.args
+        if condition.func not in _FLIPPED:
+            raise GraphError(f"no gate for the condition {sp.sstr(condition)} in "
+                             f"{sp.sstr(expr)}: a where gate compares with <, <=, > or >=")
+        comparison, (left, right) = condition.func, condition.args
+        if left.is_number:
+            comparison, left, right = _FLIPPED[comparison], right, left
+        elif not right.is_number:     # u > v as u - v > 0: the where gate compares with c
+            left, right = unevaluated(sp.Add, left, unevaluated(sp.Mul, -1, right)), sp.S.Zero
+        refs = tuple(self.visit(b) for b in branches if not b.is_number)
+        if not refs:
+            raise GraphError(f"both branches of {sp.sstr(expr)} are constants: write it "
+                             f"with a step of its own")
+        values = tuple(_value_of(b) if b.is_number else None for b in branches)
+        condition = self.visit(left)
+        if condition in refs:        # leaky ReLU's x: one edge, the branch's
+            return self.gate("where", refs, (comparison, _value_of(right), *values,
+                                             refs.index(condition)))
+        return self.gate("where", (condition, *refs),
+                         (comparison, _value_of(right), *values, None))
 
     def _input(self, symbol: sp.Symbol) -> tuple:
         known = self.inputs.setdefault(symbol.name, symbol)
@@ -226,7 +258,7 @@ def _names(builder: _Builder, root: tuple, output: str) -> list[str]:
 
 def build(expr: sp.Expr, output: str = "f") -> Graph:
     """The computational graph of a scalar expression; its output node is named `output`."""
-    expr = sp.sympify(expr)
+    expr = as_graph_functions(sp.sympify(expr))
     if expr.is_number:
         raise GraphError(f"{sp.sstr(expr)} is a constant: there is no input to graph")
     builder = _Builder()
@@ -282,13 +314,14 @@ def backward_statements(graph: Graph) -> list[Statement]:
         upstream = sp.Symbol(grad_name(gate.name))
         done = []
         for name, factors in zip(gate.inputs, gate.local, strict=True):
-            parts[name].append(_contribution(upstream, factors))
+            if sp.S.Zero not in factors:   # a where gate's condition takes no gradient
+                parts[name].append(_contribution(upstream, factors))
             pending[name] -= 1
             if pending[name] == 0:
                 done.append(name)
         # an input's gradient before a gate's, as on the slide (grad_w2, then grad_s2)
         for name in sorted(done, key=lambda n: not is_input[n]):
-            terms = parts[name]
+            terms = parts[name] or [sp.S.Zero]
             rhs = terms[0] if len(terms) == 1 else unevaluated(sp.Add, *terms)
             statements.append(Statement(grad_name(name), rhs))
     return statements

@@ -84,6 +84,11 @@ class GraphPrinter(NumPyPrinter):
     def _print_Sigmoid(self, expr):
         return f"sigmoid({self._print(expr.args[0])})"
 
+    def _print_Softplus(self, expr):   # log(1 + e^x), finite for any x; softplus for people
+        argument = self._print(expr.args[0])
+        return f"{self.prefix}logaddexp(0, {argument})" if self.prefix else \
+            f"softplus({argument})"
+
     def _comparison(self, expr):
         a, b = expr.args
         if a.is_number and not b.is_number:  # (x > 0) reads better than (0 < x)
@@ -147,7 +152,8 @@ def _lines(statements) -> list[str]:
 def emit(graph: Graph, source: str | None = None) -> str:
     """The module: a forward pass, then a backward pass, in one function."""
     check_names(graph)
-    uses_sigmoid = any(isinstance(g.forward, Sigmoid) for g in graph.gates)
+    statements = forward_statements(graph) + backward_statements(graph)
+    uses_sigmoid = any(s.rhs.has(Sigmoid) for s in statements)   # softplus' local too
     gradients = ", ".join(f'"{n}": {grad_name(n)}' for n in graph.inputs)
     return environment().get_template("graph.py.j2").render(
         output=graph.output,

@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from symnet.errors import install_hint
+from symnet.files import usual_file_mode
 from symnet.graph.circuit import Evaluation, Graph
 from symnet.graph.gates import GraphError
 
@@ -268,6 +269,7 @@ def save(graph: Graph, evaluation: Evaluation | None, path: str, title: str) -> 
     handle, temporary = tempfile.mkstemp(suffix=target.suffix, dir=target.parent)
     os.close(handle)
     try:
+        os.chmod(temporary, usual_file_mode())   # mkstemp's 0600 is for secrets, not drawings
         # a long circuit gets fewer dots per inch, not a picture no viewer opens
         dpi = min(150, MAX_PIXELS / max(fig.get_size_inches()))
         fig.savefig(temporary, format=target.suffix[1:].lower(), dpi=dpi,

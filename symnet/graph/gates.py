@@ -9,6 +9,9 @@ is (1 - out) out): backward reuses the forward's values.
 
 Kinks: a max (or min) gate sends the whole gradient to one input. Ties go to the input
 written first: relu(x) = max(0, x) has relu'(0) = 0, maxout's max(a, b) routes to a at a tie.
+A piecewise function (leaky ReLU, ELU) is a `where` gate per condition: where(u > c, a, b)
+sends the gradient to the branch its condition picks, as symnet's derivation does at the
+kink (leaky_relu'(0) = slope, elu'(0) = 1), and none to u.
 """
 
 from __future__ import annotations
@@ -99,6 +102,22 @@ class Sigmoid(sp.Function):
         return (1 / (1 + sp.exp(-self.args[0])))._eval_evalf(prec)
 
 
+class Softplus(sp.Function):
+    """log(1 + e^x) as one gate, with softplus' = sigma (the catalog's softplus)."""
+
+    nargs = 1
+    is_real = True
+
+    def fdiff(self, argindex=1):
+        return Sigmoid(self.args[0])
+
+    def _eval_rewrite_as_exp(self, arg, **kwargs):
+        return sp.log(1 + sp.exp(arg))
+
+    def _eval_evalf(self, prec):
+        return sp.log(1 + sp.exp(self.args[0]))._eval_evalf(prec)
+
+
 class _Comparison(sp.Function):
     """[a OP b] as 0 or 1: one comparison, which multiplies an upstream gradient."""
 
@@ -168,6 +187,10 @@ class Where(sp.Function):
         if condition == 0:
             return b
         return None
+
+    def fdiff(self, argindex=1):   # constant between kinks: the branch the condition picks
+        condition = self.args[0]
+        return (sp.S.Zero, condition, 1 - condition)[argindex - 1]
 
 
 class _OrderedExtremum(sp.Function):
@@ -257,6 +280,38 @@ def _extremum_gates(kind: str, ordered, first_wins, second_wins, function: str):
     return both, with_constant
 
 
+#: each comparison and the one that holds exactly where it does not
+COMPLEMENT = {IsGreater: IsLessEqual, IsGreaterEqual: IsLess,
+              IsLess: IsGreaterEqual, IsLessEqual: IsGreater}
+
+
+def _where_gate() -> Gate:
+    """where(u OP c, a, b), a piecewise function's choice. Its inputs are the branches that
+    are not constants, after u unless u is one of them (leaky ReLU's x);
+    c = (comparison, c, a or None, b or None, u's position or None), a constant branch given
+    by its value. The local gradient is the condition for a, its complement for b, and 0
+    for a u of its own (the choice is constant between kinks)."""
+    def parts(ins, c):
+        separate = c[4] is None
+        rest = iter(ins[1:] if separate else ins)
+        branches = [value if value is not None else next(rest) for value in c[2:4]]
+        return ins[0] if separate else ins[c[4]], branches
+
+    def forward(ins, c):
+        u, branches = parts(ins, c)
+        return Where(c[0](u, c[1]), *branches)
+
+    def local(ins, out, c):
+        u, _ = parts(ins, c)
+        picks = [c[0](u, c[1]), COMPLEMENT[c[0]](u, c[1])]
+        chosen = tuple((pick,) for pick, value in zip(picks, c[2:4], strict=True)
+                       if value is None)
+        return ((sp.S.Zero,), *chosen) if c[4] is None else chosen
+
+    return Gate("where", lambda c: f"{c[0].symbol}{_constant_text(c[1])} ?", forward, local,
+                "[condition] to the branch it picks, 0 to the condition")
+
+
 _MAX, _MAX_C = _extremum_gates("max", OrderedMax, IsGreaterEqual, IsLess, "max")
 _MIN, _MIN_C = _extremum_gates("min", OrderedMin, IsLessEqual, IsGreater, "min")
 
@@ -296,11 +351,13 @@ GATES: dict[str, Gate] = {gate.kind: gate for gate in (
          lambda ins, out, c: ((-1, sp.sin(ins[0])),), "-sin x"),
     Gate("abs", _fixed("|x|"), lambda ins, c: sp.Abs(ins[0]),
          lambda ins, out, c: ((sp.sign(ins[0]),),), "sign x (0 at 0)"),
-    _MAX, _MAX_C, _MIN, _MIN_C,
+    Gate("softplus", _fixed("softplus"), lambda ins, c: Softplus(ins[0]),
+         lambda ins, out, c: ((Sigmoid(ins[0]),),), "sigma(x)"),
+    _MAX, _MAX_C, _MIN, _MIN_C, _where_gate(),
 )}
 
 #: functions of one argument that are a gate of their own, by the sympy class that means them
 UNARY: dict[type, str] = {
     sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", Sigmoid: "sigmoid",
-    sp.sin: "sin", sp.cos: "cos", sp.Abs: "abs",
+    sp.sin: "sin", sp.cos: "cos", sp.Abs: "abs", Softplus: "softplus",
 }

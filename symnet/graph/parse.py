@@ -19,6 +19,7 @@ from symnet.graph.gates import (
     OrderedMax,
     OrderedMin,
     Sigmoid,
+    Softplus,
     evaluated,
     unevaluated,
 )
@@ -47,6 +48,7 @@ FUNCTIONS = {
     "abs": _one(sp.Abs), "Abs": _one(sp.Abs),
     "sqrt": _one(lambda a: unevaluated(sp.Pow, a, sp.S.Half)),
     "relu": _one(lambda a: OrderedMax(sp.S.Zero, a)),
+    "softplus": _one(Softplus), "silu": _one(lambda a: unevaluated(sp.Mul, a, Sigmoid(a))),
     "max": _fold(OrderedMax), "Max": _fold(OrderedMax),
     "min": _fold(OrderedMin), "Min": _fold(OrderedMin),
 }

@@ -23,27 +23,16 @@ def usual_file_mode() -> int:
 
 
 def write_atomically(path: str | Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            os.chmod(temporary, usual_file_mode())
-            stream.write(text)
-        os.replace(temporary, path)
-    except OSError as exc:          # a full disk: name the file asked for, not the temporary
-        Path(temporary).unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write `text` (UTF-8, newlines as given) as write_bytes_atomically does, without the
+    flush to the disk: what is kept is whole or absent, and can be made again."""
+    write_bytes_atomically(path, text.encode("utf-8"), durable=False)
 
 
-def write_bytes_atomically(path: str | Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, flush it to the disk, then rename it
-    into place. On any error (a full disk, Ctrl-C) the temporary file is removed and
-    `path` is as it was; the error (OSError, KeyboardInterrupt) propagates."""
+def write_bytes_atomically(path: str | Path, data: bytes, durable: bool = True) -> None:
+    """Write `data` to a temporary file beside `path` (`durable`: flushed to the disk), then
+    rename it into place with the mode open() would give it. On any error (a full disk,
+    Ctrl-C) the temporary file is removed and `path` is as it was; an OSError names `path`,
+    not the temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -51,9 +40,13 @@ def write_bytes_atomically(path: str | Path, data: bytes) -> None:
         with os.fdopen(handle, "wb") as stream:
             os.chmod(temporary, usual_file_mode())
             stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())   # a full disk may only say so here, not on write
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())   # a full disk may only say so here, not on write
         os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

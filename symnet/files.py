@@ -1,10 +1,16 @@
-"""Writing files so that a failure never leaves a half-written one behind, and holding a
-Ctrl-C back while something must be finished whole."""
+"""Writing files so that a failure never leaves a half-written one behind: one file
+(write_atomically), a whole tree (replace_tree); holding a Ctrl-C back while something must
+be finished whole; judging an output path before a run."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import glob
 import os
+import shutil
 import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -101,3 +107,157 @@ def check_output(option: str, path: str | Path, folder: bool = False) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{option} {path}: cannot write into {parent} (permission denied)")
     return path
+
+
+# --- replacing a tree --------------------------------------------------------------------
+#
+# A tree is replaced as a whole. A sibling copy of it (hard links: an unchanged file
+# costs nothing, and a changed one is unlinked before it is written, never written through)
+# takes the new files, then is swapped with the tree: in one step where Linux offers it
+# (renameat2 RENAME_EXCHANGE), else in two renames, undone if the second fails. Whatever
+# stops a generate (an error, Ctrl-C, a kill), the tree is the old one or the new one; a
+# kill can leave a sibling folder behind, which the next generate removes, or moves back
+# when it is the old tree and the tree itself is missing (stopped between two renames).
+
+STAGED, OLD = "symnet-new", "symnet-old"   # roles of the sibling folders
+#: left out of the copy: bytecode of the old modules, and temporary files of older symnets
+NOT_COPIED = shutil.ignore_patterns("__pycache__", ".*.tmp")
+
+
+def read_or_none(path: Path) -> str | None:
+    """The text of `path`, or None where there is no such file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def _sibling(root: Path, role: str, pid: int | None = None) -> Path:
+    return root.with_name(f".{root.name}.{role}.{os.getpid() if pid is None else pid}")
+
+
+def _running(pid: int) -> bool:
+    """Whether another process with this id runs (its sibling folder is in use)."""
+    if pid == os.getpid() or os.name != "posix":   # Windows' os.kill would end the process
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _recover(root: Path) -> None:
+    """Clear what a stopped generate left beside `root` (see the section's comment)."""
+    prefix = f".{root.name}."
+    for leftover in sorted(root.parent.glob(f"{glob.escape(prefix)}symnet-*.*")):
+        role, _, pid = leftover.name[len(prefix):].partition(".")
+        if role not in (STAGED, OLD) or not pid.isdigit() or _running(int(pid)):
+            continue
+        if role == OLD and not root.exists():
+            os.rename(leftover, root)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:   # a file system without hard links
+        shutil.copy2(source, target)
+
+
+def _stage(staged: Path, root: Path, files: dict[str, str], changed: list[str]) -> None:
+    """A copy of the tree at `root`, at `staged`, with the changed files written into it."""
+    if root.exists():
+        shutil.copytree(root, staged, symlinks=True, copy_function=_link_or_copy,
+                        ignore=NOT_COPIED)
+    else:
+        staged.mkdir()
+    for rel in changed:
+        target = staged / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)   # a hard link to the old tree's file
+        with open(target, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(files[rel])
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one step (Linux's renameat2 with RENAME_EXCHANGE); False where the
+    system or the file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):   # a C library older than glibc 2.28
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    at_cwd, exchange = -100, 2   # AT_FDCWD, RENAME_EXCHANGE
+    if renameat2(at_cwd, os.fsencode(first), at_cwd, os.fsencode(second), exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+def _swap(staged: Path, root: Path) -> None:
+    """Put the staged tree at `root`; the old one is left at `staged` or at the OLD sibling."""
+    if not root.exists():
+        os.rename(staged, root)
+    elif not _exchange(staged, root):
+        old = _sibling(root, OLD)
+        os.rename(root, old)
+        try:
+            os.rename(staged, root)
+        except BaseException:
+            os.rename(old, root)
+            raise
+
+
+def _refuse(root: Path) -> None:
+    from symnet.errors import OutputError
+
+    if root.exists() and not root.is_dir():
+        raise OutputError(f"cannot write into {root}: it is not a folder")
+    here = Path.cwd().resolve()
+    if here == root or root in here.parents:
+        raise OutputError(f"cannot write into {root}: the folder is replaced as a whole and "
+                          f"the current folder is inside it; run from outside it")
+
+
+def replace_tree(root: Path, files: dict[str, str]) -> list[str]:
+    """Replace the tree at `root` with one where `files` (relative path -> text) are written
+    (all else it holds is kept), as a whole or not at all; returns the relative paths of the
+    files that changed (none changed: nothing is written). A Ctrl-C meanwhile is raised
+    once the tree is whole; an OSError (a full disk) leaves the old tree. A file added to
+    the tree by someone else while it is replaced is lost with the old tree."""
+    root = Path(root).resolve()
+    _recover(root)
+    changed = [rel for rel, text in files.items() if read_or_none(root / rel) != text]
+    if not changed:
+        return []
+    _refuse(root)
+    missing = [folder for folder in root.parents if not folder.exists()]   # innermost first
+    with DeferredInterrupts() as interrupts:
+        try:
+            root.parent.mkdir(parents=True, exist_ok=True)
+            _stage(_sibling(root, STAGED), root, files, changed)
+            _swap(_sibling(root, STAGED), root)
+        finally:   # whatever stopped it: our sibling folders go (the old tree comes back
+            _recover(root)   # if it was moved aside), and so do the folders made for it
+            if not root.exists():
+                for folder in missing:
+                    _remove_empty(folder)
+    interrupts.check()
+    return changed
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass

@@ -220,12 +220,13 @@ def planted(root, files=OLD_TREE):
 
 
 def writing_code(with_shutil: bool = True) -> set[str]:
-    """The files of the writing code: emit.py, and shutil (copying and removing trees)."""
+    """The files of the writing code: files.py (replace_tree, which generate's write_files
+    calls), and shutil (copying and removing trees)."""
     import shutil
 
-    from symnet.codegen import emit
+    from symnet import files
 
-    return {emit.__file__, shutil.__file__} if with_shutil else {emit.__file__}
+    return {files.__file__, shutil.__file__} if with_shutil else {files.__file__}
 
 
 def stopped_at(line: int, stop, files: set[str]):
@@ -271,7 +272,7 @@ def write_stopped(root, line: int, stop, with_shutil=True) -> tuple[bool, bool]:
 def single_rename(monkeypatch, exchange: bool):
     """Without exchange, the tree is swapped in by two renames (other systems)."""
     if not exchange:
-        monkeypatch.setattr("symnet.codegen.emit._exchange", lambda first, second: False)
+        monkeypatch.setattr("symnet.files._exchange", lambda first, second: False)
 
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two renames"])
@@ -300,7 +301,7 @@ def test_a_ctrl_c_at_any_line_of_a_generate_is_raised_once_the_new_tree_is_whole
 @pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two renames"])
 def test_an_exception_at_any_line_of_a_generate_leaves_the_old_tree_or_the_new_one(
         tmp_path, monkeypatch, exchange):
-    """A second Ctrl-C raises at once, here between any two lines of emit.py (inside
+    """A second Ctrl-C raises at once, here between any two lines of files.py (inside
     shutil's rmtree, a KeyboardInterrupt can make it close a descriptor twice): the tree is
     still whole, and what is left beside it the next run removes."""
     from symnet.codegen.emit import write_files
@@ -328,7 +329,7 @@ def test_an_exception_at_any_line_of_a_generate_leaves_the_old_tree_or_the_new_o
 @pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two renames"])
 def test_a_kill_at_any_line_of_a_generate_leaves_a_whole_tree_after_the_next_run(
         tmp_path, monkeypatch, exchange):
-    """A kill (between any two lines of emit.py) runs no handler: what it leaves, the next
+    """A kill (between any two lines of files.py) runs no handler: what it leaves, the next
     generate's first act repairs."""
     from symnet.codegen.emit import write_files
 

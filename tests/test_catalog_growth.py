@@ -25,7 +25,7 @@ from symnet.spec import Activation, Gradient, Kink, Loss, Regularizer
 from symnet.symbols import out, x
 from symnet.verify import PROBED, PROVED, REFUTED, check
 from tests.conftest import derivation_of
-from tests.test_codegen_support import generated, load
+from tests.helpers import generated, load
 
 GROWTH = ["softplus", "silu", "huber", "bce_logits", "l1"]
 STRICT = {"over": "raise", "invalid": "raise", "divide": "raise"}
@@ -160,7 +160,7 @@ def test_l1_takes_the_branch_rule_at_zero_in_the_derivation_and_the_generated_co
                "s_minus_y, delta))/N"]),
 ])
 def test_generated_code_of_the_new_entries_reads_as_written(name, lines):
-    from tests.test_codegen_support import module_path
+    from tests.helpers import module_path
 
     source = module_path(REGISTRY[name]).read_text()
     for line in lines:
@@ -228,7 +228,7 @@ def test_a_generated_loss_built_from_primitives_survives_logits_of_a_thousand(tm
 
 
 def _bce_source() -> str:
-    from tests.test_codegen_support import module_path
+    from tests.helpers import module_path
 
     return module_path(REGISTRY["bce_logits"]).read_text()
 

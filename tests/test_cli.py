@@ -1,8 +1,6 @@
 """The `symnet` command as a user runs it: exit statuses, output, JSON."""
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,13 +11,9 @@ from symnet.catalog import REGISTRY
 from symnet.cli import main
 from symnet.derive import derive
 from symnet.report import _loss_kinks
+from tests.helpers import symnet
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "symnet", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
 
 
 def test_derive_softmax_ce_shows_p_minus_y_and_the_jacobian(capsys):
@@ -50,19 +44,19 @@ def test_check_named_entries_as_json(capsys):
 def test_check_whole_catalog_exits_0_and_list_shows_kinds(tmp_path, monkeypatch):
     monkeypatch.delenv("SYMNET_NO_CACHE")           # list reuses the verdicts check found
     monkeypatch.setenv("SYMNET_CACHE", str(tmp_path))
-    result = run("check")
+    result = symnet("check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no claim refuted" in result.stdout
-    listing = run("list")
+    listing = symnet("list")
     assert listing.returncode == 0
     assert "softmax_ce" in listing.stdout and "activation" in listing.stdout
     assert len(list((tmp_path / "results" / "commands").glob("*.json"))) == 2
-    again = run("check")                            # replayed (symnet.replay): the same
+    again = symnet("check")                            # replayed (symnet.replay): the same
     assert (again.returncode, again.stdout) == (0, result.stdout)
 
 
 def test_check_a_file_with_the_slide_typo_exits_1_with_a_counterexample():
-    result = run("check", "examples/slide_typos.py:svm_slide")
+    result = symnet("check", "examples/slide_typos.py:svm_slide")
     assert result.returncode == 1
     assert "refuted" in result.stdout and "counterexample at" in result.stdout
 
@@ -74,9 +68,9 @@ def test_user_file_declaration_is_derived_and_checked(tmp_path):
         "from symnet.symbols import x, out\n"
         "softsign = Activation('softsign', x / (1 + sp.Abs(x)), inputs=x,\n"
         "    hand=[Gradient(1 / (1 + sp.Abs(x)) ** 2, label='mine')])\n")
-    derived = run("derive", f"{tmp_path}/mine.py:softsign")
+    derived = symnet("derive", f"{tmp_path}/mine.py:softsign")
     assert derived.returncode == 0, derived.stderr
-    checked = run("check", f"{tmp_path}/mine.py")
+    checked = symnet("check", f"{tmp_path}/mine.py")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "mine" in checked.stdout
 
@@ -87,7 +81,7 @@ def test_user_file_declaration_is_derived_and_checked(tmp_path):
     (["derive", "examples/slide_typos.py:nosuch"], ["declares no 'nosuch'"]),
 ])
 def test_bad_input_exits_2_with_one_line_and_no_traceback(args, words):
-    result = run(*args)
+    result = symnet(*args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("symnet: error:")
@@ -100,7 +94,7 @@ def test_bad_declaration_in_a_file_exits_2(tmp_path):
         "import sympy as sp\nfrom symnet import Activation\n"
         "z = sp.Symbol('z', real=True)\nx = sp.Symbol('x', real=True)\n"
         "scaled = Activation('scaled', z * x, inputs=x)\n")
-    result = run("check", f"{tmp_path}/bad.py")
+    result = symnet("check", f"{tmp_path}/bad.py")
     assert result.returncode == 2
     assert "'scaled'" in result.stderr and "undeclared" in result.stderr
     assert "bad.py:5" in result.stderr

@@ -18,11 +18,11 @@ from symnet.codegen import CodegenError, Source, files_for, write_files
 from symnet.codegen.layout import WIDTH, statement
 from symnet.codegen.printer import numpy_code
 from symnet.loader import load_file
-from tests.test_codegen_numerics import kind_of
-from tests.test_codegen_support import (
+from tests.helpers import (
     draw_away_from_kinks,
     generated,
     gradient_error,
+    kind_of,
     run,
 )
 
@@ -155,7 +155,7 @@ def _write(folder, text) -> str:
 
 
 def generated_text(name: str) -> str:
-    from tests.test_codegen_support import module_path
+    from tests.helpers import module_path
 
     return module_path(REGISTRY[name]).read_text()
 

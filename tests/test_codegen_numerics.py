@@ -15,10 +15,14 @@ from symnet.catalog import REGISTRY
 from symnet.spec import Activation, Regularizer
 from tests.concrete import activation_functions, loss_functions
 from tests.conftest import derivation_of
-from tests.test_codegen_support import (
+from tests.helpers import (
+    MUTATIONS,
+    FirstOnly,
     draw_away_from_kinks,
+    flip_sign,
     generated,
     gradient_error,
+    kind_of,
     load,
     module_path,
     run,
@@ -29,12 +33,6 @@ SEEDS = (0, 1, 2)
 SHAPES = {"activation": [(1, 1), (1, 3), (4, 2)], "vector loss": [(1, 2), (4, 3), (3, 5)],
           "scalar loss": [(1,), (6,)], "regularizer": [(2,), (1, 2), (3, 4)]}
 NAMES = list(REGISTRY)
-
-
-def kind_of(decl) -> str:
-    if isinstance(decl, (Activation, Regularizer)):
-        return decl.kind
-    return "vector loss" if decl.is_vector else "scalar loss"
 
 
 def cases():
@@ -145,50 +143,12 @@ def _gradient_statements(tree: ast.Module, decl) -> list:
     return body[value_at + 1:-1]
 
 
-class _FirstOnly(ast.NodeTransformer):
-    """Rewrites the first node (in reading order) that `change` accepts."""
-
-    def __init__(self, change):
-        self.change, self.done = change, False
-
-    def visit(self, node):
-        if not self.done:
-            changed = self.change(node)
-            if changed is not None:
-                self.done = True
-                return changed
-        return super().visit(node)
-
-
-NEGATED = {ast.Gt: ast.LtE, ast.GtE: ast.Lt, ast.Lt: ast.GtE, ast.LtE: ast.Gt}
-
-
-def _flip_sign(node):
-    if isinstance(node, ast.Assign) and node.targets[0].id.startswith("d"):
-        node.value = ast.UnaryOp(ast.USub(), node.value)   # in place: a statement of a body
-        return node
-
-
-def _drop_term(node):
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-        return node.left
-
-
-def _flip_comparison(node):
-    if isinstance(node, ast.Compare) and type(node.ops[0]) in NEGATED:
-        return ast.Compare(node.left, [NEGATED[type(node.ops[0])]()], node.comparators)
-
-
-MUTATIONS = {"flipped sign": _flip_sign, "dropped term": _drop_term,
-             "flipped comparison": _flip_comparison}
-
-
 def mutated(decl, change):
     """The generated module's source with `change` planted in its gradient code, or None
     when the gradient code has no place for it."""
     path = module_path(decl)
     tree = ast.parse(path.read_text())
-    mutation = _FirstOnly(change)
+    mutation = FirstOnly(change)
     for statement in _gradient_statements(tree, decl):
         mutation.visit(statement)
     if not mutation.done:
@@ -222,4 +182,4 @@ def test_every_kind_of_mutation_is_planted_somewhere():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_sign_flip_can_be_planted_in_every_module(name):
-    assert mutated(REGISTRY[name], _flip_sign) is not None
+    assert mutated(REGISTRY[name], flip_sign) is not None

@@ -14,7 +14,7 @@ import pytest
 from symnet.catalog import REGISTRY
 from symnet.spec import Activation, Regularizer
 from tests.conftest import derivation_of
-from tests.test_codegen_support import generated, module_path, reference, run
+from tests.helpers import generated, module_path, reference, run
 
 NAMES = list(REGISTRY)
 #: (dtype, the size of extreme scores, relative tolerance against the 50-digit reference)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import errno
 import io
-import subprocess
-import sys
 import time
 import zipfile
 from contextlib import redirect_stderr, redirect_stdout
@@ -24,6 +22,7 @@ import numpy as np
 import pytest
 
 from symnet import replay
+from tests.helpers import symnet
 
 DECLARATION_FILES = {
     "exits.py": "import sys\nsys.exit(0)\n",
@@ -266,8 +265,7 @@ def test_the_real_process_keeps_the_contract(scratch, argv, status):
     """As a subprocess: exit status, one line, no traceback; a sum of 2000 terms is either
     graphed or refused in one line, within seconds."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "symnet", *argv], cwd=scratch,
-                            capture_output=True, text=True, timeout=120)
+    result = symnet(*argv, cwd=scratch, timeout=120)
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     assert time.perf_counter() - started < 60
     if status is None:

@@ -21,40 +21,7 @@ from symnet.runtime.network import Network, encode_targets, initial_parameters
 from symnet.runtime.optim import SGD
 from symnet.spec import Regularizer
 from symnet.symbols import K, W, i, lam
-from tests.test_codegen_support import GENERATED, load
-
-LR, LAM = 0.3, 1e-2
-
-
-def step_module(name: str, numpy_only: bool = False):
-    module = load(GENERATED / "networks" / f"{name}.py")
-    if numpy_only:
-        module._GEMM, module._DOT = {}, {}
-    return module
-
-
-def layered(step, dtype, regularizer=None, seed=0):
-    """The runtime's layer-by-layer network for a step's declaration, small sizes, biases
-    away from zero (so that a bias update that went missing shows)."""
-    network = step.network
-    activation = network.stages[1].layer.name
-    depth = sum(s.layer.name == "affine" for s in network.stages)
-    sizes = (7,) + (9,) * (depth - 1) + (4,)
-    reg = regularizer or modules.load("regularizers", network.regularizer.name)
-    net = Network(sizes, modules.load("layers", "affine"), modules.load("activations", activation),
-                  modules.load("losses", network.loss.name), "one_hot", reg, LAM)
-    net.params = initial_parameters(sizes, activation, seed, dtype)
-    rng = np.random.default_rng(seed + 1)
-    for name in [n for n in net.params if n.startswith("b")]:
-        net.params[name] = (0.1 * rng.standard_normal(net.params[name].shape)).astype(dtype)
-    return net
-
-
-def batch(net, dtype, rows=11, seed=2):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((rows, net.sizes[0])).astype(dtype)
-    labels = rng.integers(0, net.sizes[-1], rows)
-    return x, encode_targets(labels, net.sizes[-1], "one_hot", dtype)
+from tests.helpers import GENERATED, LAM, LR, batch, layered, load, step_module
 
 
 def run_both(module, net, x, y, steps=4):

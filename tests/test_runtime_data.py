@@ -11,7 +11,6 @@ from symnet.errors import DataError
 from symnet.runtime.data import digits, from_arrays, load_file, spiral
 from symnet.runtime.optim import OPTIMIZERS, SGD, Adam, Momentum
 
-
 ROOT = Path(__file__).resolve().parent.parent
 NUMPY_ONLY = """
 import importlib, importlib.util, pathlib, sys

@@ -6,15 +6,14 @@ numpy warnings."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
+from tests.helpers import symnet
 
-def train(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symnet", "train", *args], capture_output=True,
-                          text=True, timeout=600)
+
+def train(*args: str):
+    return symnet("train", *args)
 
 
 @pytest.mark.parametrize("args", [("--loss", "squared_error"), ("--activation", "sigmoid")])

@@ -23,6 +23,7 @@ from symnet.graph.circuit import build
 from symnet.graph.code import emit
 from symnet.graph.parse import parse_expression
 from symnet.templating import comment, docstring
+from tests.helpers import symnet
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = 'print("PWN" + "ED")'   # prints PWNED only if it runs as code
@@ -187,9 +188,8 @@ def generated(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("hostile")
     (folder / "hostile.py").write_text(
         DECLARATIONS.format(texts=repr(list(HOSTILE.values()))), encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "symnet", "generate", "hostile.py", "-o",
-                           "out"], cwd=folder, capture_output=True, text=True, timeout=600,
-                          env={**_environment(), "SYMNET_NO_CACHE": "1"})
+    done = symnet("generate", "hostile.py", "-o", "out", cwd=folder,
+                  env={**_environment(), "SYMNET_NO_CACHE": "1"})
     assert done.returncode == 0, done.stderr
     return folder / "out"
 
@@ -228,9 +228,7 @@ def test_a_declaration_files_name_cannot_end_the_header_comment(tmp_path):
         from symnet.symbols import x
         doubled = Activation("doubled", x * x, inputs=x)
     '''), encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "symnet", "generate", name, "-o", "out"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env=_environment())
+    done = symnet("generate", name, "-o", "out", cwd=tmp_path, env=_environment())
     assert done.returncode == 0, done.stderr
     printed, doc = imported(tmp_path / "out", "activations.doubled")
     assert printed == "" and doc.startswith("doubled (activation)")
@@ -263,9 +261,7 @@ def named(tmp_path_factory) -> Path:
     """The modules of NAMES_FILE, as `symnet generate names.py -o out` writes them."""
     folder = tmp_path_factory.mktemp("names")
     (folder / "names.py").write_text(NAMES_FILE, encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "symnet", "generate", "names.py", "-o", "out"],
-                          cwd=folder, capture_output=True, text=True, timeout=300,
-                          env=_environment())
+    done = symnet("generate", "names.py", "-o", "out", cwd=folder, env=_environment())
     assert done.returncode == 0, done.stderr
     return folder / "out"
 

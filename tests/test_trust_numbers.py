@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +23,9 @@ from symnet.codegen.printer import numpy_code
 from symnet.codegen.step_catalog import STEPS, TrainingStep
 from symnet.matrix.networks import Network
 from symnet.spec import Activation
-from tests import test_codegen_layers as layers
+from tests import layer_helpers as layers
 from tests.conftest import derivation_of
-from tests.test_codegen_support import GENERATED, draw, load, run
-from tests.test_fused_step import batch, layered, step_module
+from tests.helpers import GENERATED, batch, draw, layered, load, run, step_module, symnet
 
 STRICT = {"over": "raise", "invalid": "raise", "divide": "raise"}
 FOLDERS = {"activations": REGISTRY, "losses": REGISTRY, "regularizers": REGISTRY,
@@ -170,9 +167,8 @@ def user(tmp_path_factory) -> Path:
     """`symnet generate mine.py -o out` in a folder of the user's; the generated folder."""
     folder = tmp_path_factory.mktemp("numbers")
     (folder / "mine.py").write_text(USER_FILE)
-    result = subprocess.run([sys.executable, "-m", "symnet", "generate", "mine.py", "-o", "out"],
-                            cwd=folder, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "SYMNET_NO_CACHE": "1"})
+    result = symnet("generate", "mine.py", "-o", "out", cwd=folder,
+                    env={**os.environ, "SYMNET_NO_CACHE": "1"})
     assert result.returncode == 0, result.stderr
     return folder / "out"
 

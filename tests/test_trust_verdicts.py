@@ -5,8 +5,6 @@ with a restricted domain (sqrt) is probed on its declared domain or named in one
 import math
 import os
 import random
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from symnet.matrix.layers import Layer, size
 from symnet.matrix.networks import Network, use
 from symnet.spec import Activation, Gradient, Kink
 from symnet.verify import PROBED, PROVED, REFUTED, ProbeSpace, check
+from tests.helpers import symnet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,8 +29,7 @@ def symnet_check(tmp_path, source: str):
     declarations = tmp_path / "mine.py"
     declarations.write_text(textwrap.dedent(source))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SYMNET_NO_CACHE": "1"}
-    return subprocess.run([sys.executable, "-m", "symnet", "check", str(declarations)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    return symnet("check", declarations, cwd=tmp_path, env=env)
 
 
 def statuses(verdicts) -> dict:

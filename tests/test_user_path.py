@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +22,8 @@ import numpy as np
 import pytest
 
 from symnet.loader import load_file
-from tests import test_codegen_layers as layers
-from tests.test_codegen_support import ROOT, draw_away_from_kinks, gradient_error, load, run
+from tests import layer_helpers as layers
+from tests.helpers import ROOT, draw_away_from_kinks, gradient_error, load, run, symnet
 
 #: the tutorial's files: a user's declarations, and the same with slips in the derivations
 EXAMPLES = ROOT / "examples"
@@ -40,11 +38,6 @@ DERIVED = {
     "dense_mish": ["dL/dW = X.T*(G .* mish'(X*W + ones(N, 1)*b))"],
 }
 STRICT = {"over": "raise", "invalid": "raise", "divide": "raise"}
-
-
-def symnet(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "symnet", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
 
 
 @dataclass(frozen=True)

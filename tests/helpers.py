@@ -1,20 +1,26 @@
-"""Helpers for the code-generation tests: load generated modules, draw inputs for any
-declaration (away from its kinks), run a module the way its calling convention says,
-check gradients by central differences, and compute a high-precision reference with
-symnet's mpmath evaluator. The tests at the bottom show the helpers catch what they
-must."""
+"""What several test files share: the `symnet` command run as a subprocess; loading
+generated modules, drawing inputs for any declaration (away from its kinks), running a
+module the way its calling convention says, checking gradients by central differences and
+computing a high-precision reference with symnet's mpmath evaluator; mutations to plant in
+generated code; the fused steps' layer-by-layer counterparts. tests/test_gradient_checker.py
+shows the gradient helpers catch what they must; the layers' helpers are in
+tests/layer_helpers.py."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import mpmath
 import numpy as np
-import pytest
 
 from symnet.evaluate import Evaluator, NearKink
+from symnet.runtime import modules
+from symnet.runtime.network import Network, encode_targets, initial_parameters
 from symnet.spec import Activation, Regularizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,41 +202,93 @@ def reference(decl, derivation, wrt: dict, fixed: dict):
     return float(total / batch), [grad]
 
 
-# --- the helpers catch what they must ------------------------------------------------------
+# --- the command ---------------------------------------------------------------------------
 
 
-class _VectorLoss:
-    """Just enough of a loss declaration for `run`: a score array and a real target."""
-
-    is_vector, target_kind = True, "real"
-
-
-def test_gradient_error_catches_a_planted_wrong_gradient():
-    class Right:
-        @staticmethod
-        def loss(s, y):
-            return np.sum((s - y) ** 2) / s.shape[0], 2 * (s - y) / s.shape[0]
-
-    class Wrong:  # the sign of y flipped in the gradient only
-        @staticmethod
-        def loss(s, y):
-            return Right.loss(s, y)[0], 2 * (s + y) / s.shape[0]
-
-    rng = np.random.default_rng(0)
-    wrt, fixed = {"s": rng.normal(size=(3, 2))}, {"target": rng.normal(size=(3, 2))}
-    assert gradient_error(_VectorLoss(), Right, wrt, fixed) < 1e-8
-    assert gradient_error(_VectorLoss(), Wrong, wrt, fixed) > 0.1
+def symnet(*args, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProcess:
+    """`symnet ARGS` as a user runs it, in a fresh process (this checkout's code)."""
+    return subprocess.run([sys.executable, "-m", "symnet", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
 
 
-def test_away_from_kinks_sees_relu_at_zero():
-    from symnet.catalog import REGISTRY
-
-    relu = REGISTRY["relu"]
-    assert not away_from_kinks(relu, {"x": np.array([1.0, 1e-5])}, {})
-    assert away_from_kinks(relu, {"x": np.array([1.0, -0.5])}, {})
+# --- mutations planted in generated code -------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [1e-300, 0.0])
-def test_relative_error_is_zero_only_for_equal_arrays(value):
-    assert relative_error([value, 1.0], [value, 1.0]) == 0.0
-    assert relative_error([value, 1.0], [value, 1.1]) > 0.01
+def kind_of(decl) -> str:
+    if isinstance(decl, (Activation, Regularizer)):
+        return decl.kind
+    return "vector loss" if decl.is_vector else "scalar loss"
+
+
+class FirstOnly(ast.NodeTransformer):
+    """Rewrites the first node (in reading order) that `change` accepts."""
+
+    def __init__(self, change):
+        self.change, self.done = change, False
+
+    def visit(self, node):
+        if not self.done:
+            changed = self.change(node)
+            if changed is not None:
+                self.done = True
+                return changed
+        return super().visit(node)
+
+
+NEGATED = {ast.Gt: ast.LtE, ast.GtE: ast.Lt, ast.Lt: ast.GtE, ast.LtE: ast.Gt}
+
+
+def flip_sign(node):
+    if isinstance(node, ast.Assign) and node.targets[0].id.startswith("d"):
+        node.value = ast.UnaryOp(ast.USub(), node.value)   # in place: a statement of a body
+        return node
+
+
+def drop_term(node):
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        return node.left
+
+
+def flip_comparison(node):
+    if isinstance(node, ast.Compare) and type(node.ops[0]) in NEGATED:
+        return ast.Compare(node.left, [NEGATED[type(node.ops[0])]()], node.comparators)
+
+
+MUTATIONS = {"flipped sign": flip_sign, "dropped term": drop_term,
+             "flipped comparison": flip_comparison}
+
+
+# --- the fused steps' layer-by-layer counterparts -----------------------------------------
+
+LR, LAM = 0.3, 1e-2
+
+
+def step_module(name: str, numpy_only: bool = False):
+    module = load(GENERATED / "networks" / f"{name}.py")
+    if numpy_only:
+        module._GEMM, module._DOT = {}, {}
+    return module
+
+
+def layered(step, dtype, regularizer=None, seed=0):
+    """The runtime's layer-by-layer network for a step's declaration, small sizes, biases
+    away from zero (so that a bias update that went missing shows)."""
+    network = step.network
+    activation = network.stages[1].layer.name
+    depth = sum(s.layer.name == "affine" for s in network.stages)
+    sizes = (7,) + (9,) * (depth - 1) + (4,)
+    reg = regularizer or modules.load("regularizers", network.regularizer.name)
+    net = Network(sizes, modules.load("layers", "affine"), modules.load("activations", activation),
+                  modules.load("losses", network.loss.name), "one_hot", reg, LAM)
+    net.params = initial_parameters(sizes, activation, seed, dtype)
+    rng = np.random.default_rng(seed + 1)
+    for name in [n for n in net.params if n.startswith("b")]:
+        net.params[name] = (0.1 * rng.standard_normal(net.params[name].shape)).astype(dtype)
+    return net
+
+
+def batch(net, dtype, rows=11, seed=2):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, net.sizes[0])).astype(dtype)
+    labels = rng.integers(0, net.sizes[-1], rows)
+    return x, encode_targets(labels, net.sizes[-1], "one_hot", dtype)

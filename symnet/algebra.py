@@ -393,15 +393,20 @@ def collapse_indexed(expr: sp.Expr, indices, constraints=()) -> sp.Expr:
 
 
 def absorb_sign(expr: sp.Expr) -> sp.Expr:
-    """-a*(b - c) -> a*(c - b): the form a person writes (sigma*(1 - sigma))."""
+    """-a*(b - c) -> a*(c - b): the form a person writes (sigma*(1 - sigma)); the factor
+    turned round is one with a negative constant (-3*x*(5*x - 2) -> 3*x*(2 - 5*x)) if
+    there is one, a sum or an odd power of one."""
     if not expr.is_Mul:
         return expr
     coeff, rest = expr.as_coeff_Mul()
-    if coeff != -1:
+    if not (coeff.is_Rational and coeff.is_negative):
         return expr
     factors = list(sp.Mul.make_args(rest))
-    for n, factor in enumerate(factors):
-        if factor.is_Add:
-            factors[n] = sp.expand(-factor)
-            return sp.Mul(*factors)
-    return expr
+    odd = [n for n, f in enumerate(factors)
+           if f.is_Add or (f.is_Pow and f.base.is_Add and f.exp.is_odd and f.exp.is_positive)]
+    if not odd:
+        return expr
+    n = min(odd, key=lambda n: not factors[n].as_base_exp()[0].as_coeff_Add()[0].is_negative)
+    base, power = factors[n].as_base_exp()
+    factors[n] = sp.expand(-base) ** power
+    return sp.Mul(-coeff, *factors)

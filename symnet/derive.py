@@ -16,7 +16,6 @@ import sympy as sp
 
 from symnet.algebra import (
     absorb_sign,
-    clean_steps,
     collapse_indexed,
     kinks_to_piecewise,
     linear_parts,
@@ -27,8 +26,7 @@ from symnet.errors import DerivationError
 from symnet.primitives import ScalarPrimitive, Softmax, in_softmax_terms, naive_form
 from symnet.spec import Activation, Jacobian, Loss
 from symnet.symbols import out as OUT
-
-SIMPLIFY_SECONDS = 5.0
+from symnet.tidy import SIMPLIFY_SECONDS, tidy
 
 
 class ShowsAsLatex:
@@ -57,52 +55,6 @@ class LossDerivation(ShowsAsLatex):
     gradient: sp.Expr
     #: the Jacobian records of the declaration, each with its derived Jacobian
     jacobians: tuple
-
-
-def tidy(expr: sp.Expr) -> sp.Expr:
-    """A light, bounded simplification that keeps steps explicit."""
-    expr = clean_steps(piecewise_to_steps(expr))
-    candidates = [expr, sp.factor_terms(expr)]
-    if expr.has(sp.Heaviside) and not expr.has(sp.Sum):
-        candidates.append(_idempotent_steps(sp.expand(expr)))
-    simplified = within(SIMPLIFY_SECONDS, lambda: _simplify_around_steps(expr), None)
-    # simplify may trade e^-x for cosh(x/2): keep only forms in the declaration's own terms
-    if simplified is not None and _function_kinds(simplified) <= _function_kinds(expr):
-        candidates.append(simplified)
-    best = min(candidates, key=lambda e: (sp.count_ops(e), sp.default_sort_key(e)))
-    return absorb_sign(clean_steps(best))
-
-
-def _idempotent_steps(expr: sp.Expr) -> sp.Expr:
-    """H(u)^n as H(u): a step is 0 or 1, so the products an expanded chain of kinks makes
-    ((1 - [x + 1 > 0])*[1 - x > 0]^2 ...) collapse (hardtanh': [x + 1 > 0]*[1 - x > 0])."""
-    return expr.replace(lambda e: e.is_Pow and isinstance(e.base, sp.Heaviside)
-                        and e.exp.is_Integer and e.exp > 0, lambda e: e.base)
-
-
-def _simplify_around_steps(expr: sp.Expr) -> sp.Expr:
-    """sympy's simplify with each step H(u) and vector entry s[k] outside any sum held as
-    one symbol (of the same assumptions): simplify has no rule for either, but would
-    simplify inside every one of them (most of its time on huber's gradient)."""
-    symbols = {}
-
-    def hold(e):
-        if isinstance(e, (sp.Heaviside, sp.Indexed)):
-            if e not in symbols:
-                symbols[e] = sp.Dummy(**e.assumptions0)
-            return symbols[e]
-        if isinstance(e, (sp.Add, sp.Mul, sp.Pow)):   # never a sum's body: its index is bound
-            return e.func(*[hold(a) for a in e.args])
-        return e
-
-    held = hold(expr)
-    return sp.simplify(held).xreplace({d: e for e, d in symbols.items()})
-
-
-def _function_kinds(expr: sp.Expr) -> set:
-    """The kinds of functions and big operators an expression uses."""
-    kinds = {type(f) for f in expr.atoms(sp.Function)}
-    return kinds | {kind for kind in (sp.Product, sp.Integral, sp.Piecewise) if expr.has(kind)}
 
 
 def _branch_gap(pw: sp.Piecewise):

@@ -41,6 +41,5 @@ def backward(dout, cache):
     Returns dx: dout times the derivative, from the cache.
     """
     x, slope = cache
-    x_positive = (x > 0).astype(x.dtype)
-    dx = dout*(slope*(1 - x_positive) + x_positive)
+    dx = dout*(slope + (1 - slope)*(x > 0).astype(x.dtype))
     return dx

@@ -7,12 +7,8 @@ Derived by symnet (plain text):
     forward   L = Sum(((s[i] - y[i])**2/2 if delta >= Abs(s[i] - y[i]) else delta*(-delta/2 +
         Abs(s[i] - y[i]))), (i, 0, C - 1))
     target    y is a real vector
-    gradient  dL/ds[k] = -delta*[s[k] - y[k] >= 0]*[delta - s[k] + y[k] >= 0] - delta*[s[k] -
-        y[k] >= 0]*[delta + s[k] - y[k] >= 0] + 2*delta*[s[k] - y[k] >= 0] + delta*[delta + s[k]
-        - y[k] >= 0] - delta + [s[k] - y[k] >= 0]*[delta - s[k] + y[k] >= 0]*s[k] - [s[k] - y[k]
-        >= 0]*[delta - s[k] + y[k] >= 0]*y[k] - [s[k] - y[k] >= 0]*[delta + s[k] - y[k] >=
-        0]*s[k] + [s[k] - y[k] >= 0]*[delta + s[k] - y[k] >= 0]*y[k] + [delta + s[k] - y[k] >=
-        0]*s[k] - [delta + s[k] - y[k] >= 0]*y[k]
+    gradient  dL/ds[k] = -delta + (1 - [delta - s[k] + y[k] >= 0])*(delta - s[k] + y[k]) +
+        (delta + s[k] - y[k])*[delta + s[k] - y[k] >= 0]
     param     delta = 1   (default)
 
 The same in LaTeX:
@@ -21,16 +17,9 @@ The same in LaTeX:
         \frac{\delta}{2} + \left|{{s}_{i} - {y}_{i}}\right|\right) & \text{otherwise}
         \end{cases}
     target    y is a real vector
-    gradient  \frac{d}{d {s}_{k}} L = - \delta \left[{s}_{k} - {y}_{k} \geq 0\right]
-        \left[\delta - {s}_{k} + {y}_{k} \geq 0\right] - \delta \left[{s}_{k} - {y}_{k} \geq
-        0\right] \left[\delta + {s}_{k} - {y}_{k} \geq 0\right] + 2 \delta \left[{s}_{k} -
-        {y}_{k} \geq 0\right] + \delta \left[\delta + {s}_{k} - {y}_{k} \geq 0\right] - \delta +
-        \left[{s}_{k} - {y}_{k} \geq 0\right] \left[\delta - {s}_{k} + {y}_{k} \geq 0\right]
-        {s}_{k} - \left[{s}_{k} - {y}_{k} \geq 0\right] \left[\delta - {s}_{k} + {y}_{k} \geq
-        0\right] {y}_{k} - \left[{s}_{k} - {y}_{k} \geq 0\right] \left[\delta + {s}_{k} -
-        {y}_{k} \geq 0\right] {s}_{k} + \left[{s}_{k} - {y}_{k} \geq 0\right] \left[\delta +
-        {s}_{k} - {y}_{k} \geq 0\right] {y}_{k} + \left[\delta + {s}_{k} - {y}_{k} \geq 0\right]
-        {s}_{k} - \left[\delta + {s}_{k} - {y}_{k} \geq 0\right] {y}_{k}
+    gradient  \frac{d}{d {s}_{k}} L = - \delta + \left(1 - \left[\delta - {s}_{k} + {y}_{k} \geq
+        0\right]\right) \left(\delta - {s}_{k} + {y}_{k}\right) + \left(\delta + {s}_{k} -
+        {y}_{k}\right) \left[\delta + {s}_{k} - {y}_{k} \geq 0\right]
     param     \delta = 1   (default)
 
 Kinks: [u > 0] is 1 where u > 0 and 0 elsewhere (0 at u = 0); [u >= 0] is 1 at u = 0. The code

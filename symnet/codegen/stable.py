@@ -318,7 +318,7 @@ def _one_variable(steps: list):
     ratio*(u - threshold); else None."""
     arguments = [step.args[0] for step in steps]
     # u: an argument without its constant, its leading term positive (x for x + 1, 1 - x)
-    candidates = [a.as_coeff_Add()[1] for a in arguments]
+    candidates = [a.as_coeff_Add()[1] for a in arguments] + _shared_parts(arguments)
     candidates = [-c if c.could_extract_minus_sign() else c for c in candidates]
     u = min(candidates, key=lambda a: (len(a.free_symbols), sp.count_ops(a),
                                        sp.default_sort_key(a)))
@@ -344,6 +344,22 @@ def _same(a: sp.Expr, b: sp.Expr) -> bool:
 def _simplest(expr: sp.Expr) -> sp.Expr:
     candidates = [expr, sp.expand(expr), sp.factor_terms(sp.expand(expr))]
     return min(candidates, key=lambda e: (sp.count_ops(e), sp.default_sort_key(e)))
+
+
+def _shared_parts(arguments: list) -> list:
+    """v + w for each variable v of the arguments, each linear in it, and w the terms they
+    all hold once divided by their slope: Huber's delta + r and delta - r share r = s - y
+    (where no argument is r alone)."""
+    found = []
+    common = set.intersection(*(a.free_symbols for a in arguments))
+    for v in sorted((c for c in common if c.is_real and not c.is_integer),
+                    key=sp.default_sort_key):
+        parts = [_linear(a, v) for a in arguments]
+        if None not in parts:
+            shared = set.intersection(*(set(sp.Add.make_args(sp.expand(d / c)))
+                                        for c, d in parts))
+            found += [v + sp.Add(*shared)] if shared else []
+    return found
 
 
 def one_variable_cases(expr: sp.Expr, steps: list, path: tuple):

@@ -161,11 +161,19 @@ def line_matches(expected: str, actual: str) -> bool:
 # --- running -------------------------------------------------------------------------------
 
 
-def tracked_files() -> list[str]:
+#: what a copy leaves out when the repository is not a git checkout
+NOT_SHIPPED = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", ".pytest_cache",
+                                     ".ruff_cache", "build", "dist", ".venv")
+
+
+def tracked_files() -> list[str] | None:
     """The repository's files as a clean clone has them (tracked, or new and not ignored),
-    read from the working tree."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, text=True, check=True)
+    read from the working tree; None outside a git checkout."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                                cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
     return [name for name in listed.stdout.splitlines() if (ROOT / name).is_file()]
 
 
@@ -173,7 +181,11 @@ def tracked_files() -> list[str]:
 def pristine(tmp_path_factory) -> Path:
     """One copy of the repository, copied again for each block."""
     copy = tmp_path_factory.mktemp("readme") / "symnet"
-    for name in tracked_files():
+    names = tracked_files()
+    if names is None:
+        shutil.copytree(ROOT, copy, ignore=NOT_SHIPPED)
+        return copy
+    for name in names:
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, copy / name)
     return copy

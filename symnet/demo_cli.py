@@ -1,6 +1,6 @@
 """`symnet demo`: the whole flow once, on the lecture's softmax classifier.
 
-derive -> prove -> generate -> train: what symnet is for, in about fifteen seconds.
+derive -> prove -> generate -> train: what symnet is for, in a few seconds.
 """
 
 from __future__ import annotations

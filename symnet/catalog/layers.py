@@ -1,4 +1,5 @@
-"""The lecture's layers and networks at matrix level, batch first (DESIGN.md, level 3).
+"""The lecture's layers and networks at matrix level, batch first (the third
+level of declaration, after scalars and per-sample vectors).
 
 Batch first: a batch X is N x D, one sample per row, so the lecture's column-vector
 formulas appear transposed here. Its f = W2 max(0, W1 x) with W1 in R^{H x D} is

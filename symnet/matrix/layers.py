@@ -1,4 +1,4 @@
-"""Layers at matrix level (DESIGN.md, level 3): batch-first sympy matrix expressions.
+"""Layers at matrix level (the third level of declaration): batch-first sympy matrix expressions.
 
 A layer is a `MatrixSymbol` expression, batch first: the affine layer is
 ``Y = X*W + broadcast(b, N)`` with X of shape N x D, W of shape D x M and a bias row b of

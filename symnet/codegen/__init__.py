@@ -1,17 +1,25 @@
 """Code generation: derivations -> readable, stable numpy modules in generated/.
 
-    printer.py     sympy -> numpy source (one printer, special cases as _print_X)
-    forms.py       the array operations lowered expressions use (row sums, take-along, ...)
-    batch.py       a loss's index notation -> whole (N, C) arrays
-    stable.py      stable by construction: branches, clamps, logistic and softplus forms
-    statements.py  CSE with readable temporaries, statements in computing order
-    lower.py       derivation -> Module (plain data for a template)
-    layout.py      lines that fit ruff's 100 columns
-    docs.py        module docstrings: the derived formulas, kinks, shapes
-    emit.py        templates rendered, files written atomically, checked against disk
-    cli.py         `symnet generate`
+    printer.py      sympy -> numpy source (one printer, special cases as _print_X)
+    forms.py        the array operations lowered expressions use (row sums, take-along, ...)
+    batch.py        a loss's index notation -> whole (N, C) arrays
+    matrices.py     a layer's matrix expressions -> array forms
+    stable.py       stable by construction: branches, clamps, logistic and softplus forms
+    finite.py       an activation whose code would overflow at +-1000 is refused
+    statements.py   CSE with readable temporaries, statements in computing order
+    lower.py        derivation -> Module (plain data for a template); `lower` dispatches on
+                    the derivation's type
+    lower_layer.py  a layer's derivation -> Module (registers itself with `lower`)
+    step_catalog.py, step_plan.py, step_code.py, network_step.py, step_docs.py
+                    fused training steps of whole networks: declared, planned, lowered
+    layout.py       lines that fit ruff's 100 columns
+    docs.py         module docstrings: the derived formulas, kinks, shapes
+    emit.py         templates rendered, files written as a whole, checked against disk
+    errors.py       CodegenError
+    cli.py          `symnet generate`
 """
 
+from symnet.codegen import lower_layer  # noqa: F401  (registers the layers' lowering)
 from symnet.codegen.emit import Source, differences, files_for, write_files
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.lower import Module, lower

@@ -20,6 +20,7 @@ stages 2-4.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -318,17 +319,22 @@ def _reduction_note(reduction: str) -> str:
             "(generated with --reduction sum).")
 
 
+@functools.singledispatch
 def lower(derivation, reduction: str = "mean") -> Module:
-    """The module of an activation's, a loss's, a regulariser's or a layer's derivation."""
-    from symnet.codegen.lower_layer import lower_layer  # it builds on this module
-
-    if isinstance(derivation, ActivationDerivation):
-        return lower_activation(derivation)
-    if isinstance(derivation, LossDerivation):
-        return lower_loss(derivation, reduction)
+    """The module of an activation's, a loss's, a regulariser's or a layer's derivation:
+    each kind of derivation registers its lowering (layers in lower_layer.py, which builds
+    on this module and so cannot be imported by it)."""
     decl = derivation.declaration
-    if decl.kind == "layer":
-        return lower_layer(derivation)
     raise CodegenError(decl.name, f"a {decl.kind} gets no module of its own: the runtime "
                        f"composes it from the generated modules of its layers and "
                        f"activations (symnet.runtime.network)")
+
+
+@lower.register
+def _(derivation: ActivationDerivation, reduction: str = "mean") -> Module:
+    return lower_activation(derivation)
+
+
+@lower.register
+def _(derivation: LossDerivation, reduction: str = "mean") -> Module:
+    return lower_loss(derivation, reduction)

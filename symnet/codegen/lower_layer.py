@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symnet.codegen.docs import layer_docstring
-from symnet.codegen.lower import RESERVED, Function, Module, _code
+from symnet.codegen.lower import RESERVED, Function, Module, _code, lower
 from symnet.codegen.matrices import ArrayForm, activation_arguments, definitions
 from symnet.codegen.stable import as_branches, as_masks, is_unsafe
 from symnet.codegen.statements import fresh_identifiers
@@ -192,3 +192,8 @@ def lower_layer(derivation: LayerDerivation) -> Module:
     doc = layer_docstring(derivation, p.forward, p.nodes, p.local, p.vjps, p.upstream)
     return Module(p.layer.name, p.layer.kind, "forward_backward.py.j2", "layers", tuple(doc),
                   functions)
+
+
+@lower.register
+def _(derivation: LayerDerivation, reduction: str = "mean") -> Module:
+    return lower_layer(derivation)   # a layer's VJPs carry no batch reduction of their own

@@ -10,7 +10,7 @@ import sympy as sp
 
 from symnet.algebra import split_at_steps
 from symnet.catalog import REGISTRY
-from symnet.verify import (
+from symnet.verify.claims import (
     PROVED,
     REFUTED,
     ProbeSpace,

@@ -28,7 +28,7 @@ from symnet.matrix.text import text
 from symnet.matrix.vjp import derive_layer, named_errors, non_matrix_nodes
 from symnet.primitives import naive_form
 from symnet.spec import Activation, Identity
-from symnet.verify import PROVED, REFUTED, Verdict, about_declaration
+from symnet.verify.claims import PROVED, REFUTED, Verdict, about_declaration, check
 
 NO_JACOBIAN = "L25 the backward holds no object of rank above 2 (no Jacobian)"
 
@@ -245,3 +245,9 @@ def check_matrix(decl) -> list[Verdict]:
     """Every verdict of a layer or a network."""
     return named_errors(decl.name, check_network if isinstance(decl, Network) else check_layer,
                         decl)
+
+
+@check.register(Layer)
+@check.register(Network)
+def _(decl) -> list[Verdict]:
+    return about_declaration(decl.name, check_matrix, decl)

@@ -28,7 +28,7 @@ from symnet.evaluate import (
     outside_domain_text,
 )
 from symnet.matrix.explicit import free_symbols
-from symnet.verify import (
+from symnet.verify.claims import (
     DIGITS,
     KINK_MARGIN,
     PROBED,

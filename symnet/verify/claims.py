@@ -1,4 +1,5 @@
-"""Verdicts on hand derivations: proved, refuted (with a counterexample) or probed.
+"""Verdicts on claims: proved, refuted (with a counterexample) or probed; the claims of
+activations and losses.
 
 A claim ``lhs == rhs`` is first probed at high-precision random points (mpmath through
 sympy's evalf, 50 digits; symbolic sizes such as C drawn small, scores at several
@@ -13,6 +14,7 @@ convention (`Kink`) and gets its own exact check.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 
@@ -458,15 +460,17 @@ def _check_loss(decl) -> list[Verdict]:
     return verdicts
 
 
+@functools.singledispatch
 def check(decl) -> list[Verdict]:
-    """Every verdict of a declaration: its hand derivations, kinks and rewrites."""
-    if isinstance(decl, Activation):
-        return about_declaration(decl.name, _check_activation, decl)
-    if getattr(decl, "kind", "") in ("layer", "network"):  # matrix level: symnet.matrix.check
-        from symnet.matrix.check import check_matrix
-
-        return about_declaration(decl.name, check_matrix, decl)
+    """Every verdict of a declaration: its hand derivations, kinks and rewrites. Each
+    level registers its own (a loss here by default, an activation below, layers and
+    networks in symnet.matrix.check)."""
     return about_declaration(decl.name, _check_loss, decl)
+
+
+@check.register
+def _(decl: Activation) -> list[Verdict]:
+    return about_declaration(decl.name, _check_activation, decl)
 
 
 def check_primitives() -> list[Verdict]:

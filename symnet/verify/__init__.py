@@ -1,0 +1,32 @@
+"""The verification stage: `check(declaration)` gives every verdict of a declaration
+(proved, refuted with a counterexample, or probed; claims.py). `check` dispatches on the
+declaration's type; each level registers its handler from its own module: activations and
+losses in claims.py, layers and networks in symnet.matrix.check, which is imported here so
+that `from symnet.verify import check` covers every level.
+"""
+
+import symnet.matrix.check  # noqa: F401  (registers the layers' and networks' checks)
+from symnet.verify.claims import (
+    DIGITS,
+    KINK_MARGIN,
+    PROBED,
+    PROBES,
+    PROVED,
+    REFUTED,
+    TOLERANCE,
+    ProbeSpace,
+    Verdict,
+    VerificationError,
+    about_claim,
+    about_declaration,
+    check,
+    check_claim,
+    check_primitives,
+    probe,
+    probe_space,
+    prove,
+)
+
+__all__ = ["DIGITS", "KINK_MARGIN", "PROBED", "PROBES", "PROVED", "REFUTED", "TOLERANCE",
+           "ProbeSpace", "Verdict", "VerificationError", "about_claim", "about_declaration",
+           "check", "check_claim", "check_primitives", "probe", "probe_space", "prove"]

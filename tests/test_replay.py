@@ -1,11 +1,12 @@
-"""The `symnet` entry point (symnet.replay): a whole-catalog command already run with the
+"""The `symnet` entry point (symnet.cli.replay): a whole-catalog command already run with the
 same code, libraries and files is replayed from disk; anything else runs again."""
 
 from __future__ import annotations
 
 import pytest
 
-from symnet import cache, replay
+from symnet import cache
+from symnet.cli import replay
 
 
 @pytest.fixture
@@ -111,6 +112,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(monkeypatch):
 
     redirected = []
     monkeypatch.setattr("symnet.cli.main", reader_gone)
-    monkeypatch.setattr("symnet.replay.os.dup2", lambda *args: redirected.append(args))
+    monkeypatch.setattr("symnet.cli.replay.os.dup2", lambda *args: redirected.append(args))
     monkeypatch.setattr("sys.stdout", type("Stdout", (), {"fileno": lambda self: 1})())
     assert replay.main(["derive", "relu"]) == 141 and len(redirected) == 1
+

@@ -174,8 +174,8 @@ def verdicts(results: list[dict]) -> list[str]:
 def symbolic_cost() -> list[dict]:
     """Seconds (wall and CPU) of deriving and checking the whole catalog (`symnet check`)
     and of generating it (`symnet generate --check`), each in a fresh process: first from
-    cold (an empty cache), then with nothing changed (symnet.cache and symnet.replay
-    filled). CPU counts every process, the workers of symnet.parallel included."""
+    cold (an empty cache), then with nothing changed (symnet.cache and symnet.cli.replay
+    filled). CPU counts every process, the workers of symnet.cli.parallel included."""
     import resource
     import subprocess
     import tempfile

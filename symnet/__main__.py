@@ -1,5 +1,5 @@
 import sys
 
-from symnet.replay import main
+from symnet.cli.replay import main
 
 sys.exit(main())

@@ -188,7 +188,7 @@ def _loaded_from(declaration) -> str:
 def content(value) -> str:
     """A text that determines `value` exactly: sympy objects by srepr, declarations (data
     classes) field by field, containers item by item in their order."""
-    import sympy as sp  # here: replaying a whole command (symnet.replay) needs no sympy
+    import sympy as sp  # here: replaying a whole command (symnet.cli.replay) needs no sympy
 
     if isinstance(value, (sp.Basic, sp.MatrixBase)):
         return sp.srepr(value)
@@ -296,23 +296,6 @@ def store(what: str, declaration, result, encode: Callable, *extra) -> None:
     except (TypeError, ValueError):
         return
     write_entry(entry_path(digest), digest, payload)
-
-
-def kept_or_computed(items: list, kept: Callable, keep: Callable, compute: Callable,
-                     first=None) -> list:
-    """[compute(item) for item in items], each result taken from the cache when `kept(item)`
-    has it; the others computed on one process per core (symnet.parallel), `first(item)`
-    ordering them (the costliest first), and kept with `keep(item, result)`."""
-    from symnet.parallel import run_all
-
-    found = [kept(item) for item in items]
-    pending = [n for n, result in enumerate(found) if result is None]
-    if first is not None:
-        pending.sort(key=lambda n: first(items[n]))
-    for n, result in zip(pending, run_all(compute, [items[n] for n in pending]), strict=True):
-        keep(items[n], result)
-        found[n] = result
-    return found
 
 
 # --- what the command line caches -------------------------------------------------------------

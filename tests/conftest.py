@@ -28,7 +28,7 @@ def verdict(name: str, label_start: str):
 
 @pytest.fixture(autouse=True)
 def symnet_cache_off(monkeypatch):
-    """Tests compute every result: symnet's cache on disk (symnet.cache, symnet.replay) is
+    """Tests compute every result: symnet's cache on disk (symnet.cache, symnet.cli.replay) is
     off, and nothing is written under the user's home, unless a test turns it on with a
     folder of its own (tests/test_cache.py, tests/test_replay.py)."""
     monkeypatch.setenv("SYMNET_NO_CACHE", "1")

@@ -7,6 +7,7 @@ import pytest
 
 from symnet import cache
 from symnet.cli import main
+from symnet.cli.parallel import kept_or_computed
 
 MINE = """\
 import sympy as sp
@@ -47,7 +48,7 @@ def test_an_unchanged_declaration_comes_from_the_cache(workspace, capsys, monkey
         raise AssertionError("derived again although nothing changed")
 
     monkeypatch.setattr("symnet.codegen.emit.module_file", no_derivation)
-    monkeypatch.setattr("symnet.cli.check", no_derivation)
+    monkeypatch.setattr("symnet.cli.check.check", no_derivation)
     (workspace / "out" / "activations" / "bent.py").unlink()
     assert generated(workspace, reference, capsys) == first
     assert main(["check", reference]) == 0
@@ -79,6 +80,6 @@ def test_off_computes_every_time(workspace, monkeypatch):
     monkeypatch.setenv("SYMNET_NO_CACHE", "1")
     calls = []
     for _ in range(2):
-        cache.kept_or_computed(["stable primitives"], cache.kept_verdicts, cache.keep_verdicts,
+        kept_or_computed(["stable primitives"], cache.kept_verdicts, cache.keep_verdicts,
                                lambda item: calls.append(item) or [])
     assert len(calls) == 2 and cache.root() is None

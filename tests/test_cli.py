@@ -51,7 +51,7 @@ def test_check_whole_catalog_exits_0_and_list_shows_kinds(tmp_path, monkeypatch)
     assert listing.returncode == 0
     assert "softmax_ce" in listing.stdout and "activation" in listing.stdout
     assert len(list((tmp_path / "results" / "commands").glob("*.json"))) == 2
-    again = symnet("check")                            # replayed (symnet.replay): the same
+    again = symnet("check")                            # replayed (symnet.cli.replay): the same
     assert (again.returncode, again.stdout) == (0, result.stdout)
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from symnet.catalog import LAYER_REGISTRY, REGISTRY
 from symnet.cli import main
+from symnet.cli.generate import catalog_sources
 from symnet.codegen import CodegenError, lower
-from symnet.codegen.cli import catalog_sources
 from symnet.derive import derive
 from symnet.loader import load_file
 from symnet.matrix.vjp import derive_layer

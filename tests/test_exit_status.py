@@ -3,7 +3,7 @@ non-finite training run, 2 bad input. Every bad input below is answered with exi
 stderr line `symnet: error: ...` that names the file, line, declaration, option or row
 involved; no traceback, and no file written or changed.
 
-The rows run the command in this process (symnet.replay.main, as the console script does),
+The rows run the command in this process (symnet.cli.replay.main, as the console script does),
 in a scratch folder; a few run it as a subprocess too, so that the real process's output and
 status are seen. Training and derivation are replaced by tripwires for the rows whose input
 can be judged before either starts: a bad output path or option must never cost a long run.
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symnet import replay
+from symnet.cli import replay
 from tests.helpers import symnet
 
 DECLARATION_FILES = {
@@ -222,10 +222,10 @@ def tripwires(monkeypatch):
     """Training and derivation that fail the test if reached."""
     def reached(*args, **kwargs):
         raise AssertionError("training or derivation started before the input was judged")
-    import symnet.cli
-    import symnet.train_cli
-    monkeypatch.setattr(symnet.train_cli, "train", reached)
-    monkeypatch.setattr(symnet.cli, "derive", reached)
+    import symnet.cli.derive
+    import symnet.cli.train
+    monkeypatch.setattr(symnet.cli.train, "train", reached)
+    monkeypatch.setattr(symnet.cli.derive, "derive", reached)
 
 
 @pytest.mark.parametrize("argv, words, early", [row[1:] for row in ROWS],

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from symnet import cache, replay
+from symnet import cache
 from symnet.catalog import CATALOG
-from symnet.cli import build_parser
+from symnet.cli import build_parser, replay
 from symnet.errors import DataError, install_hint
 from symnet.loader import load_file
 from symnet.runtime.train import History
@@ -77,11 +77,11 @@ def test_train_help_shows_each_default():
 @pytest.fixture
 def no_data_loaded(monkeypatch):
     """Loading data fails the test: the run must have ended before."""
-    import symnet.train_cli
+    import symnet.cli.train
 
     def reached(*args):
         raise AssertionError("the data set was loaded before the options were judged")
-    monkeypatch.setattr(symnet.train_cli, "load_dataset", reached)
+    monkeypatch.setattr(symnet.cli.train, "load_dataset", reached)
 
 
 @pytest.mark.parametrize("argv, missing, extra", [
@@ -128,7 +128,7 @@ def test_every_install_hint_is_spelled_one_way():
 # --- 3. from Python and Jupyter ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("first", ["import symnet.cli", "import symnet.derive",
+@pytest.mark.parametrize("first", ["import symnet.cli.derive", "import symnet.derive",
                                    "from symnet.derive import tidy", "pass"])
 def test_from_symnet_import_derive_gives_the_function(first):
     """Whatever imported the module symnet/derive.py before (every command does), in a

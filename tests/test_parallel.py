@@ -1,4 +1,4 @@
-"""symnet.parallel: jobs on one process per core give what they give one after another."""
+"""symnet.cli.parallel: jobs on one process per core give what they give one after another."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 
 import pytest
 
+from symnet.cli.parallel import run_all, workers
 from symnet.errors import DeclarationError
-from symnet.parallel import run_all, workers
 
 
 def square_and_pid(n: int) -> tuple[int, int]:

@@ -1,11 +1,17 @@
-"""The `symnet` entry point (symnet.replay): a whole-catalog command already run with the
+"""The `symnet` entry point (symnet.cli.replay): a whole-catalog command already run with the
 same code, libraries and files is replayed from disk; anything else runs again."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from symnet import cache, replay
+from symnet import cache
+from symnet.cli import replay
+from tests.helpers import ROOT
 
 
 @pytest.fixture
@@ -111,6 +117,32 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(monkeypatch):
 
     redirected = []
     monkeypatch.setattr("symnet.cli.main", reader_gone)
-    monkeypatch.setattr("symnet.replay.os.dup2", lambda *args: redirected.append(args))
+    monkeypatch.setattr("symnet.cli.replay.os.dup2", lambda *args: redirected.append(args))
     monkeypatch.setattr("sys.stdout", type("Stdout", (), {"fileno": lambda self: 1})())
     assert replay.main(["derive", "relu"]) == 141 and len(redirected) == 1
+
+
+#: a fresh interpreter: a record of `symnet list` is written, then the console script's entry
+#: point replays it; what it imported meanwhile is printed
+REPLAY_IN_A_FRESH_PROCESS = """
+import sys
+from symnet.cli import replay
+found = replay.options(["list"])
+digest = replay.record_key(found, None, replay.folder_state(None))
+record = {"stdout": "replayed\\n", "stderr": "", "status": 0}
+replay.cache.write_entry(replay.record_path(digest), digest, record)
+status = replay.main(["list"])
+print(status, *sorted(m for m in ("sympy", "symnet.catalog", "symnet.derive") if m in sys.modules))
+"""
+
+
+def test_a_replayed_command_imports_no_sympy(tmp_path):
+    """symnet.cli is a package whose commands import sympy: the entry point inside it
+    (symnet.cli.replay, and symnet/cli/__init__.py on the way) must not import them."""
+    env = {**os.environ, "SYMNET_CACHE": str(tmp_path / "cache"),
+           "PYTHONPATH": str(ROOT)}
+    env.pop("SYMNET_NO_CACHE", None)
+    done = subprocess.run([sys.executable, "-c", REPLAY_IN_A_FRESH_PROCESS], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["replayed", "0"]

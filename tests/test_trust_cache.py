@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from symnet import cache, replay
-from symnet.cli import main
+from symnet import cache
+from symnet.cli import main, replay
+from symnet.cli.parallel import kept_or_computed
 
 SOFTPLUS = """\
 import sympy as sp
@@ -78,7 +79,7 @@ def test_another_library_version_is_another_key(workspace, monkeypatch):
         return []
 
     def run():
-        cache.kept_or_computed([CATALOG["relu"]], cache.kept_verdicts, cache.keep_verdicts,
+        kept_or_computed([CATALOG["relu"]], cache.kept_verdicts, cache.keep_verdicts,
                                verdicts)
 
     run()
@@ -206,7 +207,7 @@ def user_loss(workspace) -> str:
     lambda text: text.replace("def loss", "def loss_renamed"),
 ])
 def test_train_rewrites_a_damaged_module_instead_of_importing_it(workspace, damage):
-    from symnet.train_cli import resolve_module
+    from symnet.cli.train import resolve_module
 
     reference = user_loss(workspace)
     _, module = resolve_module("losses", reference)
@@ -263,7 +264,7 @@ def test_a_cache_that_is_a_file_is_refused(workspace, capsys):
 
 def test_train_runs_no_module_planted_in_a_shared_cache(workspace, capsys):
     """A .py planted in a shared SYMNET_CACHE was executed by `symnet train`."""
-    from symnet.train_cli import resolve_module
+    from symnet.cli.train import resolve_module
 
     reference = user_loss(workspace)
     resolve_module("losses", reference)

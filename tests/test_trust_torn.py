@@ -57,12 +57,12 @@ class Interrupter:
     after train() returns would hit the test itself, not training)."""
 
     def __init__(self, monkeypatch):
-        from symnet import train_cli
+        from symnet.cli import train as train_command
         from symnet.runtime.train import DeferredInterrupts
 
-        self.real, self.after, self.took = train_cli.train, None, None
+        self.real, self.after, self.took = train_command.train, None, None
         self.training, self.lock = False, threading.Lock()
-        monkeypatch.setattr(train_cli, "train", self)
+        monkeypatch.setattr(train_command, "train", self)
         enter, leave = DeferredInterrupts.__enter__, DeferredInterrupts.__exit__
 
         def entered(interrupts):

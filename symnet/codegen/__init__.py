@@ -16,7 +16,7 @@
     docs.py         module docstrings: the derived formulas, kinks, shapes
     emit.py         templates rendered, files written as a whole, checked against disk
     errors.py       CodegenError
-    cli.py          `symnet generate`
+(the `symnet generate` subcommand is symnet/cli/generate.py)
 """
 
 from symnet.codegen import lower_layer  # noqa: F401  (registers the layers' lowering)

@@ -6,7 +6,7 @@
     circuit.py   expression -> graph; reverse mode; values at a point; op counts
     code.py      straight-line numpy code through templates/graph.py.j2
     draw.py      the drawing (matplotlib, optional)
-    cli.py       the `symnet graph` subcommand
+(the `symnet graph` subcommand is symnet/cli/graph.py)
 """
 
 from symnet.graph.circuit import (

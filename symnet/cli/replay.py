@@ -1,6 +1,7 @@
 """The `symnet` command's entry point: a command whose whole result is already on disk is
-replayed from there, without importing sympy; any other runs in `symnet.cli`, and is
-recorded when it may be replayed later.
+replayed from there, without importing sympy; any other runs in `symnet.cli.main`, and is
+recorded when it may be replayed later. It lives in the package symnet.cli, whose
+__init__ imports no command module until a parser is built: a replay imports no sympy.
 
 Replayable are the commands over the whole catalog: `symnet check`, `symnet list` (each
 with or without --json) and `symnet generate [--check] [--reduction R] [-o DIR]`. Their

@@ -318,7 +318,7 @@ def _shown(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def add_train_command(commands) -> None:
+def add_command(commands) -> None:
     training = commands.add_parser(
         "train", help="train a network of generated modules (default: a 2-layer ReLU "
                       "network, softmax cross-entropy and L2, on the spiral)",

@@ -72,9 +72,10 @@ def module_files(named: list[Source], reduction: str) -> list[tuple[str, str]]:
     reduction and symnet code made it before (symnet.cache), the others generated on one
     process per core and kept."""
     from symnet import cache
+    from symnet.cli.parallel import kept_or_computed
     from symnet.codegen.emit import module_file
 
-    return cache.kept_or_computed(
+    return kept_or_computed(
         named, lambda source: cache.kept_module_file(source, reduction),
         lambda source, module: cache.keep_module_file(source, reduction, module),
         lambda source: module_file(source, reduction))
@@ -108,7 +109,7 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def add_generate_command(commands) -> None:
+def add_command(commands) -> None:
     generating = commands.add_parser(
         "generate", help="write numpy modules (forward/backward, loss and gradient) into "
                          "generated/ or -o DIR; --check compares instead",

@@ -159,7 +159,7 @@ def cmd_graph(args) -> int:
     return 0
 
 
-def add_graph_command(commands) -> None:
+def add_command(commands) -> None:
     graphing = commands.add_parser(
         "graph", help="the computational graph of a scalar expression: values, local and "
                       "upstream gradients, straight-line backprop code, a drawing",

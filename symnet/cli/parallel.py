@@ -6,6 +6,10 @@ its index alone and only its result is pickled back. A job that fails in a worke
 again in this process, where its error is raised as usual (symnet's errors then name the
 declaration, as they do without workers); where fork is missing, or the pool breaks, the
 jobs run here one after another. The results come back in the jobs' order either way.
+
+`kept_or_computed` runs only the jobs whose results symnet's cache (symnet.cache) lacks:
+`symnet check`, `list` and `generate` call it. It lives here, with the command line, and
+not in symnet.cache, which the loader (an earlier stage) imports.
 """
 
 from __future__ import annotations
@@ -62,3 +66,18 @@ def run_all(function: Callable, items: Sequence, processes: int | None = None) -
         _JOBS = ()
     return [result if done else function(item)
             for item, (done, result) in zip(items, results, strict=True)]
+
+
+def kept_or_computed(items: list, kept: Callable, keep: Callable, compute: Callable,
+                     first=None) -> list:
+    """[compute(item) for item in items], each result taken from the cache when `kept(item)`
+    has it; the others computed on one process per core (run_all), `first(item)`
+    ordering them (the costliest first), and kept with `keep(item, result)`."""
+    found = [kept(item) for item in items]
+    pending = [n for n, result in enumerate(found) if result is None]
+    if first is not None:
+        pending.sort(key=lambda n: first(items[n]))
+    for n, result in zip(pending, run_all(compute, [items[n] for n in pending]), strict=True):
+        keep(items[n], result)
+        found[n] = result
+    return found

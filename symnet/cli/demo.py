@@ -11,12 +11,12 @@ import sympy as sp
 
 from symnet import display
 from symnet.catalog import REGISTRY
+from symnet.cli.train import cmd_train
 from symnet.codegen.emit import Source, module_file
 from symnet.derive import derive
 from symnet.primitives import Softmax
 from symnet.spec import Gradient, Loss
 from symnet.symbols import C, k, s, y
-from symnet.train_cli import cmd_train
 from symnet.verify import check
 
 
@@ -67,7 +67,7 @@ def cmd_demo(args) -> int:
     return cmd_train(train_args)
 
 
-def add_demo_command(commands) -> None:
+def add_command(commands) -> None:
     demo = commands.add_parser(
         "demo", help="the whole flow once: derive, prove, generate, train (a few seconds)",
         description="Run the whole flow once on the lecture's softmax classifier: derive its "

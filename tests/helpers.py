@@ -18,6 +18,7 @@ from pathlib import Path
 import mpmath
 import numpy as np
 
+from symnet.codegen.network_step import BLAS_HELPERS
 from symnet.evaluate import Evaluator, NearKink
 from symnet.runtime import modules
 from symnet.runtime.network import Network, encode_targets, initial_parameters
@@ -30,8 +31,11 @@ _loaded = itertools.count()
 
 
 def load(path: Path, source: str | None = None):
-    """A module from a file (or from `source` text, as if it were that file)."""
-    spec = importlib.util.spec_from_file_location(f"_generated_{next(_loaded)}", path)
+    """A new module from a file (or from `source` text, as if it were that file), a member
+    of its folder's package as the runtime loads it: a training step imports its folder's
+    blas.py (`from .blas import gemm`), shared by every step loaded from that folder."""
+    package = modules.folder_package(path.parent)
+    spec = importlib.util.spec_from_file_location(f"{package}._generated_{next(_loaded)}", path)
     module = importlib.util.module_from_spec(spec)
     if source is None:
         spec.loader.exec_module(module)
@@ -263,10 +267,23 @@ MUTATIONS = {"flipped sign": flip_sign, "dropped term": drop_term,
 LR, LAM = 0.3, 1e-2
 
 
+def numpy_blas():
+    """A copy of generated/networks/blas.py of its own, its BLAS tables emptied: its helpers
+    compute with numpy alone, as without scipy (the shared blas is left as it is)."""
+    blas = load(GENERATED / "networks" / "blas.py")
+    blas._GEMM, blas._GEMV, blas._DOT = {}, {}, {}
+    return blas
+
+
 def step_module(name: str, numpy_only: bool = False):
+    """A fresh module of a generated step; `numpy_only`: its BLAS helpers (the names it
+    imported from blas.py) rebound to a numpy-only copy's."""
     module = load(GENERATED / "networks" / f"{name}.py")
     if numpy_only:
-        module._GEMM, module._DOT = {}, {}
+        blas = numpy_blas()
+        for helper in BLAS_HELPERS:
+            if hasattr(module, helper):
+                setattr(module, helper, getattr(blas, helper))
     return module
 
 

@@ -7,6 +7,7 @@ declarations (a regulariser whose gradient is not linear in W gets none)."""
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,12 +64,13 @@ def test_float32_stays_float32_and_agrees(name):
         np.testing.assert_allclose(fused[param], net.params[param], rtol=1e-4, atol=1e-6)
 
 
-def test_a_planted_mistake_in_the_fold_is_caught(tmp_path):
+def test_a_planted_mistake_in_the_fold_is_caught():
     """The comparison can fail: L2's factor 2 dropped from the folded beta."""
     name = "two_layer_relu_softmax_ce_l2_sgd"
     source = (GENERATED / "networks" / f"{name}.py").read_text()
     assert source.count("beta=1 - 2*lam*lr") == 2
-    planted = load(tmp_path / "planted.py", source.replace("beta=1 - 2*lam*lr", "beta=1 - lam*lr"))
+    planted = load(GENERATED / "networks" / "planted.py",      # beside its blas.py, not written
+                   source.replace("beta=1 - 2*lam*lr", "beta=1 - lam*lr"))
     net = layered(STEPS[name], np.float64)
     x, y = batch(net, np.float64)
     expected, got, _ = run_both(planted, net, x, y, steps=3)
@@ -156,13 +158,14 @@ def test_the_gemm_helper_on_transposed_views_and_both_dtypes():
             np.testing.assert_allclose(row, expected, rtol=rtol)
 
 
-def test_the_module_documents_each_update_and_imports_scipy_only_inside_a_try():
+def test_the_module_documents_each_update_and_its_blas_imports_scipy_only_inside_a_try():
     step = STEPS["two_layer_relu_softmax_ce_l2_sgd"]
     module = lower_step(step)
     assert module.folder == "networks" and module.name == step.name
     text = (GENERATED / "networks" / f"{step.name}.py").read_text()
     assert "W1 <- (-2*lambda*lr + 1)*W1 - lr*X.T*dZ1   (one gemm)" in text
-    tree = ast.parse(text)
+    assert "scipy" not in "\n".join(line for line in text.splitlines() if "import" in line)
+    tree = ast.parse((GENERATED / "networks" / "blas.py").read_text())
     guarded = {id(n) for block in ast.walk(tree) if isinstance(block, ast.Try)
                for n in ast.walk(block)}
     imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
@@ -171,17 +174,63 @@ def test_the_module_documents_each_update_and_imports_scipy_only_inside_a_try():
 
 
 def test_without_scipy_the_module_imports_and_falls_back_to_numpy(monkeypatch, tmp_path):
+    import shutil
     import sys
 
     monkeypatch.setitem(sys.modules, "scipy", None)      # import scipy fails
     monkeypatch.setitem(sys.modules, "scipy.linalg", None)
     name = "two_layer_tanh_softmax_ce_l2_sgd"
-    module = load(GENERATED / "networks" / f"{name}.py")
-    assert module._blas is None and module._GEMM == {} and module._DOT == {}
+    folder = tmp_path / "networks"     # a folder of its own: its blas imported afresh, now
+    folder.mkdir()
+    for file in ("blas.py", f"{name}.py"):
+        shutil.copy(GENERATED / "networks" / file, folder / file)
+    module = load(folder / f"{name}.py")
+    blas = module.gemm.__globals__
+    assert Path(blas["__file__"]) == folder / "blas.py"
+    assert blas["_blas"] is None and blas["_GEMM"] == {} and blas["_DOT"] == {}
     net = layered(STEPS[name], np.float64)
     x, y = batch(net, np.float64)
     expected, got, _ = run_both(module, net, x, y, steps=2)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+# --- the BLAS helpers: one module, networks/blas.py ----------------------------------------------
+
+
+def _defined(path: Path) -> set:
+    return {node.name for node in ast.parse(path.read_text()).body
+            if isinstance(node, ast.FunctionDef)}
+
+
+def test_the_blas_helpers_are_written_once_and_every_step_imports_them():
+    """gemm and sum_of_squares are defined in networks/blas.py alone (they were pasted into
+    every step module); each step imports the ones it calls from there."""
+    defining = {p.name for p in (GENERATED / "networks").glob("*.py")
+                if _defined(p) & {"gemm", "_numpy_gemm", "sum_of_squares"}}
+    assert defining == {"blas.py"}
+    for name in STEPS:
+        module = step_module(name)
+        blas = module.gemm.__globals__
+        assert Path(blas["__file__"]) == GENERATED / "networks" / "blas.py"
+        assert module.sum_of_squares is blas["sum_of_squares"]   # every step has an L2 term
+
+
+@pytest.mark.parametrize("numpy_only", [False, True], ids=["scipy", "numpy"])
+def test_a_step_runs_on_the_shared_helpers_with_scipy_and_with_numpy_alone(numpy_only):
+    """The same step, through blas.py's scipy tables and through a copy with the tables
+    emptied, equals the layer-by-layer step."""
+    if not numpy_only:
+        pytest.importorskip("scipy")
+    name = "two_layer_relu_softmax_ce_l2_sgd"
+    module = step_module(name, numpy_only)
+    blas = module.gemm.__globals__                     # the blas module the step calls
+    assert (blas["_GEMM"] == blas["_DOT"] == {}) is numpy_only
+    net = layered(STEPS[name], np.float64)
+    x, y = batch(net, np.float64)
+    expected, got, fused = run_both(module, net, x, y)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    for param in module.PARAMETERS:
+        np.testing.assert_allclose(fused[param], net.params[param], rtol=1e-12, atol=1e-15)
 
 
 # --- the runtime's fused path ------------------------------------------------------------------
@@ -289,7 +338,7 @@ def test_the_softmax_takes_one_exp_per_score():
     assert names["z"] == RowSum(exp_shifted) and names["probs"] == exp_shifted / z
     assert names["log_z"] == sp.log(z)
     source = (GENERATED / "networks" / "two_layer_relu_softmax_ce_l2_sgd.py").read_text()
-    body = source[source.index("def step("):source.index("# --- BLAS")]
+    body = source[source.index("def step("):]
     assert body.count("np.exp(") == 1
     # the loss module that layer-by-layer training calls shares the same lowering
     loss_module = (GENERATED / "losses" / "softmax_ce.py").read_text()
@@ -353,9 +402,8 @@ def test_a_step_for_an_activation_with_two_kinks_matches_numpy_by_hand():
     from symnet.symbols import x
 
     hardtanh = Activation("hardtanh", sp.Max(-1, sp.Min(1, x)), inputs=x)
-    namespace: dict = {}
-    exec(compile(render_module(lower_step(training_step(hardtanh)), "test"), "step", "exec"),
-         namespace)
+    namespace = vars(load(GENERATED / "networks" / "hardtanh_step.py",      # not written
+                          render_module(lower_step(training_step(hardtanh)), "test")))
     rng = np.random.default_rng(3)
     X, Y = rng.standard_normal((8, 5)), np.eye(3)[rng.integers(0, 3, 8)]
     W1, b1 = 2 * rng.standard_normal((5, 6)), rng.standard_normal((1, 6))

@@ -13,13 +13,15 @@ from symnet.runtime.optim import OPTIMIZERS, SGD, Adam, Momentum
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMPY_ONLY = """
-import importlib, importlib.util, pathlib, sys
+import importlib, pathlib, sys
 root = pathlib.Path(sys.argv[1])
 for path in sorted((root / "symnet" / "runtime").glob("*.py")):
     importlib.import_module("symnet.runtime" + ("" if path.stem == "__init__" else "." + path.stem))
-for n, path in enumerate(sorted((root / "generated").rglob("*.py"))):
-    spec = importlib.util.spec_from_file_location(f"generated_{n}", path)
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+sys.path.insert(0, str(root))
+for path in sorted((root / "generated").rglob("*.py")):
+    # as the package generated.<kind>.<name>: a training step imports its networks/blas.py
+    parts = path.relative_to(root).with_suffix("").parts
+    importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     print(path.relative_to(root))
 bad = {"sympy", "jinja2"} & set(sys.modules)
 assert not bad, bad

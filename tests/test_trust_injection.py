@@ -209,14 +209,17 @@ def test_generated_packages_import(generated):
 
 
 def test_a_training_steps_hostile_doc_runs_nothing(tmp_path):
-    from symnet.codegen.emit import Source, module_file
+    from symnet.codegen.emit import Source, files_for
     from symnet.codegen.step_catalog import STEPS
 
     text = "".join(HOSTILE.values())
     step = replace(STEPS["two_layer_relu_softmax_ce_l2_sgd"], doc=text)
-    path, code = module_file(Source("hostile.py:two_layer_relu_softmax_ce_l2_sgd", step))
-    (tmp_path / "step.py").write_text(code, encoding="utf-8")
-    printed, doc = imported(tmp_path, "step")
+    files = files_for([Source("hostile.py:two_layer_relu_softmax_ce_l2_sgd", step)])
+    for rel, code in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(code, encoding="utf-8")
+    # as a member of its package: the step imports the networks/blas.py written beside it
+    printed, doc = imported(tmp_path, "networks.two_layer_relu_softmax_ce_l2_sgd")
     assert printed == "" and words(text) in words(doc)
 
 

@@ -33,9 +33,10 @@ FOLDERS = {"activations": REGISTRY, "losses": REGISTRY, "regularizers": REGISTRY
 
 
 def generated_modules() -> list[str]:
-    """Every module in generated/, as folder/name."""
+    """Every declaration's module in generated/, as folder/name (networks/blas.py, the
+    steps' shared helpers, runs in every step's sweep)."""
     return sorted(f"{p.parent.name}/{p.stem}" for p in GENERATED.glob("*/*.py")
-                  if p.stem != "__init__")
+                  if p.stem != "__init__" and p.name != "blas.py")
 
 
 def dtypes(*values) -> list:
@@ -94,17 +95,16 @@ def test_every_generated_module_keeps_float32(module, numpy_only):
     assert dtypes(*results) == [np.float32] * len(results)
 
 
-def test_a_step_without_a_regularizer_returns_a_penalty_of_the_scores_dtype(tmp_path):
+def test_a_step_without_a_regularizer_returns_a_penalty_of_the_scores_dtype():
     """penalty = 0.0 was a Python float (float64); it is a zero of the scores' dtype."""
     step = STEPS["two_layer_relu_softmax_ce_l2_sgd"]
     net = step.network
     bare = Network(f"{net.name}_bare", net.input, net.stages, loss=net.loss, target=net.target)
     module = lower_step(TrainingStep(f"{step.name}_bare", bare, step.optimizer))
-    path = tmp_path / "bare.py"
-    path.write_text(render_module(module, "test"))
     runtime_net = layered(step, np.float32)
     x, y = batch(runtime_net, np.float32)
-    bare_step = load(path)
+    # as if it were a module beside the others, importing their blas.py (nothing is written)
+    bare_step = load(GENERATED / "networks" / "bare.py", render_module(module, "test"))
     params = [runtime_net.params[p].copy() for p in bare_step.PARAMETERS]
     loss, penalty = bare_step.step(x, y, *params, 0.1)
     assert dtypes(loss, penalty) == [np.float32, np.float32] and penalty == 0

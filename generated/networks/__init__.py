@@ -2,4 +2,5 @@
 # Declaration: none (a package of generated modules). Template: templates/package.py.j2.
 """Training steps of whole networks: step(X, Y, W1, b1, ..., lr, lam, work) runs the forward, the
 loss, the backward and the update in place; workspace(...) allocates the arrays it reuses.
+blas.py holds the matrix helpers they share.
 """

@@ -62,10 +62,7 @@ Buffers: workspace() allocates the arrays step() writes in place, masks and scra
 
 import numpy as np
 
-try:  # scipy's BLAS folds each update into its gemm (pip install "symnet[fast]")
-    from scipy.linalg import blas as _blas
-except ImportError:  # numpy alone computes the same, in a few more passes
-    _blas = None
+from .blas import gemm, sum_of_squares
 
 STAGES = ('affine', 'tanh', 'affine')
 LOSS = 'softmax_ce'
@@ -129,55 +126,3 @@ def step(X, Y, W1, b1, W2, b2, lr, lam, work=None):
     gemm(H1.T, dS, W2, alpha=-lr, beta=1 - 2*lam*lr)
     gemm(ones, dS, b2, alpha=-lr, beta=1)
     return loss, penalty
-
-
-# --- BLAS: the same for every generated step -----------------------------------------------
-
-_GEMM = {} if _blas is None else {"d": _blas.dgemm, "f": _blas.sgemm}
-_GEMV = {} if _blas is None else {"d": _blas.dgemv, "f": _blas.sgemv}
-_DOT = {} if _blas is None else {"d": _blas.ddot, "f": _blas.sdot}
-
-
-def gemm(A, B, out, alpha=1.0, beta=0.0):
-    """out <- alpha*(A @ B) + beta*out, in place; returns out."""
-    blas_gemm = _GEMM.get(out.dtype.char)
-    if blas_gemm is None or not out.flags.c_contiguous:
-        return _numpy_gemm(A, B, out, alpha, beta)
-    if out.shape[0] == 1 and A.flags.c_contiguous:   # a row (ones @ dZ: a column sum)
-        return _gemv_row(A, B, out, alpha, beta)
-    # BLAS reads columns: out.T = alpha*(B.T @ A.T) + beta*out.T is out's own memory, and
-    # an operand whose transpose is not column-major is passed as is, marked transposed
-    Bt, At = B.T, A.T
-    b_transposed, a_transposed = not Bt.flags.f_contiguous, not At.flags.f_contiguous
-    # positional arguments: f2py's keyword parsing costs a microsecond per call
-    blas_gemm(alpha, B if b_transposed else Bt, A if a_transposed else At, beta, out.T,
-              b_transposed, a_transposed, True)
-    return out
-
-
-def _gemv_row(a, B, out, alpha, beta):
-    """out <- alpha*(a @ B) + beta*out for rows a and out: a gemv, which reads B once."""
-    transposed = not B.T.flags.f_contiguous
-    _GEMV[out.dtype.char](alpha, B if transposed else B.T, a.reshape(-1), beta,
-                          out.reshape(-1), 0, 1, 0, 1, transposed, True)
-    return out
-
-
-def _numpy_gemm(A, B, out, alpha, beta):
-    if beta == 0:
-        np.matmul(A, B, out=out)
-        if alpha != 1:
-            out *= alpha
-    else:
-        if beta != 1:
-            out *= beta
-        out += alpha*(A @ B)
-    return out
-
-
-def sum_of_squares(W):
-    """The sum of the squares of W's entries: one dot product, no squared copy of W."""
-    flat = W.reshape(-1)
-    blas_dot = _DOT.get(W.dtype.char)
-    # BLAS's dot returns a Python float (float64): the penalty keeps W's dtype
-    return W.dtype.type(blas_dot(flat, flat)) if blas_dot is not None else np.dot(flat, flat)

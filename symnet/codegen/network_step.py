@@ -32,6 +32,9 @@ from symnet.derive import derive
 #: names the step's own code uses
 RESERVED = {"np", "N", "loss", "penalty", "work", "gemm", "sum_of_squares", "workspace",
             "step"}
+#: the helpers a step imports from the module beside it, networks/blas.py (templates/blas.py.j2),
+#: which every step of a package shares
+BLAS_HELPERS = ("gemm", "sum_of_squares")
 
 
 def _symbol(matrix) -> sp.Symbol:
@@ -221,8 +224,11 @@ def lower_step(step) -> Module:
          "arrays,", "made here if None; pass them again to reuse them."),
         ("if work is None:", f"    {allocate}", unpack, *body), "loss, penalty")
     workspace = _workspace(p, buffers, f"{p.network.input.name}, {parameters}")
+    # only the helpers the step calls: an unused import would fail ruff
+    blas = tuple(h for h in BLAS_HELPERS if any(f"{h}(" in line for line in body))
     return Module(step.name, step.kind, "network_step.py.j2", "networks",
-                  tuple(step_docstring(p)), {"step": step_function, "workspace": workspace},
+                  tuple(step_docstring(p)),
+                  {"step": step_function, "workspace": workspace, "blas": blas},
                   _constants(p, n))
 
 

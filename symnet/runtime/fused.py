@@ -72,7 +72,7 @@ def find_module(net) -> ModuleType | None:
     except modules.ModuleNotGenerated:
         return None
     for path in sorted(folder.glob("*.py")):
-        if path.name == "__init__.py":
+        if path.name in ("__init__.py", "blas.py"):     # blas.py: the steps' shared helpers
             continue
         module = modules.load_path(path)
         if getattr(module, "OPTIMIZER", None) == "sgd" and _matches(module, want):

@@ -8,7 +8,9 @@ text just generated (load_text).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -30,12 +32,30 @@ def generated_dir() -> Path:
     raise ModuleNotGenerated("symnet's generated/ folder is missing from this installation")
 
 
+def folder_package(folder: str | Path) -> str:
+    """The name of a package whose modules are the files of `folder`, registered in
+    sys.modules on first use: a generated module loaded from its file as a member of it
+    imports the modules beside it (a training step's `from .blas import gemm`, the helpers
+    written once into networks/). One package per folder, named after its path, so that
+    generated/networks and a `symnet generate -o DIR`'s DIR/networks never share a blas."""
+    folder = Path(folder).resolve()
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    readable = re.sub(r"\W", "_", folder.name)      # a dot would make a package level
+    name = f"symnet_generated_{readable}_{digest}"
+    if name not in sys.modules:
+        package = ModuleType(name)
+        package.__path__ = [str(folder)]
+        package.__package__ = name
+        sys.modules[name] = package
+    return name
+
+
 def load_path(path: str | Path) -> ModuleType:
-    """Import one generated module from its file."""
+    """Import one generated module from its file, as a member of its folder's package."""
     path = Path(path)
     if not path.is_file():
         raise ModuleNotGenerated(f"{path}: no generated module there (run `symnet generate`)")
-    name = f"symnet_generated_{path.parent.name}_{path.stem}"
+    name = f"{folder_package(path.parent)}.{path.stem}"
     if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)

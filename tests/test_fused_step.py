@@ -43,7 +43,12 @@ def run_both(module, net, x, y, steps=4):
 @pytest.mark.parametrize("numpy_only", [False, True], ids=["blas", "numpy"])
 @pytest.mark.parametrize("name", sorted(STEPS))
 def test_the_fused_step_equals_the_layer_by_layer_step(name, numpy_only):
+    """Through blas.py's scipy tables and through a copy with the tables emptied."""
+    if not numpy_only:
+        pytest.importorskip("scipy")
     module = step_module(name, numpy_only)
+    blas = module.gemm.__globals__                     # the blas module the step calls
+    assert (blas["_GEMM"] == blas["_DOT"] == {}) is numpy_only
     net = layered(STEPS[name], np.float64)
     x, y = batch(net, np.float64)
     expected, got, fused = run_both(module, net, x, y)
@@ -213,24 +218,6 @@ def test_the_blas_helpers_are_written_once_and_every_step_imports_them():
         blas = module.gemm.__globals__
         assert Path(blas["__file__"]) == GENERATED / "networks" / "blas.py"
         assert module.sum_of_squares is blas["sum_of_squares"]   # every step has an L2 term
-
-
-@pytest.mark.parametrize("numpy_only", [False, True], ids=["scipy", "numpy"])
-def test_a_step_runs_on_the_shared_helpers_with_scipy_and_with_numpy_alone(numpy_only):
-    """The same step, through blas.py's scipy tables and through a copy with the tables
-    emptied, equals the layer-by-layer step."""
-    if not numpy_only:
-        pytest.importorskip("scipy")
-    name = "two_layer_relu_softmax_ce_l2_sgd"
-    module = step_module(name, numpy_only)
-    blas = module.gemm.__globals__                     # the blas module the step calls
-    assert (blas["_GEMM"] == blas["_DOT"] == {}) is numpy_only
-    net = layered(STEPS[name], np.float64)
-    x, y = batch(net, np.float64)
-    expected, got, fused = run_both(module, net, x, y)
-    np.testing.assert_allclose(got, expected, rtol=1e-12)
-    for param in module.PARAMETERS:
-        np.testing.assert_allclose(fused[param], net.params[param], rtol=1e-12, atol=1e-15)
 
 
 # --- the runtime's fused path ------------------------------------------------------------------

@@ -68,8 +68,6 @@ def cmd_check(args) -> int:
     return 1 if refuted else 0
 
 
-
-
 def add_command(commands) -> None:
     checking = commands.add_parser(
         "check", help="verdicts on the hand derivations (exit 1 if one is refuted)",

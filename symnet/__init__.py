@@ -46,10 +46,10 @@ def __dir__():
 class _Package(ModuleType):
     """symnet itself, whose attribute `derive` stays the function derive(declaration).
 
-    The module symnet/derive.py has the function's name, and the import system sets a
+    The package symnet/derive/ has the function's name, and the import system sets a
     package's attribute to each submodule it loads: whichever code imports
     `symnet.derive` first (every command does) would leave `from symnet import derive`
-    giving the module. The module is still `sys.modules["symnet.derive"]`, so
+    giving the package. The package is still `sys.modules["symnet.derive"]`, so
     `from symnet.derive import ...` is unchanged."""
 
     def __setattr__(self, name: str, value) -> None:

@@ -1,100 +1,35 @@
-"""How formulas are shown to people: plain text and LaTeX.
+"""The page of a derivation: the rows `symnet derive` prints and Jupyter shows.
 
-One printer class per output; special cases are `_print_X` methods. A step function
-prints as an Iverson bracket, [x > 0], so the value at the kink is on the page.
+The printers and the rows are `symnet.notation`'s (re-exported here, where the command
+line and the code generator have always found them). `describe` dispatches on the
+derivation's type: activations and losses here, layers and networks through
+`symnet.matrix.display`. Importing this module registers `derivation_latex` as the
+Jupyter display of every derivation (`symnet.derive` imports it, so it always is).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
 
 import sympy as sp
-from sympy.printing.latex import LatexPrinter
-from sympy.printing.str import StrPrinter
 
-
-def _step_relation(step: sp.Heaviside) -> tuple[sp.Expr, str]:
-    u = step.args[0]
-    at_zero = step.args[1] if len(step.args) > 1 else sp.Rational(1, 2)
-    if at_zero == 0:
-        return u, ">"
-    if at_zero == 1:
-        return u, ">="
-    raise ValueError(f"the step {step} has the value {at_zero} at 0; symnet uses 0 or 1")
-
-
-class TextPrinter(StrPrinter):
-    def _print_Heaviside(self, expr):
-        u, relation = _step_relation(expr)
-        return f"[{self._print(u)} {relation} 0]"
-
-    def _print_KroneckerDelta(self, expr):
-        i, j = expr.args
-        return f"delta({self._print(i)}, {self._print(j)})"
-
-    def _print_Derivative(self, expr):
-        ((variable, _),) = expr.variable_count
-        return f"d{self._print(expr.expr)}/d{self._print(variable)}"
-
-    def _print_Equality(self, expr):
-        return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
-
-    def _print_Piecewise(self, expr):
-        *cases, (otherwise, _) = expr.args
-        shown = [f"{self._print(value)} if {self._print(condition)}"
-                 for value, condition in cases]
-        return "(" + " else ".join(shown + [self._print(otherwise)]) + ")"
-
-
-class TexPrinter(LatexPrinter):
-    def _print_Heaviside(self, expr, exp=None):
-        u, relation = _step_relation(expr)
-        symbol = ">" if relation == ">" else r"\geq"
-        tex = rf"\left[{self._print(u)} {symbol} 0\right]"
-        return tex if exp is None else rf"{tex}^{{{exp}}}"
-
-
-def as_cases(expr: sp.Expr) -> sp.Expr:
-    """a + b [u > 0] with a != 0 reads better as cases: (a + b if u > 0 else a).
-
-    Only for an expression with a single step; the step's value at 0 decides which
-    case holds at the kink, so nothing is lost."""
-    steps = expr.atoms(sp.Heaviside)
-    if len(steps) != 1:
-        return expr
-    (step,) = steps
-    u, relation = _step_relation(step)
-    on = sp.Dummy("on")
-    linear = sp.expand(expr.xreplace({step: on}))
-    if not linear.is_polynomial(on) or sp.degree(linear, on) != 1:
-        return expr
-    base, slope = linear.coeff(on, 0), linear.coeff(on, 1)
-    if base == 0:
-        return expr
-    if sp.simplify(base + slope) == 0:      # base * (1 - [u > 0]) is base * [-u >= 0]
-        return base * sp.Heaviside(-u, 0 if relation == ">=" else 1)
-    condition = u > 0 if relation == ">" else u >= 0
-    return sp.Piecewise((sp.factor_terms(base + slope), condition), (sp.factor_terms(base), True))
-
-
-def text(expr) -> str:
-    return TextPrinter().doprint(expr)
-
-
-def latex(expr) -> str:
-    return TexPrinter().doprint(expr)
-
+from symnet.derive.scalar import ActivationDerivation, LossDerivation, softmax_legend
+from symnet.matrix.display import activation_layer_rows, layer_rows, network_rows
+from symnet.matrix.network_derive import NetworkDerivation
+from symnet.matrix.vjp import LayerDerivation
+from symnet.notation import (  # noqa: F401  (re-exported: the printers' old home)
+    Row,
+    ShowsAsLatex,
+    TexPrinter,
+    TextPrinter,
+    as_cases,
+    latex,
+    render_latex_block,
+    render_text,
+    text,
+)
 
 # --- derivations as a page -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of a derivation's page: a label, a formula (a sympy object), a note."""
-
-    label: str
-    math: sp.Basic | None = None
-    note: str = ""
 
 
 def _target_note(decl) -> str:
@@ -129,8 +64,6 @@ def _activation_rows(derivation) -> list[Row]:
 
 
 def _loss_rows(derivation) -> list[Row]:
-    from symnet.derive import softmax_legend
-
     decl = derivation.declaration
     name = sp.Symbol("R" if decl.kind == "regularizer" else "L")
     rows = [Row("forward", sp.Eq(name, decl.forward, evaluate=False))]
@@ -157,59 +90,39 @@ def _loss_rows(derivation) -> list[Row]:
     return rows
 
 
+@functools.singledispatch
 def describe(derivation) -> list[Row]:
     """The rows of a derivation's page: forward, derivatives, kinks, legend, params."""
-    from symnet.derive import ActivationDerivation
-    from symnet.matrix.display import activation_layer_rows, describe_matrix  # matrix level
+    raise TypeError(f"no page for {type(derivation).__name__}")
 
+
+def _with_params(rows: list[Row], decl) -> list[Row]:
+    return rows + [Row("param", sp.Eq(symbol, default, evaluate=False), "default")
+                   for symbol, default in decl.params.items()]
+
+
+@describe.register
+def _(derivation: ActivationDerivation) -> list[Row]:
     decl = derivation.declaration
-    if getattr(decl, "kind", "") in ("layer", "network"):
-        return describe_matrix(derivation)
-    rows = _activation_rows(derivation) if isinstance(derivation, ActivationDerivation) \
-        else _loss_rows(derivation)
-    if isinstance(derivation, ActivationDerivation):
-        rows += activation_layer_rows(decl)
-    for symbol, default in decl.params.items():
-        rows.append(Row("param", sp.Eq(symbol, default, evaluate=False), "default"))
-    return rows
+    return _with_params(_activation_rows(derivation) + activation_layer_rows(decl), decl)
+
+
+@describe.register
+def _(derivation: LossDerivation) -> list[Row]:
+    return _with_params(_loss_rows(derivation), derivation.declaration)
+
+
+describe.register(LayerDerivation, layer_rows)
+describe.register(NetworkDerivation, network_rows)
 
 
 def declaration_latex(decl) -> str:
-    """A declaration as one displayed formula (Jupyter shows it through _repr_latex_); a
-    layer or network as its forward and its shapes."""
-    if decl.kind in ("layer", "network"):
-        from symnet.matrix.display import forward_rows
-
-        return f"$${render_latex_block(forward_rows(decl))}$$"
-    if decl.kind == "activation":
-        lhs = sp.Function(decl.name)(*decl.inputs)
-    else:
-        lhs = sp.Symbol(r"\mathrm{" + decl.name.replace("_", r"\_") + "}")
-    return f"$${latex(sp.Eq(lhs, decl.forward, evaluate=False))}$$"
+    """A declaration as Jupyter shows it (each renders itself through symnet.notation)."""
+    return decl._repr_latex_()
 
 
 def derivation_latex(derivation) -> str:
     return f"$${render_latex_block(describe(derivation))}$$"
 
 
-def render_text(rows: list[Row], as_latex: bool = False) -> list[str]:
-    show = latex if as_latex else text
-    width = max(len(row.label) for row in rows)
-    lines = []
-    for row in rows:
-        formula = show(row.math) if row.math is not None else ""
-        note = f"   ({row.note})" if row.note and formula else row.note
-        lines.append(f"  {row.label:{width}s}  {formula}{note}")
-    return lines
-
-
-def render_latex_block(rows: list[Row]) -> str:
-    """An aligned LaTeX block (Jupyter, Markdown reports)."""
-    lines = []
-    for row in rows:
-        label = rf"\text{{{row.label}}}" if row.label else ""
-        formula = latex(row.math) if row.math is not None else ""
-        escaped = row.note.replace("{", r"\{").replace("}", r"\}")
-        note = rf"\quad\text{{({escaped})}}" if row.note else ""
-        lines.append(rf"{label} &\quad {formula}{note}")
-    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+ShowsAsLatex.render_with(derivation_latex)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from symnet.errors import DeclarationError
+from symnet.notation import latex
 from symnet.symbols import out as OUT
 
 TARGET_KINDS = ("one_hot", "class_index", "real", "sign")
@@ -243,9 +244,9 @@ class Activation:
                 raise DeclarationError(self.name, f"{where}: wrt={record.wrt} is not an input")
 
     def _repr_latex_(self) -> str:
-        from symnet.display import declaration_latex
-
-        return declaration_latex(self)
+        """Jupyter shows an activation as one formula: relu(x) = ..."""
+        lhs = sp.Function(self.name)(*self.inputs)
+        return f"$${latex(sp.Eq(lhs, self.forward, evaluate=False))}$$"
 
     def wrt_of(self, record: Gradient):
         return record.wrt if record.wrt is not None else self.inputs[0]
@@ -399,9 +400,9 @@ class Loss:
                                    f"{shape}, but has free index(es) {_names(stray)}")
 
     def _repr_latex_(self) -> str:
-        from symnet.display import declaration_latex
-
-        return declaration_latex(self)
+        """Jupyter shows a loss as one formula: name = its forward."""
+        lhs = sp.Symbol(r"\mathrm{" + self.name.replace("_", r"\_") + "}")
+        return f"$${latex(sp.Eq(lhs, self.forward, evaluate=False))}$$"
 
     def gradient_wrt(self, record: Gradient):
         return record.wrt if record.wrt is not None else self.wrt

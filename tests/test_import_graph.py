@@ -1,25 +1,58 @@
 """The import graph of symnet/, built from the source with function-level imports included:
-data flows one way, so no module may reach itself through imports.
+data flows one way, so no module reaches itself through imports, and no module imports one
+of a later stage.
 
-One cycle is still known (issue 14, the architecture issue): the declarations' notebook
-display, derive's dispatch to the matrix level and the matrix modules' text reach each
-other (derive, display, spec and eight modules of matrix/). It is listed here so that the
-test fails on any new cycle and on any module joining the known one; when the cycle is
-broken, KNOWN_CYCLES goes, and the test then fails on any cycle at all.
+The stages, earliest first (STAGES, the one place they are listed; each module belongs to
+the stage of its longest prefix listed there, and may import its own stage and earlier
+ones only):
+
+    foundation    errors, files, bounded, symbols, primitives, algebra, tidy, and the
+                  notation everything is shown in (notation, matrix.text): no stage's data
+    runtime       numpy only; last in the flow, but it imports nothing of the stages
+                  before it (generated/ imports numpy only, tests/test_runtime_data.py), so
+                  it sits just above the foundation: only that is open to it
+    declarations  spec, matrix.{elementwise, layers, networks}, catalog: what a function is
+    derive        derive (its one entry, dispatching on the declaration's type),
+                  matrix.{vjp, network_derive, explicit}, and the page of a derivation
+                  (display, matrix.display: what `symnet derive` prints and Jupyter shows)
+    verify        verify, matrix.{check, entrywise}, evaluate (the probes' evaluator)
+    codegen       codegen, templating, graph (its straight-line code is emitted through
+                  templates too)
+    cli           cli, cache, loader, report (what `symnet derive --report` writes: it needs
+                  a lowering's verdict), the package symnet itself and __main__
+
+A later stage reaches an earlier one by registration, not by import: the derive stage's
+package registers the layers' and networks' handlers; symnet.display registers the page
+Jupyter shows of a derivation (notation.ShowsAsLatex); declarations render themselves for
+Jupyter through notation alone.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "symnet"
+import pytest
 
-KNOWN_CYCLES = [
-    {"symnet.derive", "symnet.display", "symnet.spec", "symnet.matrix.display",
-     "symnet.matrix.elementwise", "symnet.matrix.explicit", "symnet.matrix.layers",
-     "symnet.matrix.networks", "symnet.matrix.network_derive", "symnet.matrix.text",
-     "symnet.matrix.vjp"},
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "symnet"
+
+STAGES = [
+    ("foundation", ["symnet.errors", "symnet.files", "symnet.bounded", "symnet.symbols",
+                    "symnet.primitives", "symnet.algebra", "symnet.tidy", "symnet.notation",
+                    "symnet.matrix.text"]),
+    ("runtime", ["symnet.runtime"]),
+    ("declarations", ["symnet.spec", "symnet.matrix", "symnet.matrix.elementwise",
+                      "symnet.matrix.layers", "symnet.matrix.networks", "symnet.catalog"]),
+    ("derive", ["symnet.derive", "symnet.matrix.vjp", "symnet.matrix.network_derive",
+                "symnet.matrix.explicit", "symnet.display", "symnet.matrix.display"]),
+    ("verify", ["symnet.verify", "symnet.matrix.check", "symnet.matrix.entrywise",
+                "symnet.evaluate"]),
+    ("codegen", ["symnet.codegen", "symnet.templating", "symnet.graph"]),
+    ("cli", ["symnet", "symnet.__main__", "symnet.cli", "symnet.cache", "symnet.loader",
+             "symnet.report"]),
 ]
 
 
@@ -110,12 +143,45 @@ def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
     return found
 
 
-def test_no_import_cycle_but_the_known_one():
-    found = cycles(import_graph())
-    unknown = [sorted(c) for c in found if c not in KNOWN_CYCLES]
-    assert not unknown, f"import cycles: {unknown}"
-    gone = [sorted(c) for c in KNOWN_CYCLES if c not in found]
-    assert not gone, f"a known cycle changed or is gone; update KNOWN_CYCLES: {gone}"
+def stage_of(module: str) -> int | None:
+    """The index in STAGES of the stage whose longest listed prefix names `module`."""
+    best, found = -1, None
+    for number, (_, prefixes) in enumerate(STAGES):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), number
+    return found
+
+
+def backward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import from a module to one of a later stage, as 'a (stage) -> b (stage)'."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            if stage_of(target) > stage_of(module):
+                found.append(f"{module} ({STAGES[stage_of(module)][0]}) -> {target} "
+                             f"({STAGES[stage_of(target)][0]})")
+    return found
+
+
+def test_no_import_cycle():
+    assert cycles(import_graph()) == []
+
+
+def test_every_module_has_a_stage():
+    unplaced = sorted(m for m in modules() if stage_of(m) is None)
+    assert not unplaced, f"place these in STAGES: {unplaced}"
+
+
+def test_no_stage_imports_a_later_one():
+    assert backward_imports(import_graph()) == []
+
+
+def test_a_planted_backward_import_is_found():
+    """spec importing display (as it did for Jupyter) is a declaration reaching into the
+    derive stage; display importing spec is the flow."""
+    graph = {"symnet.spec": {"symnet.display"}, "symnet.display": {"symnet.spec"}}
+    assert backward_imports(graph) == ["symnet.spec (declarations) -> symnet.display (derive)"]
 
 
 def test_the_cycle_finder_sees_a_planted_cycle():
@@ -125,5 +191,30 @@ def test_the_cycle_finder_sees_a_planted_cycle():
 
 
 def test_function_level_imports_count():
-    """derive imports the matrix level inside a function: still an edge."""
-    assert "symnet.matrix.vjp" in import_graph()["symnet.derive"]
+    """vjp imports the derive stage's entry inside a function only: still an edge."""
+    assert "symnet.derive.dispatch" in import_graph()["symnet.matrix.vjp"]
+
+
+#: the modules whose import reaches symnet.derive, which imports layers', networks' and
+#: pages' modules back to register them: each must import first, in a fresh interpreter
+REGISTERING = ["symnet.derive", "symnet.derive.scalar", "symnet.derive.dispatch",
+               "symnet.matrix.vjp", "symnet.matrix.network_derive", "symnet.matrix.explicit",
+               "symnet.display", "symnet.matrix.display", "symnet.matrix.layers",
+               "symnet.matrix.networks", "symnet.spec"]
+
+
+@pytest.mark.parametrize("first", REGISTERING)
+def test_a_module_imported_first_loads_and_every_derivation_displays(first):
+    """A registering package imports modules that import it back (at run time, not in the
+    graph above: importing symnet.derive.dispatch runs symnet/derive/__init__.py first).
+    Whichever is imported first, none may be met half loaded; and then derive covers every
+    level and each derivation shows as LaTeX in Jupyter."""
+    code = (f"import {first}\nfrom symnet.catalog import CATALOG\n"
+            f"from symnet.derive import derivation_of, derive\n"
+            f"from symnet.matrix.networks import Network\n"
+            f"assert derivation_of.dispatch(Network).__name__ == 'derive_network'\n"
+            f"for name in ('relu', 'affine'):\n"
+            f"    assert derive(CATALOG[name])._repr_latex_().startswith('$$'), name\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr

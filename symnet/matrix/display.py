@@ -1,49 +1,27 @@
 """Layers and networks as derivation pages: the rows `symnet derive` prints.
 
-Rows are `symnet.display.Row`s; their formulas are `MatrixFormula` objects, which print
-through `symnet.matrix.text` whichever page (text or LaTeX) shows them, so the renames
-(colsum(G), G .* relu'(X), ones(N, 1)*b) hold everywhere.
+Rows are `symnet.notation.Row`s; their formulas are `symnet.matrix.text.MatrixFormula`s,
+which print through the matrix printers whichever page (text or LaTeX) shows them, so the
+renames (colsum(G), G .* relu'(X), ones(N, 1)*b) hold everywhere. symnet.display's
+`describe` gives a layer's derivation `layer_rows`, a network's `network_rows`.
 """
 
 from __future__ import annotations
 
 import sympy as sp
 
-from symnet.display import Row
 from symnet.matrix import text as matrix_text
 from symnet.matrix.elementwise import Elementwise
-from symnet.matrix.layers import activation_layer, shape_text
+from symnet.matrix.layers import activation_layer, shape_text, shapes_note
 from symnet.matrix.network_derive import NetworkDerivation, lifted_penalty
-from symnet.matrix.vjp import (
-    LayerDerivation,
-    derive_layer,
-    output_symbol,
-    reusing_output,
-    tidy_matrix,
-)
-
-
-class MatrixFormula(sp.Basic):
-    """``lhs = expr`` for a page, printed by symnet's matrix printers."""
-
-    def __new__(cls, lhs: str, expr, lhs_latex: str | None = None):
-        formula = sp.Basic.__new__(cls)
-        formula.lhs, formula.expr, formula.lhs_latex = lhs, expr, lhs_latex or lhs
-        return formula
-
-    def _sympystr(self, printer) -> str:
-        return f"{self.lhs} = {matrix_text.text(self.expr)}"
-
-    def _latex(self, printer) -> str:
-        return f"{self.lhs_latex} = {matrix_text.latex(self.expr)}"
+from symnet.matrix.networks import forward_rows, total_loss_row
+from symnet.matrix.text import MatrixFormula
+from symnet.matrix.vjp import LayerDerivation, derive_layer, reusing_output, tidy_matrix
+from symnet.notation import Row
 
 
 def _gradient_name(matrix) -> tuple[str, str]:
     return f"dL/d{matrix}", rf"\frac{{\partial L}}{{\partial {sp.latex(matrix)}}}"
-
-
-def _shapes_note(matrices) -> str:
-    return ", ".join(f"{m}: {shape_text(m)}" for m in matrices)
 
 
 def _vjp_rows(vjps: dict, reusing: dict, output, named: dict | None = None) -> list[Row]:
@@ -96,7 +74,7 @@ def layer_rows(derivation: LayerDerivation) -> list[Row]:
     named = _named_arguments(layer)
     rows = [Row("forward", MatrixFormula(str(output), layer.forward.xreplace(named)))]
     rows += [Row("", MatrixFormula(str(symbol), value)) for value, symbol in named.items()]
-    rows.append(Row("shapes", None, f"{_shapes_note(layer.inputs)}; {output} and the upstream "
+    rows.append(Row("shapes", None, f"{shapes_note(layer.inputs)}; {output} and the upstream "
                                     f"{upstream} = dL/d{output}: {shape_text(output)}"))
     rows += _vjp_rows(derivation.vjps, derivation.reusing, output, named)
     rows += activation_legend(derivation.vjps.values())
@@ -110,7 +88,7 @@ def activation_layer_rows(decl) -> list[Row]:
     derivation = derive_layer(activation_layer(decl))
     layer = derivation.declaration
     rows = [Row("as a layer", MatrixFormula(str(derivation.output), layer.forward),
-                f"{_shapes_note(layer.inputs)}; {derivation.output}, G: "
+                f"{shapes_note(layer.inputs)}; {derivation.output}, G: "
                 f"{shape_text(derivation.output)}")]
     return rows + [Row("", row.math, row.note) for row in
                    _vjp_rows(derivation.vjps, derivation.reusing, derivation.output)]
@@ -119,52 +97,16 @@ def activation_layer_rows(decl) -> list[Row]:
 # --- networks ---------------------------------------------------------------------------------
 
 
-def forward_rows(decl) -> list[Row]:
-    """A layer's or a network's declaration as rows: its forward and its shapes (what
-    Jupyter shows of it; its derivation shows the rest)."""
-    if decl.kind == "network":
-        return _forward_rows(decl) + ([_total_loss(decl)] if decl.loss is not None else [])
-    output = output_symbol(decl)
-    return [Row("forward", MatrixFormula(str(output), decl.forward)),
-            Row("shapes", None, f"{_shapes_note(decl.inputs)}; {output}: "
-                                f"{shape_text(output)}")]
-
-
-
-def _forward_rows(network) -> list[Row]:
-    rows = []
-    final = "S" if network.loss is not None else "Y"
-    for number, (name, expr) in enumerate(network.composed.steps):
-        rows.append(Row("forward" if number == 0 else "",
-                        MatrixFormula(str(name) if name is not None else final, expr)))
-    matrices = [network.input, *network.weights]
-    rows.append(Row("shapes", None, f"{_shapes_note(matrices)}; output: "
-                                    f"{shape_text(network.forward)}"))
-    return rows
-
-
-def _total_loss(network) -> Row:
-    """L = 1/N sum_n softmax_ce(S[n, :], Y[n, :]) + l2(W1) + ..."""
-    loss, output = network.loss, network.composed.steps[-1][0]
-    output = output if output is not None else "S"
-    mean = "1/N sum_n" if network.reduction == "mean" else "sum_n"
-    target = {"class_index": f", {loss.target}[n]", "sign": f", {loss.target}[n]"}.get(
-        loss.target_kind, f", {network.target}[n, :]" if network.target is not None else "")
-    terms = [f"{mean} {loss.name}({output}[n, :]{target})"]
-    terms += [f"{network.regularizer.name}({w})" for w in network.regularized]
-    return Row("loss", None, "L = " + " + ".join(terms))
-
-
 def loss_rows(network, loss_gradient, scale, upstream=None) -> list[Row]:
     """A network's loss rows: L (the batch's sum or mean of the loss, plus each weight's
     penalty), each penalty, and the upstream gradient `upstream` (the network's G by
     default) as the loss's own derived gradient times `scale`."""
-    from symnet.derive import softmax_legend
+    from symnet.derive.scalar import softmax_legend  # the derive stage's, which imports this
 
     loss, output = network.loss, network.composed.steps[-1][0]
     G = network.upstream if upstream is None else upstream
     output = output if output is not None else "S"
-    rows = [_total_loss(network)]
+    rows = [total_loss_row(network)]
     for weight in network.regularized:
         penalty = tidy_matrix(lifted_penalty(network.regularizer, weight))
         rows.append(Row("", MatrixFormula(f"{network.regularizer.name}({weight})", penalty)))
@@ -180,7 +122,7 @@ def loss_rows(network, loss_gradient, scale, upstream=None) -> list[Row]:
 
 def network_rows(derivation: NetworkDerivation) -> list[Row]:
     network = derivation.declaration
-    rows = _forward_rows(network)
+    rows = forward_rows(network)
     if network.loss is not None:
         rows += loss_rows(network, derivation.loss_gradient, derivation.scale)
     else:
@@ -206,10 +148,3 @@ def network_rows(derivation: NetworkDerivation) -> list[Row]:
         rows.append(Row("linear map", None, f"no activation: the output is {single}, one "
                                             f"linear map: a linear classifier again (L09)"))
     return rows
-
-
-def describe_matrix(derivation) -> list[Row]:
-    """The rows of a layer's or a network's page."""
-    if isinstance(derivation, NetworkDerivation):
-        return network_rows(derivation)
-    return layer_rows(derivation)

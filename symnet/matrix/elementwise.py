@@ -29,6 +29,8 @@ class ActivationFunction(sp.Function):
 
     declaration: Activation
     partials: tuple = ()
+    #: symnet.matrix.text prints it as an operator, relu(U)
+    shows_as_operator = True
 
     def fdiff(self, argindex=1):
         return type(self).partials[argindex - 1](*self.args)
@@ -42,6 +44,8 @@ class ActivationPartial(sp.Function):
 
     declaration: Activation
     variable: sp.Symbol
+    #: symnet.matrix.text prints it as an operator, relu'(U)
+    shows_as_operator = True
 
     def _eval_is_real(self):
         return True

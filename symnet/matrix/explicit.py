@@ -14,7 +14,7 @@ from functools import lru_cache
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from symnet.derive import derive
+from symnet.derive.dispatch import derive
 from symnet.errors import DerivationError
 from symnet.matrix.elementwise import ActivationFunction, ActivationPartial, Elementwise
 from symnet.matrix.layers import matrix_symbols

@@ -38,7 +38,8 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from symnet.errors import DeclarationError
 from symnet.matrix.elementwise import Elementwise, elementwise
-from symnet.matrix.text import text
+from symnet.matrix.text import MatrixFormula, text
+from symnet.notation import Row, render_latex_block
 from symnet.spec import Activation, Gradient, Identity, Jacobian, check_name
 
 # --- sizes, broadcasts, the nodes a layer may use ------------------------------------------
@@ -106,6 +107,11 @@ def flat_products(expr):
 def shape_text(matrix) -> str:
     rows, cols = matrix.shape
     return f"{rows} x {cols}"
+
+
+def shapes_note(matrices) -> str:
+    """X: N x D, W: D x M, ... (a page's note on shapes)."""
+    return ", ".join(f"{m}: {shape_text(m)}" for m in matrices)
 
 
 def _names(things) -> str:
@@ -262,9 +268,8 @@ class Layer:
                                    f"{shape_text(expected)}")
 
     def _repr_latex_(self) -> str:
-        from symnet.display import declaration_latex  # Jupyter: its forward and shapes
-
-        return declaration_latex(self)
+        """Jupyter shows a layer as its forward and its shapes (its derivation, the rest)."""
+        return f"$${render_latex_block(forward_rows(self))}$$"
 
     def wrt_of(self, record: Gradient) -> sp.MatrixSymbol:
         if record.wrt is None:
@@ -277,6 +282,20 @@ class Layer:
             raise DeclarationError(self.name, f"hand derivation {record.label!r}: "
                                    f"wrt={record.wrt} is not an input of the layer")
         return record.wrt
+
+
+def output_symbol(layer: Layer) -> sp.MatrixSymbol:
+    taken = {str(m) for m in layer.inputs} | {str(layer.upstream)}
+    name = next(n for n in ("Y", "Z", "Out") if n not in taken)
+    return sp.MatrixSymbol(name, *layer.forward.shape)
+
+
+def forward_rows(layer: Layer) -> list[Row]:
+    """A layer's declaration as a page's rows: its forward and its shapes."""
+    output = output_symbol(layer)
+    return [Row("forward", MatrixFormula(str(output), layer.forward)),
+            Row("shapes", None, f"{shapes_note(layer.inputs)}; {output}: "
+                                f"{shape_text(output)}")]
 
 
 def validate_matrix_claim(name: str, where: str, expr, allowed: set, scalars=()) -> None:

@@ -20,12 +20,12 @@ from functools import cache
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from symnet.derive import ShowsAsLatex, derive
 from symnet.errors import DeclarationError
 from symnet.matrix.elementwise import Elementwise, entry_variables
 from symnet.matrix.layers import without_zeros
 from symnet.matrix.networks import Network
 from symnet.matrix.vjp import derive_layer, matrix_vjp, named_errors, sympy_vjp, tidy_matrix
+from symnet.notation import ShowsAsLatex
 from symnet.spec import Regularizer
 
 WHOLE = "sympy's matrix calculus on the whole network"
@@ -166,6 +166,8 @@ def derive_network(network: Network) -> NetworkDerivation:
         if weight in penalties:
             gradients[weight] = tidy_matrix(gradients[weight] + penalties[weight])
             chain[weight] = tidy_matrix(chain[weight] + penalties[weight])
+    from symnet.derive.dispatch import derive  # the stage's entry, registered on its import
+
     loss_gradient = derive(network.loss).gradient if network.loss is not None else None
     N = network.input.shape[0]
     scale = 1 / N if network.loss is not None and network.reduction == "mean" else sp.Integer(1)

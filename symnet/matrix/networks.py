@@ -28,10 +28,13 @@ from symnet.matrix.layers import (
     as_layer,
     check_shapes,
     shape_text,
+    shapes_note,
     validate_identity,
     validate_matrix_claim,
     without_zeros,
 )
+from symnet.matrix.text import MatrixFormula
+from symnet.notation import Row, render_latex_block
 from symnet.spec import Gradient, Identity, Loss, Regularizer, check_name
 
 REDUCTIONS = ("mean", "sum")
@@ -190,9 +193,10 @@ class Network:
         self._validate()
 
     def _repr_latex_(self) -> str:
-        from symnet.display import declaration_latex  # Jupyter: its forward and shapes
-
-        return declaration_latex(self)
+        """Jupyter shows a network as its forward, shapes and loss (its derivation, the
+        rest)."""
+        rows = forward_rows(self) + ([total_loss_row(self)] if self.loss is not None else [])
+        return f"$${render_latex_block(rows)}$$"
 
     @property
     def forward(self):
@@ -278,3 +282,31 @@ class Network:
     def expand_outputs(self, expr):
         """expr with every named output replaced by its expression."""
         return expr.xreplace(self.outputs)
+
+
+# --- as a page ----------------------------------------------------------------------------
+
+
+def forward_rows(network: Network) -> list[Row]:
+    """A network's forward, step by step, and its shapes."""
+    rows = []
+    final = "S" if network.loss is not None else "Y"
+    for number, (name, expr) in enumerate(network.composed.steps):
+        rows.append(Row("forward" if number == 0 else "",
+                        MatrixFormula(str(name) if name is not None else final, expr)))
+    matrices = [network.input, *network.weights]
+    rows.append(Row("shapes", None, f"{shapes_note(matrices)}; output: "
+                                    f"{shape_text(network.forward)}"))
+    return rows
+
+
+def total_loss_row(network: Network) -> Row:
+    """L = 1/N sum_n softmax_ce(S[n, :], Y[n, :]) + l2(W1) + ..."""
+    loss, output = network.loss, network.composed.steps[-1][0]
+    output = output if output is not None else "S"
+    mean = "1/N sum_n" if network.reduction == "mean" else "sum_n"
+    target = {"class_index": f", {loss.target}[n]", "sign": f", {loss.target}[n]"}.get(
+        loss.target_kind, f", {network.target}[n, :]" if network.target is not None else "")
+    terms = [f"{mean} {loss.name}({output}[n, :]{target})"]
+    terms += [f"{network.regularizer.name}({w})" for w in network.regularized]
+    return Row("loss", None, "L = " + " + ".join(terms))

@@ -1,8 +1,10 @@
 """Matrix expressions as text and LaTeX: G*W.T, X.T*G, colsum(G), G .* relu'(X*W).
 
-The printers extend `symnet.display`'s, so steps still print as Iverson brackets. Renames
+The printers extend `symnet.notation`'s, so steps still print as Iverson brackets. Renames
 only: ``ones(1, N)*G`` prints as ``colsum(G)``, an entry-by-entry function as ``relu(U)``,
-the Hadamard product as ``.*`` (LaTeX: circ).
+the Hadamard product as ``.*`` (LaTeX: circ). `MatrixFormula` is a page's ``lhs = expr``
+printed through them. Like symnet.notation, below every stage: it imports nothing else of
+symnet.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from symnet.display import TexPrinter, TextPrinter
+from symnet.notation import TexPrinter, TextPrinter
 
 
 def applied_function(function) -> type | None:
@@ -158,9 +160,9 @@ class MatrixTexPrinter(TexPrinter):
                rf"\left({inner}\right)"
 
     def _print_Function(self, expr, exp=None):
-        from symnet.matrix.elementwise import ActivationFunction, ActivationPartial
-
-        if isinstance(expr, (ActivationFunction, ActivationPartial)):
+        # an activation applied to an entry, or its derivative (symnet.matrix.elementwise's
+        # classes say so), prints as an operator: relu(U), relu'(U)
+        if getattr(expr, "shows_as_operator", False):
             args = ", ".join(self._print(a) for a in expr.args)
             return rf"{_tex_name(expr.func.__name__)}\left({args}\right)"
         return super()._print_Function(expr, exp)
@@ -172,3 +174,19 @@ def text(expr) -> str:
 
 def latex(expr) -> str:
     return MatrixTexPrinter().doprint(expr)
+
+
+class MatrixFormula(sp.Basic):
+    """``lhs = expr`` for a page, printed by symnet's matrix printers whichever page (text
+    or LaTeX) shows it, so the renames (colsum(G), G .* relu'(X)) hold everywhere."""
+
+    def __new__(cls, lhs: str, expr, lhs_latex: str | None = None):
+        formula = sp.Basic.__new__(cls)
+        formula.lhs, formula.expr, formula.lhs_latex = lhs, expr, lhs_latex or lhs
+        return formula
+
+    def _sympystr(self, printer) -> str:
+        return f"{self.lhs} = {text(self.expr)}"
+
+    def _latex(self, printer) -> str:
+        return f"{self.lhs_latex} = {latex(self.expr)}"

@@ -22,7 +22,6 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.tensor.array.expressions.array_expressions import _ArrayExpr
 
 from symnet.bounded import within
-from symnet.derive import ShowsAsLatex, derive
 from symnet.errors import DeclarationError, DerivationError
 from symnet.matrix.elementwise import (
     ActivationFunction,
@@ -32,8 +31,15 @@ from symnet.matrix.elementwise import (
     entry_variables,
     function_of,
 )
-from symnet.matrix.layers import MATRIX_NODES, Layer, check_shapes, without_zeros
+from symnet.matrix.layers import (  # noqa: F401  (output_symbol: its old home)
+    MATRIX_NODES,
+    Layer,
+    check_shapes,
+    output_symbol,
+    without_zeros,
+)
 from symnet.matrix.text import applied_function, text
+from symnet.notation import ShowsAsLatex
 from symnet.symbols import out as OUT
 
 SYMPY_SECONDS = 20.0
@@ -302,6 +308,8 @@ def partial_in_output(partial_class):
     """The activation derivative in terms of its output (out*(1 - out)), or None."""
     if len(partial_class.declaration.inputs) != 1:
         return None
+    from symnet.derive.dispatch import derive  # the stage's entry, registered on its import
+
     derivation = derive(partial_class.declaration)
     return derivation.in_output[partial_class.variable]
 
@@ -340,12 +348,6 @@ class LayerDerivation(ShowsAsLatex):
     output: sp.MatrixSymbol
 
 
-def output_symbol(layer: Layer) -> sp.MatrixSymbol:
-    taken = {str(m) for m in layer.inputs} | {str(layer.upstream)}
-    name = next(n for n in ("Y", "Z", "Out") if n not in taken)
-    return sp.MatrixSymbol(name, *layer.forward.shape)
-
-
 def named_errors(name: str, compute, *args):
     """compute(*args), with a derivation error naming the declaration it is about."""
     try:
@@ -364,12 +366,3 @@ def derive_layer(layer: Layer) -> LayerDerivation:
         rewritten = reusing_output(vjp)
         reusing[matrix] = None if rewritten == vjp else rewritten.xreplace({layer.forward: output})
     return LayerDerivation(layer, vjps, reusing, output)
-
-
-def derive_matrix(decl):
-    """The derivation of a layer or a network."""
-    if isinstance(decl, Layer):
-        return derive_layer(decl)
-    from symnet.matrix.network_derive import derive_network
-
-    return derive_network(decl)

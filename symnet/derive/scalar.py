@@ -1,4 +1,4 @@
-"""Declarations -> their derivatives, in the closed form a person writes.
+"""Activations and losses -> their derivatives, in the closed form a person writes.
 
 * An activation gets d out / d input for each input, with kinks as explicit steps, and
   where it is simpler, the same derivative in terms of the forward output `out`
@@ -22,20 +22,13 @@ from symnet.algebra import (
     piecewise_to_steps,
 )
 from symnet.bounded import within
+from symnet.derive.dispatch import derivation_of
 from symnet.errors import DerivationError
+from symnet.notation import ShowsAsLatex
 from symnet.primitives import ScalarPrimitive, Softmax, in_softmax_terms, naive_form
 from symnet.spec import Activation, Jacobian, Loss
 from symnet.symbols import out as OUT
 from symnet.tidy import SIMPLIFY_SECONDS, tidy
-
-
-class ShowsAsLatex:
-    """Jupyter displays a derivation as an aligned block of formulas."""
-
-    def _repr_latex_(self) -> str:
-        from symnet.display import derivation_latex
-
-        return derivation_latex(self)
 
 
 @dataclass(frozen=True)
@@ -285,35 +278,13 @@ def derive_loss(decl: Loss) -> LossDerivation:
     return LossDerivation(decl, derive_gradient(decl), jacobians)
 
 
-#: id(declaration) -> (declaration, its derivation): a network's training step derives its
-#: layers' activations and its loss again, and declarations are frozen (and compare by
-#: identity), so each is derived once per process; the declaration is kept so its id is
-#: never reused by another object
-_derivations: dict[int, tuple] = {}
+@derivation_of.register
+def _(decl: Activation) -> ActivationDerivation:
+    return derive_activation(decl)
 
 
-def derive(decl):
-    """The derivation of any declaration, computed once per declaration object."""
-    known = _derivations.get(id(decl))
-    if known is not None and known[0] is decl:
-        return known[1]
-    derivation = _derive(decl)
-    _derivations[id(decl)] = (decl, derivation)
-    return derivation
-
-
-def forget_derivations() -> None:
-    """Drop every remembered derivation (after changing how symnet derives, in a test)."""
-    _derivations.clear()
-
-
-def _derive(decl):
-    if isinstance(decl, Activation):
-        return derive_activation(decl)
-    if getattr(decl, "kind", "") in ("layer", "network"):  # matrix level: symnet.matrix.vjp
-        from symnet.matrix.vjp import derive_matrix
-
-        return derive_matrix(decl)
+@derivation_of.register
+def _(decl: Loss) -> LossDerivation:
     return derive_loss(decl)
 
 

@@ -126,10 +126,10 @@ def render_latex_block(rows: list[Row]) -> str:
 class ShowsAsLatex:
     """A derivation, which Jupyter displays as its page: an aligned block of formulas.
 
-    The page is built by a later stage (symnet.display, from the derivation), which
-    registers its renderer with `render_with` on import; symnet.derive imports it, so
-    every derivation has it. A hook and not an import: the derivations' modules come
-    before the page in the flow."""
+    The page is built from the derivation by symnet.display, which imports the
+    derivations' modules and registers its renderer with `render_with`; symnet.derive
+    imports display, so every derivation has it. A hook and not an import: the page's
+    module is built on the derivations', not the other way round."""
 
     _renderer = None
 

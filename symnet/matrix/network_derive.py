@@ -155,6 +155,10 @@ def linear_map(network: Network):
 
 @cache
 def derive_network(network: Network) -> NetworkDerivation:
+    # the loss's own derivation, by the stage's entry: imported here, since symnet.derive
+    # imports this module to register derive_network
+    from symnet.derive.dispatch import derive
+
     penalties = {}
     if network.regularizer is not None:
         penalties = {w: penalty_gradient(network.regularizer, w) for w in network.regularized}
@@ -166,8 +170,6 @@ def derive_network(network: Network) -> NetworkDerivation:
         if weight in penalties:
             gradients[weight] = tidy_matrix(gradients[weight] + penalties[weight])
             chain[weight] = tidy_matrix(chain[weight] + penalties[weight])
-    from symnet.derive.dispatch import derive  # the stage's entry, registered on its import
-
     loss_gradient = derive(network.loss).gradient if network.loss is not None else None
     N = network.input.shape[0]
     scale = 1 / N if network.loss is not None and network.reduction == "mean" else sp.Integer(1)

@@ -308,7 +308,8 @@ def partial_in_output(partial_class):
     """The activation derivative in terms of its output (out*(1 - out)), or None."""
     if len(partial_class.declaration.inputs) != 1:
         return None
-    from symnet.derive.dispatch import derive  # the stage's entry, registered on its import
+    # imported here, since symnet.derive imports this module to register derive_layer
+    from symnet.derive.dispatch import derive
 
     derivation = derive(partial_class.declaration)
     return derivation.in_output[partial_class.variable]

@@ -12,6 +12,8 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
+from symnet.target_kinds import DESCRIPTIONS
+
 
 def _step_relation(step: sp.Heaviside) -> tuple[sp.Expr, str]:
     u = step.args[0]
@@ -98,9 +100,7 @@ class Row:
 
 
 def _target_note(decl) -> str:
-    kinds = {"one_hot": "a one-hot vector", "class_index": "a class index in 0..C-1",
-             "real": "a real vector", "sign": "a label in {-1, +1}"}
-    note = f"{decl.target} is {kinds[decl.target_kind]}"
+    note = f"{decl.target} is {DESCRIPTIONS[decl.target_kind]}"
     if decl.constraints:
         note += "; the derivation may use " + "; ".join(
             f"{text(c.lhs)} = {text(c.rhs)}" for c in decl.constraints)

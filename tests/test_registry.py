@@ -58,3 +58,22 @@ def test_stable_primitives_equal_their_naive_forms():
     assert {v.status for v in verdicts} == {PROVED}, [str(v) for v in verdicts]
     for primitive in ("logsumexp", "softmax", "softplus", "sigmoid"):
         assert any(v.claim.startswith(primitive) for v in verdicts), primitive
+
+
+# --- target kinds: one home --------------------------------------------------------------
+
+
+def test_target_kinds_are_spelled_only_in_their_own_module():
+    """No module but symnet/target_kinds.py writes a target kind as a string literal: the
+    others import its constants. ("real" is left out: it is a sympy assumption's name too.)"""
+    import ast
+    from pathlib import Path
+
+    from symnet.target_kinds import CLASS_INDEX, ONE_HOT, SIGN
+
+    package = Path(__file__).resolve().parents[1] / "symnet"
+    spelled = [f"{path.relative_to(package)}:{node.lineno}: {node.value!r}"
+               for path in sorted(package.rglob("*.py")) if path.name != "target_kinds.py"
+               for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.Constant) and node.value in (ONE_HOT, CLASS_INDEX, SIGN)]
+    assert spelled == []

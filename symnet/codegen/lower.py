@@ -59,11 +59,12 @@ from symnet.derive import ActivationDerivation, LossDerivation
 from symnet.primitives import TABLE
 from symnet.spec import Regularizer
 from symnet.symbols import out as OUT
+from symnet.target_kinds import ARRAY_KINDS, CLASS_INDEX, ONE_HOT, REAL, SIGN
 
 REDUCTIONS = ("mean", "sum")
 #: what a loss module's TARGET_KIND means (the runtime encodes labels by it)
-TARGET_KINDS = ("the target the loss takes: one_hot or real (N, C) rows, class_index (N,) "
-                "integers, sign (N,)")
+TARGET_KINDS = (f"the target the loss takes: {ONE_HOT} or {REAL} (N, C) rows, {CLASS_INDEX} "
+                f"(N,) integers, {SIGN} (N,)")
 #: symbol names that cannot be Python identifiers as they stand
 RENAMES = {"lambda": "lam"}
 #: names the generated code itself uses
@@ -275,7 +276,7 @@ def loss_lines(derivation, names: dict, reserved: set, reduction: str,
         if reduction == "mean":   # N is only the mean's 1/N: a sum assigning it fails F841
             preamble.append(f"N = {scores}.shape[0]")
             scale = 1 / sp.Symbol("N", positive=True)
-        if decl.target_kind in ("one_hot", "real", "sign"):
+        if decl.target_kind in ARRAY_KINDS:
             target = names[str(decl.target.label if decl.is_vector else decl.target)]
             preamble.append(f"{target} = np.asarray({target}, dtype={scores}.dtype)")
     nodes = shared_exponentials(lowering.nodes, lowering.taken)

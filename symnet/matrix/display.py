@@ -21,6 +21,7 @@ from symnet.matrix.vjp import (
     reusing_output,
     tidy_matrix,
 )
+from symnet.target_kinds import CLASS_INDEX, SIGN
 
 
 class MatrixFormula(sp.Basic):
@@ -148,7 +149,7 @@ def _total_loss(network) -> Row:
     loss, output = network.loss, network.composed.steps[-1][0]
     output = output if output is not None else "S"
     mean = "1/N sum_n" if network.reduction == "mean" else "sum_n"
-    target = {"class_index": f", {loss.target}[n]", "sign": f", {loss.target}[n]"}.get(
+    target = {CLASS_INDEX: f", {loss.target}[n]", SIGN: f", {loss.target}[n]"}.get(
         loss.target_kind, f", {network.target}[n, :]" if network.target is not None else "")
     terms = [f"{mean} {loss.name}({output}[n, :]{target})"]
     terms += [f"{network.regularizer.name}({w})" for w in network.regularized]

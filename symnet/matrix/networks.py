@@ -33,6 +33,7 @@ from symnet.matrix.layers import (
     without_zeros,
 )
 from symnet.spec import Gradient, Identity, Loss, Regularizer, check_name
+from symnet.target_kinds import VECTOR_KINDS
 
 REDUCTIONS = ("mean", "sum")
 
@@ -239,7 +240,7 @@ class Network:
         if not loss.is_vector and self.forward.shape[1] != 1:
             raise DeclarationError(name, f"the loss {loss.name} takes one score per sample, "
                                    f"but the output is {shape_text(self.forward)}")
-        needs_matrix = loss.target_kind in ("one_hot", "real")
+        needs_matrix = loss.target_kind in VECTOR_KINDS
         if needs_matrix and (not isinstance(self.target, sp.MatrixSymbol)
                              or self.target.shape != self.forward.shape):
             raise DeclarationError(name, f"the loss {loss.name} needs target= a MatrixSymbol "

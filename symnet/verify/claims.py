@@ -46,6 +46,7 @@ from symnet.evaluate import (
 from symnet.primitives import TABLE, naive_form
 from symnet.spec import Activation, Identity, Jacobian
 from symnet.symbols import out as OUT
+from symnet.target_kinds import CLASS_INDEX, ONE_HOT, SIGN
 
 PROBES = 50
 DIGITS = 50
@@ -142,11 +143,11 @@ class ProbeSpace:
 
     def _kind(self, atom):
         if isinstance(atom, sp.Indexed) and atom.base == self.one_hot:
-            return "one_hot", None
+            return ONE_HOT, None
         if atom in self.defaults:
             return "default", sp.Float(self.defaults[atom], DIGITS)
         if atom in self.signs:
-            return "sign", None
+            return SIGN, None
         if atom.is_nonnegative:
             return "nonnegative", None
         return ("nonpositive" if atom.is_nonpositive else "real"), None
@@ -165,7 +166,7 @@ class ProbeSpace:
 
     def _drawn(self, kind, position, rng: random.Random, indices: dict):
         kind, default = kind
-        if kind == "one_hot":
+        if kind == ONE_HOT:
             return int(position == indices.get(self.class_index, 0))
         if kind == "default":
             # near the default, never at it: a hand derivation that wrote delta's default 1
@@ -173,7 +174,7 @@ class ProbeSpace:
             # default implies (a leaky slope stays below 1)
             return mpmath.mpf(default) * mpmath.mpf(rng.uniform(*PARAMETER_FACTORS)) \
                 if default != 0 else mpmath.mpf(rng.uniform(-0.5, 0.5))
-        if kind == "sign":
+        if kind == SIGN:
             return rng.choice((-1, 1))
         magnitude = mpmath.mpf(rng.choice(SCALES) * rng.uniform(0.05, 1.0))
         if kind == "nonnegative":
@@ -380,12 +381,12 @@ def probe_space(decl) -> ProbeSpace:
     if isinstance(decl, Activation):
         return ProbeSpace(defaults=dict(decl.params))
     space = ProbeSpace(defaults=dict(decl.params))
-    if decl.target_kind == "one_hot":
+    if decl.target_kind == ONE_HOT:
         space.one_hot = decl.target
         space.class_index = sp.Symbol(f"{decl.target}_hot", integer=True, nonnegative=True)
-    elif decl.target_kind == "class_index":
+    elif decl.target_kind == CLASS_INDEX:
         space.class_index = decl.target
-    elif decl.target_kind == "sign":
+    elif decl.target_kind == SIGN:
         space.signs = (decl.target,)
     return space
 

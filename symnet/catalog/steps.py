@@ -97,11 +97,12 @@ def training_step(activation, depth: int = 2, loss=softmax_ce, regularizer=l2,
                             f"{regularizer.name} on each W; {optimizer.doc}")
 
 
-#: the steps `symnet generate` writes into generated/networks/, by name
-STEPS = {s.name: s for s in (
+#: the steps `symnet generate` writes into generated/networks/, in order: what this module
+#: adds to the registry (symnet.catalog, whose STEPS gives them by name)
+DECLARATIONS = (
     training_step(activations.relu),
     training_step(activations.tanh),
     training_step(activations.sigmoid),
     training_step(activations.leaky_relu),
     training_step(activations.relu, depth=3),
-)}
+)

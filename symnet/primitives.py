@@ -325,6 +325,13 @@ _ROWS = (
         spelling={"numpy": f"np.where({{0}} >= 0, 1, {_BOUNDED_EXP}) / (1 + {_BOUNDED_EXP})"},
         why="exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never "
             "overflows", function=Logistic, by_sides=True),
+    # log(cosh(u)), which lowering rewrites wherever it appears: cosh overflows past |u| = 710
+    StableRow(
+        "log_cosh", (U,), naive=lambda u: sp.log(sp.cosh(u)),
+        stable=lambda u: sp.Abs(u) + Softplus(-2 * sp.Abs(u)) - sp.log(2),
+        claim="log(cosh(u)) = |u| + softplus(-2|u|) - log(2)",
+        spelling={"numpy": "np.abs({0}) + np.logaddexp(0, -2*np.abs({0})) - 0.6931471805599453"},
+        why=None, by_sides=True),
     # forms only lowering writes: exp(u) - 1 near 0 (on ELU's branch clamped to u <= 0), and
     # the factor log t of a term t log t, which is then 0 at t = 0 (scipy's xlogy)
     StableRow(

@@ -16,7 +16,7 @@ import sympy as sp
 from symnet.codegen import forms
 from symnet.codegen.printer import numpy_code
 from symnet.graph.gates import Sigmoid, Softplus
-from symnet.primitives import TABLE
+from symnet.primitives import TABLE, naive_form
 from symnet.stable_rows import named_operands
 from symnet.verify import PROBED, PROVED, REFUTED
 from symnet.verify.claims import ProbeSpace, row_verdicts
@@ -25,8 +25,9 @@ from symnet.verify.claims import ProbeSpace, row_verdicts
 SCALES = {np.float64: 1000.0, np.float32: 100.0}
 #: digits of the exact values: log(1 + e^-1000) must not round to 0
 PRECISION = 1000
-#: rows whose value is a logarithm, compared to their absolute rounding error
-LOG_VALUED = {"logsumexp", "log_softmax", "softplus", "log_or_zero"}
+#: rows whose value is a logarithm, compared to their absolute rounding error (log cosh's
+#: stable form cancels near 0: at u = 1e-6 it has 4 correct digits of 5e-13, to 1e-16)
+LOG_VALUED = {"logsumexp", "log_softmax", "softplus", "log_or_zero", "log_cosh"}
 
 
 def is_vector(row) -> bool:
@@ -105,7 +106,7 @@ def identity_statuses(row) -> list[str]:
     statuses = [v.status for v in verdicts]
     if row.by_sides and row.domain.contains(0) is sp.true:
         u = row.arguments[0]
-        at_zero = sp.simplify(applied.subs(u, 0) - row.stable(*row.arguments).subs(u, 0))
+        at_zero = sp.simplify(naive_form(applied - row.stable(*row.arguments)).subs(u, 0))
         statuses.append(PROVED if at_zero == 0 else REFUTED)
     return statuses
 
@@ -137,10 +138,25 @@ def _argument_negated(row):
     return dataclasses.replace(row, spelling={"numpy": spelling})
 
 
-@pytest.mark.parametrize("name", TABLE)
+def _is_even(row) -> bool:
+    """f(-u) = f(u): the argument's sign cannot be told from the value (log cosh)."""
+    if is_vector(row):
+        return False
+    u = row.arguments[0]
+    return sp.simplify(row.naive(-u) - row.naive(u)) == 0
+
+
+@pytest.mark.parametrize("name", [n for n, row in TABLE.items() if not _is_even(row)])
 def test_a_spelling_with_the_argument_sign_swapped_is_caught(name):
     planted = _argument_negated(TABLE[name])
     assert spelling_errors(planted, np.float64) or spelling_errors(planted, np.float32)
+
+
+@pytest.mark.parametrize("name", TABLE)
+def test_a_spelling_with_its_sign_swapped_is_caught(name):
+    row = TABLE[name]
+    planted = dataclasses.replace(row, spelling={"numpy": f"-({row.spelling['numpy']})"})
+    assert spelling_errors(planted, np.float64) and spelling_errors(planted, np.float32)
 
 
 @pytest.mark.parametrize("name", TABLE)

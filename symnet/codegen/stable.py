@@ -66,9 +66,8 @@ def cosh_forms(expr: sp.Expr) -> sp.Expr:
     """log(cosh(u)) as |u| + softplus(-2|u|) - log(2) and sinh(u)/cosh(u) (log cosh's
     derivative) as tanh(u): the same values without cosh or sinh, which overflow float64
     beyond |u| = 710."""
-    def log_cosh(e: sp.Expr) -> sp.Expr:
-        magnitude = sp.Abs(e.args[0].args[0])
-        return magnitude + Softplus(-2 * magnitude) - sp.log(2)
+    def log_cosh(e: sp.Expr) -> sp.Expr:   # its row of the table
+        return as_array_forms(TABLE["log_cosh"].stable(e.args[0].args[0]))
 
     def tanh(product: sp.Expr) -> sp.Expr:
         factors = list(product.args)

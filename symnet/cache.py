@@ -208,8 +208,7 @@ def content(value) -> str:
 def _catalog_entry(declaration) -> bool:
     """Whether `declaration` is the catalog's own entry of its name: symnet's code (in the
     fingerprint) then determines it, and its name is content enough."""
-    from symnet.catalog import CATALOG
-    from symnet.codegen.step_catalog import STEPS
+    from symnet.catalog import CATALOG, STEPS
 
     name = getattr(declaration, "name", None)
     return name is not None and (CATALOG.get(name) is declaration

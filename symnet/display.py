@@ -28,14 +28,13 @@ from symnet.notation import (  # noqa: F401  (re-exported: the printers' old hom
     render_text,
     text,
 )
+from symnet.target_kinds import DESCRIPTIONS
 
 # --- derivations as a page -----------------------------------------------------------------
 
 
 def _target_note(decl) -> str:
-    kinds = {"one_hot": "a one-hot vector", "class_index": "a class index in 0..C-1",
-             "real": "a real vector", "sign": "a label in {-1, +1}"}
-    note = f"{decl.target} is {kinds[decl.target_kind]}"
+    note = f"{decl.target} is {DESCRIPTIONS[decl.target_kind]}"
     if decl.constraints:
         note += "; the derivation may use " + "; ".join(
             f"{text(c.lhs)} = {text(c.rhs)}" for c in decl.constraints)

@@ -27,9 +27,7 @@ import sympy as sp
 from symnet.errors import DeclarationError
 from symnet.notation import latex
 from symnet.symbols import out as OUT
-
-TARGET_KINDS = ("one_hot", "class_index", "real", "sign")
-
+from symnet.target_kinds import CLASS_INDEX, REAL, SIGN, TARGET_KINDS, VECTOR_KINDS
 
 # --- hand derivations --------------------------------------------------------------------
 
@@ -351,14 +349,14 @@ class Loss:
         if kind not in TARGET_KINDS:
             raise DeclarationError(name, f"target_kind must be one of {', '.join(TARGET_KINDS)}"
                                    f"; got {kind!r}")
-        vector_kind = kind in ("one_hot", "real")
+        vector_kind = kind in VECTOR_KINDS
         if vector_kind != isinstance(target, sp.IndexedBase):
             raise DeclarationError(name, f"a {kind} target must be "
                                    f"{'an IndexedBase' if vector_kind else 'a Symbol'}, "
                                    f"got {target!r}")
-        if kind == "class_index" and not target.is_integer:
+        if kind == CLASS_INDEX and not target.is_integer:
             raise DeclarationError(name, f"the class index {target} must be an integer Symbol")
-        if kind in ("real", "sign") and not isinstance(target, sp.IndexedBase):
+        if kind in (REAL, SIGN) and not isinstance(target, sp.IndexedBase):
             _require_real(name, "target", target)
 
     @staticmethod

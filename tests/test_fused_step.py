@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from symnet.catalog import STEPS
+from symnet.catalog.steps import training_step
 from symnet.codegen import Source, files_for
 from symnet.codegen.network_step import lower_step
-from symnet.codegen.step_catalog import STEPS, training_step
 from symnet.codegen.step_plan import plan
 from symnet.runtime import modules
 from symnet.runtime.network import Network, encode_targets, initial_parameters

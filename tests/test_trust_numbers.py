@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symnet.catalog import LAYER_REGISTRY, REGISTRY
+from symnet.catalog import LAYER_REGISTRY, REGISTRY, STEPS
+from symnet.catalog.steps import TrainingStep
 from symnet.cli import main
 from symnet.codegen import lower
 from symnet.codegen.emit import render_module
 from symnet.codegen.network_step import lower_step
 from symnet.codegen.printer import numpy_code
-from symnet.codegen.step_catalog import STEPS, TrainingStep
 from symnet.matrix.networks import Network
 from symnet.spec import Activation
 from tests import layer_helpers as layers

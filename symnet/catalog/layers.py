@@ -187,3 +187,6 @@ two_layer_softmax_ce = _l15(softmax_ce, target=Matrix("Y", N, C))
 NETWORKS = {n.name: n for n in (two_layer_relu, two_layer_linear, three_layer_relu,
                                 three_layer_sigmoid, twenty_line_net, two_layer_svm,
                                 two_layer_softmax_ce)}
+
+#: what this module adds to the registry (symnet.catalog), in order
+DECLARATIONS = (*LAYERS.values(), *NETWORKS.values())

@@ -11,6 +11,7 @@ import sympy as sp
 from symnet.primitives import Logistic, LogSumExp, Softmax, Softplus, log_softmax
 from symnet.spec import Gradient, Identity, Jacobian, Loss, Regularizer
 from symnet.symbols import C, K, W, i, j, k, label, lam, s, score, t, y
+from symnet.target_kinds import CLASS_INDEX, ONE_HOT, REAL, SIGN
 
 KD = sp.KroneckerDelta
 m = sp.Symbol("m", integer=True)
@@ -44,7 +45,7 @@ def _active(n):
 _positive_margins = sp.Sum((1 - KD(j, t)) * _active(j), (j, 0, C - 1))
 
 svm = Loss(
-    "svm", _svm_forward, scores=s, size=C, target=t, target_kind="class_index",
+    "svm", _svm_forward, scores=s, size=C, target=t, target_kind=CLASS_INDEX,
     hand=[
         Gradient((1 - KD(k, t)) * _active(k) - KD(k, t) * _positive_margins,
                  label="L02 dL/ds_k: 1[margin_k > 0], and minus their count at the true class"),
@@ -58,7 +59,7 @@ svm = Loss(
 
 hinge = Loss(
     "hinge", hinge_weight * sp.Max(0, 1 - label * score), scores=score,
-    target=label, target_kind="sign", params={hinge_weight: 1},
+    target=label, target_kind=SIGN, params={hinge_weight: 1},
     hand=[Gradient(-hinge_weight * label * sp.Heaviside(1 - label * score, 0),
                    label="L27 dL/ds = -C y where the margin 1 - y s > 0")],
     doc="Binary hinge loss C max(0, 1 - y s) for a label y in {-1, +1} (L27).",
@@ -71,7 +72,7 @@ Q = sp.IndexedBase("Q", positive=True)
 
 softmax_ce = Loss(
     "softmax_ce", -sp.Sum(y[i] * log_softmax(s, C, i), (i, 0, C - 1)),
-    scores=s, size=C, target=y, target_kind="one_hot", constraints=_one_hot,
+    scores=s, size=C, target=y, target_kind=ONE_HOT, constraints=_one_hot,
     hand=[
         Gradient(Softmax(s, C, k) - y[k], label="L31 dL/do_i = p_i - y_i"),
         Gradient(-y[k] * (1 - Softmax(s, C, k))
@@ -100,7 +101,7 @@ softmax_ce = Loss(
 
 squared_error = Loss(
     "squared_error", sp.Sum((s[i] - y[i]) ** 2, (i, 0, C - 1)),
-    scores=s, size=C, target=y, target_kind="real",
+    scores=s, size=C, target=y, target_kind=REAL,
     hand=[Gradient(2 * (s[k] - y[k]), label="L12 grad_y_pred = 2 (y_pred - y)")],
     doc="Squared error sum_i (s_i - y_i)^2, the loss of the lecture's 20-line network (L12).",
 )
@@ -123,7 +124,7 @@ huber = Loss(
     "huber", sp.Sum(sp.Piecewise((_residual ** 2 / 2, sp.Abs(_residual) <= delta),
                                  (delta * (sp.Abs(_residual) - delta / 2), True)),
                     (i, 0, C - 1)),
-    scores=s, size=C, target=y, target_kind="real", params={delta: 1},
+    scores=s, size=C, target=y, target_kind=REAL, params={delta: 1},
     hand=[
         Gradient(sp.Piecewise((-delta, _r < -delta), (_r, _r <= delta), (delta, True)),
                  label="huber' = -delta, r or delta where r < -delta, |r| <= delta, "
@@ -137,7 +138,7 @@ huber = Loss(
 
 bce_logits = Loss(
     "bce_logits", sp.Sum(Softplus(s[i]) - y[i] * s[i], (i, 0, C - 1)),
-    scores=s, size=C, target=y, target_kind="real",
+    scores=s, size=C, target=y, target_kind=REAL,
     hand=[
         Gradient(Logistic(s[k]) - y[k], label="dL/ds_k = sigmoid(s_k) - y_k"),
         Identity(Softplus(s[i]) - y[i] * s[i],

@@ -17,6 +17,7 @@ from symnet.derive import derive
 from symnet.primitives import Softmax
 from symnet.spec import Gradient, Loss
 from symnet.symbols import C, k, s, y
+from symnet.target_kinds import ONE_HOT
 from symnet.verify import check
 
 
@@ -41,7 +42,7 @@ def _slide_typo() -> None:
     p = Softmax(s, C, k)
     slide = -y[k] * (1 - p) + sp.Sum((1 - sp.KroneckerDelta(m, 1)) * y[m] * p, (m, 0, C - 1))
     typo = Loss("softmax_ce_slide", decl.forward, scores=s, size=C, target=y,
-                target_kind="one_hot", constraints=decl.constraints,
+                target_kind=ONE_HOT, constraints=decl.constraints,
                 hand=[Gradient(slide, label="L31 as on the slide: sum over k != 1")])
     print("  and the slide's typo (k != 1 where k != i is meant) is caught:")
     for verdict in check(typo):

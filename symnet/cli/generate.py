@@ -32,8 +32,7 @@ def catalog_sources() -> list[Source]:
     layers that are not an activation applied entry by entry (that is the activation's
     own module), then the fused training steps (generated/networks/). The catalog's
     networks have none: the runtime composes them from these."""
-    from symnet.catalog import LAYER_REGISTRY, REGISTRY
-    from symnet.codegen.step_catalog import STEPS
+    from symnet.catalog import LAYER_REGISTRY, REGISTRY, STEPS
 
     layers = {name: decl for name, decl in LAYER_REGISTRY.items()
               if decl.kind == "layer" and decl.activation is None}

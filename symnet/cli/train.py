@@ -24,6 +24,7 @@ from symnet.runtime.checkpoint import load_checkpoint, save_checkpoint
 from symnet.runtime.network import Network, initial_parameters
 from symnet.runtime.progress import ProgressBar
 from symnet.runtime.train import TrainConfig, train
+from symnet.target_kinds import SIGN
 
 #: per data set: what a first run should use (the lecture's spiral recipe; Adam on digits)
 DEFAULTS = {
@@ -110,8 +111,8 @@ def build_network(args, data: datasets.Dataset) -> Network:
                          f"a fully connected network needs a one-input activation")
     loss_decl, loss = resolve_module("losses", args.loss)
     regularizer = resolve_module("regularizers", args.regularizer)[1] if args.lam else None
-    classes = 1 if loss_decl.target_kind == "sign" else data.classes
-    if loss_decl.target_kind == "sign" and data.classes != 2:
+    classes = 1 if loss_decl.target_kind == SIGN else data.classes
+    if loss_decl.target_kind == SIGN and data.classes != 2:
         raise DataError(f"{args.loss} takes labels in {{-1, +1}}: the data needs 2 classes, "
                         f"it has {data.classes}")
     sizes = (data.features, *_hidden_sizes(args.hidden), classes)

@@ -10,8 +10,9 @@
     lower.py        derivation -> Module (plain data for a template); `lower` dispatches on
                     the derivation's type
     lower_layer.py  a layer's derivation -> Module (registers itself with `lower`)
-    step_catalog.py, step_plan.py, step_code.py, network_step.py, step_docs.py
-                    fused training steps of whole networks: declared, planned, lowered
+    step_plan.py, step_code.py, network_step.py, step_docs.py
+                    fused training steps of whole networks (declared in symnet/catalog/steps.py):
+                    planned, lowered, documented
     layout.py       lines that fit ruff's 100 columns
     docs.py         module docstrings: the derived formulas, kinks, shapes
     emit.py         templates rendered, files written as a whole, checked against disk

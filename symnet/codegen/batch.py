@@ -35,6 +35,7 @@ from symnet.codegen.forms import (
 )
 from symnet.primitives import LogSumExp, Softmax, in_softmax_terms
 from symnet.spec import Loss, Regularizer
+from symnet.target_kinds import ARRAY_KINDS, CLASS_INDEX, ONE_HOT
 
 
 @dataclass
@@ -85,8 +86,8 @@ class Lowering:
             if expr in self.nodes:
                 return self.entrywise(self.nodes[expr])
             decl = self.decl
-            vectors = [decl.scores] + ([decl.target] if decl.target_kind in
-                                       ("one_hot", "real", "sign") else [])
+            vectors = [decl.scores] + ([decl.target] if decl.target_kind in ARRAY_KINDS
+                                       else [])
             return expr in {self.array(v) for v in vectors}
         return any(self.entrywise(a) for a in expr.args)
 
@@ -124,7 +125,7 @@ def _position(lowering: Lowering, index, live: frozenset, what: str):
     decl = lowering.decl
     if index in live:
         return "row"
-    if decl.target_kind == "class_index" and index == decl.target:
+    if decl.target_kind == CLASS_INDEX and index == decl.target:
         return "target"
     lowering.fail(f"{what}: the index {index} is neither summed over nor the gradient's "
                   f"index {decl.index}; symnet lowers entries at a summed index, at "
@@ -151,7 +152,7 @@ def _delta(lowering: Lowering, e: sp.KroneckerDelta, live) -> sp.Expr:
     if sorted(places) != ["row", "target"]:
         lowering.fail(f"{e} compares two class indices; it should have been summed away")
     target = lowering.array(lowering.decl.target)
-    return lowering.node(f"one_hot_{target}", OneHot(target, lowering.scores))
+    return lowering.node(f"{ONE_HOT}_{target}", OneHot(target, lowering.scores))
 
 
 def _sum(lowering: Lowering, e: sp.Sum, live) -> sp.Expr:

@@ -17,11 +17,10 @@ from symnet.matrix.display import MatrixFormula
 from symnet.matrix.elementwise import ActivationFunction, ActivationPartial
 from symnet.matrix.explicit import concrete
 from symnet.spec import Activation, Regularizer
+from symnet.target_kinds import CLASS_INDEX, DESCRIPTIONS, ONE_HOT, REAL, SIGN
 
 KINKS_NOTE = ("Kinks: [u > 0] is 1 where u > 0 and 0 elsewhere (0 at u = 0); [u >= 0] is 1 at "
               "u = 0. The code compares exactly so; it never uses np.heaviside's 1/2 at a kink.")
-TARGETS = {"one_hot": "a one-hot vector", "class_index": "a class index in 0..C-1",
-           "real": "a real vector", "sign": "a label in {-1, +1}"}
 
 
 def _eq(lhs, rhs) -> sp.Eq:
@@ -56,7 +55,7 @@ def _loss_rows(derivation) -> list:
     value = sp.Symbol("R" if isinstance(decl, Regularizer) else "L")
     rows = [("forward", _eq(value, decl.forward), "")]
     if decl.target is not None:
-        rows.append(("target", None, f"{decl.target} is {TARGETS[decl.target_kind]}"))
+        rows.append(("target", None, f"{decl.target} is {DESCRIPTIONS[decl.target_kind]}"))
     gradient, legend = softmax_legend(derivation.gradient)
     rows.append(("gradient", _eq(sp.Derivative(value, decl.wrt, evaluate=False), gradient), ""))
     for symbol, meaning in legend.items():
@@ -95,9 +94,9 @@ def _shapes(decl, names: dict) -> str:
     if not decl.is_vector:
         labels = f", {target}: (N,) labels" if target else ""
         return f"Shapes: {vector}: (N,) scores{labels}; d{vector}: (N,)."
-    kinds = {"class_index": f"{target}: (N,) integer class indices in 0..C-1",
-             "one_hot": f"{target}: (N, C) one-hot rows", "real": f"{target}: (N, C) reals",
-             "sign": f"{target}: (N, C) labels in {{-1, +1}}"}
+    kinds = {CLASS_INDEX: f"{target}: (N,) integer class indices in 0..C-1",
+             ONE_HOT: f"{target}: (N, C) one-hot rows", REAL: f"{target}: (N, C) reals",
+             SIGN: f"{target}: (N, C) labels in {{-1, +1}}"}
     target_text = f", {kinds[decl.target_kind]}" if target else ""
     return (f"Shapes: {vector}: (N, C) scores, one row per sample{target_text}; "
             f"d{vector}: (N, C), the dtype of {vector}.")

@@ -9,7 +9,13 @@ only between lowering and printing.
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
+
+from symnet import primitives
+from symnet.primitives import TABLE
+from symnet.stable_rows import StableRow
 
 
 class _ArrayOp(sp.Function):
@@ -65,34 +71,66 @@ class ClassCount(_ArrayOp):
     nargs = 1
 
 
-class Logistic(_ArrayOp):
+class StableForm(_ArrayOp):
+    """A row of the table of stable primitives (symnet.primitives.TABLE) as an array
+    operation: lowering writes it, the printer spells it as its row says and puts the row's
+    comment above it. It is not the declaration's class (symnet.primitives.Softplus): that
+    one is differentiated and reasons with sympy's assumptions, this one is opaque."""
+
+    row: StableRow
+
+    def spelled(self) -> sp.Expr:
+        """The row's stable form of the arguments, with array forms for primitives."""
+        return as_array_forms(self.row.stable(*self.args))
+
+    def ufunc_call(self):
+        """(numpy ufunc, operands) where the spelling is one call of the arguments and
+        numbers (np.logaddexp(0, u)), else None."""
+        call = re.fullmatch(r"np\.(\w+)\(([^()]*)\)", self.row.spelling["numpy"])
+        if call is None:
+            return None
+        operands = [self.args[int(a[1:-1])] if a.startswith("{") else sp.Integer(a)
+                    for a in call[2].split(", ")]
+        return call[1], tuple(operands)
+
+
+class Logistic(StableForm):
     """1 / (1 + exp(-z)), printed so that exp never overflows."""
 
     nargs = 1
+    row = TABLE["sigmoid"]
     is_positive = True
 
-    def spelled(self) -> sp.Expr:
-        """exp(-log(1 + exp(-z))): the same value, every exp of it bounded by 1."""
-        return sp.exp(-Softplus(-self.args[0]))
 
-
-class Softplus(_ArrayOp):
+class Softplus(StableForm):
     """log(1 + exp(u)), printed with np.logaddexp so that exp never overflows."""
 
     nargs = 1
+    row = TABLE["softplus"]
 
 
-class Expm1(_ArrayOp):
+class Expm1(StableForm):
     """exp(z) - 1, accurate near z = 0."""
 
     nargs = 1
+    row = TABLE["expm1"]
 
 
-class LogOrZero(_ArrayOp):
+class LogOrZero(StableForm):
     """log(t) where t != 0 and 0 where t = 0: the factor of a term t*log(t), which is then
     0 at t = 0 (its limit, the usual 0 log 0 = 0, scipy's xlogy) and not 0*(-inf) = NaN."""
 
     nargs = 1
+    row = TABLE["log_or_zero"]
+
+
+#: the declaration's primitives -> their array forms
+ARRAY_FORMS = {primitives.Softplus: Softplus, primitives.Logistic: Logistic}
+
+
+def as_array_forms(expr: sp.Expr) -> sp.Expr:
+    """The declaration's primitives (symnet.primitives) in expr as their array forms."""
+    return expr.replace(lambda e: type(e) in ARRAY_FORMS, lambda e: ARRAY_FORMS[type(e)](*e.args))
 
 
 # --- matrix operations (layers) ------------------------------------------------------------

@@ -56,13 +56,15 @@ from symnet.codegen.statements import (
     shared_exponentials,
 )
 from symnet.derive import ActivationDerivation, LossDerivation
+from symnet.primitives import TABLE
 from symnet.spec import Regularizer
 from symnet.symbols import out as OUT
+from symnet.target_kinds import ARRAY_KINDS, CLASS_INDEX, ONE_HOT, REAL, SIGN
 
 REDUCTIONS = ("mean", "sum")
 #: what a loss module's TARGET_KIND means (the runtime encodes labels by it)
-TARGET_KINDS = ("the target the loss takes: one_hot or real (N, C) rows, class_index (N,) "
-                "integers, sign (N,)")
+TARGET_KINDS = (f"the target the loss takes: {ONE_HOT} or {REAL} (N, C) rows, {CLASS_INDEX} "
+                f"(N,) integers, {SIGN} (N,)")
 #: symbol names that cannot be Python identifiers as they stand
 RENAMES = {"lambda": "lam"}
 #: names the generated code itself uses
@@ -129,16 +131,14 @@ def _clamped(value: sp.Expr) -> bool:
     return any(f.has(sp.Min, sp.Max) for f in value.atoms(*UNSAFE_FUNCTIONS))
 
 
-#: why a statement is written as it is: (applies to the value?, the comment above it)
+#: why a statement is written as it is: (applies to the value?, the comment above it); the
+#: stable primitives' comments are those of their rows (symnet.primitives.TABLE)
 WHY = (
-    (lambda v: isinstance(v, RowMax), "each row's max, shifted out so that exp never overflows"),
-    (lambda v: any(bounded_exp(e) for e in v.atoms(sp.exp)),
-     "exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never overflows"),
-    (lambda v: v.has(Softplus), "log(1 + exp(u)) as logaddexp(0, u): finite for any u"),
-    (lambda v: v.has(Logistic), "the logistic function 1/(1 + exp(-z)) as "
-     "exp(-logaddexp(0, -z)): no exp of it overflows"),
-    (lambda v: v.has(LogOrZero), "t*log(t) is 0 where t = 0, its limit (0 log 0 = 0): the log "
-     "is taken of 1 there, not of 0"),
+    (lambda v: isinstance(v, RowMax), TABLE["logsumexp"].why),
+    (lambda v: any(bounded_exp(e) for e in v.atoms(sp.exp)), TABLE["sigmoid_of_bounded_exp"].why),
+    (lambda v: v.has(Softplus), Softplus.row.why),
+    (lambda v: v.has(Logistic), Logistic.row.why),
+    (lambda v: v.has(LogOrZero), LogOrZero.row.why),
     (lambda v: v.has(sp.Piecewise) and _clamped(v),
      "each branch on its input clamped to its side of the kink: the discarded one cannot "
      "overflow"),
@@ -276,7 +276,7 @@ def loss_lines(derivation, names: dict, reserved: set, reduction: str,
         if reduction == "mean":   # N is only the mean's 1/N: a sum assigning it fails F841
             preamble.append(f"N = {scores}.shape[0]")
             scale = 1 / sp.Symbol("N", positive=True)
-        if decl.target_kind in ("one_hot", "real", "sign"):
+        if decl.target_kind in ARRAY_KINDS:
             target = names[str(decl.target.label if decl.is_vector else decl.target)]
             preamble.append(f"{target} = np.asarray({target}, dtype={scores}.dtype)")
     nodes = shared_exponentials(lowering.nodes, lowering.taken)

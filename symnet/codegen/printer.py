@@ -9,9 +9,11 @@ overflowing forms by stable ones; what remains here is spelling:
 * ``Piecewise`` is nested ``np.where``, ``Max``/``Min`` are ``np.maximum``/``np.minimum``;
 * the array operations of `symnet.codegen.forms` are the arrays' own reductions with
   explicit axes (``a.sum(axis=1, keepdims=True)``);
-* the stable forms lowering chose (``Logistic``, ``Softplus``, ``Expm1``) print as the
-  numpy functions that compute them without overflow, ``LogOrZero(t)`` as the log of t
-  with 1 put where t is 0 (a term t*log(t) is 0 there, not NaN);
+* the stable forms lowering chose (``Logistic``, ``Softplus``, ``Expm1``, ``LogOrZero``)
+  print as the numpy spelling of their row of the table of stable primitives
+  (`symnet.primitives.TABLE`): the numpy functions that compute them without overflow,
+  ``LogOrZero(t)`` as the log of t with 1 put where t is 0 (a term t*log(t) is 0 there,
+  not NaN);
 * an irrational constant (sqrt(2), log(3), 1/sqrt(2 pi)) is one Python float literal:
   ``np.sqrt(2)`` is a float64 scalar, which under numpy 2's promotion rules (NEP 50) turns
   a float32 array into float64, while a Python float takes the array's dtype. Rationals
@@ -27,6 +29,7 @@ from sympy.printing.str import StrPrinter
 
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.forms import MatProd
+from symnet.stable_rows import printed_operands
 
 #: how a module is spelled in the generated code
 MODULE_ALIASES = {"numpy": "np"}
@@ -255,18 +258,11 @@ class NumpyPrinter(NumPyPrinter):
 
     # --- stable forms --------------------------------------------------------------------
 
-    def _print_Logistic(self, expr):
-        return self._print(expr.spelled())
+    def _stable_form(self, expr):
+        return expr.row.spell("numpy", printed_operands(self, expr.args))
 
-    def _print_Expm1(self, expr):
-        return f"np.expm1({self._print(expr.args[0])})"
-
-    def _print_Softplus(self, expr):
-        return f"np.logaddexp(0, {self._print(expr.args[0])})"
-
-    def _print_LogOrZero(self, expr):
-        t = self._print(expr.args[0])
-        return f"np.log(np.where({t} == 0, 1, {t}))"
+    # by name: sympy looks up no base class's _print_X for a Function subclass
+    _print_Logistic = _print_Softplus = _print_Expm1 = _print_LogOrZero = _stable_form
 
     def _not_lowered(self, expr):
         kind = type(expr).__name__

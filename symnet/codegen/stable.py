@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet import primitives
 from symnet.algebra import linear_parts, ordered, piecewise_to_steps, step_values
-from symnet.codegen.forms import MIXING, Expm1, Logistic, LogOrZero, Softplus
+from symnet.codegen.forms import MIXING, Expm1, Logistic, LogOrZero, Softplus, as_array_forms
+from symnet.primitives import TABLE
 
 #: functions that can overflow or leave their domain for some finite input
 UNSAFE_FUNCTIONS = (sp.exp, Expm1, sp.log, sp.sinh, sp.cosh)
@@ -66,9 +66,8 @@ def cosh_forms(expr: sp.Expr) -> sp.Expr:
     """log(cosh(u)) as |u| + softplus(-2|u|) - log(2) and sinh(u)/cosh(u) (log cosh's
     derivative) as tanh(u): the same values without cosh or sinh, which overflow float64
     beyond |u| = 710."""
-    def log_cosh(e: sp.Expr) -> sp.Expr:
-        magnitude = sp.Abs(e.args[0].args[0])
-        return magnitude + Softplus(-2 * magnitude) - sp.log(2)
+    def log_cosh(e: sp.Expr) -> sp.Expr:   # its row of the table
+        return as_array_forms(TABLE["log_cosh"].stable(e.args[0].args[0]))
 
     def tanh(product: sp.Expr) -> sp.Expr:
         factors = list(product.args)
@@ -101,16 +100,11 @@ def bounded_exp(e: sp.Expr) -> bool:
 
 
 def expand_logistic(expr: sp.Expr) -> sp.Expr:
-    """logistic(z) -> where(z >= 0, 1, e) / (1 + e) with e = exp(-|z|) <= 1: as finite as
-    exp(-logaddexp(0, -z)), about twice as fast, and e is shared by logistic(z) and
-    logistic(-z)."""
-
-    def expand(f: Logistic) -> sp.Expr:
-        z = f.args[0]
-        e = sp.exp(-sp.Abs(z))
-        return sp.Piecewise((1, sp.Ge(z, 0)), (e, True)) / (1 + e)
-
-    return expr.replace(lambda e: isinstance(e, Logistic), expand)
+    """logistic(z) -> where(z >= 0, 1, e) / (1 + e) with e = exp(-|z|) <= 1 (its row
+    sigmoid_of_bounded_exp): as finite as exp(-logaddexp(0, -z)), about twice as fast, and
+    e is shared by logistic(z) and logistic(-z)."""
+    bounded = TABLE["sigmoid_of_bounded_exp"]
+    return expr.replace(lambda e: isinstance(e, Logistic), lambda e: bounded.stable(*e.args))
 
 
 def use_expm1(expr: sp.Expr) -> sp.Expr:
@@ -273,8 +267,7 @@ def as_masks(expr: sp.Expr, in_buffers: bool = False) -> sp.Expr:
 def primitive_forms(expr: sp.Expr) -> sp.Expr:
     """The declaration's stable primitives (symnet.primitives) as the forms printed without
     overflow: softplus(u) as logaddexp(0, u), sigmoid(u) from exp(-|u|) <= 1."""
-    forms = {primitives.Softplus: Softplus, primitives.Logistic: Logistic}
-    return expr.replace(lambda e: type(e) in forms, lambda e: forms[type(e)](*e.args))
+    return as_array_forms(expr)
 
 
 def _mixing_nodes(expr: sp.Expr) -> list:

@@ -70,7 +70,7 @@ def readable_name(value: sp.Expr, is_kink: bool) -> str:
     if isinstance(value, (RowSum, TotalSum)):
         return f"sum_{inner}" if named else "total"
     if isinstance(value, Logistic):
-        return f"sigmoid_{inner}" if named else "sigmoid"
+        return f"{value.row.name}_{inner}" if named else value.row.name
     if isinstance(value, sp.exp):
         magnitude = -inner
         if isinstance(magnitude, sp.Abs) and isinstance(magnitude.args[0], sp.Symbol):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from symnet.codegen.forms import Expm1, Logistic, MatProd, Softplus, TotalSum, _ArrayOp
+from symnet.codegen.forms import Logistic, MatProd, StableForm, TotalSum, _ArrayOp
 from symnet.codegen.layout import statement
 from symnet.codegen.lower import why_lines
 from symnet.codegen.printer import numpy_code, step_relation
@@ -161,7 +161,7 @@ def printed_ufunc_call(value: sp.Expr, names: dict, dtype_of: str):
 
 
 #: functions of one array that are one numpy ufunc of the same name
-ONE_ARGUMENT = {sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", Expm1: "expm1"}
+ONE_ARGUMENT = {sp.exp: "exp", sp.log: "log", sp.tanh: "tanh"}
 #: comparisons write booleans: their buffers are masks
 COMPARISONS = ("greater", "greater_equal")
 
@@ -174,10 +174,10 @@ def ufunc_form(value: sp.Expr):
         return COMPARISONS[0 if strict else 1], (value.args[0], sp.Integer(0))
     if isinstance(value, Logistic):
         return ufunc_form(value.spelled())
+    if isinstance(value, StableForm):   # its row's spelling, where that is one ufunc call
+        return value.ufunc_call()
     if type(value) in ONE_ARGUMENT:
         return ONE_ARGUMENT[type(value)], value.args
-    if isinstance(value, Softplus):
-        return "logaddexp", (sp.Integer(0), value.args[0])
     if value.is_Mul and len(value.args) == 2 and value.args[0] == -1:
         return "negative", value.args[1:]
     if value.is_Mul:

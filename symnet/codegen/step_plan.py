@@ -24,9 +24,9 @@ from functools import cache
 
 import sympy as sp
 
+from symnet.catalog.steps import G, P, TrainingStep
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.lower_layer import chosen_vjps
-from symnet.codegen.step_catalog import G, P, TrainingStep
 from symnet.matrix.layers import without_zeros
 from symnet.matrix.network_derive import _penalised_entries, penalty_gradient
 from symnet.matrix.vjp import derive_layer, tidy_matrix

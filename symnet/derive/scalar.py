@@ -28,6 +28,7 @@ from symnet.notation import ShowsAsLatex
 from symnet.primitives import ScalarPrimitive, Softmax, in_softmax_terms, naive_form
 from symnet.spec import Activation, Jacobian, Loss
 from symnet.symbols import out as OUT
+from symnet.target_kinds import CLASS_INDEX
 from symnet.tidy import SIMPLIFY_SECONDS, tidy
 
 
@@ -202,7 +203,7 @@ def derive_activation(decl: Activation) -> ActivationDerivation:
 def free_indices(decl: Loss, *indices) -> set:
     """The indices that name a position (k, a Jacobian's i and j, a class index t)."""
     found = set(indices)
-    if decl.target_kind == "class_index":
+    if decl.target_kind == CLASS_INDEX:
         found.add(decl.target)
     return found
 

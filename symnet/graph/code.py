@@ -23,6 +23,7 @@ from sympy.printing.precedence import precedence
 
 from symnet.graph.circuit import Graph, backward_statements, forward_statements, grad_name
 from symnet.graph.gates import GraphError, Sigmoid
+from symnet.stable_rows import named_operands, printed_operands
 from symnet.templating import environment
 
 FUNCTION = "forward_backward"
@@ -32,7 +33,7 @@ RESERVED = {"np", "sigmoid", FUNCTION}
 _SIGMOID_HELPER = (
     "def sigmoid(x):",
     "    # 1/(1 + e^-x), written so that no exponential overflows",
-    "    return np.exp(-np.logaddexp(0, -x))",
+    f"    return {Sigmoid.row.spell('numpy', named_operands(['x']))}",
 )
 
 
@@ -84,10 +85,10 @@ class GraphPrinter(NumPyPrinter):
     def _print_Sigmoid(self, expr):
         return f"sigmoid({self._print(expr.args[0])})"
 
-    def _print_Softplus(self, expr):   # log(1 + e^x), finite for any x; softplus for people
-        argument = self._print(expr.args[0])
-        return f"{self.prefix}logaddexp(0, {argument})" if self.prefix else \
-            f"softplus({argument})"
+    def _print_Softplus(self, expr):   # its row's spelling, finite for any x; for people by name
+        if self.prefix:
+            return expr.row.spell("numpy", printed_operands(self, expr.args))
+        return f"softplus({self._print(expr.args[0])})"
 
     def _comparison(self, expr):
         a, b = expr.args

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symnet.errors import SymnetError
+from symnet.primitives import TABLE
+from symnet.stable_rows import StableRow
 
 _DIGITS = 50
 
@@ -78,44 +80,45 @@ def negated_term(term: sp.Expr):
 # --- sympy functions the gates need ---------------------------------------------------------
 
 
-class Sigmoid(sp.Function):
-    """The logistic sigmoid as one gate (L20): 1 / (1 + e^-x), with sigma' = sigma (1 - sigma)."""
+class _PrimitiveGate(sp.Function):
+    """A stable primitive as one gate: its formula is its row's naive one
+    (symnet.primitives.TABLE); its local gradient is the gate's own."""
 
     nargs = 1
     is_real = True
+    row: StableRow
+
+    def _eval_rewrite_as_exp(self, arg, **kwargs):
+        return self.row.naive(arg)
+
+    def _eval_evalf(self, prec):
+        return self.row.naive(self.args[0])._eval_evalf(prec)
+
+
+class Sigmoid(_PrimitiveGate):
+    """The logistic sigmoid as one gate (L20): 1 / (1 + e^-x), with sigma' = sigma (1 - sigma)."""
+
+    row = TABLE["sigmoid"]
 
     @classmethod
     def eval(cls, arg):
         if arg.is_zero:
             return sp.S.Half
         if arg.is_Float:
-            return 1 / (1 + sp.exp(-arg))
+            return cls.row.naive(arg)
         return None
 
     def fdiff(self, argindex=1):
         return self * (1 - self)
 
-    def _eval_rewrite_as_exp(self, arg, **kwargs):
-        return 1 / (1 + sp.exp(-arg))
 
-    def _eval_evalf(self, prec):
-        return (1 / (1 + sp.exp(-self.args[0])))._eval_evalf(prec)
-
-
-class Softplus(sp.Function):
+class Softplus(_PrimitiveGate):
     """log(1 + e^x) as one gate, with softplus' = sigma (the catalog's softplus)."""
 
-    nargs = 1
-    is_real = True
+    row = TABLE["softplus"]
 
     def fdiff(self, argindex=1):
         return Sigmoid(self.args[0])
-
-    def _eval_rewrite_as_exp(self, arg, **kwargs):
-        return sp.log(1 + sp.exp(arg))
-
-    def _eval_evalf(self, prec):
-        return sp.log(1 + sp.exp(self.args[0]))._eval_evalf(prec)
 
 
 class _Comparison(sp.Function):

@@ -28,6 +28,7 @@ from symnet.matrix.text import text
 from symnet.matrix.vjp import derive_layer, named_errors, non_matrix_nodes
 from symnet.primitives import naive_form
 from symnet.spec import Activation, Identity
+from symnet.target_kinds import CLASS_INDEX, ONE_HOT, SIGN
 from symnet.verify.claims import PROVED, REFUTED, Verdict, about_declaration, check
 
 NO_JACOBIAN = "L25 the backward holds no object of rank above 2 (no Jacobian)"
@@ -137,9 +138,9 @@ def sample_value(network: Network, expr, row, n: int, sizes: dict, k: int | None
         fill[loss.size] = classes
     if k is not None and loss.is_vector:
         fill[loss.index] = k
-    if loss.target_kind == "class_index":
+    if loss.target_kind == CLASS_INDEX:
         fill[loss.target] = _target_class(n, classes)
-    elif loss.target_kind == "sign":
+    elif loss.target_kind == SIGN:
         fill[loss.target] = 1 if n % 2 == 0 else -1
     expr = naive_form(expr).xreplace(fill).doit()
     if not loss.is_vector:
@@ -150,7 +151,7 @@ def sample_value(network: Network, expr, row, n: int, sizes: dict, k: int | None
         position = int(indexed.indices[0])
         if indexed.base == loss.scores:
             return row[position]
-        if loss.target_kind == "one_hot":
+        if loss.target_kind == ONE_HOT:
             return sp.Integer(int(position == _target_class(n, classes)))
         return targets[n, position]
 

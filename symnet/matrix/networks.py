@@ -36,6 +36,7 @@ from symnet.matrix.layers import (
 from symnet.matrix.text import MatrixFormula
 from symnet.notation import Row, render_latex_block
 from symnet.spec import Gradient, Identity, Loss, Regularizer, check_name
+from symnet.target_kinds import CLASS_INDEX, SIGN, VECTOR_KINDS
 
 REDUCTIONS = ("mean", "sum")
 
@@ -243,7 +244,7 @@ class Network:
         if not loss.is_vector and self.forward.shape[1] != 1:
             raise DeclarationError(name, f"the loss {loss.name} takes one score per sample, "
                                    f"but the output is {shape_text(self.forward)}")
-        needs_matrix = loss.target_kind in ("one_hot", "real")
+        needs_matrix = loss.target_kind in VECTOR_KINDS
         if needs_matrix and (not isinstance(self.target, sp.MatrixSymbol)
                              or self.target.shape != self.forward.shape):
             raise DeclarationError(name, f"the loss {loss.name} needs target= a MatrixSymbol "
@@ -305,7 +306,7 @@ def total_loss_row(network: Network) -> Row:
     loss, output = network.loss, network.composed.steps[-1][0]
     output = output if output is not None else "S"
     mean = "1/N sum_n" if network.reduction == "mean" else "sum_n"
-    target = {"class_index": f", {loss.target}[n]", "sign": f", {loss.target}[n]"}.get(
+    target = {CLASS_INDEX: f", {loss.target}[n]", SIGN: f", {loss.target}[n]"}.get(
         loss.target_kind, f", {network.target}[n, :]" if network.target is not None else "")
     terms = [f"{mean} {loss.name}({output}[n, :]{target})"]
     terms += [f"{network.regularizer.name}({w})" for w in network.regularized]

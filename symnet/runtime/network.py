@@ -16,6 +16,7 @@ from types import ModuleType
 import numpy as np
 
 from symnet.errors import DataError
+from symnet.target_kinds import CLASS_INDEX, ONE_HOT, REAL, SIGN, VECTOR_KINDS
 
 #: activations whose gradient stays alive for positive inputs take He initialisation
 HE_ACTIVATIONS = {"relu", "leaky_relu", "elu", "softplus", "silu"}
@@ -40,11 +41,11 @@ def initial_parameters(sizes, activation: str, seed: int, dtype=np.float64,
 
 def encode_targets(labels: np.ndarray, classes: int, target_kind: str, dtype) -> np.ndarray:
     """Class labels in the form a loss module takes."""
-    if target_kind == "class_index":
+    if target_kind == CLASS_INDEX:
         return labels
-    if target_kind in ("one_hot", "real"):
+    if target_kind in VECTOR_KINDS:
         return np.eye(classes, dtype=dtype)[labels]
-    if target_kind == "sign":
+    if target_kind == SIGN:
         return np.where(labels > 0, 1, -1).astype(dtype)
     raise ValueError(f"unknown target kind {target_kind!r}")
 
@@ -71,7 +72,7 @@ class Network:
         if self.target_kind is None:
             raise DataError(f"the loss module {getattr(self.loss, '__name__', self.loss)} "
                             f"has no TARGET_KIND (generated before symnet wrote one): pass "
-                            f"target_kind, one of one_hot, real, class_index, sign")
+                            f"target_kind, one of {', '.join((ONE_HOT, REAL, CLASS_INDEX, SIGN))}")
 
     @property
     def depth(self) -> int:
@@ -89,13 +90,13 @@ class Network:
             if layer < self.depth:
                 h, cache = self.activation.forward(h)
                 caches.append(cache)
-        return (h[:, 0] if self.target_kind == "sign" else h), caches
+        return (h[:, 0] if self.target_kind == SIGN else h), caches
 
     def loss_and_gradients(self, x: np.ndarray, target: np.ndarray):
         """(data loss, regularisation penalty, gradients by parameter name)."""
         scores, caches = self.scores(x)
         data_loss, dscores = self.loss.loss(scores, target)
-        grads, d = {}, (dscores[:, None] if self.target_kind == "sign" else dscores)
+        grads, d = {}, (dscores[:, None] if self.target_kind == SIGN else dscores)
         for layer in range(self.depth, 0, -1):
             if layer < self.depth:
                 d = self.activation.backward(d, caches.pop())
@@ -129,7 +130,7 @@ class Network:
 
     def _predict_block(self, x: np.ndarray) -> np.ndarray:
         scores, _ = self.scores(x)
-        if self.target_kind == "sign":
+        if self.target_kind == SIGN:
             return (scores > 0).astype(np.int64)
         return np.argmax(scores, axis=1)
 

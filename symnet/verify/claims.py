@@ -43,9 +43,10 @@ from symnet.evaluate import (
     OutsideDomain,
     outside_domain_text,
 )
-from symnet.primitives import Logistic, LogSumExp, Softmax, Softplus, naive_form
+from symnet.primitives import TABLE, naive_form
 from symnet.spec import Activation, Identity, Jacobian
 from symnet.symbols import out as OUT
+from symnet.target_kinds import CLASS_INDEX, ONE_HOT, SIGN
 
 PROBES = 50
 DIGITS = 50
@@ -142,11 +143,11 @@ class ProbeSpace:
 
     def _kind(self, atom):
         if isinstance(atom, sp.Indexed) and atom.base == self.one_hot:
-            return "one_hot", None
+            return ONE_HOT, None
         if atom in self.defaults:
             return "default", sp.Float(self.defaults[atom], DIGITS)
         if atom in self.signs:
-            return "sign", None
+            return SIGN, None
         if atom.is_nonnegative:
             return "nonnegative", None
         return ("nonpositive" if atom.is_nonpositive else "real"), None
@@ -165,7 +166,7 @@ class ProbeSpace:
 
     def _drawn(self, kind, position, rng: random.Random, indices: dict):
         kind, default = kind
-        if kind == "one_hot":
+        if kind == ONE_HOT:
             return int(position == indices.get(self.class_index, 0))
         if kind == "default":
             # near the default, never at it: a hand derivation that wrote delta's default 1
@@ -173,7 +174,7 @@ class ProbeSpace:
             # default implies (a leaky slope stays below 1)
             return mpmath.mpf(default) * mpmath.mpf(rng.uniform(*PARAMETER_FACTORS)) \
                 if default != 0 else mpmath.mpf(rng.uniform(-0.5, 0.5))
-        if kind == "sign":
+        if kind == SIGN:
             return rng.choice((-1, 1))
         magnitude = mpmath.mpf(rng.choice(SCALES) * rng.uniform(0.05, 1.0))
         if kind == "nonnegative":
@@ -380,12 +381,12 @@ def probe_space(decl) -> ProbeSpace:
     if isinstance(decl, Activation):
         return ProbeSpace(defaults=dict(decl.params))
     space = ProbeSpace(defaults=dict(decl.params))
-    if decl.target_kind == "one_hot":
+    if decl.target_kind == ONE_HOT:
         space.one_hot = decl.target
         space.class_index = sp.Symbol(f"{decl.target}_hot", integer=True, nonnegative=True)
-    elif decl.target_kind == "class_index":
+    elif decl.target_kind == CLASS_INDEX:
         space.class_index = decl.target
-    elif decl.target_kind == "sign":
+    elif decl.target_kind == SIGN:
         space.signs = (decl.target,)
     return space
 
@@ -474,38 +475,22 @@ def _(decl: Activation) -> list[Verdict]:
 
 
 def check_primitives() -> list[Verdict]:
-    """Each stable primitive equals its naive formula, whatever the shift."""
-    from symnet.symbols import C, i, s
-
-    shift = sp.Symbol("shift", real=True)
-    m = sp.Symbol("m", integer=True)
-    shifted_sum = sp.Sum(sp.exp(s[m] - shift), (m, 0, C - 1))
+    """Each stable primitive a declaration may write equals its stable form (whatever the
+    shift of a vector's scores), row by row of the table (symnet.primitives.TABLE)."""
     space = ProbeSpace()
-    return [
-        check_claim("logsumexp(s) = shift + log sum_j e^(s_j - shift)",
-                    LogSumExp(s, C), shift + sp.log(shifted_sum), space),
-        check_claim("softmax(s)_i = e^(s_i - shift) / sum_j e^(s_j - shift)",
-                    Softmax(s, C, i), sp.exp(s[i] - shift) / shifted_sum, space),
-        *_scalar_primitive_claims(space),
-    ]
+    return [verdict for row in TABLE.values() if row.function is not None
+            for verdict in row_verdicts(row, space)]
 
 
-def _scalar_primitive_claims(space: ProbeSpace) -> list[Verdict]:
-    """softplus and the sigmoid equal the overflow-free forms code generation prints. A
-    form with max, |u| or cases is proved on each side of u = 0 (u = p and u = -p for a
-    positive p), where it is smooth."""
-    u, p = sp.Symbol("u", real=True), sp.Symbol("p", positive=True)
-    bounded = sp.exp(-sp.Abs(u))
-    verdicts = [check_claim("sigmoid(u) = e^(-softplus(-u))", Logistic(u),
-                            sp.exp(-Softplus(-u)), space)]
-    by_cases = [
-        ("softplus(u) = max(u, 0) + log(1 + e^(-|u|))  (np.logaddexp(0, u))",
-         Softplus(u), sp.Max(u, 0) + sp.log(1 + bounded)),
-        ("sigmoid(u) = (1 if u >= 0 else e^(-|u|)) / (1 + e^(-|u|))",
-         Logistic(u), sp.Piecewise((1, u >= 0), (bounded, True)) / (1 + bounded)),
-    ]
-    for claim, primitive, stable in by_cases:
-        for side, value in (("u > 0", p), ("u < 0", -p)):
-            verdicts.append(check_claim(f"{claim}, for {side}", primitive.subs(u, value),
-                                        stable.subs(u, value), space))
-    return verdicts
+def row_verdicts(row, space: ProbeSpace, applied=None) -> list[Verdict]:
+    """The identity of one row of the table: `applied` (the row's class of its arguments,
+    else its naive formula) equals its stable form. A form with max, |u| or cases is proved
+    on each side of u = 0 (u = p and u = -p for a positive p), where it is smooth."""
+    if applied is None:
+        applied = row.function(*row.arguments) if row.function else row.naive(*row.arguments)
+    stable = row.stable(*row.arguments)
+    if not row.by_sides:
+        return [check_claim(row.claim, applied, stable, space)]
+    u, p = row.arguments[0], sp.Symbol("p", positive=True)
+    return [check_claim(f"{row.claim}, for {side}", applied.subs(u, sign * p),
+                        stable.subs(u, sign * p), space) for side, sign in row.sides()]

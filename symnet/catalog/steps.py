@@ -23,6 +23,7 @@ from symnet.catalog.losses import l2, softmax_ce
 from symnet.errors import DeclarationError
 from symnet.matrix.layers import size
 from symnet.matrix.networks import Network, use
+from symnet.target_kinds import VECTOR_KINDS
 
 P, G = sp.Symbol("P", real=True), sp.Symbol("G", real=True)
 lr = sp.Symbol("lr", positive=True)
@@ -80,7 +81,7 @@ def runtime_network(activation, depth: int, loss=softmax_ce, regularizer=l2) -> 
         if not last:
             stages.append(use(activation, out=sp.MatrixSymbol(f"H{layer}", N, widths[layer])))
         weights.append(W)
-    target = sp.MatrixSymbol("Y", N, C) if loss.target_kind in ("one_hot", "real") else None
+    target = sp.MatrixSymbol("Y", N, C) if loss.target_kind in VECTOR_KINDS else None
     name = f"{DEPTHS[depth]}_layer_{activation.name}"
     return Network(name, input=X, stages=stages, loss=loss, target=target,
                    regularizer=regularizer, regularized=tuple(weights),
@@ -96,11 +97,12 @@ def training_step(activation, depth: int = 2, loss=softmax_ce, regularizer=l2,
                             f"{regularizer.name} on each W; {optimizer.doc}")
 
 
-#: the steps `symnet generate` writes into generated/networks/, by name
-STEPS = {s.name: s for s in (
+#: the steps `symnet generate` writes into generated/networks/, in order: what this module
+#: adds to the registry (symnet.catalog, whose STEPS gives them by name)
+DECLARATIONS = (
     training_step(activations.relu),
     training_step(activations.tanh),
     training_step(activations.sigmoid),
     training_step(activations.leaky_relu),
     training_step(activations.relu, depth=3),
-)}
+)

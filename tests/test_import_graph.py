@@ -42,7 +42,7 @@ PACKAGE = ROOT / "symnet"
 STAGES = [
     ("foundation", ["symnet.errors", "symnet.files", "symnet.bounded", "symnet.symbols",
                     "symnet.primitives", "symnet.algebra", "symnet.tidy", "symnet.notation",
-                    "symnet.matrix.text"]),
+                    "symnet.matrix.text", "symnet.target_kinds", "symnet.stable_rows"]),
     ("runtime", ["symnet.runtime"]),
     ("declarations", ["symnet.spec", "symnet.matrix", "symnet.matrix.elementwise",
                       "symnet.matrix.layers", "symnet.matrix.networks", "symnet.catalog"]),

@@ -11,7 +11,7 @@ import sympy as sp
 from symnet import display
 from symnet.codegen.docs import KINKS_NOTE, _lines
 from symnet.codegen.layout import paragraph
-from symnet.codegen.step_plan import StepPlan
+from symnet.codegen.step_plan import Elementwise, StepPlan
 from symnet.derive import derive
 from symnet.matrix import text as matrix_text
 from symnet.matrix.display import MatrixFormula, activation_legend, loss_rows
@@ -40,8 +40,11 @@ def _rows(p: StepPlan) -> list:
         rows.append(("gradient" if k == 0 else "", MatrixFormula(f"dL/d{param}", gradient),
                      shape_text(param)))
     for k, u in enumerate(p.updates):
-        rows.append(("update" if k == 0 else "", Update(u),
-                     "one gemm" if u.product is not None else ""))
+        if isinstance(u, Elementwise):
+            rows.append(("update" if k == 0 else "", Rule(u), "entry by entry"))
+        else:
+            rows.append(("update" if k == 0 else "", Update(u),
+                         "one gemm" if u.product is not None else ""))
     rows += [(r.label, r.math, r.note) for r in
              activation_legend([e for _, e in p.backward] + list(p.gradients.values()))]
     return rows
@@ -74,10 +77,26 @@ class Update(sp.Basic):
         return self._show(display.latex, matrix_text.latex, r"\leftarrow", " ")
 
 
+class Rule(sp.Basic):
+    """``T <- value`` for a page: an optimiser's rule entry by entry, as declared."""
+
+    def __new__(cls, rule):
+        formula = sp.Basic.__new__(cls)
+        formula.rule = rule
+        return formula
+
+    def _sympystr(self, printer) -> str:
+        return f"{self.rule.target} <- {display.text(self.rule.value)}"
+
+    def _latex(self, printer) -> str:
+        return (rf"{matrix_text.latex(self.rule.target)} \leftarrow "
+                rf"{display.latex(self.rule.value)}")
+
+
 def _shapes(p: StepPlan) -> str:
     network = p.network
     matrices = [network.input, *([network.target] if network.target is not None else []),
-                *p.params]
+                *p.params, *p.state]
     shown = ", ".join(f"{m}: {shape_text(m)}" for m in matrices)
     return (f"Shapes: {shown}, the batch N first; every array keeps the parameters' dtype "
             f"(float32 in, float32 out).")

@@ -107,6 +107,20 @@ def test_a_committed_momentum_or_adam_step_equals_layer_by_layer(name):
     assert_same_run(module, STEPS[name])
 
 
+@pytest.mark.parametrize("name", ["two_layer_tanh_softmax_ce_l2_momentum",
+                                  "three_layer_relu_softmax_ce_l2_adam"])
+def test_float32_stays_float32_state_included_and_agrees(name):
+    module = load(GENERATED / "networks" / f"{name}.py")
+    net, layered_optimizer, twin, fused_optimizer, (expected, got) = \
+        run_both(module, STEPS[name], steps=10, dtype=np.float32)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    for name, value in net.params.items():
+        assert twin.params[name].dtype == np.float32
+        np.testing.assert_allclose(twin.params[name], value, rtol=1e-3, atol=1e-5)
+    for key, value in fused_optimizer.state().items():
+        assert key == "steps" or value.dtype == np.float32
+
+
 def test_momentum_folds_the_velocity_into_one_gemm_and_adam_into_a_gradient_buffer():
     """V <- mu*V - lr*X.T*dZ1 is one gemm (beta=mu, alpha=-lr); Adam reads G twice, so the
     gradient goes into dW1 by a gemm and its rules run entry by entry."""

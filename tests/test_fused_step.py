@@ -338,13 +338,15 @@ def test_the_softmax_takes_one_exp_per_score():
     assert loss_module.count("np.exp(") == 1
 
 
-def test_a_loss_without_a_target_matrix_is_refused_by_name():
+def test_a_loss_without_a_target_matrix_or_class_indices_is_refused_by_name():
+    """hinge's sign target (one score per row) has no step; svm's class indices have one
+    (tests/test_fused_optimizers.py)."""
     from symnet.catalog.activations import relu
-    from symnet.catalog.losses import svm
-    from symnet.codegen.errors import CodegenError
+    from symnet.catalog.losses import hinge
+    from symnet.errors import SymnetError
 
-    with pytest.raises(CodegenError, match="two_layer_relu_svm_l2_sgd.*class_index"):
-        plan(training_step(relu, loss=svm))
+    with pytest.raises(SymnetError, match="hinge takes one score per sample"):
+        plan(training_step(relu, loss=hinge))
 
 
 def test_a_step_refuses_what_the_loss_module_refuses_exp_of_raw_scores():

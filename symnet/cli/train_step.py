@@ -15,8 +15,8 @@ and rendered, kept in symnet's cache, and handed to the runtime as a module:
   the text itself (`modules.load_text`), never from what
   another process may have left at that path: the same rules as `train`'s user modules.
 
-Where no step can be generated (a loss with a class-index or sign target, a declaration
-the code generator refuses), `choose` says why in one line and the run goes layer by layer.
+Where no step can be generated (a loss with a sign target, hinge's; a declaration the
+code generator refuses), `choose` says why in one line and the run goes layer by layer.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from symnet.files import write_atomically
 from symnet.runtime import modules
 from symnet.runtime.fused import fused_step, optimizer_name
 
-#: the targets a generated step takes: rows of a matrix
-MATRIX_TARGETS = ("one_hot", "real")
+#: the targets a generated step takes: rows of a matrix, or one class index per row
+STEP_TARGETS = ("one_hot", "real", "class_index")
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ def choose(net, optimizer, declared: dict) -> Choice:
     loss = declared["loss"]
     if name is None:
         why = f"the optimiser {type(optimizer).__name__} is none of sgd, momentum, adam"
-    elif loss.target_kind not in MATRIX_TARGETS:
+    elif loss.target_kind not in STEP_TARGETS:
         why = (f"{loss.name} takes a {loss.target_kind} target; a fused step is generated "
-               f"for one-hot or real target rows")
+               f"for one-hot or real target rows or class indices")
     else:
         try:
             module, step_name = generated_step(net, name, declared)

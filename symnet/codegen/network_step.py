@@ -86,7 +86,9 @@ def _loss_lines(p: StepPlan, n: StepNames, taken: set) -> tuple:
     """The loss over the batch and dS, by the losses' own lowering, in the step's names."""
     decl = p.network.loss
     names = {str(decl.scores.label): p.scores.name, **n.names}
-    if decl.target is not None:
+    if p.labels is not None:
+        names[str(decl.target)] = p.labels
+    elif decl.target is not None:
         names[str(decl.target.label)] = p.network.target.name
     return loss_lines(derive(decl), names, set(RESERVED) | taken, p.network.reduction,
                       ("loss", p.upstream.name))
@@ -289,8 +291,9 @@ def lower_step(step) -> Module:
     p = plan(step)
     n = StepNames(p)
     body, buffers = _step_body(p, n)
-    leading = [p.network.input.name, *([p.network.target.name] if p.network.target is not None
-                                       else []), *(m.name for m in p.params)]
+    targets = [p.network.target.name] if p.network.target is not None else []
+    leading = [p.network.input.name, *targets, *([p.labels] if p.labels else []),
+               *(m.name for m in p.params)]
     state = [m.name for m in p.state] + ([n.of(p.counter)] if p.counter is not None else [])
     hyper = [n.of(h) for h in n.hyper]
     parameters = ", ".join(m.name for m in p.params)

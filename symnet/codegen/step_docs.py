@@ -98,6 +98,8 @@ def _shapes(p: StepPlan) -> str:
     matrices = [network.input, *([network.target] if network.target is not None else []),
                 *p.params, *p.state]
     shown = ", ".join(f"{m}: {shape_text(m)}" for m in matrices)
+    if p.labels is not None:
+        shown = shown.replace(", ", f", {p.labels}: N class indices, ", 1)
     return (f"Shapes: {shown}, the batch N first; every array keeps the parameters' dtype "
             f"(float32 in, float32 out).")
 

@@ -50,6 +50,10 @@ class Update:
     rest: sp.Basic | None
 
 
+#: the argument of a step whose loss takes class indices: y, one per row of X
+LABELS = "y"
+
+
 @dataclass(frozen=True)
 class Elementwise:
     """target <- value entry by entry: `value` in the Symbols of arrays of the target's
@@ -84,6 +88,13 @@ class StepPlan:
     @property
     def network(self):
         return self.step.network
+
+    @property
+    def labels(self) -> str | None:
+        """The name of the step's argument of class indices (a loss whose target is one
+        class per row, svm's), or None."""
+        class_index = self.network.loss.target_kind == "class_index"
+        return LABELS if self.network.target is None and class_index else None
 
     @property
     def counter(self):
@@ -203,10 +214,10 @@ def plan(step: TrainingStep) -> StepPlan:
     network = step.network
     if network.loss is None:
         raise CodegenError(step.name, "a training step needs a network with a loss")
-    if network.target is None:
+    if network.target is None and network.loss.target_kind != "class_index":
         raise CodegenError(step.name, f"a training step is generated for a loss with a target "
-                           f"matrix (one-hot or real rows); {network.loss.name} takes a "
-                           f"{network.loss.target_kind} target")
+                           f"matrix (one-hot or real rows) or class indices; "
+                           f"{network.loss.name} takes a {network.loss.target_kind} target")
     forward = forward_plan(network)
     scores = forward[-1][0]
     upstream = sp.MatrixSymbol(f"d{scores.name}", *scores.shape)

@@ -103,6 +103,11 @@ Updates: an update beta*P + alpha*A*B (the optimiser's rule on P and its gradien
     product in place, with no gradient array; with numpy alone, the same in a product and two
     passes over P.
 
+Rules entry by entry: the optimiser's other rules (and a gradient's terms after its gemm) are
+    written in place, one numpy ufunc or axpy (y += a*x, BLAS with scipy) per operation, into
+    the state arrays, which the caller owns and passes in, and into scratch buffers of the
+    workspace; scalars such as Adam's bias corrections are computed once per step.
+
 Buffers: workspace() allocates the arrays step() writes in place, masks and scratch arrays for
     the elementwise operations among them; a step reuses them, so training allocates only small
     temporaries (the loss's rows of C scores).

@@ -22,6 +22,11 @@ UPDATES = ("Updates: an update beta*P + alpha*A*B (the optimiser's rule on P and
            "gradient, expanded) is one gemm(A, B, P, alpha, beta): with scipy installed, one "
            "BLAS call scales P and adds the product in place, with no gradient array; with "
            "numpy alone, the same in a product and two passes over P.")
+RULES = ("Rules entry by entry: the optimiser's other rules (and a gradient's terms after its "
+         "gemm) are written in place, one numpy ufunc or axpy (y += a*x, BLAS with scipy) "
+         "per operation, into the state arrays, which the caller owns and passes in, and "
+         "into scratch buffers of the workspace; scalars such as Adam's bias corrections "
+         "are computed once per step.")
 BUFFERS = ("Buffers: workspace() allocates the arrays step() writes in place, masks and "
            "scratch arrays for the elementwise operations among them; a step reuses them, so "
            "training allocates only small temporaries (the loss's rows of C scores).")
@@ -111,6 +116,7 @@ def step_docstring(p: StepPlan) -> list[str]:
     lines += ["", "Derived by symnet (plain text):"] + _lines(rows, display.text)
     lines += ["", "The same in LaTeX:"] + _lines(rows, display.latex)
     kinks = any(concrete(e).has(sp.Heaviside) for _, e in p.backward)
-    for note in ([KINKS_NOTE] if kinks else []) + [_shapes(p), UPDATES, BUFFERS]:
+    rules = [RULES] if any(isinstance(u, Elementwise) for u in p.updates) else []
+    for note in ([KINKS_NOTE] if kinks else []) + [_shapes(p), UPDATES, *rules, BUFFERS]:
         lines += [""] + paragraph(note)
     return lines

@@ -323,3 +323,18 @@ def test_what_cannot_be_fused_says_why_in_one_line(capsys, tmp_path):
                                         "target rows or class indices; training layer by layer"]
     result, err = train_json(capsys, "--layer-by-layer", "--optimizer", "adam", "--epochs", "2")
     assert result["step"] == "layer by layer" and err == ""
+
+
+def test_a_step_that_fails_to_generate_unforeseen_trains_layer_by_layer(capsys, monkeypatch):
+    """Not only symnet's own errors: a lowering that raises anything else costs the run its
+    fused step, never the run."""
+    from symnet.cli import train_step
+
+    def broken(*_):
+        raise ValueError("an expression the printer has not seen")
+
+    monkeypatch.setattr(train_step, "_rendered", broken)
+    result, err = train_json(capsys, "--activation", "elu", "--epochs", "2")
+    assert result["step"] == "layer by layer" and result["epochs"] == 2
+    assert err.strip() == ("symnet train: no fused step: cannot generate one (ValueError: an "
+                           "expression the printer has not seen); training layer by layer")

@@ -62,6 +62,8 @@ def choose(net, optimizer, declared: dict) -> Choice:
             module, step_name = generated_step(net, name, declared)
         except SymnetError as exc:
             why = f"cannot generate one: {exc}"
+        except Exception as exc:    # a lowering not foreseen: train anyway, layer by layer
+            why = f"cannot generate one ({type(exc).__name__}: {exc})"
         else:
             found = fused_step(net, optimizer, module, f"cache {step_name}")
             if found is not None:

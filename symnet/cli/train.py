@@ -374,6 +374,7 @@ def add_command(commands) -> None:
     add("--resume", metavar="FILE.npz", help="continue from a checkpoint")
     add("--json", action="store_true", help="print one JSON line instead of progress")
     add("--layer-by-layer", action="store_true",
-        help="train with the layers' modules even where a fused step of the whole network "
-             "is generated (generated/networks/; used by default for SGD)")
+        help="train with the layers' modules, never a fused step of the whole network "
+             "(by default one trains: generated/networks/'s, or one generated into the "
+             "cache)")
     training.set_defaults(run=cmd_train)

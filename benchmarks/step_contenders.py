@@ -1,7 +1,9 @@
-"""The contenders of benchmarks/train_step.py: one SGD step of the runtime's default network
-(affine -> relu -> affine -> softmax cross-entropy, mean over the batch, + lam*(|W1|^2 +
-|W2|^2)), each made by a function of the problem that returns a callable doing one step
-on its own copy of the parameters (or None where the library is not installed).
+"""The contenders of benchmarks/train_step.py: one training step of the runtime's network
+(affine -> relu -> ... -> affine -> softmax cross-entropy, mean over the batch, + lam*(|W1|^2
++ |W2|^2 + ...)), of a depth (2: one hidden layer, 3: two of the same width) and by an
+optimiser (sgd; momentum, V <- mu V - lr G, P <- P + V; Adam with bias correction), each
+made by a function of the problem that returns a callable doing one step on its own copy of
+the parameters (or None where the library is not installed or has no such optimiser).
 
 Hand-written numpy lives here as the baseline contender; nothing here is symnet's code.
 """
@@ -14,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-STEP_MODULE = ROOT / "generated" / "networks" / "two_layer_relu_softmax_ce_l2_sgd.py"
 LR, LAM = 1e-3, 1e-3
+#: momentum's mu and Adam's betas and eps: the runtime optimisers' defaults
+MU, BETA1, BETA2, EPS = 0.9, 0.9, 0.999, 1e-8
+OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
 @dataclass(frozen=True)
@@ -23,44 +27,65 @@ class Problem:
     X: np.ndarray
     labels: np.ndarray          # (N,) class indices
     Y: np.ndarray               # (N, C) one-hot, X's dtype
-    params: dict                # W1, b1, W2, b2 (He initialisation, zero biases)
+    params: dict                # W1, b1, W2, b2, ... (He initialisation, zero biases)
+    optimizer: str = "sgd"
+
+    @property
+    def depth(self) -> int:
+        return len(self.params) // 2
+
+    @property
+    def names(self) -> list[str]:
+        """W1, b1, W2, b2, ...: the parameters in the network's order."""
+        return [f"{kind}{layer}" for layer in range(1, self.depth + 1) for kind in "Wb"]
 
     def copy_params(self) -> dict:
         return {name: value.copy() for name, value in self.params.items()}
 
 
-def problem(N: int, D: int, H: int, C: int, dtype, seed: int = 0) -> Problem:
+def problem(N: int, D: int, H: int, C: int, dtype, seed: int = 0, optimizer: str = "sgd",
+            depth: int = 2) -> Problem:
     from symnet.runtime.network import initial_parameters
 
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((N, D)).astype(dtype)
     labels = rng.integers(0, C, N)
     Y = np.eye(C, dtype=dtype)[labels]
-    return Problem(X, labels, Y, initial_parameters((D, H, C), "relu", seed, dtype))
+    sizes = (D,) + (H,) * (depth - 1) + (C,)
+    return Problem(X, labels, Y, initial_parameters(sizes, "relu", seed, dtype), optimizer)
 
 
 # --- symnet ------------------------------------------------------------------------------------
 
 
-def symnet_fused(p: Problem):
-    from symnet.runtime.modules import load_path
+def _network(p: Problem):
+    from symnet.runtime import modules
+    from symnet.runtime.network import Network
 
-    module = load_path(STEP_MODULE)
-    params = [p.copy_params()[name] for name in module.PARAMETERS]
-    work = module.workspace(p.X, *params)
-    return lambda: module.step(p.X, p.Y, *params, LR, LAM, work)
+    sizes = (p.X.shape[1],) + tuple(p.params[f"W{k}"].shape[1] for k in range(1, p.depth + 1))
+    return Network(sizes, modules.load("layers", "affine"), modules.load("activations", "relu"),
+                   modules.load("losses", "softmax_ce"), "one_hot",
+                   modules.load("regularizers", "l2"), LAM, p.copy_params())
+
+
+def _optimizer(p: Problem):
+    from symnet.runtime.optim import OPTIMIZERS as RUNTIME
+
+    return RUNTIME[p.optimizer](lr=LR)
+
+
+def symnet_fused(p: Problem):
+    """The committed generated step, as the runtime calls it (its optimiser owns the
+    state arrays)."""
+    from symnet.runtime.fused import fused_step
+
+    net = _network(p)
+    step = fused_step(net, _optimizer(p))
+    return None if step is None else (lambda: step(p.X, p.Y))
 
 
 def symnet_layers(p: Problem):
-    from symnet.runtime import modules
-    from symnet.runtime.network import Network
-    from symnet.runtime.optim import SGD
-
-    sizes = (p.X.shape[1], p.params["W1"].shape[1], p.Y.shape[1])
-    net = Network(sizes, modules.load("layers", "affine"), modules.load("activations", "relu"),
-                  modules.load("losses", "softmax_ce"), "one_hot",
-                  modules.load("regularizers", "l2"), LAM, p.copy_params())
-    optimizer = SGD(lr=LR)
+    net, optimizer = _network(p), _optimizer(p)
 
     def step():
         data_loss, penalty, grads = net.loss_and_gradients(p.X, p.Y)
@@ -73,55 +98,92 @@ def symnet_layers(p: Problem):
 # --- numpy by hand ---------------------------------------------------------------------------
 
 
+def numpy_update(optimizer: str, params: list):
+    """The optimiser's update by hand, in place, as the runtime's optim.py writes it."""
+    state = [[np.zeros_like(w) for w in params] for _ in range(2)]
+    count = [0]
+
+    def sgd(grads):
+        for param, grad in zip(params, grads, strict=True):
+            param -= LR * grad
+
+    def momentum(grads):
+        for param, grad, v in zip(params, grads, state[0], strict=True):
+            v *= MU
+            v -= LR * grad
+            param += v
+
+    def adam(grads):
+        count[0] += 1
+        c1, c2 = 1 - BETA1 ** count[0], 1 - BETA2 ** count[0]
+        for param, grad, m, v in zip(params, grads, *state, strict=True):
+            m *= BETA1
+            m += (1 - BETA1) * grad
+            v *= BETA2
+            v += (1 - BETA2) * grad * grad
+            param -= LR * (m / c1) / (np.sqrt(v / c2) + EPS)
+
+    return {"sgd": sgd, "momentum": momentum, "adam": adam}[optimizer]
+
+
 def numpy_handwritten(p: Problem):
-    """cs231n's two-layer net, written with care: no gradient for X, in-place ReLU and
-    masks, the L2 gradient added in place, integer labels indexed, not one-hot."""
-    W1, b1, W2, b2 = (p.copy_params()[k] for k in ("W1", "b1", "W2", "b2"))
+    """cs231n's fully connected net, written with care: no gradient for X, in-place ReLU
+    and masks, the L2 gradient added in place, integer labels indexed, not one-hot."""
+    copies = p.copy_params()
+    params = [copies[name] for name in p.names]
+    weights, biases = params[0::2], params[1::2]
+    update = numpy_update(p.optimizer, params)
     X, y = p.X, p.labels
     rows = np.arange(X.shape[0])
 
     def step():
-        N = X.shape[0]
-        hidden = X @ W1
-        hidden += b1
-        np.maximum(hidden, 0, out=hidden)
-        scores = hidden @ W2
-        scores += b2
+        N, hidden = X.shape[0], [X]
+        for W, b in zip(weights[:-1], biases[:-1], strict=True):
+            h = hidden[-1] @ W
+            h += b
+            np.maximum(h, 0, out=h)
+            hidden.append(h)
+        scores = hidden[-1] @ weights[-1]
+        scores += biases[-1]
         scores -= scores.max(axis=1, keepdims=True)
         probs = np.exp(scores)
         probs /= probs.sum(axis=1, keepdims=True)
-        loss = -np.log(probs[rows, y]).mean() + LAM * (np.sum(W1 * W1) + np.sum(W2 * W2))
-        dscores = probs
-        dscores[rows, y] -= 1
-        dscores /= N
-        dW2 = hidden.T @ dscores
-        dW2 += 2 * LAM * W2
-        db2 = dscores.sum(axis=0, keepdims=True)
-        dhidden = dscores @ W2.T
-        dhidden *= hidden > 0
-        dW1 = X.T @ dhidden
-        dW1 += 2 * LAM * W1
-        db1 = dhidden.sum(axis=0, keepdims=True)
-        for param, grad in ((W1, dW1), (b1, db1), (W2, dW2), (b2, db2)):
-            param -= LR * grad
+        loss = -np.log(probs[rows, y]).mean() + LAM * sum(np.sum(W * W) for W in weights)
+        upstream = probs
+        upstream[rows, y] -= 1
+        upstream /= N
+        grads = []
+        for layer in range(len(weights) - 1, -1, -1):
+            dW = hidden[layer].T @ upstream
+            dW += 2 * LAM * weights[layer]
+            grads[:0] = [dW, upstream.sum(axis=0, keepdims=True)]
+            if layer:
+                upstream = upstream @ weights[layer].T
+                upstream *= hidden[layer] > 0
+        update(grads)
         return loss
 
     return step
 
 
 def gemm_limit(p: Problem):
-    """Only the five matrix products a step needs, into preallocated outputs."""
-    W1, W2, X = p.params["W1"], p.params["W2"], p.X
-    N, H, C = X.shape[0], W1.shape[1], W2.shape[1]
-    hidden, scores = np.empty((N, H), X.dtype), np.empty((N, C), X.dtype)
-    dW1, dW2, dhidden = np.empty_like(W1), np.empty_like(W2), np.empty((N, H), X.dtype)
+    """Only the matrix products a step needs (five at depth 2, eight at depth 3), into
+    preallocated outputs."""
+    weights, X = [p.params[f"W{k}"] for k in range(1, p.depth + 1)], p.X
+    N = X.shape[0]
+    outputs = [np.empty((N, W.shape[1]), X.dtype) for W in weights]
+    grads = [np.empty_like(W) for W in weights]
 
     def step():
-        np.matmul(X, W1, out=hidden)
-        np.matmul(hidden, W2, out=scores)
-        np.matmul(hidden.T, scores, out=dW2)
-        np.matmul(scores, W2.T, out=dhidden)
-        np.matmul(X.T, dhidden, out=dW1)
+        inputs = [X, *outputs[:-1]]
+        for source, W, out in zip(inputs, weights, outputs, strict=True):
+            np.matmul(source, W, out=out)
+        upstream = outputs[-1]
+        for layer in range(len(weights) - 1, -1, -1):
+            np.matmul(inputs[layer].T, upstream, out=grads[layer])
+            if layer:      # into the layer's own output buffer: only the time counts here
+                np.matmul(upstream, weights[layer].T, out=outputs[layer - 1])
+                upstream = outputs[layer - 1]
 
     return step
 
@@ -134,6 +196,8 @@ def gemm_limit_scipy(p: Problem):
         from scipy.linalg import blas
     except ImportError:
         return None
+    if p.depth != 2:
+        return None        # the five products of depth 2 only
     W1, W2, X = p.params["W1"], p.params["W2"], p.X
     N, H, C = X.shape[0], W1.shape[1], W2.shape[1]
     hidden, scores = np.empty((N, H), X.dtype), np.empty((N, C), X.dtype)
@@ -155,28 +219,49 @@ def gemm_limit_scipy(p: Problem):
 # --- other libraries -------------------------------------------------------------------------
 
 
-def torch_eager(p: Problem):
+def torch_eager(p: Problem, fused: bool = False):
     try:
         import torch
     except ImportError:
         return None
     torch.set_num_threads(2)
     X, y = torch.from_numpy(p.X), torch.from_numpy(p.labels)
-    params = [torch.from_numpy(p.copy_params()[k]).requires_grad_()
-              for k in ("W1", "b1", "W2", "b2")]
-    W1, b1, W2, b2 = params
-    optimizer = torch.optim.SGD(params, lr=LR)
+    params = [torch.from_numpy(p.copy_params()[k]).requires_grad_() for k in p.names]
+    weights, biases = params[0::2], params[1::2]
+    optimizer = _torch_optimizer(torch, p.optimizer, params, fused)
+    if optimizer is None:
+        return None
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        scores = torch.addmm(b2, torch.relu(torch.addmm(b1, X, W1)), W2)
-        loss = torch.nn.functional.cross_entropy(scores, y) + LAM * (
-            W1.square().sum() + W2.square().sum())
+        h = X
+        for W, b in zip(weights[:-1], biases[:-1], strict=True):
+            h = torch.relu(torch.addmm(b, h, W))
+        scores = torch.addmm(biases[-1], h, weights[-1])
+        loss = torch.nn.functional.cross_entropy(scores, y) + LAM * sum(
+            W.square().sum() for W in weights)
         loss.backward()
         optimizer.step()
         return loss.item()
 
     return step
+
+
+def _torch_optimizer(torch, name: str, params, fused: bool):
+    """torch.optim's optimiser (the foreach implementation; `fused`: Adam's fused=True,
+    None for the others). Its momentum keeps v <- mu v + g, P <- P - lr v: the same work."""
+    if fused:
+        return torch.optim.Adam(params, lr=LR, betas=(BETA1, BETA2), eps=EPS,
+                                fused=True) if name == "adam" else None
+    if name == "adam":
+        return torch.optim.Adam(params, lr=LR, betas=(BETA1, BETA2), eps=EPS, foreach=True)
+    return torch.optim.SGD(params, lr=LR, momentum=MU if name == "momentum" else 0,
+                           foreach=True)
+
+
+def torch_fused_adam(p: Problem):
+    """PyTorch's Adam with fused=True, beside its foreach Adam (no target)."""
+    return torch_eager(p, fused=True)
 
 
 def jax_jit(p: Problem):
@@ -188,27 +273,58 @@ def jax_jit(p: Problem):
     jax.config.update("jax_enable_x64", True)
 
     def loss_fn(params, X, y):
-        W1, b1, W2, b2 = params
-        scores = jax.nn.relu(X @ W1 + b1) @ W2 + b2
+        weights, biases = params[0::2], params[1::2]
+        h = X
+        for W, b in zip(weights[:-1], biases[:-1], strict=True):
+            h = jax.nn.relu(h @ W + b)
+        scores = h @ weights[-1] + biases[-1]
         picked = jnp.take_along_axis(jax.nn.log_softmax(scores), y[:, None], axis=1)
-        return -jnp.mean(picked) + LAM * (jnp.sum(W1 * W1) + jnp.sum(W2 * W2))
+        return -jnp.mean(picked) + LAM * sum(jnp.sum(W * W) for W in weights)
+
+    rule = _jax_rule(jnp, p.optimizer)
 
     @jax.jit
-    def update(params, X, y):
+    def update(params, state, count, X, y):
         loss, grads = jax.value_and_grad(loss_fn)(params, X, y)
-        return [w - LR * g for w, g in zip(params, grads, strict=True)], loss
+        params, state = rule(params, grads, state, count + 1)
+        return params, state, count + 1, loss
 
-    state = [[jnp.asarray(p.params[k]) for k in ("W1", "b1", "W2", "b2")]]
+    params = [jnp.asarray(p.params[k]) for k in p.names]
+    carried = [params, [[jnp.zeros_like(w) for w in params] for _ in range(2)], 0]
     X, y = jnp.asarray(p.X), jnp.asarray(p.labels)
 
     def step():
-        state[0], loss = update(state[0], X, y)
+        params, state, count, loss = update(*carried, X, y)
+        carried[:] = [params, state, count]
         return loss.block_until_ready()
 
     return step
 
 
+def _jax_rule(jnp, name: str):
+    """The optimiser's update written in jax.numpy: (params, grads, (m, v), t) -> (params,
+    (m, v)); momentum keeps its velocity in m."""
+    def sgd(params, grads, state, t):
+        return [w - LR * g for w, g in zip(params, grads, strict=True)], state
+
+    def momentum(params, grads, state, t):
+        velocity = [MU * v - LR * g for v, g in zip(state[0], grads, strict=True)]
+        return [w + v for w, v in zip(params, velocity, strict=True)], [velocity, state[1]]
+
+    def adam(params, grads, state, t):
+        m = [BETA1 * a + (1 - BETA1) * g for a, g in zip(state[0], grads, strict=True)]
+        v = [BETA2 * a + (1 - BETA2) * g * g for a, g in zip(state[1], grads, strict=True)]
+        c1, c2 = 1 - BETA1 ** t, 1 - BETA2 ** t
+        new = [w - LR * (a / c1) / (jnp.sqrt(b / c2) + EPS)
+               for w, a, b in zip(params, m, v, strict=True)]
+        return new, [m, v]
+
+    return {"sgd": sgd, "momentum": momentum, "adam": adam}[name]
+
+
 def autograd_step(p: Problem):
+    if p.optimizer != "sgd" or p.depth != 2:
+        return None            # the lecture's network and update only
     try:
         import autograd.numpy as anp
         from autograd import value_and_grad
@@ -242,6 +358,7 @@ CONTENDERS = {
     "symnet_layers": symnet_layers,
     "numpy_handwritten": numpy_handwritten,
     "torch": torch_eager,
+    "torch_fused_adam": torch_fused_adam,
     "jax_jit": jax_jit,
     "autograd": autograd_step,
 }

@@ -1,8 +1,11 @@
-"""One SGD training step of a 2-layer ReLU network with softmax cross-entropy and L2:
-symnet's generated fused step against layer by layer, hand-written numpy, the bare matrix
-products, PyTorch (eager), JAX (jit) and autograd, all in this one process.
+"""One training step of a ReLU network with softmax cross-entropy and L2, by SGD, momentum or
+Adam, of depth 2 or 3: symnet's generated fused step against layer by layer, hand-written
+numpy with the same update, the bare matrix products, PyTorch (eager, torch.optim's foreach
+optimisers; Adam's fused=True beside), JAX (jit, the update in jax.numpy) and autograd (SGD,
+depth 2), all in this one process.
 
-    python benchmarks/train_step.py              # the table (about 7 minutes)
+    python benchmarks/train_step.py              # SGD at depth 2, the table (about 7 minutes)
+    python benchmarks/train_step.py --optimizers sgd,momentum,adam --depth 2,3   # issue 17
     python benchmarks/train_step.py --quick      # fewer repeats, float64 only (< 1 minute)
     python benchmarks/train_step.py --json       # one line: {"results": [...], ...}
     python benchmarks/train_step.py --symbolic   # the cost of symnet check and generate
@@ -38,6 +41,9 @@ SHAPES = {"small": (64, 64, 100, 10), "medium": (256, 784, 512, 10),
 #: the targets of issue 7: fused / gemm_limit at most this, per shape
 GEMM_TARGETS = {"small": 1.5, "medium": 1.10, "large": 1.10}
 JAX_TARGETS = {"small": 1.3, "medium": 1.0, "large": 1.0}
+#: issue 17's targets at medium and large: fused momentum / fused SGD, fused Adam / PyTorch's
+#: and JAX's Adam; and at every shape each fused step / its layer-by-layer path
+MOMENTUM_TARGET, ADAM_TARGET, LAYERS_TARGET = 1.15, 1.0, 0.7
 #: deriving, checking and generating the whole catalog (check + generate --check), seconds
 SYMBOLIC_TARGETS = {"cold": 15.0, "nothing changed": 1.0}
 
@@ -73,20 +79,28 @@ def measure(steps: dict, repeats: int, pause: float, seconds: float) -> dict:
     return {name: statistics.median(times) for name, times in samples.items()}
 
 
-def run(shapes, dtypes, contenders, repeats, pause, seconds) -> list[dict]:
+def run(shapes, dtypes, contenders, repeats, pause, seconds, optimizers=("sgd",),
+        depths=(2,)) -> list[dict]:
     results = []
-    for shape in shapes:
-        for dtype in dtypes:
-            p = problem(*SHAPES[shape], dtype)
-            steps = {name: make(p) for name, make in contenders.items()}
-            steps = {name: step for name, step in steps.items() if step is not None}
-            load = os.getloadavg()[0]
-            medians = measure(steps, repeats, pause, seconds)
-            for name, median in medians.items():
-                results.append({"shape": shape, "dtype": np.dtype(dtype).name, "impl": name,
-                                "median_us": round(median * 1e6, 1), "load": round(load, 2)})
-            print(f"  done {shape} {np.dtype(dtype).name} (load {load:.2f})", file=sys.stderr)
+    for optimizer in optimizers:
+        for depth in depths:
+            for shape in shapes:
+                for dtype in dtypes:
+                    p = problem(*SHAPES[shape], dtype, optimizer=optimizer, depth=depth)
+                    results += _rows(p, contenders, repeats, pause, seconds,
+                                     {"optimizer": optimizer, "depth": depth, "shape": shape,
+                                      "dtype": np.dtype(dtype).name})
     return results
+
+
+def _rows(p, contenders, repeats, pause, seconds, labels: dict) -> list[dict]:
+    steps = {name: make(p) for name, make in contenders.items()}
+    steps = {name: step for name, step in steps.items() if step is not None}
+    load = os.getloadavg()[0]
+    medians = measure(steps, repeats, pause, seconds)
+    print(f"  done {' '.join(map(str, labels.values()))} (load {load:.2f})", file=sys.stderr)
+    return [{**labels, "impl": name, "median_us": round(median * 1e6, 1),
+             "load": round(load, 2)} for name, median in medians.items()]
 
 
 def _versions() -> dict:
@@ -127,9 +141,9 @@ def machine() -> dict:
 
 
 def table(results: list[dict]) -> list[str]:
-    lines = [f"{'shape':7} {'dtype':8} {'impl':18} {'median':>11} {'x gemm_limit':>13} "
-             f"{'fused/impl':>11}  load"]
-    for (shape, dtype), rows in _groups(results).items():
+    lines = [f"{'optimizer':9} {'depth':5} {'shape':7} {'dtype':8} {'impl':18} {'median':>11} "
+             f"{'x gemm_limit':>13} {'fused/impl':>11}  load"]
+    for (optimizer, depth, shape, dtype), rows in _groups(results).items():
         by_impl = {r["impl"]: r["median_us"] for r in rows}
         limit, fused = by_impl.get("gemm_limit"), by_impl.get("symnet_fused")
         for r in rows:
@@ -137,38 +151,53 @@ def table(results: list[dict]) -> list[str]:
             shown = f"{us / 1000:8.2f} ms" if us >= 1000 else f"{us:8.1f} us"
             versus_limit = f"{us / limit:13.2f}" if limit else " " * 13
             versus_fused = f"{fused / us:11.2f}" if fused else " " * 11
-            lines.append(f"{shape:7} {dtype:8} {r['impl']:18} {shown:>11} {versus_limit} "
-                         f"{versus_fused}  {r['load']:.2f}")
+            lines.append(f"{optimizer:9} {depth:<5} {shape:7} {dtype:8} {r['impl']:18} "
+                         f"{shown:>11} {versus_limit} {versus_fused}  {r['load']:.2f}")
     return lines
 
 
 def _groups(results: list[dict]) -> dict:
     groups: dict = {}
     for r in results:
-        groups.setdefault((r["shape"], r["dtype"]), []).append(r)
+        key = (r.get("optimizer", "sgd"), r.get("depth", 2), r["shape"], r["dtype"])
+        groups.setdefault(key, []).append(r)
     return groups
 
 
 def verdicts(results: list[dict]) -> list[str]:
-    """Each target of issue 7, met or missed, in this run."""
-    lines = []
-    for (shape, dtype), rows in _groups(results).items():
+    """Each target of issues 7 and 17, met or missed, in this run."""
+    lines, groups = [], _groups(results)
+    for (optimizer, depth, shape, dtype), rows in groups.items():
         by_impl = {r["impl"]: r["median_us"] for r in rows}
         fused = by_impl.get("symnet_fused")
         if fused is None:
             continue
-        checks = [("gemm_limit", GEMM_TARGETS[shape]), ("jax_jit", JAX_TARGETS[shape])]
-        checks += [(name, 1.0) for name in ("numpy_handwritten", "torch", "autograd")]
+        checks = [("symnet_layers", LAYERS_TARGET)]
+        if optimizer == "sgd" and depth == 2:
+            checks += [("gemm_limit", GEMM_TARGETS[shape]), ("jax_jit", JAX_TARGETS[shape])]
+            checks += [(name, 1.0) for name in ("numpy_handwritten", "torch", "autograd")]
+        if optimizer == "adam" and shape != "small":
+            checks += [("torch", ADAM_TARGET), ("jax_jit", ADAM_TARGET)]
+        label = f"{optimizer:8} {depth} {shape:6} {dtype:7}"
         for name, target in checks:
             if name in by_impl:
-                ratio = fused / by_impl[name]
-                mark = "met   " if ratio <= target else "MISSED"
-                lines.append(f"{mark} {shape:6} {dtype:7} fused / {name:17} = {ratio:5.2f} "
-                             f"(target <= {target})")
-        if "gemm_limit_scipy" in by_impl:   # no target: the same products, the step's BLAS
-            lines.append(f"info   {shape:6} {dtype:7} fused / gemm_limit_scipy  = "
-                         f"{fused / by_impl['gemm_limit_scipy']:5.2f} (the BLAS the step uses)")
+                lines.append(_verdict(label, f"fused / {name}", fused / by_impl[name], target))
+        sgd = groups.get(("sgd", depth, shape, dtype))
+        sgd_fused = {r["impl"]: r["median_us"] for r in sgd or []}.get("symnet_fused")
+        if optimizer == "momentum" and shape != "small" and sgd_fused:
+            lines.append(_verdict(label, "fused / fused sgd", fused / sgd_fused,
+                                  MOMENTUM_TARGET))
+        for name, what in (("gemm_limit_scipy", "the BLAS the step uses"),
+                           ("torch_fused_adam", "PyTorch's fused=True Adam")):
+            if name in by_impl:     # no target
+                lines.append(f"info   {label} fused / {name:17} = "
+                             f"{fused / by_impl[name]:5.2f} ({what})")
     return lines
+
+
+def _verdict(label: str, what: str, ratio: float, target: float) -> str:
+    mark = "met   " if ratio <= target else "MISSED"
+    return f"{mark} {label} {what:25} = {ratio:5.2f} (target <= {target})"
 
 
 def symbolic_cost() -> list[dict]:
@@ -207,6 +236,10 @@ def main(argv=None) -> int:
     parser.add_argument("--shapes", default=",".join(SHAPES))
     parser.add_argument("--dtypes", default="float64,float32")
     parser.add_argument("--impl", help="comma-separated contenders (default: all installed)")
+    parser.add_argument("--optimizers", default="sgd",
+                        help="comma-separated: sgd, momentum, adam (default: sgd)")
+    parser.add_argument("--depth", default="2",
+                        help="comma-separated depths: 2 (one hidden layer), 3 (default: 2)")
     parser.add_argument("--symbolic", action="store_true",
                         help="time `symnet check` and `symnet generate --check` instead")
     parser.add_argument("--repeats", type=int, default=7)
@@ -233,7 +266,8 @@ def main(argv=None) -> int:
     chosen = args.impl.split(",") if args.impl else list(CONTENDERS)
     contenders = {name: CONTENDERS[name] for name in chosen}
     results = run(args.shapes.split(","), [np.dtype(d) for d in dtypes], contenders,
-                  max(repeats, 5), pause, seconds)
+                  max(repeats, 5), pause, seconds, args.optimizers.split(","),
+                  [int(d) for d in args.depth.split(",")])
     if args.json:
         print(json.dumps({"results": results, "machine": machine()}))
         return 0

@@ -267,6 +267,20 @@ MUTATIONS = {"flipped sign": flip_sign, "dropped term": drop_term,
 LR, LAM = 0.3, 1e-2
 
 
+#: the hyper-parameters a generated step may take, by the names of its arguments
+HYPER = {"lr": LR, "lam": LAM, "mu": 0.9, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+
+
+def step_arguments(module, params: dict, lr: float = LR, lam: float = LAM) -> list:
+    """A step's arguments after the batch: its parameters (from `params`, by name), its
+    optimiser's state (new zero arrays; Adam's count of steps done, 0) and hyper-parameters."""
+    values = {**HYPER, **getattr(module, "DEFAULTS", {}), "lr": lr, "lam": lam}
+    state = [np.zeros_like(params[name]) for _, name in getattr(module, "STATE", ())]
+    counter = [0] if getattr(module, "COUNTER", None) else []
+    return [*(params[p] for p in module.PARAMETERS), *state, *counter,
+            *(values[h] for h in module.HYPERPARAMETERS)]
+
+
 def numpy_blas():
     """A copy of generated/networks/blas.py of its own, its BLAS tables emptied: its helpers
     compute with numpy alone, as without scipy (the shared blas is left as it is)."""

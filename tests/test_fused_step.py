@@ -25,6 +25,10 @@ from symnet.spec import Regularizer
 from symnet.symbols import K, W, i, lam
 from tests.helpers import GENERATED, LAM, LR, batch, layered, load, step_module
 
+#: the SGD steps: the tests here pass (lr, lam) alone; tests/test_fused_optimizers.py has the
+#: momentum and Adam steps, whose state arrays are arguments too
+SGD_STEPS = {name: step for name, step in STEPS.items() if step.optimizer.name == "sgd"}
+
 
 def run_both(module, net, x, y, steps=4):
     """(layer-by-layer losses, fused losses, fused parameters) over `steps` SGD steps, both
@@ -42,7 +46,7 @@ def run_both(module, net, x, y, steps=4):
 
 
 @pytest.mark.parametrize("numpy_only", [False, True], ids=["blas", "numpy"])
-@pytest.mark.parametrize("name", sorted(STEPS))
+@pytest.mark.parametrize("name", sorted(SGD_STEPS))
 def test_the_fused_step_equals_the_layer_by_layer_step(name, numpy_only):
     """Through blas.py's scipy tables and through a copy with the tables emptied."""
     if not numpy_only:
@@ -58,7 +62,7 @@ def test_the_fused_step_equals_the_layer_by_layer_step(name, numpy_only):
         np.testing.assert_allclose(fused[param], net.params[param], rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("name", sorted(STEPS))
+@pytest.mark.parametrize("name", sorted(SGD_STEPS))
 def test_float32_stays_float32_and_agrees(name):
     module = step_module(name)
     net = layered(STEPS[name], np.float32)
@@ -101,7 +105,7 @@ def test_the_step_updates_in_place_and_reuses_its_workspace():
 
 def test_no_gradient_for_the_data_and_every_update_one_gemm():
     lam_, lr_ = sp.Symbol("lambda", positive=True), sp.Symbol("lr", positive=True)
-    for step in STEPS.values():
+    for step in SGD_STEPS.values():
         p = plan(step)
         upstreams = {str(name) for name, _ in p.backward}
         assert f"d{p.network.input.name}" not in upstreams
@@ -275,7 +279,8 @@ def test_what_falls_back_to_layer_by_layer(tmp_path):
 
     net, _ = spiral_network()
     assert fused_step(net, SGD(lr=0.1)) is not None
-    assert fused_step(net, Momentum(lr=0.1)) is None and fused_step(net, Adam()) is None
+    assert fused_step(net, Momentum(lr=0.1)).name == "two_layer_relu_softmax_ce_l2_momentum"
+    assert fused_step(net, Adam()).name == "two_layer_relu_softmax_ce_l2_adam"
     assert fused_step(spiral_network(biases=False)[0], SGD()) is None
     assert fused_step(spiral_network(activation="elu")[0], SGD()) is None   # none generated
     copy = tmp_path / "activations" / "relu.py"                 # a user's module, not the catalog's
@@ -307,7 +312,8 @@ def test_symnet_train_says_which_step_trained(capsys):
 
     for flags, expected in (([], "fused: generated/networks/two_layer_relu_softmax_ce_l2_sgd.py"),
                             (["--layer-by-layer"], "layer by layer"),
-                            (["--optimizer", "adam"], "layer by layer")):
+                            (["--optimizer", "adam"],
+                             "fused: generated/networks/two_layer_relu_softmax_ce_l2_adam.py")):
         assert main(["train", "--json", "--epochs", "3", *flags]) == 0
         assert json.loads(capsys.readouterr().out.splitlines()[-1])["step"] == expected
 
@@ -333,13 +339,15 @@ def test_the_softmax_takes_one_exp_per_score():
     assert loss_module.count("np.exp(") == 1
 
 
-def test_a_loss_without_a_target_matrix_is_refused_by_name():
+def test_a_loss_without_a_target_matrix_or_class_indices_is_refused_by_name():
+    """hinge's sign target (one score per row) has no step; svm's class indices have one
+    (tests/test_fused_optimizers.py)."""
     from symnet.catalog.activations import relu
-    from symnet.catalog.losses import svm
-    from symnet.codegen.errors import CodegenError
+    from symnet.catalog.losses import hinge
+    from symnet.errors import SymnetError
 
-    with pytest.raises(CodegenError, match="two_layer_relu_svm_l2_sgd.*class_index"):
-        plan(training_step(relu, loss=svm))
+    with pytest.raises(SymnetError, match="hinge takes one score per sample"):
+        plan(training_step(relu, loss=hinge))
 
 
 def test_a_step_refuses_what_the_loss_module_refuses_exp_of_raw_scores():
@@ -355,7 +363,7 @@ def test_a_step_refuses_what_the_loss_module_refuses_exp_of_raw_scores():
         lower_step(training_step(relu, loss=poisson))
 
 
-@pytest.mark.parametrize("name", sorted(STEPS))
+@pytest.mark.parametrize("name", sorted(SGD_STEPS))
 def test_a_step_allocates_no_array_of_the_hidden_size(name):
     """Masks and scratch arrays live in the workspace: numpy's allocations during a step
     (traced by tracemalloc) stay far below one N x H array."""

@@ -25,7 +25,17 @@ from symnet.matrix.networks import Network
 from symnet.spec import Activation
 from tests import layer_helpers as layers
 from tests.conftest import derivation_of
-from tests.helpers import GENERATED, batch, draw, layered, load, run, step_module, symnet
+from tests.helpers import (
+    GENERATED,
+    batch,
+    draw,
+    layered,
+    load,
+    run,
+    step_arguments,
+    step_module,
+    symnet,
+)
 
 STRICT = {"over": "raise", "invalid": "raise", "divide": "raise"}
 FOLDERS = {"activations": REGISTRY, "losses": REGISTRY, "regularizers": REGISTRY,
@@ -72,9 +82,10 @@ def _step_results(name, dtype, numpy_only) -> list:
     module = step_module(name, numpy_only)
     net = layered(STEPS[name], dtype)
     x, y = batch(net, dtype)
-    params = [net.params[p].copy() for p in module.PARAMETERS]
-    loss, penalty = module.step(x, y, *params, 0.1, 1e-2)
-    return [loss, penalty, *params]
+    params = {name: value.copy() for name, value in net.params.items()}
+    arguments = step_arguments(module, params, 0.1, 1e-2)     # with its optimiser's state
+    loss, penalty = module.step(x, y, *arguments)
+    return [loss, penalty, *(a for a in arguments if isinstance(a, np.ndarray))]
 
 
 #: every module, and the fused steps again with numpy alone (only they call BLAS)

@@ -3,7 +3,8 @@ into one generated function (`symnet generate` writes generated/networks/NAME.py
 
 A training step is declared like everything else in symnet: its network is a `Network`
 of catalog layers (`symnet.matrix.networks`), and the optimiser is its update rule for one entry
-of a parameter, ``new = P - lr*G`` for SGD. Nothing here is derived; `step_plan.py`
+of a parameter and of its state, ``P <- P - lr*G`` for SGD, ``V <- mu*V - lr*G, P <- P + V``
+for momentum, Adam's moments with bias correction. Nothing here is derived; `step_plan.py`
 derives the step from these declarations and `network_step.py` lowers it.
 
 The networks are the runtime's (`symnet.runtime.network`): affine layers with biases
@@ -27,27 +28,66 @@ from symnet.target_kinds import VECTOR_KINDS
 
 P, G = sp.Symbol("P", real=True), sp.Symbol("G", real=True)
 lr = sp.Symbol("lr", positive=True)
+mu = sp.Symbol("mu", positive=True)
+beta1, beta2 = sp.Symbol("beta1", positive=True), sp.Symbol("beta2", positive=True)
+eps = sp.Symbol("eps", positive=True)
+#: one entry of a state array of the parameter's shape, named as the runtime's optimiser
+#: keeps it (symnet.runtime.optim: its dicts velocity, first, second)
+velocity, first, second = (sp.Symbol(name, real=True) for name in ("velocity", "first",
+                                                                    "second"))
+#: Adam's count of steps, advanced by one before its rules (they see t = 1 at the first step)
+t = sp.Symbol("t", positive=True, integer=True)
 
 
 @dataclass(frozen=True)
 class Optimizer:
-    """An optimiser without state: the new value of one parameter entry P from its
-    gradient G, ``rule`` in P, G and the hyper-parameters (in argument order)."""
+    """An optimiser as rules on one entry of a parameter: ``rules`` are (target, new value)
+    pairs applied in order, each seeing the new values of the rules before it; a target is
+    the parameter P or one of its `state` entries (each an array of P's shape), a value is
+    in P, its gradient G, the state, the hyper-parameters (in argument order) and the
+    `counter` (a step count, advanced by one before the rules)."""
 
     name: str
-    rule: sp.Expr
+    rules: tuple
     hyper: tuple
+    state: tuple = ()
+    counter: sp.Symbol | None = None
     doc: str = ""
 
     def __post_init__(self):
-        extra = self.rule.free_symbols - {P, G, *self.hyper}
-        if extra:
-            raise DeclarationError(self.name, f"the update rule uses {sorted(map(str, extra))}, "
-                                   f"which are neither P, G nor a hyper-parameter")
+        known = {P, G, *self.state, *self.hyper} | ({self.counter} if self.counter else set())
+        for target, value in self.rules:
+            if target not in (P, *self.state):
+                raise DeclarationError(self.name, f"the rule for {target} updates neither P "
+                                       f"nor a state of the optimiser")
+            extra = value.free_symbols - known
+            if extra:
+                raise DeclarationError(self.name, f"the rule for {target} uses "
+                                       f"{sorted(map(str, extra))}, which are neither P, G, "
+                                       f"a state nor a hyper-parameter")
+        if P not in [target for target, _ in self.rules]:
+            raise DeclarationError(self.name, "no rule updates the parameter P")
+
+    @property
+    def rule(self) -> sp.Expr:
+        """The parameter's own rule (SGD's whole update)."""
+        return next(value for target, value in self.rules if target == P)
 
 
-sgd = Optimizer("sgd", P - lr * G, hyper=(lr,),
+sgd = Optimizer("sgd", ((P, P - lr * G),), hyper=(lr,),
                 doc="vanilla gradient descent, P <- P - lr*G (the lecture's update)")
+momentum = Optimizer("momentum", ((velocity, mu * velocity - lr * G), (P, P + velocity)),
+                     hyper=(lr, mu), state=(velocity,),
+                     doc="momentum, V <- mu*V - lr*G then P <- P + V")
+#: Adam with bias correction: the moments' estimates divided by 1 - beta^t
+adam = Optimizer("adam", (
+    (first, beta1 * first + (1 - beta1) * G),
+    (second, beta2 * second + (1 - beta2) * G ** 2),
+    (P, P - lr * (first / (1 - beta1 ** t)) / (sp.sqrt(second / (1 - beta2 ** t)) + eps)),
+), hyper=(lr, beta1, beta2, eps), state=(first, second), counter=t,
+    doc="Adam, m <- beta1*m + (1 - beta1)*G, v <- beta2*v + (1 - beta2)*G^2, "
+        "P <- P - lr*(m/(1 - beta1^t))/(sqrt(v/(1 - beta2^t)) + eps)")
+OPTIMIZERS = {o.name: o for o in (sgd, momentum, adam)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,7 +101,13 @@ class TrainingStep:
     kind = "step"
 
 
-DEPTHS = {2: "two", 3: "three"}
+DEPTHS = dict(enumerate(("one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                         "ten"), 1))
+
+
+def depth_name(depth: int) -> str:
+    """two_layer, three_layer, ...: the word for the depth of a network's name."""
+    return f"{DEPTHS[depth]}_layer" if depth in DEPTHS else f"depth{depth}_layer"
 
 
 def runtime_network(activation, depth: int, loss=softmax_ce, regularizer=l2) -> Network:
@@ -82,7 +128,7 @@ def runtime_network(activation, depth: int, loss=softmax_ce, regularizer=l2) -> 
             stages.append(use(activation, out=sp.MatrixSymbol(f"H{layer}", N, widths[layer])))
         weights.append(W)
     target = sp.MatrixSymbol("Y", N, C) if loss.target_kind in VECTOR_KINDS else None
-    name = f"{DEPTHS[depth]}_layer_{activation.name}"
+    name = f"{depth_name(depth)}_{activation.name}"
     return Network(name, input=X, stages=stages, loss=loss, target=target,
                    regularizer=regularizer, regularized=tuple(weights),
                    doc=f"{depth} affine layers with biases, {activation.name} between them")
@@ -97,12 +143,11 @@ def training_step(activation, depth: int = 2, loss=softmax_ce, regularizer=l2,
                             f"{regularizer.name} on each W; {optimizer.doc}")
 
 
+#: the networks whose steps `symnet generate` writes into generated/networks/, with each
+#: optimiser: (activation, depth)
+COMMITTED = ((activations.relu, 2), (activations.tanh, 2), (activations.sigmoid, 2),
+             (activations.leaky_relu, 2), (activations.relu, 3))
 #: the steps `symnet generate` writes into generated/networks/, in order: what this module
 #: adds to the registry (symnet.catalog, whose STEPS gives them by name)
-DECLARATIONS = (
-    training_step(activations.relu),
-    training_step(activations.tanh),
-    training_step(activations.sigmoid),
-    training_step(activations.leaky_relu),
-    training_step(activations.relu, depth=3),
-)
+DECLARATIONS = tuple(training_step(activation, depth=depth, optimizer=optimizer)
+                     for optimizer in (sgd, momentum, adam) for activation, depth in COMMITTED)

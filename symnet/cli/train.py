@@ -104,13 +104,16 @@ def _hidden_sizes(text: str) -> list[int]:
     return sizes
 
 
-def build_network(args, data: datasets.Dataset) -> Network:
+def build_network(args, data: datasets.Dataset, declared: dict | None = None) -> Network:
+    """The network the options describe; `declared` (if given) receives its declarations
+    by role (activation, loss, regularizer: None at lambda 0), for its fused step."""
     activation_decl, activation = resolve_module("activations", args.activation)
     if len(activation_decl.inputs) != 1:
         raise TrainError(f"{args.activation} takes {len(activation_decl.inputs)} inputs; "
                          f"a fully connected network needs a one-input activation")
     loss_decl, loss = resolve_module("losses", args.loss)
-    regularizer = resolve_module("regularizers", args.regularizer)[1] if args.lam else None
+    regularizer_decl, regularizer = (resolve_module("regularizers", args.regularizer)
+                                     if args.lam else (None, None))
     classes = 1 if loss_decl.target_kind == SIGN else data.classes
     if loss_decl.target_kind == SIGN and data.classes != 2:
         raise DataError(f"{args.loss} takes labels in {{-1, +1}}: the data needs 2 classes, "
@@ -120,10 +123,15 @@ def build_network(args, data: datasets.Dataset) -> Network:
     net = Network(sizes, modules.load("layers", "affine"), activation, loss,
                   loss_decl.target_kind, regularizer, args.lam)
     net.params = initial_parameters(sizes, activation_decl.name, args.seed, dtype)
+    if declared is not None:
+        declared.update(activation=activation_decl, loss=loss_decl,
+                        regularizer=regularizer_decl)
     return net
 
 
-def summary(history, net: Network, data, args) -> dict:
+def summary(history, net: Network, data, args, step: str | None = None) -> dict:
+    """The run's results; `step` says which step trained (by default the committed fused
+    step the runtime finds, or layer by layer)."""
     return {
         "dataset": data.name, "sizes": list(net.sizes), "activation": args.activation,
         "loss": args.loss, "lambda": args.lam, "optimizer": args.optimizer, "lr": args.lr,
@@ -133,7 +141,7 @@ def summary(history, net: Network, data, args) -> dict:
         "test_accuracy": (net.accuracy(data.x_test, data.y_test)
                           if data.x_test is not None else None),
         "seconds": round(history.seconds, 3), "stopped": history.stopped,
-        "step": _step_name(net, args),
+        "step": step or _step_name(net, args),
     } | _hint_of(history, net, data)
 
 
@@ -149,7 +157,7 @@ def _step_name(net: Network, args) -> str:
 
     fused = not getattr(args, "layer_by_layer", False)   # absent: `symnet demo`'s arguments
     step = fused_step(net, OPTIMIZERS[args.optimizer]()) if fused else None
-    return f"fused: generated/networks/{step.name}.py" if step else "layer by layer"
+    return f"fused: {step.label}" if step else "layer by layer"
 
 
 #: option -> (its attribute, the rule its value must meet, that rule in words)
@@ -236,7 +244,8 @@ def cmd_train(args) -> int:
     _apply_defaults(args)
     check_options(args)
     data = load_dataset(args.dataset, args.seed)
-    net = build_network(args, data)
+    declared: dict = {}
+    net = build_network(args, data, declared)
     config = TrainConfig(args.epochs, args.batch_size, args.lr, args.optimizer, args.seed)
     optimizer, history = OPTIMIZERS[args.optimizer](lr=args.lr), None
     if args.resume:
@@ -248,22 +257,35 @@ def cmd_train(args) -> int:
             print(f"symnet train: {args.resume} has trained {history.epochs} epochs already, "
                   f"--epochs {config.epochs}: nothing to train (pass --epochs above "
                   f"{history.epochs} to continue)", file=sys.stderr)
+    fused = not getattr(args, "layer_by_layer", False)
+    choice = _fused_choice(net, optimizer, declared) if fused else None
     bar = None if args.json else ProgressBar(config.epochs)
     history = train(net, data, config, history, on_epoch=bar.update if bar else None,
-                    optimizer=optimizer, fused=not getattr(args, "layer_by_layer", False))
+                    optimizer=optimizer, fused=fused, module=choice and choice.module)
     if bar:
         bar.close()
     checkpoint = args.save or ("symnet-checkpoint.npz" if history.stopped and
                                history.stopped.startswith("interrupted") else None)
     if checkpoint:
         save_checkpoint(checkpoint, net.params, optimizer, history, _settings(args))
-    result = summary(history, net, data, args)
+    result = summary(history, net, data, args, choice.label if choice else "layer by layer")
     if args.plot:
         result["plots"] = [str(p) for p in _write_plots(args.plot, history, net, data)]
     _report(result, args, checkpoint)
     if history.stopped and history.stopped.startswith("non-finite"):
         return 1
     return 130 if history.stopped else 0
+
+
+def _fused_choice(net: Network, optimizer, declared: dict):
+    """The fused step (symnet.cli.train_step); where there is none, one line says why."""
+    from symnet.cli.train_step import choose
+
+    choice = choose(net, optimizer, declared)
+    if choice.why:
+        print(f"symnet train: no fused step: {choice.why}; training layer by layer",
+              file=sys.stderr)
+    return choice
 
 
 def _write_plots(folder: str, history, net: Network, data) -> list[Path]:
@@ -353,6 +375,7 @@ def add_command(commands) -> None:
     add("--resume", metavar="FILE.npz", help="continue from a checkpoint")
     add("--json", action="store_true", help="print one JSON line instead of progress")
     add("--layer-by-layer", action="store_true",
-        help="train with the layers' modules even where a fused step of the whole network "
-             "is generated (generated/networks/; used by default for SGD)")
+        help="train with the layers' modules, never a fused step of the whole network "
+             "(by default one trains: generated/networks/'s, or one generated into the "
+             "cache)")
     training.set_defaults(run=cmd_train)

@@ -44,7 +44,8 @@ PACKAGE_TEMPLATE = "package.py.j2"
 BLAS_TEMPLATE, BLAS_FILE = "blas.py.j2", "networks/blas.py"
 BLAS_DOC = ("The helpers every generated training step of this folder imports (`from .blas "
             "import gemm`), written once: gemm(A, B, out, alpha, beta) computes alpha*(A @ B) + "
-            "beta*out into out, and sum_of_squares(W) the sum of W's squared entries. With "
+            "beta*out into out, sum_of_squares(W) the sum of W's squared entries and axpy(x, y, "
+            "a) y + a*x into y (an optimiser's rule entry by entry). With "
             "scipy installed they call its BLAS (an update and its L2 term in one gemm); without "
             "it, numpy alone computes the same in a few more passes.")
 

@@ -19,14 +19,15 @@ import sympy as sp
 
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.forms import TotalSum
-from symnet.codegen.layout import statement
+from symnet.codegen.layout import _fill, statement
 from symnet.codegen.lower import RENAMES, Function, Module, loss_lines
 from symnet.codegen.matrices import ArrayForm
 from symnet.codegen.printer import numpy_code
 from symnet.codegen.stable import as_masks
 from symnet.codegen.step_code import Buffers, in_place, last_reads, sums_of_squares
 from symnet.codegen.step_docs import step_docstring
-from symnet.codegen.step_plan import StepPlan, plan
+from symnet.codegen.step_elementwise import Elementwise as ElementwiseLines
+from symnet.codegen.step_plan import Elementwise, StepPlan, Update, plan
 from symnet.derive import derive
 
 #: names the step's own code uses
@@ -34,7 +35,17 @@ RESERVED = {"np", "N", "loss", "penalty", "work", "gemm", "sum_of_squares", "wor
             "step"}
 #: the helpers a step imports from the module beside it, networks/blas.py (templates/blas.py.j2),
 #: which every step of a package shares
-BLAS_HELPERS = ("gemm", "sum_of_squares")
+BLAS_HELPERS = ("gemm", "sum_of_squares", "axpy")
+
+
+def broken(head: str, items, tail: str, indent: int = 0) -> str:
+    """The text between `head` and `tail` of head + items joined by commas + tail, broken
+    after commas into lines of at most 100 characters (a long argument list or tuple: an
+    optimiser's state arrays); continuation lines indented four more than `indent`."""
+    line = f"{head}{', '.join(items)}{tail}"
+    lines = _fill(line, indent) or [line]
+    text = ("\n" + " " * indent).join(lines)
+    return text[len(head):len(text) - len(tail)]
 
 
 def _symbol(matrix) -> sp.Symbol:
@@ -47,13 +58,16 @@ class StepNames:
     def __init__(self, p: StepPlan):
         network = p.network
         self.matrices = [network.input, *([network.target] if network.target is not None
-                                          else []), *p.params]
+                                          else []), *p.params, *p.state]
         self.matrices += [n for n, _ in p.forward] + [p.upstream] + [n for n, _ in p.backward]
+        self.matrices += list(p.gradient_buffers)
         self.symbols = {m: _symbol(m) for m in self.matrices}
         loss, reg = network.loss, network.regularizer
         self.hyper = [*p.step.optimizer.hyper, *loss.params, *(reg.params if reg else ())]
         self.names = {str(h): RENAMES.get(str(h), str(h)) for h in self.hyper}
         self.names.update({m.name: m.name for m in self.matrices})
+        if p.counter is not None:
+            self.names[str(p.counter)] = str(p.counter)
         self.shapes = {m.name: m.shape for m in self.matrices}
 
     def array_form(self, name: str) -> ArrayForm:
@@ -72,7 +86,9 @@ def _loss_lines(p: StepPlan, n: StepNames, taken: set) -> tuple:
     """The loss over the batch and dS, by the losses' own lowering, in the step's names."""
     decl = p.network.loss
     names = {str(decl.scores.label): p.scores.name, **n.names}
-    if decl.target is not None:
+    if p.labels is not None:
+        names[str(decl.target)] = p.labels
+    elif decl.target is not None:
         names[str(decl.target.label)] = p.network.target.name
     return loss_lines(derive(decl), names, set(RESERVED) | taken, p.network.reduction,
                       ("loss", p.upstream.name))
@@ -96,28 +112,87 @@ def _operand(matrix, lower, buffers: Buffers, names, dtype_of) -> str:
 
 
 def _update_lines(p: StepPlan, n: StepNames, dtype_of: str, buffers: Buffers) -> list[str]:
-    """Each parameter's update in place: one gemm where there is a product, else +=."""
+    """Each rule in place: a parameter's SGD update as one gemm (+= its rest), a state's or
+    gradient buffer's gemm with its rest entry by entry, the other rules entry by entry."""
     lines = []
+    if p.counter is not None:
+        count = n.of(p.counter)
+        lines.append(f"{count} = {count} + 1   # the rules below see this step's count")
+    params = set(p.params)
     for u in p.updates:
-        name, lower = u.param.name, n.array_form(p.step.name)
-        rest = as_masks(lower(u.rest, f"the update of {name}")) if u.rest is not None else None
-        code = n.names
-        if rest is not None and _symbol(u.param) in rest.free_symbols \
-                and (u.product or u.beta != 1):
-            lines += statement(f"{name}_step", numpy_code(rest, code, dtype_of))
-            rest = sp.Symbol(f"{name}_step", real=True)
-        if u.product is not None:
-            alpha, A, B = u.product
-            a, b = (_operand(m, lower, buffers, code, dtype_of) for m in (A, B))
-            lines.append(f"gemm({a}, {b}, {name}, alpha={numpy_code(alpha, code, dtype_of)}, "
-                         f"beta={numpy_code(u.beta, code, dtype_of)})")
-        elif u.beta != 1:
-            lines.append(f"{name} *= {numpy_code(u.beta, code, dtype_of)}")
-        if rest is not None:
-            negative = rest.could_extract_minus_sign()
-            shown = numpy_code(-rest if negative else rest, code, dtype_of)
-            lines.append(f"{name} {'-=' if negative else '+='} {shown}")
+        if isinstance(u, Elementwise):
+            target = u.target.name
+            lines += _entrywise(p, n, dtype_of, buffers, target).assign(target, u.value)
+        elif u.param in params:
+            lines += _parameter_update_lines(u, n, dtype_of, buffers)
+        else:
+            lines += _buffer_update_lines(p, u, n, dtype_of, buffers)
     return lines
+
+
+def _parameter_update_lines(u: Update, n: StepNames, dtype_of: str, buffers: Buffers) -> list:
+    """beta*P + alpha*A*B + rest: one gemm, then += the rest."""
+    lines = []
+    name = u.param.name
+    lower = n.array_form(name)
+    rest = as_masks(lower(u.rest, f"the update of {name}")) if u.rest is not None else None
+    code = n.names
+    if rest is not None and _symbol(u.param) in rest.free_symbols \
+            and (u.product or u.beta != 1):
+        lines += statement(f"{name}_step", numpy_code(rest, code, dtype_of))
+        rest = sp.Symbol(f"{name}_step", real=True)
+    if u.product is not None:
+        alpha, A, B = u.product
+        a, b = (_operand(m, lower, buffers, code, dtype_of) for m in (A, B))
+        lines.append(f"gemm({a}, {b}, {name}, alpha={numpy_code(alpha, code, dtype_of)}, "
+                     f"beta={numpy_code(u.beta, code, dtype_of)})")
+    elif u.beta != 1:
+        lines.append(f"{name} *= {numpy_code(u.beta, code, dtype_of)}")
+    if rest is not None:
+        negative = rest.could_extract_minus_sign()
+        shown = numpy_code(-rest if negative else rest, code, dtype_of)
+        lines.append(f"{name} {'-=' if negative else '+='} {shown}")
+    return lines
+
+
+def _buffer_update_lines(p: StepPlan, u: Update, n: StepNames, dtype_of: str,
+                         buffers: Buffers) -> list:
+    """A state's or a gradient buffer's beta*T + alpha*A*B + rest: one gemm (beta 0: the
+    product alone), then the rest entry by entry, in place."""
+    name, lower, code = u.param.name, n.array_form(u.param.name), n.names
+    if u.param in p.gradient_buffers:
+        buffers.take(name, u.param.shape, set())         # a workspace array of its own
+    lines, value = [], _symbol(u.param)
+    if u.product is not None:
+        alpha, A, B = u.product
+        a, b = (_operand(m, lower, buffers, code, dtype_of) for m in (A, B))
+        scales = [f"alpha={numpy_code(alpha, code, dtype_of)}"] if alpha != 1 else []
+        scales += [f"beta={numpy_code(u.beta, code, dtype_of)}"] if u.beta != 0 else []
+        lines.append(f"gemm({', '.join([a, b, name, *scales])})")
+    else:
+        value = u.beta * value
+    if u.rest is not None:
+        value += as_masks(lower(u.rest, f"the update of {name}"))
+    if value != _symbol(u.param):
+        lines += _entrywise(p, n, dtype_of, buffers, name).assign(name, value)
+    return lines
+
+
+def _entrywise(p: StepPlan, n: StepNames, dtype_of: str, buffers: Buffers,
+               target: str) -> ElementwiseLines:
+    """The writer of rules over the arrays of `target`'s shape, its scratch buffers named
+    after the first parameter of that shape (W1_scratch, W1_scratch2)."""
+    shape = n.shapes[target]
+    owner = next(m.name for m in p.params if tuple(m.shape) == tuple(shape))
+    arrays = {name for name, other in n.shapes.items() if tuple(other) == tuple(shape)}
+
+    def scratch() -> str:
+        base = f"{owner}_scratch"
+        count = sum(1 for name in buffers.scratches if name.startswith(base))
+        return buffers.take(base if count == 0 else f"{base}{count + 1}", shape, set(),
+                            scratch=True)
+
+    return ElementwiseLines(arrays, n.names, dtype_of, scratch, buffers.release)
 
 
 # --- the module ------------------------------------------------------------------------------
@@ -133,6 +208,9 @@ def _numbered(p: StepPlan, n: StepNames, forward: list, backward: list) -> list:
     reads.append(("penalty", sp.Tuple(*[symbols[w] for w in p.penalties])))
     reads += backward
     for u in p.updates:
+        if isinstance(u, Elementwise):
+            reads.append((u.target.name, sp.Tuple(symbols[u.target], *u.value.free_symbols)))
+            continue
         matrices = {u.param} | (set(u.product[1:]) if u.product else set())
         if u.rest is not None:
             matrices |= u.rest.atoms(sp.MatrixSymbol)
@@ -166,11 +244,14 @@ def _workspace(p: StepPlan, buffers: Buffers, arguments: str) -> Function:
         sides = ", ".join(_size(leading, size) for size in shape)
         body.append(f"{name} = np.ones(({sides}), dtype={dtype})   # column sums as products")
     names = list(buffers.shapes) + list(buffers.ones.values())
+    returns = ", ".join(names)
+    if len(f"    return {returns}") > 100:
+        returns = f"({broken('    return (', names, ')', 4)})"
     return Function("workspace", arguments,
                     ("The arrays step() writes in place, for batches of X's size, in the "
                      "parameters' dtype:", "allocate them once and pass them to every step of "
                      "that batch size."),
-                    tuple(body), ", ".join(names))
+                    tuple(body), returns)
 
 
 def _step_body(p: StepPlan, n: StepNames) -> tuple[list, Buffers]:
@@ -199,8 +280,8 @@ def _step_body(p: StepPlan, n: StepNames) -> tuple[list, Buffers]:
                  f"{network.input.name}")
     lines += in_place(numbered[first_backward:first_backward + len(backward)], shapes, names,
                       dtype_of, reads, buffers)
-    lines.append(f"# {p.step.optimizer.name}: every parameter in place, now that no "
-                 f"gradient needs its old value")
+    lines.append(f"# {p.step.optimizer.name}: every parameter{' and its state' if p.state else ''} "
+                 f"in place, now that no gradient needs its old value")
     lines += _update_lines(p, n, dtype_of, buffers)
     return lines, buffers
 
@@ -210,22 +291,29 @@ def lower_step(step) -> Module:
     p = plan(step)
     n = StepNames(p)
     body, buffers = _step_body(p, n)
-    leading = [p.network.input.name, *([p.network.target.name] if p.network.target is not None
-                                       else []), *(m.name for m in p.params)]
+    targets = [p.network.target.name] if p.network.target is not None else []
+    leading = [p.network.input.name, *targets, *([p.labels] if p.labels else []),
+               *(m.name for m in p.params)]
+    state = [m.name for m in p.state] + ([n.of(p.counter)] if p.counter is not None else [])
     hyper = [n.of(h) for h in n.hyper]
     parameters = ", ".join(m.name for m in p.params)
     allocate = f"work = workspace({p.network.input.name}, {parameters})"
-    unpack = f"{', '.join([*buffers.shapes, *buffers.ones.values()])} = work"
+    arrays = [*buffers.shapes, *buffers.ones.values()]
+    unpack = f"{', '.join(arrays)} = work"
+    if len(f"    {unpack}") > 100:
+        unpack = f"({broken('    (', arrays, ') = work', 4)}) = work"
     step_function = Function(
-        "step", ", ".join([*leading, *hyper, "work=None"]),
+        "step", broken("def step(", [*leading, *state, *hyper, "work=None"], "):"),
         (f"One {step.optimizer.name} step on the batch ({', '.join(leading[:2])}), every "
-         f"parameter updated in place.",
+         f"parameter{' and its state' if p.state else ''} updated in place.",
+         *([f"{p.counter}: the number of steps done before this one."]
+           if p.counter is not None else []),
          "Returns (loss, penalty) at the parameters as they were. work: workspace()'s "
          "arrays,", "made here if None; pass them again to reuse them."),
         ("if work is None:", f"    {allocate}", unpack, *body), "loss, penalty")
     workspace = _workspace(p, buffers, f"{p.network.input.name}, {parameters}")
     # only the helpers the step calls: an unused import would fail ruff
-    blas = tuple(h for h in BLAS_HELPERS if any(f"{h}(" in line for line in body))
+    blas = tuple(sorted(h for h in BLAS_HELPERS if any(f"{h}(" in line for line in body)))
     return Module(step.name, step.kind, "network_step.py.j2", "networks",
                   tuple(step_docstring(p)),
                   {"step": step_function, "workspace": workspace, "blas": blas},
@@ -245,4 +333,12 @@ def _constants(p: StepPlan, n: StepNames) -> tuple:
         ("PARAMETERS", repr(tuple(m.name for m in p.params))),
         ("HYPERPARAMETERS", repr(tuple(n.of(h) for h in n.hyper))),
     )
+    if p.state:    # (the runtime optimiser's name of the state, the parameter), in order
+        pairs = [repr(tuple(m.name.split("_", 1))) for m in p.state]
+        literals += (("STATE", f"({broken('STATE = (', pairs, ')')})"),)
+    if p.counter is not None:
+        literals += (("COUNTER", repr(n.of(p.counter))),)
+    if network.loss.params:     # the loss module's own defaults, which layer by layer uses
+        defaults = {n.of(k): float(v) for k, v in network.loss.params.items()}
+        literals += (("DEFAULTS", repr(defaults)),)
     return tuple((name, value, "") for name, value in literals)   # their names say why

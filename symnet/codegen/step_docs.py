@@ -11,7 +11,7 @@ import sympy as sp
 from symnet import display
 from symnet.codegen.docs import KINKS_NOTE, _lines
 from symnet.codegen.layout import paragraph
-from symnet.codegen.step_plan import StepPlan
+from symnet.codegen.step_plan import Elementwise, StepPlan
 from symnet.derive import derive
 from symnet.matrix import text as matrix_text
 from symnet.matrix.display import MatrixFormula, activation_legend, loss_rows
@@ -22,6 +22,11 @@ UPDATES = ("Updates: an update beta*P + alpha*A*B (the optimiser's rule on P and
            "gradient, expanded) is one gemm(A, B, P, alpha, beta): with scipy installed, one "
            "BLAS call scales P and adds the product in place, with no gradient array; with "
            "numpy alone, the same in a product and two passes over P.")
+RULES = ("Rules entry by entry: the optimiser's other rules (and a gradient's terms after its "
+         "gemm) are written in place, one numpy ufunc or axpy (y += a*x, BLAS with scipy) "
+         "per operation, into the state arrays, which the caller owns and passes in, and "
+         "into scratch buffers of the workspace; scalars such as Adam's bias corrections "
+         "are computed once per step.")
 BUFFERS = ("Buffers: workspace() allocates the arrays step() writes in place, masks and "
            "scratch arrays for the elementwise operations among them; a step reuses them, so "
            "training allocates only small temporaries (the loss's rows of C scores).")
@@ -40,8 +45,11 @@ def _rows(p: StepPlan) -> list:
         rows.append(("gradient" if k == 0 else "", MatrixFormula(f"dL/d{param}", gradient),
                      shape_text(param)))
     for k, u in enumerate(p.updates):
-        rows.append(("update" if k == 0 else "", Update(u),
-                     "one gemm" if u.product is not None else ""))
+        if isinstance(u, Elementwise):
+            rows.append(("update" if k == 0 else "", Rule(u), "entry by entry"))
+        else:
+            rows.append(("update" if k == 0 else "", Update(u),
+                         "one gemm" if u.product is not None else ""))
     rows += [(r.label, r.math, r.note) for r in
              activation_legend([e for _, e in p.backward] + list(p.gradients.values()))]
     return rows
@@ -74,11 +82,29 @@ class Update(sp.Basic):
         return self._show(display.latex, matrix_text.latex, r"\leftarrow", " ")
 
 
+class Rule(sp.Basic):
+    """``T <- value`` for a page: an optimiser's rule entry by entry, as declared."""
+
+    def __new__(cls, rule):
+        formula = sp.Basic.__new__(cls)
+        formula.rule = rule
+        return formula
+
+    def _sympystr(self, printer) -> str:
+        return f"{self.rule.target} <- {display.text(self.rule.value)}"
+
+    def _latex(self, printer) -> str:
+        return (rf"{matrix_text.latex(self.rule.target)} \leftarrow "
+                rf"{display.latex(self.rule.value)}")
+
+
 def _shapes(p: StepPlan) -> str:
     network = p.network
     matrices = [network.input, *([network.target] if network.target is not None else []),
-                *p.params]
+                *p.params, *p.state]
     shown = ", ".join(f"{m}: {shape_text(m)}" for m in matrices)
+    if p.labels is not None:
+        shown = shown.replace(", ", f", {p.labels}: N class indices, ", 1)
     return (f"Shapes: {shown}, the batch N first; every array keeps the parameters' dtype "
             f"(float32 in, float32 out).")
 
@@ -90,6 +116,7 @@ def step_docstring(p: StepPlan) -> list[str]:
     lines += ["", "Derived by symnet (plain text):"] + _lines(rows, display.text)
     lines += ["", "The same in LaTeX:"] + _lines(rows, display.latex)
     kinks = any(concrete(e).has(sp.Heaviside) for _, e in p.backward)
-    for note in ([KINKS_NOTE] if kinks else []) + [_shapes(p), UPDATES, BUFFERS]:
+    rules = [RULES] if any(isinstance(u, Elementwise) for u in p.updates) else []
+    for note in ([KINKS_NOTE] if kinks else []) + [_shapes(p), UPDATES, *rules, BUFFERS]:
         lines += [""] + paragraph(note)
     return lines

@@ -12,9 +12,13 @@ backward  each stage's derived VJPs (`symnet.matrix.derive_layer`), last stage f
           gets no gradient: a training step never needs it;
 penalty   the regulariser lifted to each weight matrix (`symnet.matrix.network_derive`): its
           value lambda*sum(W1.^2) and its gradient 2*lambda*W1;
-update    the optimiser's rule applied to each parameter and its total gradient,
-          expanded into beta*P + alpha*A*B + rest: a rule linear in P with one matrix
-          product is one BLAS gemm that scales P and adds the product in place.
+update    the optimiser's rules applied to each parameter, its state and its total
+          gradient, in order. The one rule the gradient enters, where it enters linearly
+          with the rule's own target (SGD's P <- P - lr*G, momentum's V <- mu*V - lr*G), is
+          expanded into beta*T + alpha*A*B + rest: one BLAS gemm that scales T and adds the
+          product in place. Otherwise (Adam reads G in two rules, once squared) the gradient
+          is computed into a buffer of its own, dW1, by the same gemm; the other rules are
+          entry by entry (`Elementwise`), written in place by `step_elementwise.py`.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from functools import cache
 
 import sympy as sp
 
-from symnet.catalog.steps import G, P, TrainingStep
+from symnet.catalog.steps import G, Optimizer, P, TrainingStep
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.lower_layer import chosen_vjps
 from symnet.matrix.layers import without_zeros
 from symnet.matrix.network_derive import _penalised_entries, penalty_gradient
 from symnet.matrix.vjp import derive_layer, tidy_matrix
+from symnet.target_kinds import CLASS_INDEX
 
 #: the regulariser's gradient on a weight (2*lambda*W1): the catalog's steps share their
 #: regulariser and most of their weight matrices, so each pair is derived once
@@ -46,6 +51,20 @@ class Update:
     rest: sp.Basic | None
 
 
+#: the argument of a step whose loss takes class indices: y, one per row of X
+LABELS = "y"
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    """target <- value entry by entry: `value` in the Symbols of arrays of the target's
+    shape (the parameter, its state, its gradient buffer, named as in the code) and
+    scalars."""
+
+    target: sp.MatrixSymbol
+    value: sp.Expr
+
+
 @dataclass(frozen=True)
 class StepPlan:
     step: TrainingStep
@@ -59,12 +78,29 @@ class StepPlan:
     gradients: dict
     #: weight -> (the regulariser's sum, g.(W) it sums) for its penalty value
     penalties: dict
-    #: one Update per parameter, in the network's order
+    #: the optimiser's rules per parameter, in the network's order: an Update (a gemm) or
+    #: an Elementwise each
     updates: tuple
+    #: the optimiser's state arrays (velocity_W1, ...), arguments of the step, by kind
+    state: tuple = ()
+    #: the gradient buffers (dW1, ...) of an optimiser that reads a gradient twice
+    gradient_buffers: tuple = ()
 
     @property
     def network(self):
         return self.step.network
+
+    @property
+    def labels(self) -> str | None:
+        """The name of the step's argument of class indices (a loss whose target is one
+        class per row, svm's), or None."""
+        class_index = self.network.loss.target_kind == CLASS_INDEX
+        return LABELS if self.network.target is None and class_index else None
+
+    @property
+    def counter(self):
+        """The optimiser's step count (Adam's t), or None."""
+        return self.step.optimizer.counter
 
     @property
     def scores(self) -> sp.MatrixSymbol:
@@ -72,7 +108,7 @@ class StepPlan:
 
     @property
     def params(self) -> tuple:
-        return tuple(u.param for u in self.updates)
+        return tuple(self.network.weights)
 
 
 def _stage_mapping(stage, mapping: dict, source) -> tuple[dict, sp.MatrixSymbol]:
@@ -121,14 +157,20 @@ def backward_plan(network, upstream) -> tuple[tuple, dict]:
     return tuple(backward), gradients
 
 
-def _linear_coefficients(step: TrainingStep) -> tuple:
-    """(a, c) with the optimiser's rule = a*P + c*G, a and c free of P and G."""
-    rule = step.optimizer.rule
-    a, c = sp.diff(rule, P), sp.diff(rule, G)
-    if {P, G} & (a.free_symbols | c.free_symbols) or sp.expand(rule - a * P - c * G) != 0:
-        raise CodegenError(step.name, f"the update rule {rule} of {step.optimizer.name} is "
-                           f"not linear in the parameter P and its gradient G")
-    return a, c
+def folded_rule(optimizer: Optimizer) -> int | None:
+    """The index of the one rule the gradient G enters, where it enters linearly together
+    with the rule's own target, their coefficients free of every array (that rule is one
+    gemm); None otherwise (the gradient goes into a buffer first)."""
+    readers = [k for k, (_, value) in enumerate(optimizer.rules) if G in value.free_symbols]
+    if len(readers) != 1:
+        return None
+    target, value = optimizer.rules[readers[0]]
+    a, c = sp.diff(value, target), sp.diff(value, G)
+    arrays = {P, G, *optimizer.state}
+    if arrays & (a.free_symbols | c.free_symbols) \
+            or sp.expand(value - a * target - c * G) != 0:
+        return None
+    return readers[0]
 
 
 def _is_product(term) -> bool:
@@ -162,14 +204,21 @@ def split_update(param, new) -> Update:
                   tidy_matrix(sp.MatAdd(*rest)) if rest else None)
 
 
+def evaluated(gradient):
+    """The gradient with the derivatives inside its entrywise functions taken: l1's
+    lambda*sign(x)*Derivative(x, x) is lambda*sign(x)."""
+    return gradient.replace(lambda e: isinstance(e, sp.Lambda),
+                            lambda e: sp.Lambda(e.variables, e.expr.doit()))
+
+
 def plan(step: TrainingStep) -> StepPlan:
     network = step.network
     if network.loss is None:
         raise CodegenError(step.name, "a training step needs a network with a loss")
-    if network.target is None:
+    if network.target is None and network.loss.target_kind != CLASS_INDEX:
         raise CodegenError(step.name, f"a training step is generated for a loss with a target "
-                           f"matrix (one-hot or real rows); {network.loss.name} takes a "
-                           f"{network.loss.target_kind} target")
+                           f"matrix (one-hot or real rows) or class indices; "
+                           f"{network.loss.name} takes a {network.loss.target_kind} target")
     forward = forward_plan(network)
     scores = forward[-1][0]
     upstream = sp.MatrixSymbol(f"d{scores.name}", *scores.shape)
@@ -177,10 +226,44 @@ def plan(step: TrainingStep) -> StepPlan:
     penalties = {}
     for weight in network.regularized:
         penalties[weight] = _penalised_entries(network.regularizer, weight)
-        penalty = shared_penalty_gradient(network.regularizer, weight)
+        penalty = evaluated(shared_penalty_gradient(network.regularizer, weight))
         gradients[weight] = gradients[weight] + penalty
-    a, c = _linear_coefficients(step)
+    state = tuple(_state_matrix(entry, weight) for entry in step.optimizer.state
+                  for weight in network.weights)
+    folded = folded_rule(step.optimizer)
+    buffers = () if folded is not None else \
+        tuple(sp.MatrixSymbol(f"d{w.name}", *w.shape) for w in network.weights)
     # the network's weights in stage order: W1, b1, W2, b2, ...
-    updates = tuple(split_update(p, a * p + c * gradients[p]) for p in network.weights)
-    return StepPlan(step, forward, upstream, backward, gradients, penalties, updates)
+    updates = tuple(u for weight in network.weights
+                    for u in _parameter_updates(step.optimizer, weight, gradients[weight],
+                                                folded))
+    return StepPlan(step, forward, upstream, backward, gradients, penalties, updates, state,
+                    buffers)
+
+
+def _state_matrix(entry: sp.Symbol, weight) -> sp.MatrixSymbol:
+    """The array of a state entry for one parameter: velocity_W1."""
+    return sp.MatrixSymbol(f"{entry.name}_{weight.name}", *weight.shape)
+
+
+def _parameter_updates(optimizer: Optimizer, weight, gradient, folded: int | None) -> list:
+    """The rules of one parameter in order: the folded one an Update (one gemm), the others
+    Elementwise; with none folded, the gradient's Update into its buffer dW first."""
+    def matrix(entry):
+        return weight if entry == P else _state_matrix(entry, weight)
+
+    found = []
+    if folded is None:
+        buffer = sp.MatrixSymbol(f"d{weight.name}", *weight.shape)
+        found.append(split_update(buffer, gradient))
+    names = {P: weight.name, G: f"d{weight.name}"}
+    names.update({entry: _state_matrix(entry, weight).name for entry in optimizer.state})
+    entries = {k: sp.Symbol(v, real=True) for k, v in names.items()}
+    for number, (target, value) in enumerate(optimizer.rules):
+        if number == folded:
+            a, c = sp.diff(value, target), sp.diff(value, G)
+            found.append(split_update(matrix(target), a * matrix(target) + c * gradient))
+        else:
+            found.append(Elementwise(matrix(target), value.xreplace(entries)))
+    return found
 

@@ -65,14 +65,21 @@ def load_path(path: str | Path) -> ModuleType:
     return module
 
 
-def load_text(path: str | Path, text: str) -> ModuleType:
+def load_text(path: str | Path, text: str, in_package: bool = False) -> ModuleType:
     """The module whose source is `text`, named after its file `path` (for tracebacks):
     executed from `text` itself, so that nothing else written at `path` (nor a bytecode
-    file beside it) is ever run in its place."""
+    file beside it) is ever run in its place. `in_package`: a member of its folder's
+    package (folder_package), so that a training step's `from .blas import gemm` finds the
+    blas module loaded before it the same way, from its text."""
     path = Path(path)
     name = f"symnet_generated_{path.parent.name}_{path.stem}"
+    if in_package:
+        package = folder_package(path.parent)
+        name = f"{package}.{path.stem}"
     module = ModuleType(name)
     module.__file__ = str(path)
+    if in_package:
+        module.__package__ = package
     sys.modules[name] = module          # as an import does: the module's code may look for it
     try:
         exec(compile(text, str(path), "exec", dont_inherit=True), module.__dict__)

@@ -149,16 +149,17 @@ def run_epoch(step: Step, snapshots: Snapshots, x: np.ndarray, target: np.ndarra
 
 def train(net: Network, data: Dataset, config: TrainConfig, history: History | None = None,
           on_epoch: Callable[[History], None] | None = None, optimizer=None,
-          fused: bool = True) -> History:
+          fused: bool = True, module=None) -> History:
     """Train `net` in place; continue `history` (and `optimizer`) when resuming. With
     `fused`, a generated step of the whole network trains it where one matches
-    (symnet.runtime.fused); else, and always with fused=False, layer by layer."""
+    (symnet.runtime.fused: `module`, a step generated for it, or a committed one); else,
+    and always with fused=False, layer by layer."""
     history = history or History()
     optimizer = optimizer or OPTIMIZERS[config.optimizer](lr=config.lr)
     started = time.perf_counter()
     with DeferredInterrupts() as interrupts:
         try:
-            step, x, target = _prepare(net, data, optimizer, fused)
+            step, x, target = _prepare(net, data, optimizer, fused, module)
             started = time.perf_counter()
             # overflow in a diverging run is reported once, as the non-finite loss that
             # stops it, not as numpy warnings at every step
@@ -175,9 +176,9 @@ def train(net: Network, data: Dataset, config: TrainConfig, history: History | N
     return history
 
 
-def _prepare(net: Network, data: Dataset, optimizer, fused: bool):
+def _prepare(net: Network, data: Dataset, optimizer, fused: bool, module=None):
     """(step, training inputs, targets) in the parameters' dtype."""
-    step = fused_step(net, optimizer) if fused else None
+    step = fused_step(net, optimizer, module) if fused else None
     step = step if step is not None else layer_step(net, optimizer)
     dtype = next(iter(net.params.values())).dtype
     x = data.x_train.astype(dtype, copy=False)

@@ -310,6 +310,10 @@ def forget_derivations() -> None:
 def _derive(decl):
     if isinstance(decl, Activation):
         return derive_activation(decl)
+    if getattr(decl, "kind", "") == "tensor layer":   # index notation: symnet.index
+        from symnet.index.derive import derive_index_layer
+
+        return derive_index_layer(decl)
     if getattr(decl, "kind", "") in ("layer", "network"):  # matrix level: symnet.matrix.vjp
         from symnet.matrix.vjp import derive_matrix
 

@@ -165,6 +165,10 @@ def describe(derivation) -> list[Row]:
     decl = derivation.declaration
     if getattr(decl, "kind", "") in ("layer", "network"):
         return describe_matrix(derivation)
+    if getattr(decl, "kind", "") == "tensor layer":
+        from symnet.index.page import describe_index
+
+        return describe_index(derivation)
     rows = _activation_rows(derivation) if isinstance(derivation, ActivationDerivation) \
         else _loss_rows(derivation)
     if isinstance(derivation, ActivationDerivation):

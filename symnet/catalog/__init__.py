@@ -9,12 +9,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from symnet.catalog import activations, layers, losses
+from symnet.index import IndexLayer
 from symnet.matrix.layers import Layer
 from symnet.matrix.networks import Network
 from symnet.spec import Activation, Loss
 
 #: what a module may declare
-DECLARATION_TYPES = (Activation, Loss, Layer, Network)
+DECLARATION_TYPES = (Activation, Loss, Layer, Network, IndexLayer)
 
 
 def declarations_in(module: ModuleType) -> dict:
@@ -34,7 +35,8 @@ REGISTRY: dict = {**declarations_in(activations), **declarations_in(losses)}
 # the command line knows; an activation's name gives its declaration, which symnet derives
 # and checks at both levels.
 LAYER_REGISTRY: dict = {**layers.LAYERS, **layers.NETWORKS}
-CATALOG: dict = {**REGISTRY, **{n: d for n, d in LAYER_REGISTRY.items() if n not in REGISTRY}}
+CATALOG: dict = {**REGISTRY, **{n: d for n, d in LAYER_REGISTRY.items() if n not in REGISTRY},
+                 **layers.TENSOR_LAYERS}   # tensor layers: index notation, symnet.index
 
 
 def names() -> list[str]:

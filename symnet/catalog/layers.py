@@ -19,6 +19,8 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from symnet.catalog import activations
 from symnet.catalog.activations import maxout, relu, sigmoid
 from symnet.catalog.losses import l2, softmax_ce, squared_error, svm
+from symnet.index import IndexLayer, indices, over, tensors
+from symnet.index import size as index_size
 from symnet.matrix.layers import Layer, activation_layer, broadcast, elementwise, size
 from symnet.matrix.networks import Network, use
 from symnet.spec import Activation, Gradient, Identity
@@ -66,6 +68,55 @@ maxout_layer = Layer(
     ],
     doc="Maxout over two affine maps: max(X W1 + b1, X W2 + b2) entry by entry (L10).",
 )
+
+
+# --- tensor layers, in index notation (symnet.index) ---------------------------------------
+
+Nb, Db = index_size("N"), index_size("D")
+n, d, k = indices("n d k")
+Xi, Yi, Gi, gamma, beta, mu, var, sigma, x_hat = tensors("X Y G gamma beta mu var sigma x_hat")
+eps = sp.Symbol("eps", positive=True)
+
+
+def colsum(entry_of_k) -> sp.Sum:
+    """The sum over the batch, sum_k f(k), of an expression in the batch index k."""
+    return over(entry_of_k, k, Nb)
+
+
+# cs231n's staged backward through the graph mean -> centred -> variance -> inverse
+# deviation -> normalised -> scaled, each intermediate's gradient summed over the batch
+_dxhat = Gi[n, d] * gamma[d]
+_dvar = colsum(Gi[k, d] * gamma[d] * (Xi[k, d] - mu[d])) * sp.Rational(-1, 2) \
+    * (var[d] + eps) ** sp.Rational(-3, 2)
+_dmu = -colsum(Gi[k, d] * gamma[d]) / sigma[d] \
+    + _dvar * colsum(-2 * (Xi[k, d] - mu[d])) / Nb
+_staged_dX = _dxhat / sigma[d] + _dvar * 2 * (Xi[n, d] - mu[d]) / Nb + _dmu / Nb
+_compact_dX = gamma[d] / (Nb * sigma[d]) * (
+    Nb * Gi[n, d] - colsum(Gi[k, d]) - x_hat[n, d] * colsum(Gi[k, d] * x_hat[k, d]))
+
+batchnorm = IndexLayer(
+    "batchnorm", Yi[n, d], gamma[d] * x_hat[n, d] + beta[d],
+    inputs=(Xi[n, d], gamma[d], beta[d]), ranges={n: Nb, d: Db},
+    statistics={mu[d]: over(Xi[n, d], n, Nb) / Nb,
+                var[d]: over((Xi[n, d] - mu[d]) ** 2, n, Nb) / Nb,
+                sigma[d]: sp.sqrt(var[d] + eps),
+                x_hat[n, d]: (Xi[n, d] - mu[d]) / sigma[d]},
+    params={eps: sp.Float("1e-5")},
+    hand=[
+        Gradient(_staged_dX, wrt=Xi, label="staged: dX through mean, centred, variance, "
+                                           "inverse deviation, normalised, scaled"),
+        Gradient(_compact_dX, wrt=Xi, label="compact: dX = gamma/(N sigma) (N G - colsum(G) "
+                                            "- x_hat colsum(G .* x_hat))"),
+        Gradient(colsum(Gi[k, d] * x_hat[k, d]), wrt=gamma,
+                 label="dgamma = colsum(G .* x_hat)"),
+        Gradient(colsum(Gi[k, d]), wrt=beta, label="dbeta = colsum(G)"),
+    ],
+    doc="Batch normalisation in training mode: each column of X normalised by its mean and "
+        "variance over the batch, then scaled by gamma and shifted by beta.",
+)
+
+#: the layers declared in index notation, by name
+TENSOR_LAYERS = {"batchnorm": batchnorm}
 
 
 def _activation_layers() -> dict:

@@ -36,7 +36,7 @@ def declare(forward, **options):
     (X[n, d] - mu[d], {"statistics": {mu[d]: over(X[n, d], n, D) / N}},
      ["index n", "runs over N values in one use and D in another"]),
     (X[n, d] + over(X[k, d], k, N) + over(gamma[k], k, D), {},
-     ["index k", "runs over N values in one use and D in another"]),
+     ["index k runs over", "values in one use and", "in another"]),
     (X[n, d] * W[d], {}, ["W is used", "no declared rank"]),
     (X[n, d] * gamma[n, d], {}, ["gamma has rank 1", "gamma[n, d]"]),
     (X[n, d], {"ranges": {n: N}}, ["index d", "has no range"]),
@@ -83,3 +83,62 @@ def test_the_catalog_holds_batchnorm_as_a_tensor_layer():
 
     assert CATALOG["batchnorm"] is batchnorm is TENSOR_LAYERS["batchnorm"]
     assert batchnorm.kind == "tensor layer"
+
+
+# --- 3. proof for every size ---------------------------------------------------------------
+
+
+def _verdicts():
+    from symnet.verify import check
+
+    return check(batchnorm)
+
+
+def test_every_batchnorm_verdict_is_proved_for_symbolic_sizes():
+    verdicts = _verdicts()
+    assert len(verdicts) == len(batchnorm.inputs) + len(batchnorm.hand)
+    for verdict in verdicts:
+        assert verdict.status == "proved", str(verdict)
+        assert verdict.as_dict()["sizes"] == "symbolic"
+    labels = " ".join(v.claim for v in verdicts)
+    assert "staged" in labels and "compact" in labels
+
+
+def _slips():
+    """Planted slips in the two hand forms of dX: a dropped 1/N, a sign."""
+    staged, compact = (r.expected for r in batchnorm.hand[:2])
+    j = sp.Symbol("k", integer=True)
+    column = sp.Sum(G[j, d], (j, 0, N - 1))
+    return {
+        "compact without 1/N": compact * N,
+        "compact sign of colsum(G)": compact + 2 * gamma[d] * column / (N * sp.IndexedBase(
+            "sigma", real=True)[d]),
+        "staged without 1/N": staged.xreplace({N ** -1: sp.Integer(1)}),
+        "staged sign": -staged,
+    }
+
+
+@pytest.mark.parametrize("slip", list(_slips()))
+def test_a_planted_slip_in_a_hand_form_is_refuted_with_a_counterexample(slip):
+    from symnet.index.check import check_index_claim, zero_for_every_size
+
+    wrong = _slips()[slip]
+    derived = derive(batchnorm).vjps[X]
+    verdict = check_index_claim(batchnorm, slip, derived, wrong)
+    assert verdict.status == "refuted", str(verdict)
+    assert verdict.counterexample["point"]
+    assert 2 <= int(verdict.counterexample["point"]["N"]) <= 5
+    assert not zero_for_every_size(batchnorm, derived, wrong)
+
+
+def test_check_json_gives_each_verdict_its_sizes(capsys, tmp_path, monkeypatch):
+    import json
+
+    from symnet.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert main(["check", "batchnorm", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["entries"][0]
+    assert entry["kind"] == "tensor layer"
+    assert {v["sizes"] for v in entry["verdicts"]} == {"symbolic"}
+    assert {v["status"] for v in entry["verdicts"]} == {"proved"}

@@ -215,7 +215,7 @@ class Checker:
         sides = [self.layer.forward, *self.layer.statistics.values()]
         sides += [r.expected for r in self.layer.hand if hasattr(r, "expected")]
         for side in sides:
-            for use in sp.sympify(side).atoms(sp.Indexed):
+            for use in sorted(sp.sympify(side).atoms(sp.Indexed), key=sp.default_sort_key):
                 known = declared.get(use.base)
                 if known is None:
                     self.fail(f"{use.base} is used ({use}) but has no declared rank: "
@@ -241,7 +241,7 @@ class Checker:
     def _sizes(self, what: str, expr, ranges: dict) -> None:
         """Every use of an index, and every axis of a tensor, has one size."""
         declared = self.layer.declared()
-        for s in expr.atoms(sp.Sum):
+        for s in sorted(expr.atoms(sp.Sum), key=sp.default_sort_key):
             for variable, lower, upper in s.limits:
                 if lower != 0:
                     self.fail(f"{what}: the sum over {variable} starts at {lower}; sums run "
@@ -251,7 +251,7 @@ class Checker:
                 if sp.expand(known - extent) != 0:
                     self.fail(f"{what}: index {variable} runs over {known} values in one "
                               f"use and {extent} in another")
-        for use in expr.atoms(sp.Indexed):
+        for use in sorted(expr.atoms(sp.Indexed), key=sp.default_sort_key):
             entry = declared[use.base]
             for variable, own in zip(use.indices, entry.indices, strict=True):
                 if not isinstance(variable, sp.Symbol):

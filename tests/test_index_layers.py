@@ -4,6 +4,7 @@ size, and lowered to numpy reductions; batch norm end to end."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import sympy as sp
 
@@ -142,3 +143,111 @@ def test_check_json_gives_each_verdict_its_sizes(capsys, tmp_path, monkeypatch):
     assert entry["kind"] == "tensor layer"
     assert {v["sizes"] for v in entry["verdicts"]} == {"symbolic"}
     assert {v["status"] for v in entry["verdicts"]} == {"proved"}
+
+
+# --- 4. generated code ---------------------------------------------------------------------
+
+
+def _module():
+    from tests.helpers import GENERATED, load
+
+    return load(GENERATED / "layers" / "batchnorm.py")
+
+
+def reference_batchnorm(X, gamma, beta, eps=1e-5):
+    """A hand-written numpy batch norm (cs231n's compact backward), for comparison only."""
+    mu = X.mean(axis=0)
+    var = ((X - mu) ** 2).mean(axis=0)
+    x_hat = (X - mu) / np.sqrt(var + eps)
+
+    def backward(G):
+        n = X.shape[0]
+        dX = gamma / (n * np.sqrt(var + eps)) * (n * G - G.sum(axis=0)
+                                                 - x_hat * (G * x_hat).sum(axis=0))
+        return dX, (G * x_hat).sum(axis=0), G.sum(axis=0)
+
+    return gamma * x_hat + beta, backward
+
+
+def _arrays(seed, shape=(5, 3), dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    N_, D_ = shape
+    return (rng.normal(size=shape).astype(dtype), rng.normal(size=D_).astype(dtype),
+            rng.normal(size=D_).astype(dtype), rng.normal(size=shape).astype(dtype))
+
+
+def _loss(module, X, gamma, beta, G):
+    return float((module.forward(X, gamma, beta)[0] * G).sum())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_generated_batchnorm_backward_matches_central_differences(seed):
+    module = _module()
+    X, gamma, beta, G = _arrays(seed)
+    grads = module.backward(G, module.forward(X, gamma, beta)[1])
+    h = 1e-6
+    for k, array in enumerate((X, gamma, beta)):
+        numeric = np.zeros_like(array)
+        for at in np.ndindex(array.shape):
+            args = [X.copy(), gamma.copy(), beta.copy()]
+            args[k][at] += h
+            up = _loss(module, *args, G)
+            args[k][at] -= 2 * h
+            numeric[at] = (up - _loss(module, *args, G)) / (2 * h)
+        assert grads[k].shape == array.shape
+        error = np.abs(grads[k] - numeric).max() / max(1e-12, np.abs(numeric).max())
+        assert error <= 1e-7, (k, error)
+
+
+@pytest.mark.parametrize("shape", [(2, 1), (7, 4), (64, 10)])
+def test_generated_batchnorm_matches_a_hand_written_reference(shape):
+    module = _module()
+    X, gamma, beta, G = _arrays(3, shape)
+    Y, cache = module.forward(X, gamma, beta)
+    expected, backward = reference_batchnorm(X, gamma, beta)
+    np.testing.assert_allclose(Y, expected, rtol=1e-12, atol=1e-12)
+    for got, want in zip(module.backward(G, cache), backward(G), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_generated_batchnorm_keeps_float32_and_stays_finite():
+    module = _module()
+    X, gamma, beta, G = _arrays(4, (16, 5), np.float32)
+    X[:, 0] = 3.0                                   # a constant column: var = 0
+    X[:, 1] = 1e3 + X[:, 1]                         # a large offset
+    X[:, 2] *= 1e3                                  # a large scale
+    Y, cache = module.forward(X, gamma, beta)
+    grads = module.backward(G, cache)
+    assert Y.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+    assert np.isfinite(Y).all() and all(np.isfinite(g).all() for g in grads)
+    expected, backward = reference_batchnorm(X.astype(np.float64), gamma.astype(np.float64),
+                                             beta.astype(np.float64))
+    np.testing.assert_allclose(Y[:, 1:], expected[:, 1:], rtol=1e-3, atol=1e-3)
+
+
+def test_generated_batchnorm_caches_statistics_and_computes_no_batch_square():
+    import ast
+
+    from tests.helpers import GENERATED
+
+    source = (GENERATED / "layers" / "batchnorm.py").read_text()
+    tree = ast.parse(source)
+    backward = next(f for f in tree.body if isinstance(f, ast.FunctionDef)
+                    and f.name == "backward")
+    text = ast.unparse(backward)
+    for statistic in ("mean(", "np.sqrt", "var"):       # nothing of forward recomputed
+        assert statistic not in text, statistic
+    assert "einsum" not in text and "@" not in text     # only axis sums: no N x D x N
+    assert "((X - mu)**2).mean(axis=0, keepdims=True)" in source   # E[(x - mu)^2]
+    assert "np.sqrt(var + eps)" in source
+
+
+def test_generate_writes_the_batchnorm_module(tmp_path, capsys):
+    from symnet.cli import main
+    from tests.helpers import GENERATED
+
+    assert main(["generate", "batchnorm", "-o", str(tmp_path)]) == 0
+    written = (tmp_path / "layers" / "batchnorm.py").read_text()
+    assert written == (GENERATED / "layers" / "batchnorm.py").read_text()
+    assert "def forward(X, gamma, beta, eps=1e-05):" in written
+    assert "return dX, dgamma, dbeta" in written

@@ -115,8 +115,35 @@ batchnorm = IndexLayer(
         "variance over the batch, then scaled by gamma and shifted by beta.",
 )
 
+C, c = index_size("C"), indices("c")[0]
+shift, Z = tensors("shift Z")
+
+# the softmax is the same for any shift of a row; the row mean keeps exp's argument near
+# 0 for rows of moderate spread (a row max, which bounds it by 0, is not a sum and cannot
+# be declared in index notation yet)
+softmax_rows = IndexLayer(
+    "softmax_rows", Yi[n, c], sp.exp(Xi[n, c] - shift[n]) / Z[n],
+    inputs=(Xi[n, c],), ranges={n: Nb, c: C},
+    statistics={shift[n]: over(Xi[n, k], k, C) / C,
+                Z[n]: over(sp.exp(Xi[n, k] - shift[n]), k, C)},
+    hand=[Gradient(Yi[n, c] * (Gi[n, c] - over(Gi[n, k] * Yi[n, k], k, C)), wrt=Xi,
+                   label="dX = Y .* (G - rowsum(G .* Y))")],
+    doc="The softmax over each row of X as a layer (the attention-weights pattern).",
+)
+
+p_drop = sp.Symbol("p", positive=True)
+M_mask = tensors("M")[0]
+
+dropout = IndexLayer(
+    "dropout", Yi[n, d], Xi[n, d] * M_mask[n, d] / (1 - p_drop),
+    inputs=(Xi[n, d], M_mask[n, d]), ranges={n: Nb, d: Db}, params={p_drop: sp.Rational(1, 2)},
+    hand=[Gradient(Gi[n, d] * M_mask[n, d] / (1 - p_drop), wrt=Xi,
+                   label="dX = G .* M / (1 - p)")],
+    doc="Inverted dropout with the mask M (0 or 1 entries) an input: Y = X .* M / (1 - p).",
+)
+
 #: the layers declared in index notation, by name
-TENSOR_LAYERS = {"batchnorm": batchnorm}
+TENSOR_LAYERS = {"batchnorm": batchnorm, "softmax_rows": softmax_rows, "dropout": dropout}
 
 
 def _activation_layers() -> dict:

@@ -288,7 +288,35 @@ def in_named_terms(expr: sp.Expr, layer: IndexLayer, ranges: dict) -> sp.Expr:
                 shorter = rewritten
         if sp.count_ops(shorter) <= sp.count_ops(best):
             best = shorter
+    through_output = in_terms_of_output(best, layer, ranges)
+    if through_output is not None and sp.count_ops(through_output) < sp.count_ops(best):
+        best = through_output
     return best
+
+
+def in_terms_of_output(expr: sp.Expr, layer: IndexLayer, ranges: dict):
+    """expr with the forward's core written through the output, where the forward is a
+    core (holding the inputs) times factors free of them: Y = exp(X - m)/Z puts Y Z for
+    each exp(X[n, j] - m[n]), so that the backward reads the cached output (softmax:
+    Y (G - rowsum(G .* Y))). None when the forward has no such core."""
+    inputs = set(layer.bases)
+    factors = sp.Mul.make_args(layer.forward)
+    core = [f for f in factors if any(e.base in inputs for e in f.atoms(sp.Indexed))]
+    if len(core) != 1 or isinstance(core[0], sp.Indexed):
+        return None
+    rest = sp.Mul(*(f for f in factors if f is not core[0]))
+    wild = {i: sp.Wild(f"w_{i}") for i in layer.output.indices}
+    pattern = core[0].xreplace(wild)
+    value = (layer.output / rest).xreplace(wild)
+
+    matches = {}
+    for sub in sp.preorder_traversal(expr):
+        found = sub.match(pattern) if not sub.is_Atom else None
+        if found is not None and all(w in found for w in wild.values()):
+            matches[sub] = value.xreplace(found)
+    if not matches:
+        return None
+    return tidy_vjp(collapse(expr.xreplace(matches), ranges))
 
 
 def tidy_vjp(expr: sp.Expr) -> sp.Expr:

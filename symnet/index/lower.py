@@ -289,14 +289,11 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
             text = f"({text}){reshape}" if not isinstance(array, Array) else text + reshape
         backward += statement(target, text)
         results.append(target)
-    used = {s for v in vjps.values() for s in v.free_symbols if s in layer.ranges.values()}
-    used |= {s for _, s in sums for s in s.free_symbols if s in layer.ranges.values()}
+    words = _words("\n".join(backward))
+    used = {s for s in layer.ranges.values() if str(s) in words}
     backward = _sizes(layout, used, UPSTREAM, layer.upstream) + backward
-    forward_used = {s for v in layer.statistics.values() for s in v.free_symbols} \
-        | layer.forward.free_symbols
-    forward_sizes = {s for s in forward_used if s in layer.ranges.values()}
-    code_forward = "\n".join(forward)
-    forward_sizes = {s for s in forward_sizes if str(s) in _words(code_forward)}
+    words = _words("\n".join(forward))
+    forward_sizes = {s for s in layer.ranges.values() if str(s) in words}
     first = layer.inputs[0]
     forward = _sizes(layout, forward_sizes, str(first.base), first.base) + forward
     cached = _cached(layer, backward, results)
@@ -333,7 +330,7 @@ def _cached(layer: IndexLayer, backward: list, results: list) -> list:
     """The arrays and parameters backward reads that it does not compute itself."""
     words = _words("\n".join(backward))
     computed = {line.split(" = ")[0] for line in backward if " = " in line}
-    order = [str(e.base) for e in (*layer.inputs, *layer.statistics)] \
+    order = [str(e.base) for e in (*layer.inputs, *layer.statistics, layer.output)] \
         + [str(s) for s in layer.params]
     return [name for name in order if name in words and name not in computed
             and name not in results]

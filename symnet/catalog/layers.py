@@ -142,8 +142,23 @@ dropout = IndexLayer(
     doc="Inverted dropout with the mask M (0 or 1 entries) an input: Y = X .* M / (1 - p).",
 )
 
+K, E = index_size("K"), index_size("E")
+i, e = indices("i e")
+X1, X2, W3, b3 = tensors("X1 X2 W b")
+
+bilinear = IndexLayer(
+    "bilinear", Yi[n, i], over(over(X1[n, d] * W3[i, d, e] * X2[n, e], d, Db), e, E) + b3[i],
+    inputs=(X1[n, d], X2[n, e], W3[i, d, e], b3[i]), ranges={n: Nb, i: K, d: Db, e: E},
+    hand=[Gradient(over(X1[k, d] * X2[k, e] * Gi[k, i], k, Nb), wrt=W3,
+                   label="dW[i, d, e] = sum_n G[n, i] X1[n, d] X2[n, e]"),
+          Gradient(colsum(Gi[k, i]), wrt=b3, label="db = colsum(G)")],
+    doc="The bilinear layer Y[n, i] = sum_{d, e} X1[n, d] W[i, d, e] X2[n, e] + b[i], a "
+        "weight of rank 3 (torch.nn.Bilinear).",
+)
+
 #: the layers declared in index notation, by name
-TENSOR_LAYERS = {"batchnorm": batchnorm, "softmax_rows": softmax_rows, "dropout": dropout}
+TENSOR_LAYERS = {"batchnorm": batchnorm, "softmax_rows": softmax_rows, "dropout": dropout,
+                 "bilinear": bilinear}
 
 
 def _activation_layers() -> dict:

@@ -148,52 +148,96 @@ class Layout:
         return sp.Mul(*[self.array(f, bound) for f in factors])
 
     def reduction(self, s: sp.Sum, bound: dict, kind=AxisSum) -> sp.Expr:
-        if len(s.limits) > 1:
-            inner = sp.Sum(s.function, *s.limits[:-1])
-            return self.reduction(sp.Sum(inner, s.limits[-1]), bound, kind)
-        variable = s.limits[0][0]
-        axis = self._axis_of(s.function, variable)
-        free = {self.axis.get(i, bound.get(i)) for i in _indices(s.function) - {variable}}
-        if axis is not None and axis not in free:
+        """A sum over each of its indices' axes (keepdims), or one np.einsum for a
+        contraction or where an index's axis is taken."""
+        variables = [limit[0] for limit in s.limits]
+        axes = [self._axis_of(s.function, v) for v in variables]
+        free = {self.axis.get(i, bound.get(i)) for i in _indices(s.function) - set(variables)}
+        if None not in axes and len(set(axes)) == len(axes) and not set(axes) & free \
+                and not self.is_contraction(s):
             try:
-                body = self.array(s.function, {**bound, variable: axis})
-                return kind(body, sp.Integer(axis))
+                body = self.array(s.function, {**bound, **dict(zip(variables, axes,
+                                                                    strict=True))})
+                for axis in axes[:-1]:
+                    body = AxisSum(body, sp.Integer(axis))
+                return kind(body, sp.Integer(axes[-1]))
             except _Misplaced:
                 pass
         einsum = self.einsum(s, bound)
         return einsum if kind is AxisSum else einsum / (s.limits[0][2] + 1)
+
+    def is_contraction(self, s: sp.Sum) -> bool:
+        """Whether the sum's body multiplies entries over different axes (X1[n, d] W[k, d, e]):
+        summed by broadcasting, it would build an array larger than any of them."""
+        flat = flattened(s)
+        if flat is None:
+            return False
+        axes = {frozenset(self.axes_of[f.base]) for f in sp.Mul.make_args(flat.function)
+                if isinstance(f, sp.Indexed)}
+        return len(axes) > 1
 
     def _axis_of(self, body: sp.Expr, variable) -> int | None:
         found = {self.axes_of[e.base][e.indices.index(variable)]
                  for e in body.atoms(sp.Indexed) if variable in e.indices}
         return found.pop() if len(found) == 1 else None
 
-    def einsum(self, s: sp.Sum, bound: dict) -> sp.Expr:
+    def einsum(self, s: sp.Sum, bound: dict, order=None) -> sp.Expr:
         """A sum of a product of entries as one np.einsum (output: its free indices at
-        their layout axes, None at the axes between)."""
-        summed = []
-        body = s
-        while isinstance(body, sp.Sum):
-            summed += [limit[0] for limit in body.limits]
-            body = body.function
-        factors = sp.Mul.make_args(body)
-        if not all(isinstance(f, sp.Indexed) for f in factors):
-            raise CodegenError(self.layer.name, f"cannot lower {s}: a contraction of entries "
-                               f"only becomes np.einsum")
-        letters = {}
-        for f in factors:
-            for i in f.indices:
-                letters.setdefault(i, LETTERS[len(letters)])
+        their layout axes, None at the axes between; or in `order`, an input's own)."""
+        flat = flattened(s)
+        if flat is None or any(e.base in self.placed for e in flat.atoms(sp.Indexed)):
+            raise CodegenError(self.layer.name, f"cannot lower {s}: only a sum of a product of "
+                               f"the inputs' entries becomes np.einsum")
+        summed = [limit[0] for limit in flat.limits]
+        body = flat.function
+        factors = [f for f in sp.Mul.make_args(body) if isinstance(f, sp.Indexed)]
+        constant = sp.Mul(*(f for f in sp.Mul.make_args(body) if not isinstance(f, sp.Indexed)))
+        letters = _letters(factors)
         free = sorted(_indices(body) - set(summed), key=lambda i: self.axis[i])
         spec = ",".join("".join(letters[i] for i in f.indices) for f in factors) + "->" \
             + "".join(letters[i] for i in free)
+        if order is not None:
+            free = list(order)
+            spec = spec.split("->")[0] + "->" + "".join(letters[i] for i in free)
         operands = [Array(self.names[f.base]) for f in factors]
-        result = Einsum(sp.Symbol(spec), *operands)
+        result = constant * Einsum(sp.Symbol(spec), *operands)
         axes = [self.axis[i] for i in free]
-        if axes and axes != list(range(axes[0], axes[-1] + 1)):
+        if order is None and axes and axes != list(range(axes[0], axes[-1] + 1)):
             slots = [":" if n in axes else "None" for n in range(axes[0], axes[-1] + 1)]
             return Array(f"{code_text(result)}[{', '.join(slots)}]")
         return result
+
+
+def _letters(factors) -> dict:
+    """Each index's einsum letter: its own name where that is one letter (n, d, e)."""
+    order = list(dict.fromkeys(i for f in factors for i in f.indices))
+    own = [str(i) for i in order]
+    if all(len(name) == 1 and name in LETTERS for name in own) and len(set(own)) == len(own):
+        return dict(zip(order, own, strict=True))
+    return {i: LETTERS[n] for n, i in enumerate(order)}
+
+
+def flattened(s: sp.Sum):
+    """A nest of sums of a product as one sum over all their indices, every factor inside
+    (Sum_k G[n, k] Sum_e W[k, d, e] X2[n, e] -> Sum_{k, e} G W X2); None when a body is not
+    a product of entries, sums and constants."""
+    limits, factors = [], []
+    pending = [s]
+    while pending:
+        term = pending.pop()
+        if isinstance(term, sp.Sum):
+            limits += list(term.limits)
+            pending.append(term.function)
+            continue
+        for factor in sp.Mul.make_args(term):
+            if isinstance(factor, sp.Sum):
+                pending.append(factor)
+            elif isinstance(factor, sp.Indexed) or not _indices(factor) and not factor.has(
+                    sp.Indexed):
+                factors.append(factor)
+            else:
+                return None
+    return sp.Sum(sp.Mul(*factors), *limits)
 
 
 class _Misplaced(Exception):
@@ -225,7 +269,11 @@ def _shared_sums(vjps: dict, layout: Layout, taken: set) -> tuple[list, dict]:
     """Each outermost sum of the VJPs computed once: ([(name, sum)], the VJPs with each
     sum as its temporary)."""
     sums = []
+    whole = [v for v in vjps.values() if isinstance(v, sp.Sum) and layout.is_contraction(v)
+             and sum(v.has(w) for w in vjps.values()) == 1]   # an einsum in the input's order
     for expr in vjps.values():
+        if expr in whole:
+            continue
         for s in sp.preorder_traversal(expr):
             if isinstance(s, sp.Sum) and s not in sums \
                     and not any(s in outer.atoms(sp.Sum) for outer in sums if outer != s):
@@ -259,8 +307,10 @@ def _lines(target: str, value: sp.Expr) -> list[str]:
 
 def _vjp_value(layout: Layout, entry: sp.Indexed, value: sp.Expr) -> tuple[str, sp.Expr]:
     """The VJP's array, reshaped to the input's own shape where the layout keeps axes."""
-    array = layout.array(value)
     axes = layout.axes_of[entry.base]
+    if isinstance(value, sp.Sum) and layout.is_contraction(value):
+        return "", layout.einsum(value, {}, order=entry.indices)   # in the input's own order
+    array = layout.array(value)
     if list(axes) == list(range(len(axes))):
         return "", array
     return f".reshape({layout.names[entry.base]}.shape)", array

@@ -330,3 +330,46 @@ def _generated_path(name):
     from tests.helpers import GENERATED
 
     return GENERATED / "layers" / f"{name}.py"
+
+
+def _gradient_error(module, layer, seed=0) -> float:
+    arrays = _inputs(layer, seed)
+    Y, cache = module.forward(*arrays)
+    G = np.random.default_rng(seed + 10).normal(size=Y.shape)
+    grads = module.backward(G, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    worst, h = 0.0, 1e-6
+    for k, array in enumerate(arrays):
+        for at in np.ndindex(array.shape):
+            shifted = [a.copy() for a in arrays]
+            shifted[k][at] += h
+            up = (module.forward(*shifted)[0] * G).sum()
+            shifted[k][at] -= 2 * h
+            numeric = (up - (module.forward(*shifted)[0] * G).sum()) / (2 * h)
+            worst = max(worst, abs(grads[k][at] - numeric) / max(1.0, abs(numeric)))
+    return worst
+
+
+@pytest.mark.parametrize("mutation", ["flipped sign", "dropped term"])
+@pytest.mark.parametrize("name", list(TENSOR_LAYERS))
+def test_a_mutation_planted_in_a_generated_backward_is_caught(name, mutation):
+    import ast
+
+    from tests.helpers import MUTATIONS, FirstOnly, load
+
+    path = _generated_path(name)
+    tree = ast.parse(path.read_text())
+    backward = next(f for f in tree.body if isinstance(f, ast.FunctionDef)
+                    and f.name == "backward")
+    def change(node):   # not the cache's unpacking (a tuple target)
+        if isinstance(node, ast.Assign) and not isinstance(node.targets[0], ast.Name):
+            return None
+        return MUTATIONS[mutation](node)
+
+    changer = FirstOnly(change)
+    backward.body = [changer.visit(statement) for statement in backward.body]
+    if not changer.done:
+        pytest.skip(f"no place for a {mutation} in {name}'s backward")
+    mutated = load(path, ast.unparse(ast.fix_missing_locations(tree)))
+    assert _gradient_error(_generated(name), TENSOR_LAYERS[name]) <= 1e-7
+    assert _gradient_error(mutated, TENSOR_LAYERS[name]) > 1e-3

@@ -373,3 +373,23 @@ def test_a_mutation_planted_in_a_generated_backward_is_caught(name, mutation):
     mutated = load(path, ast.unparse(ast.fix_missing_locations(tree)))
     assert _gradient_error(_generated(name), TENSOR_LAYERS[name]) <= 1e-7
     assert _gradient_error(mutated, TENSOR_LAYERS[name]) > 1e-3
+
+
+def test_a_users_layer_with_a_statistic_over_the_features_derives_proves_and_generates(
+        tmp_path, monkeypatch, capsys):
+    from symnet.cli import main
+    from symnet.loader import resolve
+    from tests.helpers import ROOT, load
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    reference = f"{ROOT / 'examples' / 'my_tensor_layer.py'}:layernorm"
+    layer = resolve(reference)
+    assert main(["check", reference]) == 0
+    assert "3 proved" in capsys.readouterr().out
+    assert main(["generate", reference, "-o", str(tmp_path / "out")]) == 0
+    module = load(tmp_path / "out" / "layers" / "layernorm.py")
+    assert _gradient_error(module, layer) <= 1e-7
+    X_, gamma_, beta_ = _inputs(layer, 1)
+    mean = X_.mean(axis=1, keepdims=True)
+    expected = gamma_ * (X_ - mean) / np.sqrt(X_.var(axis=1, keepdims=True) + 1e-5) + beta_
+    np.testing.assert_allclose(module.forward(X_, gamma_, beta_)[0], expected, rtol=1e-12)

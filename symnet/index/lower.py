@@ -167,14 +167,18 @@ class Layout:
         return einsum if kind is AxisSum else einsum / (s.limits[0][2] + 1)
 
     def is_contraction(self, s: sp.Sum) -> bool:
-        """Whether the sum's body multiplies entries over different axes (X1[n, d] W[k, d, e]):
-        summed by broadcasting, it would build an array larger than any of them."""
+        """Whether the sum's body multiplies entries over different axes (X1[n, d] W[k, d, e])
+        so that no one of them spans them all: summed by broadcasting, it would build an
+        array larger than any of them. (A product with a statistic, held in the layout, is
+        summed by broadcasting: correct, if not the least memory.)"""
         flat = flattened(s)
         if flat is None:
             return False
-        axes = {frozenset(self.axes_of[f.base]) for f in sp.Mul.make_args(flat.function)
-                if isinstance(f, sp.Indexed)}
-        return len(axes) > 1
+        axes = [set(self.axes_of[f.base]) for f in sp.Mul.make_args(flat.function)
+                if isinstance(f, sp.Indexed)]
+        union = set().union(*axes) if axes else set()
+        return bool(axes) and max(len(a) for a in axes) < len(union) \
+            and not any(f.base in self.placed for f in flat.atoms(sp.Indexed))
 
     def _axis_of(self, body: sp.Expr, variable) -> int | None:
         found = {self.axes_of[e.base][e.indices.index(variable)]

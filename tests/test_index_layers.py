@@ -132,17 +132,28 @@ def test_a_planted_slip_in_a_hand_form_is_refuted_with_a_counterexample(slip):
     assert not zero_for_every_size(batchnorm, derived, wrong)
 
 
+def _not_again(layer):
+    raise AssertionError("checked again: the cache did not keep the verdicts")
+
+
 def test_check_json_gives_each_verdict_its_sizes(capsys, tmp_path, monkeypatch):
     import json
 
     from symnet.cli import main
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert main(["check", "batchnorm", "--json"]) == 0
-    entry = json.loads(capsys.readouterr().out)["entries"][0]
-    assert entry["kind"] == "tensor layer"
-    assert {v["sizes"] for v in entry["verdicts"]} == {"symbolic"}
-    assert {v["status"] for v in entry["verdicts"]} == {"proved"}
+    monkeypatch.delenv("SYMNET_NO_CACHE", raising=False)
+    monkeypatch.setenv("SYMNET_CACHE", str(tmp_path / "cache"))
+    for how in ("checked", "kept in the cache"):
+        if how == "kept in the cache":   # the second run must not check again
+            import symnet.index.check
+
+            monkeypatch.setattr(symnet.index.check, "check_index_layer", _not_again)
+        assert main(["check", "batchnorm", "--json"]) == 0
+        entry = json.loads(capsys.readouterr().out)["entries"][0]
+        assert entry["kind"] == "tensor layer"
+        assert {v["sizes"] for v in entry["verdicts"]} == {"symbolic"}
+        assert {v["status"] for v in entry["verdicts"]} == {"proved"}
 
 
 # --- 4. generated code ---------------------------------------------------------------------

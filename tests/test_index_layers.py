@@ -404,3 +404,16 @@ def test_a_users_layer_with_a_statistic_over_the_features_derives_proves_and_gen
     mean = X_.mean(axis=1, keepdims=True)
     expected = gamma_ * (X_ - mean) / np.sqrt(X_.var(axis=1, keepdims=True) + 1e-5) + beta_
     np.testing.assert_allclose(module.forward(X_, gamma_, beta_)[0], expected, rtol=1e-12)
+
+
+def test_an_input_whose_axes_run_against_the_layout_is_transposed_not_reshaped(tmp_path):
+    from symnet.codegen.emit import Source, module_file
+    from tests.helpers import load
+
+    A = sp.IndexedBase("A", real=True)
+    layer = IndexLayer("crossed", Y[n, d], X[n, d] * A[d, n] + over(A[d, k] * X[k, d], k, N),
+                       inputs=(X[n, d], A[d, n]), ranges={n: N, d: D})
+    path = tmp_path / "crossed.py"
+    path.write_text(module_file(Source("crossed", layer))[1])
+    module = load(path)
+    assert _gradient_error(module, layer) <= 1e-7

@@ -417,3 +417,29 @@ def test_an_input_whose_axes_run_against_the_layout_is_transposed_not_reshaped(t
     path.write_text(module_file(Source("crossed", layer))[1])
     module = load(path)
     assert _gradient_error(module, layer) <= 1e-7
+
+
+def test_the_affine_layer_in_index_notation_lowers_to_blas_products_like_the_matrix_one(
+        tmp_path):
+    from symnet.codegen.emit import Source, module_file
+    from tests.helpers import GENERATED, load
+
+    M, m = size("M"), indices("m")[0]
+    Wd, b = sp.IndexedBase("W", real=True), sp.IndexedBase("b", real=True)
+    layer = IndexLayer("dense", Y[n, m], over(X[n, d] * Wd[d, m], d, D) + b[m],
+                       inputs=(X[n, d], Wd[d, m], b[m]), ranges={n: N, d: D, m: M})
+    path = tmp_path / "dense.py"
+    path.write_text(module_file(Source("dense", layer))[1])
+    source = path.read_text()
+    for line in ("Y = X @ W + b", "dX = dY @ W.T", "dW = X.T @ dY"):
+        assert line in source
+    assert "einsum" not in source
+    dense, affine = load(path), load(GENERATED / "layers" / "affine.py")
+    rng = np.random.default_rng(0)
+    X_, W_, b_, G_ = (rng.normal(size=s) for s in ((4, 3), (3, 2), (2,), (4, 2)))
+    Y_, cache = dense.forward(X_, W_, b_)
+    Y2, cache2 = affine.forward(X_, W_, b_[None, :])
+    np.testing.assert_allclose(Y_, Y2, rtol=1e-14)
+    for mine, theirs in zip(dense.backward(G_, cache), affine.backward(G_, cache2),
+                            strict=True):
+        np.testing.assert_allclose(mine, theirs.reshape(mine.shape), rtol=1e-14)

@@ -5,9 +5,10 @@ each at its own axis. An input's entry X[n, d] is the array X with None at the l
 axes it lacks (transposed first where its axes run in another order); a statistic or a
 temporary is held at its place in the layout (mu[d] as a (1, D) row). A sum over an index
 is the sum over that index's axis, keepdims=True (`.mean` where it is divided by its
-count); a sum of a product of entries none of which spans all its axes (a contraction,
-X1[n, d] W[i, d, e] X2[n, e]) is one np.einsum, so that no array larger than its operands
-is built.
+count); a sum of a product of entries none of which spans all its axes (a contraction)
+is a BLAS matrix product where it is one (X[n, d] W[d, m]: X @ W) and otherwise one
+np.einsum (X1[n, d] W[i, d, e] X2[n, e]), so that no array larger than its operands is
+built.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from symnet.codegen.errors import CodegenError
+from symnet.codegen.forms import MatProd, Transposed
 from symnet.codegen.printer import NumpyPrinter
 from symnet.index.declare import IndexLayer
 
@@ -202,13 +204,32 @@ class Layout:
         if order is not None:
             free = list(order)
             spec = spec.split("->")[0] + "->" + "".join(letters[i] for i in free)
+        product = self.matmul(factors, summed, free)
         operands = [Array(self.names[f.base]) for f in factors]
-        result = constant * Einsum(sp.Symbol(spec), *operands)
+        result = constant * (product if product is not None
+                             else Einsum(sp.Symbol(spec), *operands))
         axes = [self.axis[i] for i in free]
         if order is None and axes and axes != list(range(axes[0], axes[-1] + 1)):
             slots = [":" if n in axes else "None" for n in range(axes[0], axes[-1] + 1)]
             return Array(f"{code_text(result)}[{', '.join(slots)}]")
         return result
+
+
+    def matmul(self, factors: list, summed: list, free: list):
+        """A[i, s] B[s, j] summed over s as the BLAS product A @ B (each side transposed
+        where its indices run the other way), else None."""
+        if len(factors) != 2 or len(summed) != 1 or len(free) != 2 \
+                or any(len(f.indices) != 2 for f in factors):
+            return None
+        (s,), (first, second) = summed, free
+        left = next((f for f in factors if first in f.indices and s in f.indices), None)
+        right = next((f for f in factors if f is not left), None)
+        if left is None or right is None or set(right.indices) != {s, second}:
+            return None
+        a, b = Array(self.names[left.base]), Array(self.names[right.base])
+        a = Transposed(a) if left.indices == (s, first) else a
+        b = Transposed(b) if right.indices == (second, s) else b
+        return MatProd(a, b)
 
 
 def _letters(factors) -> dict:

@@ -248,7 +248,7 @@ def test_every_layer_of_the_catalog_but_the_activations_has_its_module():
     activations = {n for n, d in REGISTRY.items() if d.kind == "activation"}
     assert set(LAYER_NAMES) == layers - activations and {"affine", "maxout_layer"} <= \
         set(LAYER_NAMES)
-    from symnet.catalog.layers import TENSOR_LAYERS   # index notation: symnet.index
+    from symnet.catalog.layers import TENSOR_LAYERS  # index notation: symnet.index
 
     on_disk = {p.stem for p in (GENERATED / "layers").glob("*.py")} - {"__init__"}
     assert on_disk == set(LAYER_NAMES) | set(TENSOR_LAYERS)

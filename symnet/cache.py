@@ -312,13 +312,16 @@ def _decode_verdicts(data) -> list:
     _require(isinstance(data, list), "verdicts are a list")
     found = []
     for d in data:
-        _require(isinstance(d, dict) and set(d) == {"claim", "status", "detail",
-                                                   "counterexample"}, "a verdict's fields")
+        _require(isinstance(d, dict) and set(d) - {"sizes"} == {"claim", "status", "detail",
+                                                               "counterexample"},
+                 "a verdict's fields")
+        _require(d.get("sizes") is None or isinstance(d["sizes"], str), "a verdict's sizes")
         _require(isinstance(d["claim"], str) and isinstance(d["detail"], str)
                  and d["status"] in (PROVED, REFUTED, PROBED), "a verdict's values")
         _require(d["counterexample"] is None or _is_counterexample(d["counterexample"]),
                  "a counterexample")
-        found.append(Verdict(d["claim"], d["status"], d["detail"], d["counterexample"] or {}))
+        found.append(Verdict(d["claim"], d["status"], d["detail"], d["counterexample"] or {},
+                             d.get("sizes")))
     return found
 
 

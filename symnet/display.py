@@ -14,6 +14,8 @@ import functools
 import sympy as sp
 
 from symnet.derive.scalar import ActivationDerivation, LossDerivation, softmax_legend
+from symnet.index.derive import IndexDerivation
+from symnet.index.page import describe_index
 from symnet.matrix.display import activation_layer_rows, layer_rows, network_rows
 from symnet.matrix.network_derive import NetworkDerivation
 from symnet.matrix.vjp import LayerDerivation
@@ -113,6 +115,7 @@ def _(derivation: LossDerivation) -> list[Row]:
 
 describe.register(LayerDerivation, layer_rows)
 describe.register(NetworkDerivation, network_rows)
+describe.register(IndexDerivation, describe_index)
 
 
 def declaration_latex(decl) -> str:

@@ -49,6 +49,20 @@ DECLARATION_FILES = {
                  "G = sp.MatrixSymbol('G', 2, 5)\n"
                  "misfit = Layer('misfit', X * W, inputs=(X, W), upstream=G)\n",
     "syntax.py": "from symnet import Activation\nsquare = Activation('square', x**2 inputs=x)\n",
+    "index_summed.py": "from symnet.index import IndexLayer, indices, over, size, tensors\n"
+                       "N, D = size('N'), size('D')\nn, d = indices('n d')\nX, Y = tensors('X Y')\n"
+                       "summed = IndexLayer('summed', Y[n, d], over(X[n, d], n, N),\n"
+                       "                    inputs=(X[n, d],), ranges={n: N, d: D})\n",
+    "index_sizes.py": "from symnet.index import IndexLayer, indices, over, size, tensors\n"
+                      "N, D = size('N'), size('D')\nn, d, k = indices('n d k')\n"
+                      "X, Y = tensors('X Y')\n"
+                      "sizes = IndexLayer('sizes', Y[n, d], X[n, d] + over(X[k, d], k, D),\n"
+                      "                   inputs=(X[n, d],), ranges={n: N, d: D})\n",
+    "index_rank.py": "from symnet.index import IndexLayer, indices, size, tensors\n"
+                     "N, D = size('N'), size('D')\nn, d = indices('n d')\n"
+                     "X, Y, W = tensors('X Y W')\n"
+                     "ranked = IndexLayer('ranked', Y[n, d], X[n, d] * W[d],\n"
+                     "                    inputs=(X[n, d],), ranges={n: N, d: D})\n",
     "fine.py": "from symnet import Activation\nfrom symnet.symbols import x\n"
                "square = Activation('square', x**2, inputs=x)\n",
 }
@@ -143,6 +157,12 @@ ROWS = [
                                                               "catalog_relu"], False),
     ("matrix sizes do not fit", ["check", "misfit.py"], ["misfit.py:5", "3 columns", "4 rows"],
      False),
+    ("index free and summed", ["check", "index_summed.py"],
+     ["index_summed.py:5", "'summed'", "index n", "free on the left and summed"], False),
+    ("index size mismatch", ["derive", "index_sizes.py:sizes"],
+     ["index_sizes.py:5", "'sizes'", "X[k, d]", "size D", "axis of size N"], False),
+    ("index undeclared rank", ["check", "index_rank.py"],
+     ["index_rank.py:5", "'ranked'", "W is used", "no declared rank"], False),
     ("syntax error", ["check", "syntax.py"], ["syntax.py:2", "syntax"], False),
     ("no such file", ["check", "nowhere.py"], ["nowhere.py", "no such file"], False),
     ("no such declaration", ["derive", "fine.py:cube"], ["fine.py", "'cube'"], False),

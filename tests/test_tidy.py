@@ -81,7 +81,7 @@ def _gradients(decl):
             derived, record = decl.expand_outputs(derived), Gradient(
                 decl.expand_outputs(record.expected), wrt=record.wrt)
             key = f"dL/d{record.wrt}"
-        elif getattr(decl, "kind", "") == "layer":
+        elif getattr(decl, "kind", "") in ("layer", "tensor layer"):
             derived, key = derivation.vjps[record.wrt], f"dL/d{record.wrt}"
         elif isinstance(record, Gradient) and (record.of is not None or record.wrt is not None):
             derived = derive_gradient(decl, record.of, record.wrt)

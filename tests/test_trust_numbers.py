@@ -69,7 +69,22 @@ def _catalog_results(decl, dtype) -> list:
 FOLDERS_OF = {"activation": "activations", "loss": "losses", "regularizer": "regularizers"}
 
 
+def _tensor_layer_results(name, dtype) -> list:
+    """A tensor layer (symnet.index): each input drawn at its shape, N = 5 and 3 elsewhere."""
+    from symnet.catalog.layers import TENSOR_LAYERS
+
+    layer, module = TENSOR_LAYERS[name], layers.generated(name)
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=tuple(5 if str(s) == "N" else 3 for s in layer.shape_of(e)))
+              .astype(dtype) for e in layer.inputs]
+    out, cache = module.forward(*arrays)
+    grads = module.backward(np.ones_like(out), cache)
+    return [out, *(grads if isinstance(grads, tuple) else (grads,))]
+
+
 def _layer_results(name, dtype) -> list:
+    if name not in LAYER_REGISTRY:
+        return _tensor_layer_results(name, dtype)
     layer = LAYER_REGISTRY[name]
     sizes = layers.sizes_of(layer, *layers.SIZES[1])
     arrays = layers.draw(layer, np.random.default_rng(0), sizes, dtype=dtype)

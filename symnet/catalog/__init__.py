@@ -20,16 +20,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
 
 from symnet.catalog import activations, layers, losses, steps
+from symnet.index import IndexLayer
 from symnet.matrix.layers import Layer
 from symnet.matrix.networks import Network
 from symnet.spec import Activation, Loss
 
 #: what a user's module may declare (symnet.loader)
-DECLARATION_TYPES = (Activation, Loss, Layer, Network)
+DECLARATION_TYPES = (Activation, Loss, Layer, Network, IndexLayer)
 #: the catalog's modules, in the order their entries are listed
 MODULES = (activations, losses, layers, steps)
 #: the kinds `symnet list` and `symnet check` show (a training step is generated only)
-LISTED_KINDS = ("activation", "loss", "regularizer", "layer", "network")
+LISTED_KINDS = ("activation", "loss", "regularizer", "layer", "network",
+                "tensor layer")
 
 
 def declarations_in(module: ModuleType) -> dict:

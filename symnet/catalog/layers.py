@@ -19,6 +19,8 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from symnet.catalog import activations
 from symnet.catalog.activations import maxout, relu, sigmoid
 from symnet.catalog.losses import l2, softmax_ce, squared_error, svm
+from symnet.index import IndexLayer, indices, over, tensors
+from symnet.index import size as index_size
 from symnet.matrix.layers import Layer, activation_layer, broadcast, elementwise, size
 from symnet.matrix.networks import Network, use
 from symnet.spec import Activation, Gradient, Identity
@@ -66,6 +68,97 @@ maxout_layer = Layer(
     ],
     doc="Maxout over two affine maps: max(X W1 + b1, X W2 + b2) entry by entry (L10).",
 )
+
+
+# --- tensor layers, in index notation (symnet.index) ---------------------------------------
+
+Nb, Db = index_size("N"), index_size("D")
+n, d, k = indices("n d k")
+Xi, Yi, Gi, gamma, beta, mu, var, sigma, x_hat = tensors("X Y G gamma beta mu var sigma x_hat")
+eps = sp.Symbol("eps", positive=True)
+
+
+def colsum(entry_of_k) -> sp.Sum:
+    """The sum over the batch, sum_k f(k), of an expression in the batch index k."""
+    return over(entry_of_k, k, Nb)
+
+
+# cs231n's staged backward through the graph mean -> centred -> variance -> inverse
+# deviation -> normalised -> scaled, each intermediate's gradient summed over the batch
+_dxhat = Gi[n, d] * gamma[d]
+_dvar = colsum(Gi[k, d] * gamma[d] * (Xi[k, d] - mu[d])) * sp.Rational(-1, 2) \
+    * (var[d] + eps) ** sp.Rational(-3, 2)
+_dmu = -colsum(Gi[k, d] * gamma[d]) / sigma[d] \
+    + _dvar * colsum(-2 * (Xi[k, d] - mu[d])) / Nb
+_staged_dX = _dxhat / sigma[d] + _dvar * 2 * (Xi[n, d] - mu[d]) / Nb + _dmu / Nb
+_compact_dX = gamma[d] / (Nb * sigma[d]) * (
+    Nb * Gi[n, d] - colsum(Gi[k, d]) - x_hat[n, d] * colsum(Gi[k, d] * x_hat[k, d]))
+
+batchnorm = IndexLayer(
+    "batchnorm", Yi[n, d], gamma[d] * x_hat[n, d] + beta[d],
+    inputs=(Xi[n, d], gamma[d], beta[d]), ranges={n: Nb, d: Db},
+    statistics={mu[d]: over(Xi[n, d], n, Nb) / Nb,
+                var[d]: over((Xi[n, d] - mu[d]) ** 2, n, Nb) / Nb,
+                sigma[d]: sp.sqrt(var[d] + eps),
+                x_hat[n, d]: (Xi[n, d] - mu[d]) / sigma[d]},
+    params={eps: sp.Float("1e-5")},
+    hand=[
+        Gradient(_staged_dX, wrt=Xi, label="staged: dX through mean, centred, variance, "
+                                           "inverse deviation, normalised, scaled"),
+        Gradient(_compact_dX, wrt=Xi, label="compact: dX = gamma/(N sigma) (N G - colsum(G) "
+                                            "- x_hat colsum(G .* x_hat))"),
+        Gradient(colsum(Gi[k, d] * x_hat[k, d]), wrt=gamma,
+                 label="dgamma = colsum(G .* x_hat)"),
+        Gradient(colsum(Gi[k, d]), wrt=beta, label="dbeta = colsum(G)"),
+    ],
+    doc="Batch normalisation in training mode: each column of X normalised by its mean and "
+        "variance over the batch, then scaled by gamma and shifted by beta.",
+)
+
+C, c = index_size("C"), indices("c")[0]
+shift, Z = tensors("shift Z")
+
+# the softmax is the same for any shift of a row; the row mean keeps exp's argument near
+# 0 for rows of moderate spread (a row max, which bounds it by 0, is not a sum and cannot
+# be declared in index notation yet)
+softmax_rows = IndexLayer(
+    "softmax_rows", Yi[n, c], sp.exp(Xi[n, c] - shift[n]) / Z[n],
+    inputs=(Xi[n, c],), ranges={n: Nb, c: C},
+    statistics={shift[n]: over(Xi[n, k], k, C) / C,
+                Z[n]: over(sp.exp(Xi[n, k] - shift[n]), k, C)},
+    hand=[Gradient(Yi[n, c] * (Gi[n, c] - over(Gi[n, k] * Yi[n, k], k, C)), wrt=Xi,
+                   label="dX = Y .* (G - rowsum(G .* Y))")],
+    doc="The softmax over each row of X as a layer (the attention-weights pattern).",
+)
+
+p_drop = sp.Symbol("p", positive=True)
+M_mask = tensors("M")[0]
+
+dropout = IndexLayer(
+    "dropout", Yi[n, d], Xi[n, d] * M_mask[n, d] / (1 - p_drop),
+    inputs=(Xi[n, d], M_mask[n, d]), ranges={n: Nb, d: Db}, params={p_drop: sp.Rational(1, 2)},
+    hand=[Gradient(Gi[n, d] * M_mask[n, d] / (1 - p_drop), wrt=Xi,
+                   label="dX = G .* M / (1 - p)")],
+    doc="Inverted dropout with the mask M (0 or 1 entries) an input: Y = X .* M / (1 - p).",
+)
+
+K, E = index_size("K"), index_size("E")
+i, e = indices("i e")
+X1, X2, W3, b3 = tensors("X1 X2 W b")
+
+bilinear = IndexLayer(
+    "bilinear", Yi[n, i], over(over(X1[n, d] * W3[i, d, e] * X2[n, e], d, Db), e, E) + b3[i],
+    inputs=(X1[n, d], X2[n, e], W3[i, d, e], b3[i]), ranges={n: Nb, i: K, d: Db, e: E},
+    hand=[Gradient(over(X1[k, d] * X2[k, e] * Gi[k, i], k, Nb), wrt=W3,
+                   label="dW[i, d, e] = sum_n G[n, i] X1[n, d] X2[n, e]"),
+          Gradient(colsum(Gi[k, i]), wrt=b3, label="db = colsum(G)")],
+    doc="The bilinear layer Y[n, i] = sum_{d, e} X1[n, d] W[i, d, e] X2[n, e] + b[i], a "
+        "weight of rank 3 (torch.nn.Bilinear).",
+)
+
+#: the layers declared in index notation, by name
+TENSOR_LAYERS = {"batchnorm": batchnorm, "softmax_rows": softmax_rows, "dropout": dropout,
+                 "bilinear": bilinear}
 
 
 def _activation_layers() -> dict:
@@ -189,4 +282,4 @@ NETWORKS = {n.name: n for n in (two_layer_relu, two_layer_linear, three_layer_re
                                 two_layer_softmax_ce)}
 
 #: what this module adds to the registry (symnet.catalog), in order
-DECLARATIONS = (*LAYERS.values(), *NETWORKS.values())
+DECLARATIONS = (*LAYERS.values(), *NETWORKS.values(), *TENSOR_LAYERS.values())

@@ -33,10 +33,12 @@ def catalog_sources() -> list[Source]:
     own module), then the fused training steps (generated/networks/). The catalog's
     networks have none: the runtime composes them from these."""
     from symnet.catalog import LAYER_REGISTRY, REGISTRY, STEPS
+    from symnet.catalog.layers import TENSOR_LAYERS
 
     layers = {name: decl for name, decl in LAYER_REGISTRY.items()
               if decl.kind == "layer" and decl.activation is None}
-    return [Source(name, decl) for name, decl in {**REGISTRY, **layers, **STEPS}.items()]
+    return [Source(name, decl) for name, decl in {**REGISTRY, **layers, **TENSOR_LAYERS,
+                                                  **STEPS}.items()]
 
 
 def composed_at_run_time(network) -> str:

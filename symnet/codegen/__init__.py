@@ -9,7 +9,8 @@
     statements.py   CSE with readable temporaries, statements in computing order
     lower.py        derivation -> Module (plain data for a template); `lower` dispatches on
                     the derivation's type
-    lower_layer.py  a layer's derivation -> Module (registers itself with `lower`)
+    lower_layer.py  a layer's derivation -> Module (registers itself with `lower`); a tensor
+                    layer's is symnet/index/lower.py, registered the same way
     step_plan.py, step_code.py, network_step.py, step_docs.py
                     fused training steps of whole networks (declared in symnet/catalog/steps.py):
                     planned, lowered, documented
@@ -24,6 +25,7 @@ from symnet.codegen import lower_layer  # noqa: F401  (registers the layers' low
 from symnet.codegen.emit import Source, differences, files_for, write_files
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.lower import Module, lower
+from symnet.index import lower as _index_lower  # noqa: F401  (and the tensor layers')
 
 __all__ = ["CodegenError", "Module", "Source", "differences", "files_for", "lower",
            "write_files"]

@@ -4,7 +4,8 @@ person writes, computed once per declaration.
     dispatch.py   derive(), the one entry, dispatching on the declaration's type
     scalar.py     activations and losses (registered there)
 
-Layers are derived in symnet.matrix.vjp, networks in symnet.matrix.network_derive: their
+Layers are derived in symnet.matrix.vjp, networks in symnet.matrix.network_derive, tensor
+layers in symnet.index.derive: their
 handlers are registered here, where the stage is imported, and not from their modules,
 which would import this package while they are half loaded (whichever of them is imported
 first) and so fail. symnet.display registers the page Jupyter shows of a derivation; it
@@ -29,6 +30,8 @@ from symnet.derive.scalar import (
     sum_deltas,
     tidy,
 )
+from symnet.index.declare import IndexLayer
+from symnet.index.derive import derive_index_layer
 from symnet.matrix.layers import Layer
 from symnet.matrix.network_derive import derive_network
 from symnet.matrix.networks import Network
@@ -37,6 +40,7 @@ from symnet.notation import ShowsAsLatex
 
 derivation_of.register(Layer, derive_layer)
 derivation_of.register(Network, derive_network)
+derivation_of.register(IndexLayer, derive_index_layer)
 
 import symnet.display  # noqa: E402, F401, I001  (registers the page of a derivation for Jupyter)
 

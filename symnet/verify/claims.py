@@ -88,14 +88,18 @@ class Verdict:
     status: str
     detail: str
     counterexample: dict = field(default_factory=dict)
+    #: the sizes the verdict holds for, where the claim has sizes of its own (a tensor
+    #: layer's: "symbolic", every N and D, or the explicit sizes it was checked at)
+    sizes: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.status != REFUTED
 
     def as_dict(self) -> dict:
-        return {"claim": self.claim, "status": self.status, "detail": self.detail,
-                "counterexample": self.counterexample or None}
+        found = {"claim": self.claim, "status": self.status, "detail": self.detail,
+                 "counterexample": self.counterexample or None}
+        return found if self.sizes is None else {**found, "sizes": self.sizes}
 
     def __str__(self) -> str:
         text = f"{self.status:8s} {self.claim}  [{self.detail}]"

@@ -1,0 +1,272 @@
+"""Index expressions -> array expressions, for a tensor layer's module (lower.py).
+
+Every array lives in one layout: the output's indices, then the inputs' other indices,
+each at its own axis. An input's entry X[n, d] is the array X with None at the layout
+axes it lacks (transposed first where its axes run in another order); a statistic or a
+temporary is held at its place in the layout (mu[d] as a (1, D) row). A sum over an index
+is the sum over that index's axis, keepdims=True (`.mean` where it is divided by its
+count); a sum of a product of entries none of which spans all its axes (a contraction)
+is a BLAS matrix product where it is one (X[n, d] W[d, m]: X @ W) and otherwise one
+np.einsum (X1[n, d] W[i, d, e] X2[n, e]), so that no array larger than its operands is
+built.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+
+from symnet.codegen.errors import CodegenError
+from symnet.codegen.forms import MatProd, Transposed
+from symnet.codegen.printer import NumpyPrinter
+from symnet.index.declare import IndexLayer
+
+UPSTREAM = "dY"
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+class Array(sp.Symbol):
+    """An array as the code names it (X, X[:, None], a statistic, a temporary)."""
+
+
+class AxisSum(sp.Function):
+    """The sum of an array over one axis, keepdims=True; `mean` when divided by the count."""
+
+    is_real = True
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+
+class AxisMean(AxisSum):
+    pass
+
+
+class Einsum(sp.Function):
+    """np.einsum(spec, *operands), spec the first argument (a Symbol holding the text)."""
+
+    is_real = True
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+
+class IndexPrinter(NumpyPrinter):
+    def _print_Array(self, expr):
+        return expr.name
+
+    def _reduce(self, expr, method):
+        body, axis = expr.args
+        return (f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}"
+                f".{method}(axis={int(axis)}, keepdims=True)")
+
+    def _print_AxisSum(self, expr):
+        return self._reduce(expr, "sum")
+
+    def _print_AxisMean(self, expr):
+        return self._reduce(expr, "mean")
+
+    def _print_Einsum(self, expr):
+        spec, *operands = expr.args
+        shown = ", ".join(self._print(o) for o in operands)
+        return f"np.einsum('{spec.name}', {shown}, optimize=True)"
+
+
+def code_text(expr: sp.Expr) -> str:
+    printer = IndexPrinter({"names": {}, "dtype_of": "X", "fully_qualified_modules": True})
+    return printer.doprint(expr)
+
+
+# --- the layout ----------------------------------------------------------------------------
+
+
+class Layout:
+    """Where each index and each array sits; turns index expressions into array ones."""
+
+    def __init__(self, layer: IndexLayer):
+        self.layer = layer
+        order = list(layer.output.indices)
+        for entry in (*layer.inputs, *layer.statistics):
+            order += [i for i in entry.indices if i not in order]
+        self.order = tuple(order)
+        self.axis = {i: n for n, i in enumerate(self.order)}
+        declared = layer.declared()
+        #: base -> the layout axes of its declared axes
+        self.axes_of = {base: tuple(self.axis[i] for i in entry.indices)
+                        for base, entry in declared.items()}
+        #: arrays held at their place in the layout (statistics); the others are native
+        self.placed = {entry.base for entry in layer.statistics}
+        self.names = {base: str(base) for base in declared}
+        self.names[layer.upstream] = UPSTREAM
+        self.temporaries = {}   # Sum -> Array
+
+    def entry(self, e: sp.Indexed, bound: dict) -> sp.Expr:
+        """An entry as its array placed in the layout; `bound` maps summation indices to
+        the axis they run over (checked against the entry's own axes)."""
+        axes = self.axes_of[e.base]
+        for i, axis in zip(e.indices, axes, strict=True):
+            where = bound.get(i, self.axis.get(i))
+            if where != axis:
+                raise _Misplaced(e)
+        name = self.names[e.base]
+        if e.base in self.placed:
+            return Array(name)
+        if list(axes) != sorted(axes):     # W[k, d] in a layout where d comes first
+            order = sorted(range(len(axes)), key=lambda n: axes[n])
+            name, axes = f"{name}.transpose({', '.join(map(str, order))})", sorted(axes)
+        if list(axes) == list(range(axes[0], axes[-1] + 1)):
+            return Array(name)
+        slots = [":" if n in axes else "None" for n in range(axes[0], axes[-1] + 1)]
+        return Array(f"{name}[{', '.join(slots)}]")
+
+    def array(self, expr: sp.Expr, bound: dict | None = None) -> sp.Expr:
+        bound = bound or {}
+        if isinstance(expr, sp.Indexed):
+            return self.entry(expr, bound)
+        if isinstance(expr, sp.Sum):
+            return self.reduction(expr, bound)
+        if isinstance(expr, sp.KroneckerDelta):
+            raise CodegenError(self.layer.name, f"a Kronecker delta {expr} was left in a VJP")
+        if not expr.args:
+            return expr
+        if expr.is_Mul:
+            return self._mul(expr, bound)
+        return expr.func(*[self.array(a, bound) for a in expr.args])
+
+    def _mul(self, expr: sp.Mul, bound: dict) -> sp.Expr:
+        """A sum divided by its count as a mean: Sum(f(k), k) / N -> f.mean(axis)."""
+        factors = list(expr.args)
+        for s in [f for f in factors if isinstance(f, sp.Sum) and len(f.limits) == 1]:
+            variable, lower, upper = s.limits[0]
+            count = (upper - lower + 1) ** -1
+            if count in factors:
+                factors.remove(count)
+                factors.remove(s)
+                return sp.Mul(self.reduction(s, bound, AxisMean),
+                              *[self.array(f, bound) for f in factors])
+        return sp.Mul(*[self.array(f, bound) for f in factors])
+
+    def reduction(self, s: sp.Sum, bound: dict, kind=AxisSum) -> sp.Expr:
+        """A sum over each of its indices' axes (keepdims), or one np.einsum for a
+        contraction or where an index's axis is taken."""
+        variables = [limit[0] for limit in s.limits]
+        axes = [self._axis_of(s.function, v) for v in variables]
+        free = {self.axis.get(i, bound.get(i)) for i in _indices(s.function) - set(variables)}
+        if None not in axes and len(set(axes)) == len(axes) and not set(axes) & free \
+                and not self.is_contraction(s):
+            try:
+                body = self.array(s.function, {**bound, **dict(zip(variables, axes,
+                                                                    strict=True))})
+                for axis in axes[:-1]:
+                    body = AxisSum(body, sp.Integer(axis))
+                return kind(body, sp.Integer(axes[-1]))
+            except _Misplaced:
+                pass
+        einsum = self.einsum(s, bound)
+        return einsum if kind is AxisSum else einsum / (s.limits[0][2] + 1)
+
+    def is_contraction(self, s: sp.Sum) -> bool:
+        """Whether the sum's body multiplies entries over different axes (X1[n, d] W[k, d, e])
+        so that no one of them spans them all: summed by broadcasting, it would build an
+        array larger than any of them. (A product with a statistic, held in the layout, is
+        summed by broadcasting: correct, if not the least memory.)"""
+        flat = flattened(s)
+        if flat is None:
+            return False
+        axes = [set(self.axes_of[f.base]) for f in sp.Mul.make_args(flat.function)
+                if isinstance(f, sp.Indexed)]
+        union = set().union(*axes) if axes else set()
+        return bool(axes) and max(len(a) for a in axes) < len(union) \
+            and not any(f.base in self.placed for f in flat.atoms(sp.Indexed))
+
+    def _axis_of(self, body: sp.Expr, variable) -> int | None:
+        found = {self.axes_of[e.base][e.indices.index(variable)]
+                 for e in body.atoms(sp.Indexed) if variable in e.indices}
+        return found.pop() if len(found) == 1 else None
+
+    def einsum(self, s: sp.Sum, bound: dict, order=None) -> sp.Expr:
+        """A sum of a product of entries as one np.einsum (output: its free indices at
+        their layout axes, None at the axes between; or in `order`, an input's own)."""
+        flat = flattened(s)
+        if flat is None or any(e.base in self.placed for e in flat.atoms(sp.Indexed)):
+            raise CodegenError(self.layer.name, f"cannot lower {s}: only a sum of a product of "
+                               f"the inputs' entries becomes np.einsum")
+        summed = [limit[0] for limit in flat.limits]
+        body = flat.function
+        factors = [f for f in sp.Mul.make_args(body) if isinstance(f, sp.Indexed)]
+        constant = sp.Mul(*(f for f in sp.Mul.make_args(body) if not isinstance(f, sp.Indexed)))
+        letters = _letters(factors)
+        free = sorted(_indices(body) - set(summed), key=lambda i: self.axis[i])
+        spec = ",".join("".join(letters[i] for i in f.indices) for f in factors) + "->" \
+            + "".join(letters[i] for i in free)
+        if order is not None:
+            free = list(order)
+            spec = spec.split("->")[0] + "->" + "".join(letters[i] for i in free)
+        product = self.matmul(factors, summed, free)
+        operands = [Array(self.names[f.base]) for f in factors]
+        result = constant * (product if product is not None
+                             else Einsum(sp.Symbol(spec), *operands))
+        axes = [self.axis[i] for i in free]
+        if order is None and axes and axes != list(range(axes[0], axes[-1] + 1)):
+            slots = [":" if n in axes else "None" for n in range(axes[0], axes[-1] + 1)]
+            return Array(f"{code_text(result)}[{', '.join(slots)}]")
+        return result
+
+
+    def matmul(self, factors: list, summed: list, free: list):
+        """A[i, s] B[s, j] summed over s as the BLAS product A @ B (each side transposed
+        where its indices run the other way), else None."""
+        if len(factors) != 2 or len(summed) != 1 or len(free) != 2 \
+                or any(len(f.indices) != 2 for f in factors):
+            return None
+        (s,), (first, second) = summed, free
+        left = next((f for f in factors if first in f.indices and s in f.indices), None)
+        right = next((f for f in factors if f is not left), None)
+        if left is None or right is None or set(right.indices) != {s, second}:
+            return None
+        a, b = Array(self.names[left.base]), Array(self.names[right.base])
+        a = Transposed(a) if left.indices == (s, first) else a
+        b = Transposed(b) if right.indices == (second, s) else b
+        return MatProd(a, b)
+
+
+def _letters(factors) -> dict:
+    """Each index's einsum letter: its own name where that is one letter (n, d, e)."""
+    order = list(dict.fromkeys(i for f in factors for i in f.indices))
+    own = [str(i) for i in order]
+    if all(len(name) == 1 and name in LETTERS for name in own) and len(set(own)) == len(own):
+        return dict(zip(order, own, strict=True))
+    return {i: LETTERS[n] for n, i in enumerate(order)}
+
+
+def flattened(s: sp.Sum):
+    """A nest of sums of a product as one sum over all their indices, every factor inside
+    (Sum_k G[n, k] Sum_e W[k, d, e] X2[n, e] -> Sum_{k, e} G W X2); None when a body is not
+    a product of entries, sums and constants."""
+    limits, factors = [], []
+    pending = [s]
+    while pending:
+        term = pending.pop()
+        if isinstance(term, sp.Sum):
+            limits += list(term.limits)
+            pending.append(term.function)
+            continue
+        for factor in sp.Mul.make_args(term):
+            if isinstance(factor, sp.Sum):
+                pending.append(factor)
+            elif isinstance(factor, sp.Indexed) or not _indices(factor) and not factor.has(
+                    sp.Indexed):
+                factors.append(factor)
+            else:
+                return None
+    return sp.Sum(sp.Mul(*factors), *limits)
+
+
+class _Misplaced(Exception):
+    """An index used on another axis than its array declares: needs an einsum."""
+
+
+def _indices(expr: sp.Expr) -> set:
+    return {i for e in expr.atoms(sp.Indexed) for i in e.indices}

@@ -1,0 +1,332 @@
+"""A tensor layer's VJPs, entry by entry, in terms of its named statistics.
+
+For an input X[m, e]: dL/dX[m, e] = Sum over the output indices o of G[o] dY[o]/dX[m, e].
+The derivative of Y is taken through the names (forward mode over the statistics: the
+partial of Y at each statistic's entry times that statistic's own derivative), so the
+result speaks of mu[d] and var[d] as the declaration does. Kronecker deltas are summed
+by symnet's own rules (`collapse`): sympy's Sum.doit fails for a sum over the batch axis
+(gosper_sum -> hypersimp: TypeError) and leaves Piecewise ranges where it works. A sum
+that is a statistic's definition is written as the statistic again (`fold`): the
+derivative of var holds Sum(X[k, d] - mu[d], k), which is N mu[d] - N mu[d] = 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symnet.algebra import canonical_dummies
+from symnet.errors import DerivationError
+from symnet.index.declare import IndexLayer, fresh_dummies, index
+from symnet.notation import ShowsAsLatex
+
+
+@dataclass(frozen=True)
+class IndexDerivation(ShowsAsLatex):
+    declaration: IndexLayer
+    #: input base -> dL/d input at the input's declared indices, in the statistics' names
+    vjps: dict
+    #: input base -> the same, everything written out in the inputs (the raw VJP)
+    raw: dict
+
+
+# --- summing deltas ----------------------------------------------------------------------
+
+
+def summation_ranges(expr: sp.Expr) -> dict:
+    """Each summation variable of expr -> its number of values (upper - lower + 1)."""
+    return {v: sp.expand(upper - lower + 1) for s in expr.atoms(sp.Sum)
+            for v, lower, upper in s.limits}
+
+
+def collapse(expr: sp.Expr, ranges: dict) -> sp.Expr:
+    """Sums brought to closed form, innermost first: Sum(f(k) delta(k, p), k) -> f(p) for a
+    p with k's range, factors free of k moved out, Sum(c, k) -> (number of k) * c, and
+    delta(a, b)**n -> delta(a, b). `ranges` gives the free indices' ranges; the
+    summation variables are distinct (fresh_dummies), so substituting never captures."""
+    ranges = {**ranges, **summation_ranges(expr)}
+
+    def visit(e: sp.Expr) -> sp.Expr:
+        if not e.args or isinstance(e, sp.Indexed):
+            return e
+        if isinstance(e, sp.Sum):
+            body = visit(e.function)
+            for limit in e.limits:
+                body = sum_one(body, limit, ranges)
+            return body
+        e = e.func(*[visit(a) for a in e.args])
+        if e.is_Pow and isinstance(e.base, sp.KroneckerDelta) and e.exp.is_positive:
+            return e.base
+        return e
+
+    return visit(expr)
+
+
+def _distributed(expr: sp.Expr) -> sp.Expr:
+    """Products multiplied out over sums, nothing else (no powers of sums expanded)."""
+    return sp.expand(expr, power_base=False, power_exp=False, multinomial=False, log=False)
+
+
+def sum_one(body: sp.Expr, limit: tuple, ranges: dict) -> sp.Expr:
+    variable, lower, upper = limit
+    extent = sp.expand(upper - lower + 1)
+    total = []
+    for term in sp.Add.make_args(_distributed(body)):
+        factors = list(sp.Mul.make_args(term))
+        position = _delta_partner(factors, variable, extent, ranges)
+        if position is not None:
+            delta, partner = position
+            rest = sp.Mul(*(f for f in factors if f is not delta))
+            total.append(rest.xreplace({variable: partner}))
+            continue
+        inner = [f for f in factors if variable in f.free_symbols]
+        outer = [f for f in factors if variable not in f.free_symbols]
+        if not inner:
+            total.append(extent * term)
+        else:
+            total.append(sp.Mul(*outer) * sp.Sum(sp.Mul(*inner), (variable, lower, upper)))
+    return sp.Add(*total)
+
+
+def _delta_partner(factors, variable, extent, ranges):
+    for factor in factors:
+        if isinstance(factor, sp.KroneckerDelta) and variable in factor.args:
+            first, second = factor.args
+            partner = second if first == variable else first
+            if partner != variable and sp.expand(ranges.get(partner, -1) - extent) == 0:
+                return factor, partner
+    return None
+
+
+# --- statistics back by name -------------------------------------------------------------
+
+
+def _patterns(statistics: dict) -> list:
+    """For each statistic defined as c * Sum(body, k): (its entry with wild indices,
+    c, body with wild indices, k, the extent of k)."""
+    found = []
+    for entry, definition in statistics.items():
+        sums = [t for t in sp.Add.make_args(sp.expand(definition, mul=True))]
+        if len(sums) != 1:
+            continue
+        coefficient, rest = sums[0].as_independent(sp.Sum, as_Add=False)
+        if not isinstance(rest, sp.Sum) or len(rest.limits) != 1:
+            continue
+        wild = {i: sp.Wild(f"w_{i}") for i in entry.indices}
+        variable, lower, upper = rest.limits[0]
+        found.append((entry.xreplace(wild), coefficient,
+                      sp.expand(rest.function).xreplace(wild), variable,
+                      sp.expand(upper - lower + 1)))
+    return found
+
+
+def fold(expr: sp.Expr, statistics: dict) -> sp.Expr:
+    """Each sum that is a statistic's defining sum written as the statistic:
+    Sum(X[k, e], (k, 0, N - 1)) -> N mu[e] for mu[d] = Sum(X[n, d], n) / N."""
+    patterns = _patterns(statistics)
+
+    def named(s: sp.Sum):
+        if len(s.limits) != 1:
+            return s
+        variable, lower, upper = s.limits[0]
+        for entry, coefficient, body, own, extent in patterns:
+            if sp.expand(upper - lower + 1 - extent) != 0:
+                continue
+            found = sp.expand(s.function).xreplace({variable: own}).match(body)
+            if found is not None and all(w in found for w in body.atoms(sp.Wild)):
+                return entry.xreplace(found) / coefficient
+        return s
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), named)
+
+
+# --- derivatives through the names -------------------------------------------------------
+
+
+class Through:
+    """Derivatives of expressions over the inputs and the statistics' entries, taken
+    through the statistics (each statistic's derivative worked out once)."""
+
+    def __init__(self, layer: IndexLayer, wrt: sp.Indexed):
+        self.layer, self.wrt = layer, wrt
+        self.ranges = dict(layer.ranges)
+        self.known = {}
+
+    def of(self, expr: sp.Expr) -> sp.Expr:
+        expr = fresh_dummies(expr)
+        entries = sorted((e for e in expr.atoms(sp.Indexed)
+                          if e.base in {s.base for s in self.layer.statistics}),
+                         key=sp.default_sort_key)
+        held = {e: sp.Dummy(str(e), real=True) for e in entries}
+        plain = expr.xreplace(held)
+        try:
+            total = sp.diff(plain, self.wrt)
+            for entry, dummy in held.items():
+                partial = sp.diff(plain, dummy)
+                if partial != 0:
+                    total += partial * self.statistic(entry)
+        except (TypeError, ValueError, NotImplementedError) as exc:
+            raise DerivationError(self.layer.name, f"sympy cannot differentiate "
+                                  f"{expr} with respect to {self.wrt}: {exc}") from exc
+        back = {dummy: entry for entry, dummy in held.items()}
+        return collapse(total.xreplace(back), self.ranges)
+
+    def statistic(self, entry: sp.Indexed) -> sp.Expr:
+        """d entry / d wrt, the statistic's definition differentiated at entry's indices."""
+        if entry not in self.known:
+            declared = next(s for s in self.layer.statistics if s.base == entry.base)
+            definition = self.layer.statistics[declared].xreplace(
+                dict(zip(declared.indices, entry.indices, strict=True)))
+            self.known[entry] = fold(self.of(definition), self.layer.statistics)
+        return self.known[entry]
+
+
+def output_indices(layer: IndexLayer, taken) -> tuple:
+    """Fresh names for the output's indices, for the sum over them."""
+    taken = {str(s) for s in taken}
+    fresh = []
+    for i in layer.output.indices:
+        name = f"{i}o"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        fresh.append(index(name))
+    return tuple(fresh)
+
+
+def vjp(layer: IndexLayer, entry: sp.Indexed, through_names: bool = True) -> sp.Expr:
+    """dL/d entry = Sum over the output indices of G[o] dY[o]/d entry."""
+    taken = set(entry.indices) | {s for s in layer.ranges}
+    outer = output_indices(layer, taken)
+    at = dict(zip(layer.output.indices, outer, strict=True))
+    forward = layer.forward if through_names else layer.expanded(layer.forward)
+    through = Through(layer, entry)
+    through.ranges.update({o: layer.ranges[i] for i, o in at.items()})
+    local = through.of(forward.xreplace(at))
+    upstream = layer.upstream[outer]
+    total = sp.Mul(upstream, local)
+    for o in reversed(outer):
+        total = sum_one(total, (o, 0, through.ranges[o] - 1), through.ranges)
+    total = collapse(total, through.ranges)
+    if through_names:
+        total = in_named_terms(fold(total, layer.statistics), layer, through.ranges)
+    return canonical_dummies(tidy_vjp(total))
+
+
+# --- in the names a person uses ----------------------------------------------------------
+
+
+def _named_entries(layer: IndexLayer) -> list:
+    """Statistics with no sum of their own (sigma[d] = sqrt(var[d] + eps)), latest first:
+    each occurrence of such a definition is written as its name."""
+    return [(entry, definition) for entry, definition in reversed(layer.statistics.items())
+            if not definition.has(sp.Sum)]
+
+
+def _by_name(expr: sp.Expr, entry: sp.Indexed, definition: sp.Expr) -> sp.Expr:
+    """expr with `definition` (at any indices) written as `entry` there: sqrt(var[e] + eps)
+    -> sigma[e], (var[e] + eps)**(-3/2) -> sigma[e]**(-3)."""
+    for found in sorted({e for e in expr.atoms(sp.Indexed)}, key=sp.default_sort_key):
+        if len(found.indices) < len(entry.indices):
+            continue
+        for at in _placements(entry, found):
+            expr = expr.subs(definition.xreplace(at), entry.xreplace(at))
+    return expr
+
+
+def _placements(entry: sp.Indexed, found: sp.Indexed):
+    """Ways to put entry's indices onto indices that occur in `found`."""
+    if len(entry.indices) == len(found.indices):
+        yield dict(zip(entry.indices, found.indices, strict=True))
+    for position in found.indices:
+        if len(entry.indices) == 1:
+            yield {entry.indices[0]: position}
+
+
+def _input_in_terms_of(layer: IndexLayer, entry: sp.Indexed, definition: sp.Expr):
+    """(input base, its entry as a function of `entry`) when the definition is linear in
+    one input's entry at entry's own indices (xhat = (X - mu) / sigma: X = sigma xhat +
+    mu); else None."""
+    for declared in layer.inputs:
+        if declared.indices != entry.indices:
+            continue
+        slope = sp.diff(definition, declared)
+        if slope == 0 or slope.has(declared.base) or slope.has(sp.KroneckerDelta):
+            continue
+        offset = sp.expand(definition - slope * declared)
+        if offset.has(declared.base):
+            continue
+        return declared, (entry - offset) / slope
+    return None
+
+
+def in_named_terms(expr: sp.Expr, layer: IndexLayer, ranges: dict) -> sp.Expr:
+    """The VJP with the statistics' names wherever they make it shorter: a definition
+    without a sum replaced by its name (sigma), an input's entry written through an
+    entry-by-entry statistic of it (X = sigma xhat + mu: the column sums of G .* X and of
+    G become one of G .* xhat)."""
+    best = expr
+    for entry, definition in _named_entries(layer):
+        shorter = _by_name(best, entry, definition)
+        inverse = _input_in_terms_of(layer, entry, definition)
+        if inverse is not None:
+            declared, value = inverse
+
+            def through(e, declared=declared, value=value):
+                return value.xreplace(dict(zip(declared.indices, e.indices, strict=True)))
+
+            rewritten = shorter.replace(
+                lambda e, base=declared.base: isinstance(e, sp.Indexed) and e.base == base,
+                through)
+            rewritten = _by_name(tidy_vjp(collapse(rewritten, ranges)), entry, definition)
+            if sp.count_ops(rewritten) < sp.count_ops(shorter):
+                shorter = rewritten
+        if sp.count_ops(shorter) <= sp.count_ops(best):
+            best = shorter
+    through_output = in_terms_of_output(best, layer, ranges)
+    if through_output is not None and sp.count_ops(through_output) < sp.count_ops(best):
+        best = through_output
+    return best
+
+
+def in_terms_of_output(expr: sp.Expr, layer: IndexLayer, ranges: dict):
+    """expr with the forward's core written through the output, where the forward is a
+    core (holding the inputs) times factors free of them: Y = exp(X - m)/Z puts Y Z for
+    each exp(X[n, j] - m[n]), so that the backward reads the cached output (softmax:
+    Y (G - rowsum(G .* Y))). None when the forward has no such core."""
+    inputs = set(layer.bases)
+    factors = sp.Mul.make_args(layer.forward)
+    core = [f for f in factors if any(e.base in inputs for e in f.atoms(sp.Indexed))]
+    if len(core) != 1 or isinstance(core[0], sp.Indexed):
+        return None
+    rest = sp.Mul(*(f for f in factors if f is not core[0]))
+    wild = {i: sp.Wild(f"w_{i}") for i in layer.output.indices}
+    pattern = core[0].xreplace(wild)
+    value = (layer.output / rest).xreplace(wild)
+
+    matches = {}
+    for sub in sp.preorder_traversal(expr):
+        found = sub.match(pattern) if not sub.is_Atom else None
+        if found is not None and all(w in found for w in wild.values()):
+            matches[sub] = value.xreplace(found)
+    if not matches:
+        return None
+    return tidy_vjp(collapse(expr.xreplace(matches), ranges))
+
+
+def tidy_vjp(expr: sp.Expr) -> sp.Expr:
+    """Terms gathered by the sums they hold (column sums of G, of G .* X) and common factors
+    pulled out: the form a person writes."""
+    sums = sorted(expr.atoms(sp.Sum), key=sp.default_sort_key)
+    gathered = sp.collect(sp.expand(expr, power_base=False, power_exp=False,
+                                    multinomial=False), sums)
+    return sp.factor_terms(gathered)
+
+
+def derive_index_layer(layer: IndexLayer) -> IndexDerivation:
+    vjps, raw = {}, {}
+    for entry in layer.inputs:
+        vjps[entry.base] = vjp(layer, entry)
+        raw[entry.base] = vjp(layer, entry, through_names=False)
+    return IndexDerivation(layer, vjps, raw)

@@ -1,0 +1,194 @@
+"""A tensor layer's derivation -> its numpy module (registered with `symnet.codegen.lower`):
+``forward(X, gamma, beta, eps=1e-05) -> (Y, cache)`` and ``backward(dY, cache) -> (dX,
+dgamma, dbeta)``, the conventions of generated/layers/affine.py.
+
+The index expressions become array expressions in one layout of axes (arrays.py); a
+statistic is computed once in forward and kept in the cache, each sum the backward uses is
+computed once and named for what it sums, and each VJP is given its input's own shape.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from symnet.codegen.layout import paragraph, statement
+from symnet.codegen.lower import RESERVED, Function, Module, lower
+from symnet.index.arrays import UPSTREAM, Array, Layout, code_text
+from symnet.index.declare import IndexLayer
+from symnet.index.derive import IndexDerivation
+from symnet.index.page import describe_index, shape_text
+from symnet.notation import text
+
+# --- the module ----------------------------------------------------------------------------
+
+
+def _temporary_name(s: sp.Sum, taken: set, layout: Layout) -> str:
+    bases = []
+    for e in sorted(s.atoms(sp.Indexed), key=sp.default_sort_key):
+        name = layout.names[e.base]
+        if name not in bases:
+            bases.append(name)
+    stem = "sum_" + "_".join(bases)
+    name, k = stem, 2
+    while name in taken:
+        name, k = f"{stem}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def _shared_sums(vjps: dict, layout: Layout, taken: set) -> tuple[list, dict]:
+    """Each outermost sum of the VJPs computed once: ([(name, sum)], the VJPs with each
+    sum as its temporary)."""
+    sums = []
+    whole = [v for v in vjps.values() if isinstance(v, sp.Sum) and layout.is_contraction(v)
+             and sum(v.has(w) for w in vjps.values()) == 1]   # an einsum in the input's order
+    for expr in vjps.values():
+        if expr in whole:
+            continue
+        for s in sp.preorder_traversal(expr):
+            if isinstance(s, sp.Sum) and s not in sums \
+                    and not any(s in outer.atoms(sp.Sum) for outer in sums if outer != s):
+                sums.append(s)
+    named = {s: sp.Indexed(sp.IndexedBase(_temporary_name(s, taken, layout)),
+                           *sorted(s.free_symbols & set(layout.order), key=layout.axis.get))
+             for s in sums}
+    for entry in named.values():
+        layout.placed.add(entry.base)
+        layout.axes_of[entry.base] = tuple(layout.axis[i] for i in entry.indices)
+        layout.names[entry.base] = str(entry.base)
+    return [(str(e.base), s) for s, e in named.items()], \
+        {b: v.xreplace(named) for b, v in vjps.items()}
+
+
+def _sizes(layout: Layout, used: set, source: str, source_base) -> list[str]:
+    """`N = dY.shape[0]` for each size the code uses, read off one array's shape."""
+    entry = layout.layer.declared()[source_base]
+    lines = []
+    for axis, i in enumerate(entry.indices):
+        extent = layout.layer.ranges[i]
+        if extent in used:
+            lines.append(f"{extent} = {source}.shape[{axis}]")
+            used.discard(extent)
+    return lines
+
+
+def _lines(target: str, value: sp.Expr) -> list[str]:
+    return statement(target, code_text(value))
+
+
+def _vjp_value(layout: Layout, entry: sp.Indexed, value: sp.Expr) -> tuple[str, sp.Expr]:
+    """The VJP's array, reshaped to the input's own shape where the layout keeps axes."""
+    axes = layout.axes_of[entry.base]
+    if isinstance(value, sp.Sum) and layout.is_contraction(value):
+        return "", layout.einsum(value, {}, order=entry.indices)   # in the input's own order
+    array = layout.array(value)
+    if list(axes) == list(range(len(axes))):
+        return "", array
+    name = layout.names[entry.base]
+    if list(axes) == sorted(axes):
+        return f".reshape({name}.shape)", array
+    # the input's axes run in another order than the layout's: reshape to them in the
+    # layout's order, then transpose back to the input's own
+    order = sorted(range(len(axes)), key=lambda n: axes[n])
+    back = [order.index(n) for n in range(len(axes))]
+    shape = ", ".join(f"{name}.shape[{n}]" for n in order)
+    return f".reshape({shape}).transpose({', '.join(map(str, back))})", array
+
+
+def lower_index_layer(derivation: IndexDerivation) -> Module:
+    layer = derivation.declaration
+    layout = Layout(layer)
+    taken = set(RESERVED) | {str(b) for b in layer.declared()} | {UPSTREAM}
+    taken |= {f"d{b}" for b in layer.bases}
+    forward = []
+    for entry, definition in layer.statistics.items():
+        forward += _lines(str(entry.base), layout.array(definition))
+    output = str(layer.output.base)
+    forward += _lines(output, layout.array(layer.forward))
+    sums, vjps = _shared_sums(derivation.vjps, layout, taken)
+    backward = []
+    for name, s in sums:
+        backward += _lines(name, layout.array(s))
+    results = []
+    for entry in layer.inputs:
+        reshape, array = _vjp_value(layout, entry, vjps[entry.base])
+        target = f"d{entry.base}"
+        text = code_text(array)
+        if reshape:
+            text = f"({text}){reshape}" if not isinstance(array, Array) else text + reshape
+        backward += statement(target, text)
+        results.append(target)
+    words = _words("\n".join(backward))
+    used = {s for s in layer.ranges.values() if str(s) in words}
+    backward = _sizes(layout, used, UPSTREAM, layer.upstream) + backward
+    words = _words("\n".join(forward))
+    forward_sizes = {s for s in layer.ranges.values() if str(s) in words}
+    first = layer.inputs[0]
+    forward = _sizes(layout, forward_sizes, str(first.base), first.base) + forward
+    cached = _cached(layer, backward, results)
+    unpack = (f"{', '.join(cached)} = cache" if len(cached) > 1 else f"{cached[0]}, = cache",) \
+        if cached else ()
+    cache_text = f"({', '.join(cached)}{',' if len(cached) == 1 else ''})" if cached else "()"
+    arguments = ", ".join([str(e.base) for e in layer.inputs]
+                          + [f"{s}={_default(v)}" for s, v in layer.params.items()])
+    functions = {
+        "forward": Function(
+            "forward", arguments,
+            (f"{output} = {layer.name}({', '.join(str(e.base) for e in layer.inputs)}), "
+             f"the batch first.",
+             f"Returns ({output}, cache); the cache {cache_text} is what backward needs."),
+            tuple(forward) + (f"cache = {cache_text}",), f"{output}, cache"),
+        "backward": Function(
+            "backward", f"{UPSTREAM}, cache",
+            (f"The gradient of the loss with respect to each input, given {UPSTREAM} = "
+             f"dL/d{output}.",
+             f"Returns {', '.join(results)}: the derived VJPs, each of its input's shape."),
+            unpack + tuple(backward), ", ".join(results)),
+    }
+    return Module(layer.name, "layer", "forward_backward.py.j2", "layers",
+                  tuple(_docstring(derivation)), functions)
+
+
+def _words(text: str) -> set:
+    import re
+
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+def _cached(layer: IndexLayer, backward: list, results: list) -> list:
+    """The arrays and parameters backward reads that it does not compute itself."""
+    words = _words("\n".join(backward))
+    computed = {line.split(" = ")[0] for line in backward if " = " in line}
+    order = [str(e.base) for e in (*layer.inputs, *layer.statistics, layer.output)] \
+        + [str(s) for s in layer.params]
+    return [name for name in order if name in words and name not in computed
+            and name not in results]
+
+
+def _default(value) -> str:
+    return str(int(value)) if value.is_integer else repr(float(value))
+
+
+def _docstring(derivation: IndexDerivation) -> list[str]:
+    layer = derivation.declaration
+    lines = paragraph(f"{layer.name} ({layer.kind})" + (f": {layer.doc}" if layer.doc else ""))
+    lines += ["", "Derived by symnet, entry by entry (G = dL/dY; sums over an index run over "
+                  "its whole range):"]
+    width = max(len(row.label) for row in describe_index(derivation))
+    for row in describe_index(derivation):
+        shown = f"{row.label:{width}s}  {text(row.math)}" + (f"   ({row.note})" if row.note
+                                                            else "")
+        lines += paragraph(shown, indent="    ", hanging="        ")
+    lines += [""] + paragraph(
+        "Shapes: " + ", ".join(f"{e.base}: {shape_text(layer, e)}"
+                               for e in (*layer.inputs, layer.output))
+        + f", the batch first; {UPSTREAM} = dL/d{layer.output.base} has the shape of "
+          f"{layer.output.base}; each gradient has its input's shape. Statistics are "
+          f"computed once in forward and kept in the cache; the dtype of the inputs is kept "
+          f"(float32 in, float32 out).")
+    return lines
+
+
+@lower.register
+def _(derivation: IndexDerivation, reduction: str = "mean") -> Module:
+    return lower_index_layer(derivation)   # a layer's VJPs carry no batch reduction

@@ -1,0 +1,460 @@
+"""Tensor layers in index notation (issue 15, symnet.index): declarations checked at once,
+VJPs derived through the named statistics to the form a person writes, proved for every
+size, and lowered to numpy reductions; batch norm end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from symnet.catalog.layers import TENSOR_LAYERS, batchnorm
+from symnet.derive import derive
+from symnet.errors import DeclarationError
+from symnet.index import IndexLayer, indices, over, size, tensors
+
+N, D = size("N"), size("D")
+n, d, k = indices("n d k")
+X, Y, G, gamma, beta, mu, W = tensors("X Y G gamma beta mu W")
+
+
+# --- 1. declarations -----------------------------------------------------------------------
+
+
+def declare(forward, **options):
+    options.setdefault("inputs", (X[n, d], gamma[d]))
+    options.setdefault("ranges", {n: N, d: D})
+    return IndexLayer("bad", options.pop("output", Y[n, d]), forward, **options)
+
+
+@pytest.mark.parametrize("forward, options, words", [
+    (over(X[n, d], n, N), {}, ["index n", "free on the left and summed on the right"]),
+    (X[n, d] - mu[d], {"statistics": {mu[d]: over(X[n, d], d, D) / D}},
+     ["statistic mu[d]", "index d", "free on the left and summed on the right"]),
+    (X[n, d] * gamma[k], {}, ["index k", "free on the right but not on the left"]),
+    (X[n, d] - mu[d], {"statistics": {mu[d]: over(X[k, d], k, D) / N}},
+     ["X[k, d]", "index k", "size D", "axis of size N"]),
+    (X[n, d] - mu[d], {"statistics": {mu[d]: over(X[n, d], n, D) / N}},
+     ["index n", "runs over N values in one use and D in another"]),
+    (X[n, d] + over(X[k, d], k, N) + over(gamma[k], k, D), {},
+     ["index k runs over", "values in one use and", "in another"]),
+    (X[n, d] * W[d], {}, ["W is used", "no declared rank"]),
+    (X[n, d] * gamma[n, d], {}, ["gamma has rank 1", "gamma[n, d]"]),
+    (X[n, d], {"ranges": {n: N}}, ["index d", "has no range"]),
+])
+def test_a_malformed_declaration_is_one_line_naming_the_problem(forward, options, words):
+    with pytest.raises(DeclarationError) as caught:
+        declare(forward, **options)
+    message = str(caught.value)
+    assert "\n" not in message and "'bad'" in message
+    for word in words:
+        assert word in message, message
+
+
+def test_a_well_formed_declaration_of_any_rank_passes():
+    W3 = sp.IndexedBase("W3", real=True)
+    e, j = indices("e j")
+    K, E = size("K"), size("E")
+    X2 = sp.IndexedBase("X2", real=True)
+    layer = IndexLayer("bilinear_like", Y[n, j],
+                       over(over(X[n, d] * W3[j, d, e] * X2[n, e], d, D), e, E),
+                       inputs=(X[n, d], W3[j, d, e], X2[n, e]),
+                       ranges={n: N, d: D, e: E, j: K})
+    assert layer.shape_of(W3[j, d, e]) == (K, D, E)
+
+
+# --- 2. derivation -------------------------------------------------------------------------
+
+
+def test_batchnorm_dx_is_the_compact_form_in_the_named_statistics():
+    sigma, x_hat = sp.IndexedBase("sigma", real=True), sp.IndexedBase("x_hat", real=True)
+    vjps = derive(batchnorm).vjps
+    j = sp.Symbol("j", integer=True)
+    column = sp.Sum(G[j, d], (j, 0, N - 1))
+    weighted = sp.Sum(G[j, d] * x_hat[j, d], (j, 0, N - 1))
+    compact = gamma[d] / sigma[d] * (G[n, d] - column / N - x_hat[n, d] * weighted / N)
+    assert sp.expand(vjps[X] - compact) == 0
+    assert sp.expand(vjps[gamma] - weighted) == 0
+    assert vjps[beta] == column
+    assert not any(v.has(sp.KroneckerDelta, sp.Piecewise) for v in vjps.values())
+
+
+def test_the_catalog_holds_batchnorm_as_a_tensor_layer():
+    from symnet.catalog import CATALOG
+
+    assert CATALOG["batchnorm"] is batchnorm is TENSOR_LAYERS["batchnorm"]
+    assert batchnorm.kind == "tensor layer"
+
+
+# --- 3. proof for every size ---------------------------------------------------------------
+
+
+def _verdicts():
+    from symnet.verify import check
+
+    return check(batchnorm)
+
+
+def test_every_batchnorm_verdict_is_proved_for_symbolic_sizes():
+    verdicts = _verdicts()
+    assert len(verdicts) == len(batchnorm.inputs) + len(batchnorm.hand)
+    for verdict in verdicts:
+        assert verdict.status == "proved", str(verdict)
+        assert verdict.as_dict()["sizes"] == "symbolic"
+    labels = " ".join(v.claim for v in verdicts)
+    assert "staged" in labels and "compact" in labels
+
+
+def _slips():
+    """Planted slips in the two hand forms of dX: a dropped 1/N, a sign."""
+    staged, compact = (r.expected for r in batchnorm.hand[:2])
+    j = sp.Symbol("k", integer=True)
+    column = sp.Sum(G[j, d], (j, 0, N - 1))
+    return {
+        "compact without 1/N": compact * N,
+        "compact sign of colsum(G)": compact + 2 * gamma[d] * column / (N * sp.IndexedBase(
+            "sigma", real=True)[d]),
+        "staged without 1/N": staged.xreplace({N ** -1: sp.Integer(1)}),
+        "staged sign": -staged,
+    }
+
+
+@pytest.mark.parametrize("slip", list(_slips()))
+def test_a_planted_slip_in_a_hand_form_is_refuted_with_a_counterexample(slip):
+    from symnet.index.check import check_index_claim, zero_for_every_size
+
+    wrong = _slips()[slip]
+    derived = derive(batchnorm).vjps[X]
+    verdict = check_index_claim(batchnorm, slip, derived, wrong)
+    assert verdict.status == "refuted", str(verdict)
+    assert verdict.counterexample["point"]
+    assert 2 <= int(verdict.counterexample["point"]["N"]) <= 5
+    assert not zero_for_every_size(batchnorm, derived, wrong)
+
+
+def _not_again(layer):
+    raise AssertionError("checked again: the cache did not keep the verdicts")
+
+
+def test_check_json_gives_each_verdict_its_sizes(capsys, tmp_path, monkeypatch):
+    import json
+
+    from symnet.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("SYMNET_NO_CACHE", raising=False)
+    monkeypatch.setenv("SYMNET_CACHE", str(tmp_path / "cache"))
+    for how in ("checked", "kept in the cache"):
+        if how == "kept in the cache":   # the second run must not check again
+            import symnet.index.check
+
+            monkeypatch.setattr(symnet.index.check, "check_index_layer", _not_again)
+        assert main(["check", "batchnorm", "--json"]) == 0
+        entry = json.loads(capsys.readouterr().out)["entries"][0]
+        assert entry["kind"] == "tensor layer"
+        assert {v["sizes"] for v in entry["verdicts"]} == {"symbolic"}
+        assert {v["status"] for v in entry["verdicts"]} == {"proved"}
+
+
+# --- 4. generated code ---------------------------------------------------------------------
+
+
+def _module():
+    from tests.helpers import GENERATED, load
+
+    return load(GENERATED / "layers" / "batchnorm.py")
+
+
+def reference_batchnorm(X, gamma, beta, eps=1e-5):
+    """A hand-written numpy batch norm (cs231n's compact backward), for comparison only."""
+    mu = X.mean(axis=0)
+    var = ((X - mu) ** 2).mean(axis=0)
+    x_hat = (X - mu) / np.sqrt(var + eps)
+
+    def backward(G):
+        n = X.shape[0]
+        dX = gamma / (n * np.sqrt(var + eps)) * (n * G - G.sum(axis=0)
+                                                 - x_hat * (G * x_hat).sum(axis=0))
+        return dX, (G * x_hat).sum(axis=0), G.sum(axis=0)
+
+    return gamma * x_hat + beta, backward
+
+
+def _arrays(seed, shape=(5, 3), dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    N_, D_ = shape
+    return (rng.normal(size=shape).astype(dtype), rng.normal(size=D_).astype(dtype),
+            rng.normal(size=D_).astype(dtype), rng.normal(size=shape).astype(dtype))
+
+
+def _loss(module, X, gamma, beta, G):
+    return float((module.forward(X, gamma, beta)[0] * G).sum())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_generated_batchnorm_backward_matches_central_differences(seed):
+    module = _module()
+    X, gamma, beta, G = _arrays(seed)
+    grads = module.backward(G, module.forward(X, gamma, beta)[1])
+    h = 1e-6
+    for k, array in enumerate((X, gamma, beta)):
+        numeric = np.zeros_like(array)
+        for at in np.ndindex(array.shape):
+            args = [X.copy(), gamma.copy(), beta.copy()]
+            args[k][at] += h
+            up = _loss(module, *args, G)
+            args[k][at] -= 2 * h
+            numeric[at] = (up - _loss(module, *args, G)) / (2 * h)
+        assert grads[k].shape == array.shape
+        error = np.abs(grads[k] - numeric).max() / max(1e-12, np.abs(numeric).max())
+        assert error <= 1e-7, (k, error)
+
+
+@pytest.mark.parametrize("shape", [(2, 1), (7, 4), (64, 10)])
+def test_generated_batchnorm_matches_a_hand_written_reference(shape):
+    module = _module()
+    X, gamma, beta, G = _arrays(3, shape)
+    Y, cache = module.forward(X, gamma, beta)
+    expected, backward = reference_batchnorm(X, gamma, beta)
+    np.testing.assert_allclose(Y, expected, rtol=1e-12, atol=1e-12)
+    for got, want in zip(module.backward(G, cache), backward(G), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_generated_batchnorm_keeps_float32_and_stays_finite():
+    module = _module()
+    X, gamma, beta, G = _arrays(4, (16, 5), np.float32)
+    X[:, 0] = 3.0                                   # a constant column: var = 0
+    X[:, 1] = 1e3 + X[:, 1]                         # a large offset
+    X[:, 2] *= 1e3                                  # a large scale
+    Y, cache = module.forward(X, gamma, beta)
+    grads = module.backward(G, cache)
+    assert Y.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+    assert np.isfinite(Y).all() and all(np.isfinite(g).all() for g in grads)
+    expected, backward = reference_batchnorm(X.astype(np.float64), gamma.astype(np.float64),
+                                             beta.astype(np.float64))
+    np.testing.assert_allclose(Y[:, 1:], expected[:, 1:], rtol=1e-3, atol=1e-3)
+
+
+def test_generated_batchnorm_caches_statistics_and_computes_no_batch_square():
+    import ast
+
+    from tests.helpers import GENERATED
+
+    source = (GENERATED / "layers" / "batchnorm.py").read_text()
+    tree = ast.parse(source)
+    backward = next(f for f in tree.body if isinstance(f, ast.FunctionDef)
+                    and f.name == "backward")
+    text = ast.unparse(backward)
+    for statistic in ("mean(", "np.sqrt", "var"):       # nothing of forward recomputed
+        assert statistic not in text, statistic
+    assert "einsum" not in text and "@" not in text     # only axis sums: no N x D x N
+    assert "((X - mu)**2).mean(axis=0, keepdims=True)" in source   # E[(x - mu)^2]
+    assert "np.sqrt(var + eps)" in source
+
+
+def test_generate_writes_the_batchnorm_module(tmp_path, capsys):
+    from symnet.cli import main
+    from tests.helpers import GENERATED
+
+    assert main(["generate", "batchnorm", "-o", str(tmp_path)]) == 0
+    written = (tmp_path / "layers" / "batchnorm.py").read_text()
+    assert written == (GENERATED / "layers" / "batchnorm.py").read_text()
+    assert "def forward(X, gamma, beta, eps=1e-05):" in written
+    assert "return dX, dgamma, dbeta" in written
+
+
+# --- 5. every tensor layer of the catalog --------------------------------------------------
+
+SIZES = {"N": 5, "D": 3, "C": 4, "K": 2, "E": 3}
+
+
+def _generated(name):
+    from tests.helpers import GENERATED, load
+
+    return load(GENERATED / "layers" / f"{name}.py")
+
+
+def _inputs(layer, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    shapes = [tuple(SIZES[str(s)] for s in layer.shape_of(e)) for e in layer.inputs]
+    return [rng.normal(size=shape).astype(dtype) for shape in shapes]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", list(TENSOR_LAYERS))
+def test_every_generated_tensor_layer_matches_central_differences(name, seed):
+    layer, module = TENSOR_LAYERS[name], _generated(name)
+    arrays = _inputs(layer, seed)
+    Y, cache = module.forward(*arrays)
+    G = np.random.default_rng(seed + 10).normal(size=Y.shape)
+    grads = module.backward(G, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    h = 1e-6
+    for k, array in enumerate(arrays):
+        numeric = np.zeros_like(array)
+        for at in np.ndindex(array.shape):
+            shifted = [a.copy() for a in arrays]
+            shifted[k][at] += h
+            up = (module.forward(*shifted)[0] * G).sum()
+            shifted[k][at] -= 2 * h
+            numeric[at] = (up - (module.forward(*shifted)[0] * G).sum()) / (2 * h)
+        assert grads[k].shape == array.shape
+        error = np.abs(grads[k] - numeric).max() / max(1e-12, np.abs(numeric).max())
+        assert error <= 1e-7, (name, k, error)
+
+
+@pytest.mark.parametrize("name", list(TENSOR_LAYERS))
+def test_every_tensor_layer_is_proved_for_symbolic_sizes_and_keeps_float32(name):
+    from symnet.verify import check
+
+    layer = TENSOR_LAYERS[name]
+    for verdict in check(layer):
+        assert verdict.status == "proved" and verdict.sizes == "symbolic", str(verdict)
+    module = _generated(name)
+    arrays = _inputs(layer, 0, np.float32)
+    Y, cache = module.forward(*arrays)
+    grads = module.backward(np.ones_like(Y), cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    assert Y.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+
+
+def test_softmax_rows_vjp_reads_the_output():
+    j = sp.Symbol("j", integer=True)
+    c, C = sp.Symbol("c", integer=True), size("C")
+    vjp = derive(TENSOR_LAYERS["softmax_rows"]).vjps[X]
+    expected = Y[n, c] * (G[n, c] - sp.Sum(G[n, j] * Y[n, j], (j, 0, C - 1)))
+    assert sp.expand(vjp - expected) == 0
+    source = (_generated_path("softmax_rows")).read_text()
+    assert "exp" not in source.split("def backward")[1]      # the backward reuses Y
+
+
+def test_softmax_rows_reference():
+    module = _generated("softmax_rows")
+    X_ = np.random.default_rng(5).normal(size=(6, 4)) * 10
+    e = np.exp(X_ - X_.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(module.forward(X_)[0], e / e.sum(axis=1, keepdims=True),
+                               rtol=1e-12)
+
+
+def _generated_path(name):
+    from tests.helpers import GENERATED
+
+    return GENERATED / "layers" / f"{name}.py"
+
+
+def _gradient_error(module, layer, seed=0) -> float:
+    arrays = _inputs(layer, seed)
+    Y, cache = module.forward(*arrays)
+    G = np.random.default_rng(seed + 10).normal(size=Y.shape)
+    grads = module.backward(G, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    worst, h = 0.0, 1e-6
+    for k, array in enumerate(arrays):
+        for at in np.ndindex(array.shape):
+            shifted = [a.copy() for a in arrays]
+            shifted[k][at] += h
+            up = (module.forward(*shifted)[0] * G).sum()
+            shifted[k][at] -= 2 * h
+            numeric = (up - (module.forward(*shifted)[0] * G).sum()) / (2 * h)
+            worst = max(worst, abs(grads[k][at] - numeric) / max(1.0, abs(numeric)))
+    return worst
+
+
+def _planted(name: str, mutation: str) -> str | None:
+    """The generated module of `name` with `mutation` planted in the first place of its
+    backward that takes it, or None where there is no such place."""
+    import ast
+
+    from tests.helpers import MUTATIONS, FirstOnly
+
+    tree = ast.parse(_generated_path(name).read_text())
+    backward = next(f for f in tree.body if isinstance(f, ast.FunctionDef)
+                    and f.name == "backward")
+
+    def change(node):   # not the cache's unpacking (a tuple target)
+        if isinstance(node, ast.Assign) and not isinstance(node.targets[0], ast.Name):
+            return None
+        return MUTATIONS[mutation](node)
+
+    changer = FirstOnly(change)
+    backward.body = [changer.visit(statement) for statement in backward.body]
+    return ast.unparse(ast.fix_missing_locations(tree)) if changer.done else None
+
+
+#: (layer, mutation) for every mutation that has a place in the layer's backward (bilinear's
+#: backward has no sum or difference, so no term to drop)
+PLANTABLE = [(name, mutation) for name in TENSOR_LAYERS
+             for mutation in ("flipped sign", "dropped term") if _planted(name, mutation)]
+
+
+def test_every_tensor_layer_takes_a_planted_mutation():
+    assert {name for name, _ in PLANTABLE} == set(TENSOR_LAYERS)
+
+
+@pytest.mark.parametrize(("name", "mutation"), PLANTABLE)
+def test_a_mutation_planted_in_a_generated_backward_is_caught(name, mutation):
+    from tests.helpers import load
+
+    mutated = load(_generated_path(name), _planted(name, mutation))
+    assert _gradient_error(_generated(name), TENSOR_LAYERS[name]) <= 1e-7
+    assert _gradient_error(mutated, TENSOR_LAYERS[name]) > 1e-3
+
+
+def test_a_users_layer_with_a_statistic_over_the_features_derives_proves_and_generates(
+        tmp_path, monkeypatch, capsys):
+    from symnet.cli import main
+    from symnet.loader import resolve
+    from tests.helpers import ROOT, load
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    reference = f"{ROOT / 'examples' / 'my_tensor_layer.py'}:layernorm"
+    layer = resolve(reference)
+    assert main(["check", reference]) == 0
+    assert "3 proved" in capsys.readouterr().out
+    assert main(["generate", reference, "-o", str(tmp_path / "out")]) == 0
+    module = load(tmp_path / "out" / "layers" / "layernorm.py")
+    assert _gradient_error(module, layer) <= 1e-7
+    X_, gamma_, beta_ = _inputs(layer, 1)
+    mean = X_.mean(axis=1, keepdims=True)
+    expected = gamma_ * (X_ - mean) / np.sqrt(X_.var(axis=1, keepdims=True) + 1e-5) + beta_
+    np.testing.assert_allclose(module.forward(X_, gamma_, beta_)[0], expected, rtol=1e-12)
+
+
+def test_an_input_whose_axes_run_against_the_layout_is_transposed_not_reshaped(tmp_path):
+    from symnet.codegen.emit import Source, module_file
+    from tests.helpers import load
+
+    A = sp.IndexedBase("A", real=True)
+    layer = IndexLayer("crossed", Y[n, d], X[n, d] * A[d, n] + over(A[d, k] * X[k, d], k, N),
+                       inputs=(X[n, d], A[d, n]), ranges={n: N, d: D})
+    path = tmp_path / "crossed.py"
+    path.write_text(module_file(Source("crossed", layer))[1])
+    module = load(path)
+    assert _gradient_error(module, layer) <= 1e-7
+
+
+def test_the_affine_layer_in_index_notation_lowers_to_blas_products_like_the_matrix_one(
+        tmp_path):
+    from symnet.codegen.emit import Source, module_file
+    from tests.helpers import GENERATED, load
+
+    M, m = size("M"), indices("m")[0]
+    Wd, b = sp.IndexedBase("W", real=True), sp.IndexedBase("b", real=True)
+    layer = IndexLayer("dense", Y[n, m], over(X[n, d] * Wd[d, m], d, D) + b[m],
+                       inputs=(X[n, d], Wd[d, m], b[m]), ranges={n: N, d: D, m: M})
+    path = tmp_path / "dense.py"
+    path.write_text(module_file(Source("dense", layer))[1])
+    source = path.read_text()
+    for line in ("Y = X @ W + b", "dX = dY @ W.T", "dW = X.T @ dY"):
+        assert line in source
+    assert "einsum" not in source
+    dense, affine = load(path), load(GENERATED / "layers" / "affine.py")
+    rng = np.random.default_rng(0)
+    X_, W_, b_, G_ = (rng.normal(size=s) for s in ((4, 3), (3, 2), (2,), (4, 2)))
+    Y_, cache = dense.forward(X_, W_, b_)
+    Y2, cache2 = affine.forward(X_, W_, b_[None, :])
+    np.testing.assert_allclose(Y_, Y2, rtol=1e-14)
+    for mine, theirs in zip(dense.backward(G_, cache), affine.backward(G_, cache2),
+                            strict=True):
+        np.testing.assert_allclose(mine, theirs.reshape(mine.shape), rtol=1e-14)

@@ -166,3 +166,17 @@ def test_the_accuracy_targets_with_batch_norm(dataset, key, target):
     result = symnet("train", "--dataset", dataset, "--norm", "batchnorm", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[key] >= target
+
+
+def test_the_generated_inference_is_the_forward_at_the_batch_statistics():
+    """inference() is the declared forward with mu, var given: at the batch's own statistics
+    it gives forward's output; only a layer with statistics over the batch has one."""
+    x, _ = batch(rows=9)
+    gamma, beta = np.linspace(0.5, 2, 5), np.linspace(-1, 1, 5)
+    Y, cache = batchnorm.forward(x, gamma, beta)
+    statistics = dict(zip(batchnorm.CACHE, cache, strict=True))
+    assert batchnorm.RUNNING == ("mu", "var")
+    same = batchnorm.inference(x, gamma, beta, statistics["mu"], statistics["var"])
+    np.testing.assert_allclose(same, Y, rtol=1e-14, atol=1e-14)
+    for other in ("softmax_rows", "dropout", "bilinear", "affine"):
+        assert not hasattr(modules.load("layers", other), "inference"), other

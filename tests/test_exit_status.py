@@ -198,6 +198,7 @@ ROWS = [
     ("hidden empty", ["train", "--hidden", ""], ["--hidden", "''"], True),
     ("hidden zero", ["train", "--hidden", "10,0"], ["--hidden", "'10,0'"], True),
     ("unknown optimizer", ["train", "--optimizer", "lbfgs"], ["--optimizer", "lbfgs"], True),
+    ("unknown norm", ["train", "--norm", "layernorm"], ["--norm", "layernorm"], True),
     ("unknown dtype", ["train", "--dtype", "float16"], ["--dtype", "float16"], True),
     ("loss given as activation", ["train", "--activation", "softmax_ce"],
      ["softmax_ce", "activation"], True),

@@ -25,17 +25,23 @@ Shapes: X: (N, D), gamma: (D,), beta: (D,), Y: (N, D), the batch first; dY = dL/
 
 import numpy as np
 
+#: the names of forward's cache entries
+CACHE = ("gamma", "beta", "sigma", "x_hat", "mu", "var")
+#: the batch statistics inference() takes as running averages (forward's own are in its cache)
+RUNNING = ("mu", "var")
+
 
 def forward(X, gamma, beta, eps=1e-05):
     """Y = batchnorm(X, gamma, beta), the batch first.
-    Returns (Y, cache); the cache (gamma, beta, sigma, x_hat) is what backward needs.
+    Returns (Y, cache); the cache (gamma, beta, sigma, x_hat, mu, var) is what backward needs,
+    then the batch's mu, var (for running averages).
     """
     mu = X.mean(axis=0, keepdims=True)
     var = ((X - mu)**2).mean(axis=0, keepdims=True)
     sigma = np.sqrt(var + eps)
     x_hat = (X - mu)/sigma
     Y = beta + gamma*x_hat
-    cache = (gamma, beta, sigma, x_hat)
+    cache = (gamma, beta, sigma, x_hat, mu, var)
     return Y, cache
 
 
@@ -43,7 +49,7 @@ def backward(dY, cache):
     """The gradient of the loss with respect to each input, given dY = dL/dY.
     Returns dX, dgamma, dbeta: the derived VJPs, each of its input's shape.
     """
-    gamma, beta, sigma, x_hat = cache
+    gamma, beta, sigma, x_hat = cache[:4]
     N = dY.shape[0]
     sum_dY = dY.sum(axis=0, keepdims=True)
     sum_dY_x_hat = (dY*x_hat).sum(axis=0, keepdims=True)
@@ -51,3 +57,13 @@ def backward(dY, cache):
     dgamma = sum_dY_x_hat.reshape(gamma.shape)
     dbeta = sum_dY.reshape(beta.shape)
     return dX, dgamma, dbeta
+
+
+def inference(X, gamma, beta, mu, var, eps=1e-05):
+    """Y in inference: batchnorm with the running statistics mu, var
+    (shaped as in forward's cache) in place of the batch's own.
+    """
+    sigma = np.sqrt(var + eps)
+    x_hat = (X - mu)/sigma
+    Y = beta + gamma*x_hat
+    return Y

@@ -21,7 +21,7 @@ from symnet.files import check_output, write_atomically
 from symnet.runtime import data as datasets
 from symnet.runtime import modules, plots
 from symnet.runtime.checkpoint import load_checkpoint, save_checkpoint
-from symnet.runtime.network import Network, initial_parameters
+from symnet.runtime.network import Network, initial_parameters, norm_parameters
 from symnet.runtime.progress import ProgressBar
 from symnet.runtime.train import TrainConfig, train
 from symnet.target_kinds import SIGN
@@ -120,12 +120,15 @@ def build_network(args, data: datasets.Dataset, declared: dict | None = None) ->
                         f"it has {data.classes}")
     sizes = (data.features, *_hidden_sizes(args.hidden), classes)
     dtype = np.dtype(args.dtype)
+    norm = modules.load("layers", args.norm) if getattr(args, "norm", None) else None
     net = Network(sizes, modules.load("layers", "affine"), activation, loss,
-                  loss_decl.target_kind, regularizer, args.lam)
+                  loss_decl.target_kind, regularizer, args.lam, norm=norm)
     net.params = initial_parameters(sizes, activation_decl.name, args.seed, dtype)
     if declared is not None:
         declared.update(activation=activation_decl, loss=loss_decl,
                         regularizer=regularizer_decl)
+    if norm is not None:
+        net.params |= norm_parameters(sizes, norm, dtype)
     return net
 
 
@@ -233,8 +236,8 @@ def hint(history, data, accuracy: float) -> str | None:
 
 def _settings(args) -> dict:
     keys = ("dataset", "hidden", "activation", "loss", "regularizer", "lam", "optimizer", "lr",
-            "epochs", "batch_size", "seed", "dtype")
-    return {key: getattr(args, key) for key in keys}
+            "epochs", "batch_size", "seed", "dtype", "norm")
+    return {key: getattr(args, key, None) for key in keys}
 
 
 def cmd_train(args) -> int:
@@ -258,6 +261,11 @@ def cmd_train(args) -> int:
                   f"--epochs {config.epochs}: nothing to train (pass --epochs above "
                   f"{history.epochs} to continue)", file=sys.stderr)
     fused = not getattr(args, "layer_by_layer", False)
+    norm = getattr(args, "norm", None)     # absent: `symnet demo`'s arguments
+    if norm and fused:
+        print(f"symnet train: --norm {norm} trains layer by layer (no fused step has a norm "
+              f"stage yet)", file=sys.stderr)
+        fused = False
     choice = _fused_choice(net, optimizer, declared) if fused else None
     bar = None if args.json else ProgressBar(config.epochs)
     history = train(net, data, config, history, on_epoch=bar.update if bar else None,
@@ -367,6 +375,10 @@ def add_command(commands) -> None:
         help=f"rows per step, 0 for the whole training set ({_per_dataset('batch_size')})")
     add("--seed", type=int, default=0,
         help="seeds initialisation, shuffling and the spiral (default: 0)")
+    add("--norm", choices=("batchnorm",),
+        help="a normalisation after each hidden affine layer, before its activation: "
+             "batchnorm (generated/layers/batchnorm.py; running statistics for prediction); "
+             "default: none")
     add("--dtype", choices=("float64", "float32"), default="float64",
         help="the parameters' and data's float type (default: float64)")
     add("--plot", metavar="DIR", help="write loss/accuracy curves (and the decision "

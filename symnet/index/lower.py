@@ -128,6 +128,10 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
     cached = _cached(layer, backward, results)
     unpack = (f"{', '.join(cached)} = cache" if len(cached) > 1 else f"{cached[0]}, = cache",) \
         if cached else ()
+    running = running_statistics(layer)
+    if running:     # kept last in the cache, for the runtime's running averages
+        unpack = (f"{', '.join(cached)} = cache[:{len(cached)}]",) if cached else ()
+        cached = cached + [name for name in running if name not in cached]
     cache_text = f"({', '.join(cached)}{',' if len(cached) == 1 else ''})" if cached else "()"
     arguments = ", ".join([str(e.base) for e in layer.inputs]
                           + [f"{s}={_default(v)}" for s, v in layer.params.items()])
@@ -136,7 +140,10 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
             "forward", arguments,
             (f"{output} = {layer.name}({', '.join(str(e.base) for e in layer.inputs)}), "
              f"the batch first.",
-             f"Returns ({output}, cache); the cache {cache_text} is what backward needs."),
+             f"Returns ({output}, cache); the cache {cache_text} is what backward needs"
+             + ("," if running else "."))
+            + ((f"then the batch's {', '.join(running)} (for running averages).",)
+               if running else ()),
             tuple(forward) + (f"cache = {cache_text}",), f"{output}, cache"),
         "backward": Function(
             "backward", f"{UPSTREAM}, cache",
@@ -145,8 +152,45 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
              f"Returns {', '.join(results)}: the derived VJPs, each of its input's shape."),
             unpack + tuple(backward), ", ".join(results)),
     }
+    constants = ()
+    if running:
+        functions["inference"] = _inference(layer, layout, running, arguments)
+        constants = (("CACHE", _names(cached), "the names of forward's cache entries"),
+                     ("RUNNING", _names(running), "the batch statistics inference() takes "
+                      "as running averages (forward's own are in its cache)"))
     return Module(layer.name, "layer", "forward_backward.py.j2", "layers",
-                  tuple(_docstring(derivation)), functions)
+                  tuple(_docstring(derivation)), functions, constants)
+
+
+def _names(names: list) -> str:
+    return "(" + ", ".join(f'"{name}"' for name in names) + ("," if len(names) == 1 else "") + ")"
+
+
+def running_statistics(layer: IndexLayer) -> list[str]:
+    """The statistics that sum over the batch index and do not carry it (batch norm's mu and
+    var): in inference they are running averages, not the batch's own."""
+    batch = layer.output.indices[0]
+    return [str(entry.base) for entry, definition in layer.statistics.items()
+            if batch not in entry.indices
+            and any(batch in s.variables for s in definition.atoms(sp.Sum))]
+
+
+def _inference(layer: IndexLayer, layout: Layout, running: list, arguments: str) -> Function:
+    """The forward with the running statistics given: the declared formula, forward only."""
+    body = []
+    for entry, definition in layer.statistics.items():
+        if str(entry.base) not in running:
+            body += _lines(str(entry.base), layout.array(definition))
+    output = str(layer.output.base)
+    body += _lines(output, layout.array(layer.forward))
+    inputs = [str(e.base) for e in layer.inputs]
+    head, params = arguments.split(", ")[:len(inputs)], arguments.split(", ")[len(inputs):]
+    return Function(
+        "inference", ", ".join(head + running + params),
+        (f"{output} in inference: {layer.name} with the running statistics "
+         f"{', '.join(running)}",
+         "(shaped as in forward's cache) in place of the batch's own."),
+        tuple(body), output)
 
 
 def _words(text: str) -> set:

@@ -49,8 +49,8 @@ def wanted(net) -> dict | None:
     activation = _catalog_name(net.activation, "activations")
     affine = _catalog_name(net.affine, "layers")
     loss = _catalog_name(net.loss, "losses")
-    if None in (activation, affine, loss) or not net.biases:
-        return None
+    if None in (activation, affine, loss) or not net.biases or net.norm is not None:
+        return None     # no generated step has a norm stage yet
     regularized = net.regularizer is not None and net.lam
     regularizer = _catalog_name(net.regularizer, "regularizers") if regularized else None
     if regularized and regularizer is None:

@@ -1,0 +1,356 @@
+"""The tensor layers' generated modules, forward + backward, against other implementations.
+
+    python benchmarks/layers.py            # a table, the ratios and the targets
+    python benchmarks/layers.py --quick    # fewer repetitions (about a minute)
+    python benchmarks/layers.py --json     # one line: {"results": [{"layer", "shape",
+                                           #   "dtype", "impl", "median_us"}, ...], ...}
+
+Layers: batchnorm, softmax_rows, dropout, bilinear (generated/layers/, `symnet generate`).
+Shapes (N, D): small (64, 100), medium (256, 1024), large (1024, 4096); bilinear maps
+X1 (N, D) and X2 (N, 16) to 16 outputs (W: 16 x D x 16), so that its weight stays a few MiB.
+dtypes: float64, float32. Implementations, interleaved in one process (one call of each
+in turn, repeated; the median of each is reported), each on one thread (the variables
+OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, XLA_FLAGS, unless set; see below):
+
+    generated  the generated module's forward then backward (numpy only)
+    numpy      a careful hand-written numpy version (below): few passes, buffers reused,
+               batch norm's backward the cs231n compact form, column sums as BLAS products
+    torch      PyTorch eager with autograd (F.batch_norm, torch.softmax, F.bilinear, the
+               dropout mask multiplied in), where torch is installed
+    jax        jax.jit of the forward and its VJP, where jax is installed
+
+Dropout takes its mask as an input (the declared layer's form): torch and jax get the same
+mask and compute dX only; the generated backward also returns dM (the mask is an input
+whose VJP symnet derives), and the hand version computes dX only, as a person would.
+
+Targets (issue 15): generated <= 1.0x the hand numpy at every shape; generated <= 2.0x
+torch at large; the generated backward's peak extra memory (tracemalloc) <= 3x its layer's
+inputs and outputs at N = 256, D = 4096, float64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+# one thread for every library (numpy's BLAS, torch, XLA), set before any of them loads: on
+# a shared machine, BLAS threads spinning on busy cores made a 64 x 100 matmul take 100 ms
+# here (load 6 on 2 cores); numpy's element-wise work is single-threaded anyway
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1")
+
+import numpy as np  # noqa: E402
+
+GENERATED = Path(__file__).resolve().parents[1] / "generated" / "layers"
+LAYERS = ("batchnorm", "softmax_rows", "dropout", "bilinear")
+SHAPES = {"small": (64, 100), "medium": (256, 1024), "large": (1024, 4096)}
+DTYPES = ("float64", "float32")
+BILINEAR_K = BILINEAR_E = 16
+EPS, P = 1e-5, 0.5
+TARGET_NUMPY, TARGET_TORCH, TARGET_MEMORY = 1.0, 2.0, 3.0
+MEMORY_SHAPE = (256, 4096)
+
+
+def generated(name: str):
+    """A generated module loaded from its file (numpy only: no sympy, no symnet)."""
+    spec = importlib.util.spec_from_file_location(f"generated_{name}", GENERATED / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+
+def inputs(layer: str, n: int, d: int, dtype, seed: int = 0) -> tuple[list, np.ndarray]:
+    """(the layer's inputs in its forward's order, the upstream gradient dY)."""
+    rng = np.random.default_rng(seed)
+
+    def normal(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    if layer == "batchnorm":
+        args = [normal(n, d), 1 + 0.1 * normal(d), normal(d)]
+    elif layer == "softmax_rows":
+        args = [normal(n, d)]
+    elif layer == "dropout":
+        args = [normal(n, d), (rng.random((n, d)) > P).astype(dtype)]
+    else:
+        args = [normal(n, d), normal(n, BILINEAR_E), normal(BILINEAR_K, d, BILINEAR_E),
+                normal(BILINEAR_K)]
+    out = (n, BILINEAR_K) if layer == "bilinear" else (n, d)
+    return args, normal(*out)
+
+
+# --- careful hand-written numpy -----------------------------------------------------------
+
+
+def numpy_batchnorm(X, gamma, beta, dY):
+    n = X.shape[0]
+    ones = np.ones(n, dtype=X.dtype)
+    mu = (ones @ X) / n                              # column sums as BLAS products
+    x_hat = X - mu
+    var = np.einsum("nd,nd->d", x_hat, x_hat) / n    # no squared temporary
+    inv_sigma = 1 / np.sqrt(var + EPS)
+    x_hat *= inv_sigma                               # the centred buffer, reused
+    Y = x_hat * gamma
+    Y += beta
+    # cs231n's compact backward: dX = gamma/(N sigma) (N dY - colsum(dY) - x_hat colsum(dY x_hat))
+    dbeta = ones @ dY
+    dgamma = np.einsum("nd,nd->d", dY, x_hat)
+    dX = x_hat * (-dgamma / n)
+    dX += dY
+    dX -= dbeta / n
+    dX *= gamma * inv_sigma
+    return Y, (dX, dgamma, dbeta)
+
+
+def numpy_softmax_rows(X, dY):
+    Y = X - X.max(axis=1, keepdims=True)
+    np.exp(Y, out=Y)
+    Y /= Y.sum(axis=1, keepdims=True)
+    dX = dY - np.einsum("nc,nc->n", dY, Y)[:, None]
+    dX *= Y
+    return Y, (dX,)
+
+
+def numpy_dropout(X, M, dY):
+    scale = 1 / (1 - P)
+    Y = X * M
+    Y *= scale
+    dX = dY * M
+    dX *= scale
+    return Y, (dX,)
+
+
+def numpy_bilinear(X1, X2, W, b, dY):
+    n, d = X1.shape
+    k, _, e = W.shape
+    U = (X1 @ W.transpose(1, 0, 2).reshape(d, k * e)).reshape(n, k, e)   # X1 W, per k
+    Y = np.einsum("nke,ne->nk", U, X2) + b
+    dX2 = np.einsum("nk,nke->ne", dY, U)
+    V = (dY[:, :, None] * X2[:, None, :]).reshape(n, k * e)             # dY (x) X2
+    dX1 = V @ W.transpose(0, 2, 1).reshape(k * e, d)
+    dW = (V.T @ X1).reshape(k, e, d).transpose(0, 2, 1)
+    return Y, (dX1, dX2, dW, dY.sum(axis=0))
+
+
+HAND = {"batchnorm": numpy_batchnorm, "softmax_rows": numpy_softmax_rows,
+        "dropout": numpy_dropout, "bilinear": numpy_bilinear}
+
+
+# --- the implementations, each a call of forward + backward --------------------------------
+
+
+def generated_call(layer: str):
+    module = generated(layer)
+
+    def call(args, dY):
+        Y, cache = module.forward(*args)
+        grads = module.backward(dY, cache)
+        return Y, (grads if isinstance(grads, tuple) else (grads,))   # one input: no tuple
+    return call
+
+
+def torch_call(layer: str, args: list, dY: np.ndarray):
+    import torch
+    import torch.nn.functional as F
+
+    tensors = [torch.from_numpy(a) for a in args]
+    upstream = torch.from_numpy(dY)
+    trained = tensors if layer != "dropout" else tensors[:1]     # the mask is a constant
+    for t in trained:
+        t.requires_grad_(True)
+
+    def forward():
+        if layer == "batchnorm":
+            return F.batch_norm(tensors[0], None, None, tensors[1], tensors[2], training=True,
+                                eps=EPS)
+        if layer == "softmax_rows":
+            return torch.softmax(tensors[0], dim=1)
+        if layer == "dropout":
+            return tensors[0] * tensors[1] / (1 - P)
+        return F.bilinear(tensors[0], tensors[1], tensors[2], tensors[3])
+
+    def call(_args, _dY):
+        Y = forward()
+        return Y, torch.autograd.grad(Y, trained, upstream)
+    return call
+
+
+def jax_call(layer: str, args: list, dY: np.ndarray):
+    import jax
+
+    jax.config.update("jax_enable_x64", True)       # float64 as asked, not silently float32
+    import jax.numpy as jnp
+
+    def batchnorm(X, gamma, beta):
+        mu = X.mean(axis=0)
+        var = ((X - mu) ** 2).mean(axis=0)
+        return gamma * (X - mu) / jnp.sqrt(var + EPS) + beta
+
+    forwards = {
+        "batchnorm": batchnorm,
+        "softmax_rows": lambda X: jax.nn.softmax(X, axis=1),
+        "dropout": lambda X: X * mask / (1 - P),
+        "bilinear": lambda X1, X2, W, b: jnp.einsum("nd,kde,ne->nk", X1, W, X2) + b,
+    }
+    mask = jnp.asarray(args[1]) if layer == "dropout" else None
+    trained = args[:1] if layer == "dropout" else args
+    device = [jax.device_put(a) for a in trained]
+    upstream = jax.device_put(dY)
+
+    @jax.jit
+    def step(arrays, G):
+        Y, vjp = jax.vjp(forwards[layer], *arrays)
+        return Y, vjp(G)
+
+    def call(_args, _dY):
+        return jax.block_until_ready(step(device, upstream))
+    return call
+
+
+def implementations(layer: str, args: list, dY: np.ndarray) -> dict:
+    hand = HAND[layer]
+    found = {"generated": generated_call(layer),
+             "numpy": lambda a, g: hand(*a, g)}
+    if importlib.util.find_spec("torch") is not None:
+        found["torch"] = torch_call(layer, args, dY)
+    if importlib.util.find_spec("jax") is not None:
+        found["jax"] = jax_call(layer, args, dY)
+    return found
+
+
+# --- timing and memory ----------------------------------------------------------------------
+
+
+def agree(results: dict) -> None:
+    """Every implementation computes the same forward and gradients (a benchmark of
+    different results would be no benchmark)."""
+    reference = results["numpy"]
+    for impl, (Y, grads) in results.items():
+        expected = [reference[0], *reference[1]]
+        for got, want in zip([Y, *grads], expected, strict=False):
+            got = np.asarray(got.detach() if hasattr(got, "detach") else got)
+            tolerance = 1e-3 if want.dtype == np.float32 else 1e-8
+            if not np.allclose(got, want, rtol=tolerance, atol=tolerance * np.abs(want).max()):
+                raise AssertionError(f"{impl} differs from the hand numpy version")
+
+
+def time_interleaved(calls: dict, args: list, dY: np.ndarray, repeats: int) -> dict:
+    agree({impl: call(args, dY) for impl, call in calls.items()})     # also warms up (jit)
+    seconds = {impl: [] for impl in calls}
+    for _ in range(repeats):
+        for impl, call in calls.items():
+            started = time.perf_counter()
+            call(args, dY)
+            seconds[impl].append(time.perf_counter() - started)
+    return {impl: statistics.median(values) * 1e6 for impl, values in seconds.items()}
+
+
+def backward_memory(layer: str) -> dict:
+    """The generated backward's peak extra memory at MEMORY_SHAPE, float64."""
+    module = generated(layer)
+    args, dY = inputs(layer, *MEMORY_SHAPE, np.float64)
+    Y, cache = module.forward(*args)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    module.backward(dY, cache)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    layer_bytes = sum(a.nbytes for a in args) + Y.nbytes
+    return {"layer": layer, "peak_bytes": peak, "layer_bytes": layer_bytes,
+            "ratio": peak / layer_bytes}
+
+
+def measure(repeats: dict) -> list[dict]:
+    rows = []
+    for shape, (n, d) in SHAPES.items():
+        for dtype in DTYPES:
+            for layer in LAYERS:
+                args, dY = inputs(layer, n, d, np.dtype(dtype))
+                medians = time_interleaved(implementations(layer, args, dY), args, dY,
+                                           repeats[shape])
+                rows += [{"layer": layer, "shape": shape, "dtype": dtype, "impl": impl,
+                          "median_us": round(us, 1)} for impl, us in medians.items()]
+    return rows
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    """generated / each other implementation, per layer, shape and dtype."""
+    table = {(r["layer"], r["shape"], r["dtype"], r["impl"]): r["median_us"] for r in rows}
+    found = []
+    for (layer, shape, dtype, impl), us in table.items():
+        if impl == "generated":
+            continue
+        found.append({"layer": layer, "shape": shape, "dtype": dtype, "against": impl,
+                      "ratio": round(table[(layer, shape, dtype, "generated")] / us, 2)})
+    return found
+
+
+def misses(found: list[dict], memory: list[dict]) -> list[str]:
+    missed = [f"{r['layer']} {r['shape']} {r['dtype']}: {r['ratio']}x numpy (target "
+              f"<= {TARGET_NUMPY}x)" for r in found
+              if r["against"] == "numpy" and r["ratio"] > TARGET_NUMPY]
+    missed += [f"{r['layer']} large {r['dtype']}: {r['ratio']}x torch (target "
+               f"<= {TARGET_TORCH}x)" for r in found
+               if r["against"] == "torch" and r["shape"] == "large" and r["ratio"] > TARGET_TORCH]
+    missed += [f"{m['layer']} backward memory: {m['ratio']:.2f}x (target <= {TARGET_MEMORY}x)"
+               for m in memory if m["ratio"] > TARGET_MEMORY]
+    return missed
+
+
+def print_table(rows: list[dict], found: list[dict], memory: list[dict]) -> None:
+    impls = list(dict.fromkeys(r["impl"] for r in rows))
+    us = {(r["layer"], r["shape"], r["dtype"], r["impl"]): r["median_us"] for r in rows}
+    ratio = {(r["layer"], r["shape"], r["dtype"], r["against"]): r["ratio"] for r in found}
+    others = [i for i in impls if i != "generated"]
+    print("forward + backward, median microseconds; gen/x: generated / x")
+    print(f"{'layer':13s}{'shape':8s}{'dtype':9s}" + "".join(f"{i:>11s}" for i in impls)
+          + "".join(f"{'gen/' + i:>11s}" for i in others))
+    for layer, shape, dtype in dict.fromkeys((r["layer"], r["shape"], r["dtype"]) for r in rows):
+        print(f"{layer:13s}{shape:8s}{dtype:9s}"
+              + "".join(f"{us[(layer, shape, dtype, i)]:11.0f}" for i in impls)
+              + "".join(f"{ratio[(layer, shape, dtype, i)]:10.2f}x" for i in others))
+    print(f"\ngenerated backward's peak extra memory, N, D = {MEMORY_SHAPE}, float64 "
+          f"(target <= {TARGET_MEMORY}x inputs + outputs):")
+    for m in memory:
+        print(f"  {m['layer']:13s}{m['peak_bytes'] / 2**20:8.1f} MiB = {m['ratio']:.2f}x "
+              f"{m['layer_bytes'] / 2**20:.1f} MiB")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args(argv)
+    repeats = {"small": 21, "medium": 7, "large": 3} if args.quick \
+        else {"small": 201, "medium": 41, "large": 11}
+    rows = measure(repeats)
+    memory = [backward_memory(layer) for layer in LAYERS]
+    found = ratios(rows)
+    missed = misses(found, memory)
+    if args.json:
+        print(json.dumps({"results": rows, "ratios": found, "memory": memory,
+                          "missed": missed}))
+    else:
+        print_table(rows, found, memory)
+        print("\ntargets: generated <= 1.0x hand numpy at every shape; <= 2.0x torch at large")
+        print("missed:\n  " + "\n  ".join(missed) if missed else "all targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,23 +6,28 @@ The stages, earliest first (STAGES, the one place they are listed; each module b
 the stage of its longest prefix listed there, and may import its own stage and earlier
 ones only):
 
-    foundation    errors, files, bounded, symbols, primitives, algebra, tidy, and the
-                  notation everything is shown in (notation, matrix.text): no stage's data
+    foundation    errors, files, bounded, symbols, primitives, algebra, cases, tidy, and
+                  the notation everything is shown in (notation, matrix.text): no stage's
+                  data
     runtime       numpy only; last in the flow, but it imports nothing of the stages
                   before it (generated/ imports numpy only, tests/test_runtime_data.py), so
                   it sits just above the foundation: only that is open to it
     declarations  spec, matrix.{elementwise, layers, networks}, catalog: what a function is
     derive        derive (its one entry, dispatching on the declaration's type),
-                  matrix.{vjp, network_derive, explicit}, and the page of a derivation
-                  (display, matrix.display: what `symnet derive` prints and Jupyter shows)
+                  matrix.{vjp, network_derive, explicit}, and show: the rows of each
+                  kind of derivation (show.scalar, show.matrix) and the page built of them
+                  (show.page, re-exported as display: what `symnet derive` prints and
+                  Jupyter shows)
     verify        verify, matrix.{check, entrywise}, evaluate (the probes' evaluator)
     codegen       codegen, templating, graph (its straight-line code is emitted through
-                  templates too)
-    cli           cli, cache, loader, report (what `symnet derive --report` writes: it needs
-                  a lowering's verdict), the package symnet itself and __main__
+                  templates too), show.docstring (the same rows as a generated module's
+                  docstring, wrapped as the generated code is)
+    cli           cli, cache, loader, show.report (what `symnet derive --report` writes:
+                  the page, the verdicts and the generated module), the package symnet
+                  itself and __main__
 
 A later stage reaches an earlier one by registration, not by import: the derive stage's
-package registers the layers' and networks' handlers; symnet.display registers the page
+package registers the layers' and networks' handlers; symnet.show.page registers the page
 Jupyter shows of a derivation (notation.ShowsAsLatex); declarations render themselves for
 Jupyter through notation alone.
 """
@@ -42,17 +47,19 @@ PACKAGE = ROOT / "symnet"
 STAGES = [
     ("foundation", ["symnet.errors", "symnet.files", "symnet.bounded", "symnet.symbols",
                     "symnet.primitives", "symnet.algebra", "symnet.tidy", "symnet.notation",
-                    "symnet.matrix.text", "symnet.target_kinds", "symnet.stable_rows"]),
+                    "symnet.matrix.text", "symnet.target_kinds", "symnet.stable_rows",
+                    "symnet.cases"]),
     ("runtime", ["symnet.runtime"]),
     ("declarations", ["symnet.spec", "symnet.matrix", "symnet.matrix.elementwise",
                       "symnet.matrix.layers", "symnet.matrix.networks", "symnet.catalog"]),
     ("derive", ["symnet.derive", "symnet.matrix.vjp", "symnet.matrix.network_derive",
-                "symnet.matrix.explicit", "symnet.display", "symnet.matrix.display"]),
+                "symnet.matrix.explicit", "symnet.display", "symnet.show"]),
     ("verify", ["symnet.verify", "symnet.matrix.check", "symnet.matrix.entrywise",
                 "symnet.evaluate"]),
-    ("codegen", ["symnet.codegen", "symnet.templating", "symnet.graph"]),
+    ("codegen", ["symnet.codegen", "symnet.templating", "symnet.graph",
+                 "symnet.show.docstring"]),
     ("cli", ["symnet", "symnet.__main__", "symnet.cli", "symnet.cache", "symnet.loader",
-             "symnet.report"]),
+             "symnet.show.report"]),
 ]
 
 
@@ -199,7 +206,8 @@ def test_function_level_imports_count():
 #: pages' modules back to register them: each must import first, in a fresh interpreter
 REGISTERING = ["symnet.derive", "symnet.derive.scalar", "symnet.derive.dispatch",
                "symnet.matrix.vjp", "symnet.matrix.network_derive", "symnet.matrix.explicit",
-               "symnet.display", "symnet.matrix.display", "symnet.matrix.layers",
+               "symnet.display", "symnet.show.page", "symnet.show.scalar",
+               "symnet.show.matrix", "symnet.matrix.layers",
                "symnet.matrix.networks", "symnet.spec"]
 
 

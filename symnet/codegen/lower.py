@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symnet.codegen.batch import Lowering, batched
-from symnet.codegen.docs import module_docstring
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.finite import check_finite
 from symnet.codegen.forms import (
@@ -57,6 +56,7 @@ from symnet.codegen.statements import (
 )
 from symnet.derive import ActivationDerivation, LossDerivation
 from symnet.primitives import TABLE
+from symnet.show.docstring import module_docstring
 from symnet.spec import Regularizer
 from symnet.symbols import out as OUT
 from symnet.target_kinds import ARRAY_KINDS, CLASS_INDEX, ONE_HOT, REAL, SIGN

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symnet.codegen.docs import layer_docstring
 from symnet.codegen.lower import RESERVED, Function, Module, _code, lower
 from symnet.codegen.matrices import ArrayForm, activation_arguments, definitions
 from symnet.codegen.stable import as_branches, as_masks, is_unsafe
 from symnet.codegen.statements import fresh_identifiers
 from symnet.matrix.vjp import LayerDerivation, matrix_vjp, reusing_output
+from symnet.show.docstring import layer_docstring
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ ones only):
                   kind of derivation (show.scalar, show.matrix) and the page built of them
                   (show.page, re-exported as display: what `symnet derive` prints and
                   Jupyter shows)
-    verify        verify, matrix.{check, entrywise}, evaluate (the probes' evaluator)
+    verify        verify (its package holds the matrix checks: verify.{matrix,
+                  entrywise}), evaluate (the probes' evaluator)
     codegen       codegen, templating, graph (its straight-line code is emitted through
                   templates too), show.docstring (the same rows as a generated module's
                   docstring, wrapped as the generated code is)
@@ -54,7 +55,7 @@ STAGES = [
                       "symnet.matrix.layers", "symnet.matrix.networks", "symnet.catalog"]),
     ("derive", ["symnet.derive", "symnet.matrix.vjp", "symnet.matrix.network_derive",
                 "symnet.matrix.explicit", "symnet.display", "symnet.show"]),
-    ("verify", ["symnet.verify", "symnet.matrix.check", "symnet.matrix.entrywise",
+    ("verify", ["symnet.verify",
                 "symnet.evaluate"]),
     ("codegen", ["symnet.codegen", "symnet.templating", "symnet.graph",
                  "symnet.show.docstring"]),
@@ -226,3 +227,48 @@ def test_a_module_imported_first_loads_and_every_derivation_displays(first):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+#: imports each module named in argv first, in a fork of an interpreter that has loaded only
+#: the third-party packages (the slow part, once): a module met half loaded by a cycle of
+#: imports fails there, whichever module of the cycle comes first
+FIRST_IMPORT = """
+import importlib, os, sys, traceback
+import jinja2, numpy, sympy
+failed = []
+for name in sys.argv[1:]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            importlib.import_module(name)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
+    if os.waitpid(pid, 0)[1]:
+        failed.append(name)
+print(" ".join(failed))
+"""
+
+
+def failing_first_imports(names, cwd=ROOT) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", FIRST_IMPORT, *names], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_a_half_loaded_import_is_found(tmp_path):
+    """a imports b, which imports a name of a: a imported first is met half loaded."""
+    (tmp_path / "planted_a.py").write_text("import planted_b\nNAME = 1\n")
+    (tmp_path / "planted_b.py").write_text("from planted_a import NAME\n")
+    assert failing_first_imports(["planted_a", "planted_b"], cwd=tmp_path) == ["planted_a"]
+
+
+def test_every_module_of_symnet_imports_first():
+    """Each module imported first into a fresh interpreter loads (symnet.__main__ runs the
+    command line instead). symnet.matrix.entrywise, when it lived there, did not: it
+    imported symnet.verify, whose package imported the matrix checks, which imported
+    entrywise half loaded."""
+    names = sorted(name for name in modules() if name != "symnet.__main__")
+    assert failing_first_imports(names) == []

@@ -17,7 +17,10 @@ from symnet.matrix.explicit import concrete
 from symnet.matrix.layers import shape_text
 from symnet.matrix.text import MatrixFormula
 from symnet.notation import Row
-from symnet.show.docstring import KINKS_NOTE, formulas, notes
+
+# the module, not its functions: show.docstring imports this package (its paragraph),
+# so imported first it is still half loaded here
+from symnet.show import docstring
 from symnet.show.matrix import activation_legend, loss_rows
 
 UPDATES = ("Updates: an update beta*P + alpha*A*B (the optimiser's rule on P and its "
@@ -111,7 +114,8 @@ def _shapes(p: StepPlan) -> str:
 def step_docstring(p: StepPlan) -> list[str]:
     step = p.step
     rows = _rows(p)
-    lines = paragraph(f"{step.name} (training step): {step.doc}.") + formulas(rows)
+    lines = paragraph(f"{step.name} (training step): {step.doc}.") + docstring.formulas(rows)
     kinks = any(concrete(e).has(sp.Heaviside) for _, e in p.backward)
     rules = [RULES] if any(isinstance(u, Elementwise) for u in p.updates) else []
-    return lines + notes(([KINKS_NOTE] if kinks else []) + [_shapes(p), UPDATES, *rules, BUFFERS])
+    kinks_note = [docstring.KINKS_NOTE] if kinks else []
+    return lines + docstring.notes(kinks_note + [_shapes(p), UPDATES, *rules, BUFFERS])

@@ -126,9 +126,9 @@ def render_latex_block(rows: list[Row]) -> str:
 class ShowsAsLatex:
     """A derivation, which Jupyter displays as its page: an aligned block of formulas.
 
-    The page is built from the derivation by symnet.display, which imports the
+    The page is built from the derivation by symnet.show.page, which imports the
     derivations' modules and registers its renderer with `render_with`; symnet.derive
-    imports display, so every derivation has it. A hook and not an import: the page's
+    imports show.page, so every derivation has it. A hook and not an import: the page's
     module is built on the derivations', not the other way round."""
 
     _renderer = None

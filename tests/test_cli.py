@@ -10,7 +10,7 @@ import sympy as sp
 from symnet.catalog import REGISTRY
 from symnet.cli import main
 from symnet.derive import derive
-from symnet.report import _loss_kinks
+from symnet.show.report import _loss_kinks
 from tests.helpers import symnet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def test_a_kinks_value_that_simplify_cannot_finish_is_shown_unsimplified(monkeyp
     def endless(expr, *args, **kwargs):
         time.sleep(30)
 
-    monkeypatch.setattr("symnet.report.SYMPY_SECONDS", 0.2)
+    monkeypatch.setattr("symnet.show.report.SYMPY_SECONDS", 0.2)
     monkeypatch.setattr(sp, "simplify", endless)
     started = time.perf_counter()
     lines = _loss_kinks(decl, derivation)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet.matrix.entrywise import Atoms, check_entries, prove_entries
 from symnet.verify import PROVED, REFUTED
+from symnet.verify.entrywise import Atoms, check_entries, prove_entries
 
 u, v = sp.Symbol("u", real=True), sp.Symbol("v", real=True)
 
@@ -35,7 +35,7 @@ def test_a_matrix_of_sigmoid_derivatives_is_proved_and_a_wrong_one_refuted():
 
 
 def test_the_shared_normal_form_is_the_normal_form_of_each_entry():
-    from symnet.matrix.entrywise import SharedNormalForm, _steps_only, _with_kinks_as_steps
+    from symnet.verify.entrywise import SharedNormalForm, _steps_only, _with_kinks_as_steps
 
     step = sp.Heaviside(u - v, 1)
     entries = [u * step ** 2 + sp.Piecewise((u, u > 0), (0, True)),

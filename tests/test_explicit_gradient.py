@@ -9,12 +9,12 @@ import sympy as sp
 
 from symnet.catalog import CATALOG
 from symnet.errors import DerivationError
-from symnet.matrix.check import _network_sizes, check_layer, explicit_loss, explicit_sizes
-from symnet.matrix.entrywise import probe_entries
 from symnet.matrix.explicit import _ChainRule, instantiate, scalar_gradient
 from symnet.matrix.layers import activation_layer
 from symnet.matrix.network_derive import derive_network
 from symnet.verify import REFUTED
+from symnet.verify.entrywise import probe_entries
+from symnet.verify.matrix import _network_sizes, check_layer, explicit_loss, explicit_sizes
 
 
 def _layer_total(layer):

@@ -6,23 +6,29 @@ The stages, earliest first (STAGES, the one place they are listed; each module b
 the stage of its longest prefix listed there, and may import its own stage and earlier
 ones only):
 
-    foundation    errors, files, bounded, symbols, primitives, algebra, tidy, and the
-                  notation everything is shown in (notation, matrix.text): no stage's data
+    foundation    errors, files, bounded, symbols, primitives, algebra, cases, tidy, and
+                  the notation everything is shown in (notation, matrix.text): no stage's
+                  data
     runtime       numpy only; last in the flow, but it imports nothing of the stages
                   before it (generated/ imports numpy only, tests/test_runtime_data.py), so
                   it sits just above the foundation: only that is open to it
     declarations  spec, matrix.{elementwise, layers, networks}, catalog: what a function is
     derive        derive (its one entry, dispatching on the declaration's type),
-                  matrix.{vjp, network_derive, explicit}, and the page of a derivation
-                  (display, matrix.display: what `symnet derive` prints and Jupyter shows)
-    verify        verify, matrix.{check, entrywise}, evaluate (the probes' evaluator)
+                  matrix.{vjp, network_derive, explicit}, and show: the rows of each
+                  kind of derivation (show.scalar, show.matrix) and the page built of them
+                  (show.page, re-exported as display: what `symnet derive` prints and
+                  Jupyter shows)
+    verify        verify (its package holds the matrix checks: verify.{matrix,
+                  entrywise}), evaluate (the probes' evaluator)
     codegen       codegen, templating, graph (its straight-line code is emitted through
-                  templates too)
-    cli           cli, cache, loader, report (what `symnet derive --report` writes: it needs
-                  a lowering's verdict), the package symnet itself and __main__
+                  templates too), show.docstring (the same rows as a generated module's
+                  docstring, wrapped as the generated code is)
+    cli           cli, cache, loader, show.report (what `symnet derive --report` writes:
+                  the page, the verdicts and the generated module), the package symnet
+                  itself and __main__
 
 A later stage reaches an earlier one by registration, not by import: the derive stage's
-package registers the layers' and networks' handlers; symnet.display registers the page
+package registers the layers' and networks' handlers; symnet.show.page registers the page
 Jupyter shows of a derivation (notation.ShowsAsLatex); declarations render themselves for
 Jupyter through notation alone.
 """
@@ -42,20 +48,20 @@ PACKAGE = ROOT / "symnet"
 STAGES = [
     ("foundation", ["symnet.errors", "symnet.files", "symnet.bounded", "symnet.symbols",
                     "symnet.primitives", "symnet.algebra", "symnet.tidy", "symnet.notation",
-                    "symnet.matrix.text", "symnet.target_kinds", "symnet.stable_rows"]),
+                    "symnet.matrix.text", "symnet.target_kinds", "symnet.stable_rows",
+                    "symnet.cases"]),
     ("runtime", ["symnet.runtime"]),
     ("declarations", ["symnet.spec", "symnet.matrix", "symnet.matrix.elementwise",
                       "symnet.matrix.layers", "symnet.matrix.networks", "symnet.index",
                       "symnet.index.declare", "symnet.catalog"]),
     ("derive", ["symnet.derive", "symnet.matrix.vjp", "symnet.matrix.network_derive",
                 "symnet.matrix.explicit", "symnet.index.derive", "symnet.index.page",
-                "symnet.display", "symnet.matrix.display"]),
-    ("verify", ["symnet.verify", "symnet.index.check", "symnet.matrix.check",
-                "symnet.matrix.entrywise", "symnet.evaluate"]),
+                "symnet.display", "symnet.show"]),
+    ("verify", ["symnet.verify", "symnet.index.check", "symnet.evaluate"]),
     ("codegen", ["symnet.codegen", "symnet.index.arrays", "symnet.index.lower",
-                 "symnet.templating", "symnet.graph"]),
+                 "symnet.templating", "symnet.graph", "symnet.show.docstring"]),
     ("cli", ["symnet", "symnet.__main__", "symnet.cli", "symnet.cache", "symnet.loader",
-             "symnet.report"]),
+             "symnet.show.report"]),
 ]
 
 
@@ -202,7 +208,8 @@ def test_function_level_imports_count():
 #: pages' modules back to register them: each must import first, in a fresh interpreter
 REGISTERING = ["symnet.derive", "symnet.derive.scalar", "symnet.derive.dispatch",
                "symnet.matrix.vjp", "symnet.matrix.network_derive", "symnet.matrix.explicit",
-               "symnet.display", "symnet.matrix.display", "symnet.matrix.layers",
+               "symnet.display", "symnet.show.page", "symnet.show.scalar",
+               "symnet.show.matrix", "symnet.matrix.layers",
                "symnet.matrix.networks", "symnet.spec"]
 
 
@@ -221,3 +228,48 @@ def test_a_module_imported_first_loads_and_every_derivation_displays(first):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+#: imports each module named in argv first, in a fork of an interpreter that has loaded only
+#: the third-party packages (the slow part, once): a module met half loaded by a cycle of
+#: imports fails there, whichever module of the cycle comes first
+FIRST_IMPORT = """
+import importlib, os, sys, traceback
+import jinja2, numpy, sympy
+failed = []
+for name in sys.argv[1:]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            importlib.import_module(name)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
+    if os.waitpid(pid, 0)[1]:
+        failed.append(name)
+print(" ".join(failed))
+"""
+
+
+def failing_first_imports(names, cwd=ROOT) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", FIRST_IMPORT, *names], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_a_half_loaded_import_is_found(tmp_path):
+    """a imports b, which imports a name of a: a imported first is met half loaded."""
+    (tmp_path / "planted_a.py").write_text("import planted_b\nNAME = 1\n")
+    (tmp_path / "planted_b.py").write_text("from planted_a import NAME\n")
+    assert failing_first_imports(["planted_a", "planted_b"], cwd=tmp_path) == ["planted_a"]
+
+
+def test_every_module_of_symnet_imports_first():
+    """Each module imported first into a fresh interpreter loads (symnet.__main__ runs the
+    command line instead). symnet.matrix.entrywise, when it lived there, did not: it
+    imported symnet.verify, whose package imported the matrix checks, which imported
+    entrywise half loaded."""
+    names = sorted(name for name in modules() if name != "symnet.__main__")
+    assert failing_first_imports(names) == []

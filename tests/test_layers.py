@@ -12,13 +12,13 @@ import sympy as sp
 from symnet.catalog import LAYER_REGISTRY
 from symnet.catalog.layers import LAYERS, NETWORKS, affine
 from symnet.derive import derive
-from symnet.matrix.check import NO_JACOBIAN, check_layer
 from symnet.matrix.explicit import entry_symbol, instantiate
 from symnet.matrix.layers import Layer, size
 from symnet.matrix.network_derive import derive_network
 from symnet.matrix.text import text
 from symnet.matrix.vjp import derive_layer, non_matrix_nodes
 from symnet.verify import PROBED, PROVED, REFUTED
+from symnet.verify.matrix import NO_JACOBIAN, check_layer
 
 LAYER_NAMES = list(LAYERS)
 ALL_NAMES = list(LAYER_REGISTRY)
@@ -192,7 +192,7 @@ def test_a_planted_wrong_vjp_is_refuted_with_a_counterexample(monkeypatch):
     X, W, b = affine.inputs
     right = derive_layer(affine)
     wrong = replace(right, vjps={**right.vjps, W: 2 * X.T * affine.upstream})
-    monkeypatch.setattr("symnet.matrix.check.derive_layer", lambda layer: wrong)
+    monkeypatch.setattr("symnet.verify.matrix.derive_layer", lambda layer: wrong)
     (verdict,) = [v for v in check_layer(affine) if v.claim.startswith("dL/dW")]
     assert verdict.status == REFUTED
     assert verdict.counterexample["lhs"] != verdict.counterexample["rhs"]

@@ -10,7 +10,6 @@ import pytest
 import sympy as sp
 
 from symnet.catalog.layers import NETWORKS
-from symnet.matrix.check import check_network
 from symnet.matrix.explicit import entry_symbol, instantiate
 from symnet.matrix.layers import size
 from symnet.matrix.network_derive import CUT, WHOLE, derive_network
@@ -19,6 +18,7 @@ from symnet.matrix.text import text
 from symnet.spec import Gradient
 from symnet.symbols import lam
 from symnet.verify import PROBED, PROVED, REFUTED
+from symnet.verify.matrix import check_network
 
 NAMES = list(NETWORKS)
 N = size("N")
@@ -81,7 +81,7 @@ def test_a_planted_wrong_chain_is_refuted(monkeypatch):
     W1, W2 = network.weights
     X, G = network.input, network.upstream
     wrong = replace(right, chain={**right.chain, W1: X.T * G * W2.T})
-    monkeypatch.setattr("symnet.matrix.check.derive_network", lambda n: wrong)
+    monkeypatch.setattr("symnet.verify.matrix.derive_network", lambda n: wrong)
     (found,) = [v for v in check_network(network) if v.claim.startswith("dL/dW1: matrix")]
     assert found.status == REFUTED and found.counterexample
 

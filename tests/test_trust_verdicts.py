@@ -14,11 +14,11 @@ import sympy as sp
 from symnet.catalog.layers import affine
 from symnet.catalog.losses import squared_error
 from symnet.errors import DeclarationError
-from symnet.matrix.check import as_layer_verdicts
 from symnet.matrix.layers import Layer, size
 from symnet.matrix.networks import Network, use
 from symnet.spec import Activation, Gradient, Kink
 from symnet.verify import PROBED, PROVED, REFUTED, ProbeSpace, check
+from symnet.verify.matrix import as_layer_verdicts
 from tests.helpers import symnet
 
 ROOT = Path(__file__).resolve().parents[1]

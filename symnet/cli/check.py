@@ -9,8 +9,8 @@ from symnet import cache
 from symnet.catalog import CATALOG
 from symnet.cli.parallel import kept_or_computed
 from symnet.loader import resolve_all
-from symnet.matrix.check import as_layer_verdicts
 from symnet.verify import REFUTED, check, check_primitives
+from symnet.verify.matrix import as_layer_verdicts
 
 
 def summary(verdicts) -> str:

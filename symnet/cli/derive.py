@@ -6,7 +6,8 @@ from symnet import display
 from symnet.derive import derive
 from symnet.files import check_output, write_atomically
 from symnet.loader import resolve
-from symnet.report import markdown_report, with_cases
+from symnet.show.report import markdown_report
+from symnet.show.scalar import with_cases
 
 
 def cmd_derive(args) -> int:

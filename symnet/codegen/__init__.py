@@ -15,7 +15,7 @@
                     fused training steps of whole networks (declared in symnet/catalog/steps.py):
                     planned, lowered, documented
     layout.py       lines that fit ruff's 100 columns
-    docs.py         module docstrings: the derived formulas, kinks, shapes
+    (module docstrings are symnet/show/docstring.py's: the derivation's rows, kinks, shapes)
     emit.py         templates rendered, files written as a whole, checked against disk
     errors.py       CodegenError
 (the `symnet generate` subcommand is symnet/cli/generate.py)

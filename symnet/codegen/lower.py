@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symnet.codegen.batch import Lowering, batched
-from symnet.codegen.docs import module_docstring
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.finite import check_finite
 from symnet.codegen.forms import (
@@ -57,6 +56,10 @@ from symnet.codegen.statements import (
 )
 from symnet.derive import ActivationDerivation, LossDerivation
 from symnet.primitives import TABLE
+
+# the module, not its functions: show.docstring imports this package (its paragraph),
+# so imported first it is still half loaded here
+from symnet.show import docstring
 from symnet.spec import Regularizer
 from symnet.symbols import out as OUT
 from symnet.target_kinds import ARRAY_KINDS, CLASS_INDEX, ONE_HOT, REAL, SIGN
@@ -218,7 +221,7 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
              f"Returns {', '.join(grads)}: dout times the derivative, from the cache."),
             unpack + backward, ", ".join(grads)),
     }
-    doc = module_docstring(derivation, names, used)
+    doc = docstring.module_docstring(derivation, names, used)
     return Module(decl.name, decl.kind, "forward_backward.py.j2", "activations", tuple(doc),
                   functions)
 
@@ -304,7 +307,7 @@ def lower_loss(derivation, reduction: str = "mean") -> Module:
                          f"and d{value_name}/d{scores}."),
                         body, f"{value_name}, d{scores}")
     notes = () if regularizer else (_reduction_note(reduction),)
-    doc = module_docstring(derivation, names, extra=notes)
+    doc = docstring.module_docstring(derivation, names, extra=notes)
     constants = () if regularizer else (("TARGET_KIND", f'"{decl.target_kind}"', TARGET_KINDS),)
     return Module(decl.name, decl.kind, "loss.py.j2",
                   "regularizers" if regularizer else "losses", tuple(doc),

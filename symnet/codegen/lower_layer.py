@@ -22,12 +22,15 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symnet.codegen.docs import layer_docstring
 from symnet.codegen.lower import RESERVED, Function, Module, _code, lower
 from symnet.codegen.matrices import ArrayForm, activation_arguments, definitions
 from symnet.codegen.stable import as_branches, as_masks, is_unsafe
 from symnet.codegen.statements import fresh_identifiers
 from symnet.matrix.vjp import LayerDerivation, matrix_vjp, reusing_output
+
+# the module, not its functions: show.docstring imports this package (its paragraph),
+# so imported first it is still half loaded here
+from symnet.show import docstring
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,7 @@ def lower_layer(derivation: LayerDerivation) -> Module:
              f"Returns {gradients}: the derived VJPs, no Jacobian."),
             unpacking + _code(backward, names, dtype_of), gradients),
     }
-    doc = layer_docstring(derivation, p.forward, p.nodes, p.local, p.vjps, p.upstream)
+    doc = docstring.layer_docstring(derivation, p.forward, p.nodes, p.local, p.vjps, p.upstream)
     return Module(p.layer.name, p.layer.kind, "forward_backward.py.j2", "layers", tuple(doc),
                   functions)
 

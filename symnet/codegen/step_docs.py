@@ -8,15 +8,20 @@ import re
 
 import sympy as sp
 
-from symnet import display
-from symnet.codegen.docs import KINKS_NOTE, _lines
+from symnet import notation
 from symnet.codegen.layout import paragraph
 from symnet.codegen.step_plan import Elementwise, StepPlan
 from symnet.derive import derive
 from symnet.matrix import text as matrix_text
-from symnet.matrix.display import MatrixFormula, activation_legend, loss_rows
 from symnet.matrix.explicit import concrete
 from symnet.matrix.layers import shape_text
+from symnet.matrix.text import MatrixFormula
+from symnet.notation import Row
+
+# the module, not its functions: show.docstring imports this package (its paragraph),
+# so imported first it is still half loaded here
+from symnet.show import docstring
+from symnet.show.matrix import activation_legend, loss_rows
 
 UPDATES = ("Updates: an update beta*P + alpha*A*B (the optimiser's rule on P and its "
            "gradient, expanded) is one gemm(A, B, P, alpha, beta): with scipy installed, one "
@@ -34,25 +39,22 @@ BUFFERS = ("Buffers: workspace() allocates the arrays step() writes in place, ma
 
 def _rows(p: StepPlan) -> list:
     network = p.network
-    rows = [("forward" if k == 0 else "", MatrixFormula(n.name, e), "")
+    rows = [Row("forward" if k == 0 else "", MatrixFormula(n.name, e))
             for k, (n, e) in enumerate(p.forward)]
     scale = 1 / network.input.shape[0] if network.reduction == "mean" else 1
-    rows += [(r.label, r.math, r.note)
-             for r in loss_rows(network, derive(network.loss).gradient, scale, p.upstream)]
-    rows += [("backward" if k == 0 else "", MatrixFormula(n.name, e), "the layer's VJP")
+    rows += loss_rows(network, derive(network.loss).gradient, scale, p.upstream)
+    rows += [Row("backward" if k == 0 else "", MatrixFormula(n.name, e), "the layer's VJP")
              for k, (n, e) in enumerate(p.backward)]
     for k, (param, gradient) in enumerate(p.gradients.items()):
-        rows.append(("gradient" if k == 0 else "", MatrixFormula(f"dL/d{param}", gradient),
-                     shape_text(param)))
+        rows.append(Row("gradient" if k == 0 else "", MatrixFormula(f"dL/d{param}", gradient),
+                        shape_text(param)))
     for k, u in enumerate(p.updates):
         if isinstance(u, Elementwise):
-            rows.append(("update" if k == 0 else "", Rule(u), "entry by entry"))
+            rows.append(Row("update" if k == 0 else "", Rule(u), "entry by entry"))
         else:
-            rows.append(("update" if k == 0 else "", Update(u),
-                         "one gemm" if u.product is not None else ""))
-    rows += [(r.label, r.math, r.note) for r in
-             activation_legend([e for _, e in p.backward] + list(p.gradients.values()))]
-    return rows
+            rows.append(Row("update" if k == 0 else "", Update(u),
+                            "one gemm" if u.product is not None else ""))
+    return rows + activation_legend([e for _, e in p.backward] + list(p.gradients.values()))
 
 
 class Update(sp.Basic):
@@ -76,10 +78,10 @@ class Update(sp.Basic):
         return f"{matrix(u.param)} {arrow} {text}"
 
     def _sympystr(self, printer) -> str:
-        return self._show(display.text, matrix_text.text, "<-", "*")
+        return self._show(notation.text, matrix_text.text, "<-", "*")
 
     def _latex(self, printer) -> str:
-        return self._show(display.latex, matrix_text.latex, r"\leftarrow", " ")
+        return self._show(notation.latex, matrix_text.latex, r"\leftarrow", " ")
 
 
 class Rule(sp.Basic):
@@ -91,11 +93,11 @@ class Rule(sp.Basic):
         return formula
 
     def _sympystr(self, printer) -> str:
-        return f"{self.rule.target} <- {display.text(self.rule.value)}"
+        return f"{self.rule.target} <- {notation.text(self.rule.value)}"
 
     def _latex(self, printer) -> str:
         return (rf"{matrix_text.latex(self.rule.target)} \leftarrow "
-                rf"{display.latex(self.rule.value)}")
+                rf"{notation.latex(self.rule.value)}")
 
 
 def _shapes(p: StepPlan) -> str:
@@ -112,11 +114,8 @@ def _shapes(p: StepPlan) -> str:
 def step_docstring(p: StepPlan) -> list[str]:
     step = p.step
     rows = _rows(p)
-    lines = paragraph(f"{step.name} (training step): {step.doc}.")
-    lines += ["", "Derived by symnet (plain text):"] + _lines(rows, display.text)
-    lines += ["", "The same in LaTeX:"] + _lines(rows, display.latex)
+    lines = paragraph(f"{step.name} (training step): {step.doc}.") + docstring.formulas(rows)
     kinks = any(concrete(e).has(sp.Heaviside) for _, e in p.backward)
     rules = [RULES] if any(isinstance(u, Elementwise) for u in p.updates) else []
-    for note in ([KINKS_NOTE] if kinks else []) + [_shapes(p), UPDATES, *rules, BUFFERS]:
-        lines += [""] + paragraph(note)
-    return lines
+    kinks_note = [docstring.KINKS_NOTE] if kinks else []
+    return lines + docstring.notes(kinks_note + [_shapes(p), UPDATES, *rules, BUFFERS])

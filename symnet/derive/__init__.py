@@ -8,8 +8,8 @@ Layers are derived in symnet.matrix.vjp, networks in symnet.matrix.network_deriv
 layers in symnet.index.derive: their
 handlers are registered here, where the stage is imported, and not from their modules,
 which would import this package while they are half loaded (whichever of them is imported
-first) and so fail. symnet.display registers the page Jupyter shows of a derivation; it
-is imported here so that every derivation displays. (symnet/__init__.py keeps `from
+first) and so fail. symnet.show.page registers the page Jupyter shows of a derivation;
+it is imported here so that every derivation displays. (symnet/__init__.py keeps `from
 symnet import derive` the function.)
 """
 
@@ -42,7 +42,7 @@ derivation_of.register(Layer, derive_layer)
 derivation_of.register(Network, derive_network)
 derivation_of.register(IndexLayer, derive_index_layer)
 
-import symnet.display  # noqa: E402, F401, I001  (registers the page of a derivation for Jupyter)
+import symnet.show.page  # noqa: E402, F401, I001  (registers the page of a derivation for Jupyter)
 
 __all__ = ["ActivationDerivation", "LossDerivation", "ShowsAsLatex", "check_continuous",
            "closed_form", "derivation_of", "derive", "derive_activation", "derive_gradient",

@@ -13,7 +13,10 @@ import sympy as sp
 
 from symnet.codegen.layout import paragraph, statement
 from symnet.codegen.lower import RESERVED, Function, Module, lower
-from symnet.index.arrays import UPSTREAM, Array, Layout, code_text
+
+# The module, not its names: symnet.codegen imports this module to register it, so
+# symnet.index.arrays (which imports symnet.codegen) imported first is still half loaded here.
+from symnet.index import arrays
 from symnet.index.declare import IndexLayer
 from symnet.index.derive import IndexDerivation
 from symnet.index.page import describe_index, shape_text
@@ -22,7 +25,7 @@ from symnet.notation import text
 # --- the module ----------------------------------------------------------------------------
 
 
-def _temporary_name(s: sp.Sum, taken: set, layout: Layout) -> str:
+def _temporary_name(s: sp.Sum, taken: set, layout: arrays.Layout) -> str:
     bases = []
     for e in sorted(s.atoms(sp.Indexed), key=sp.default_sort_key):
         name = layout.names[e.base]
@@ -36,7 +39,7 @@ def _temporary_name(s: sp.Sum, taken: set, layout: Layout) -> str:
     return name
 
 
-def _shared_sums(vjps: dict, layout: Layout, taken: set) -> tuple[list, dict]:
+def _shared_sums(vjps: dict, layout: arrays.Layout, taken: set) -> tuple[list, dict]:
     """Each outermost sum of the VJPs computed once: ([(name, sum)], the VJPs with each
     sum as its temporary)."""
     sums = []
@@ -60,7 +63,7 @@ def _shared_sums(vjps: dict, layout: Layout, taken: set) -> tuple[list, dict]:
         {b: v.xreplace(named) for b, v in vjps.items()}
 
 
-def _sizes(layout: Layout, used: set, source: str, source_base) -> list[str]:
+def _sizes(layout: arrays.Layout, used: set, source: str, source_base) -> list[str]:
     """`N = dY.shape[0]` for each size the code uses, read off one array's shape."""
     entry = layout.layer.declared()[source_base]
     lines = []
@@ -73,10 +76,10 @@ def _sizes(layout: Layout, used: set, source: str, source_base) -> list[str]:
 
 
 def _lines(target: str, value: sp.Expr) -> list[str]:
-    return statement(target, code_text(value))
+    return statement(target, arrays.code_text(value))
 
 
-def _vjp_value(layout: Layout, entry: sp.Indexed, value: sp.Expr) -> tuple[str, sp.Expr]:
+def _vjp_value(layout: arrays.Layout, entry: sp.Indexed, value: sp.Expr) -> tuple[str, sp.Expr]:
     """The VJP's array, reshaped to the input's own shape where the layout keeps axes."""
     axes = layout.axes_of[entry.base]
     if isinstance(value, sp.Sum) and layout.is_contraction(value):
@@ -97,8 +100,8 @@ def _vjp_value(layout: Layout, entry: sp.Indexed, value: sp.Expr) -> tuple[str, 
 
 def lower_index_layer(derivation: IndexDerivation) -> Module:
     layer = derivation.declaration
-    layout = Layout(layer)
-    taken = set(RESERVED) | {str(b) for b in layer.declared()} | {UPSTREAM}
+    layout = arrays.Layout(layer)
+    taken = set(RESERVED) | {str(b) for b in layer.declared()} | {arrays.UPSTREAM}
     taken |= {f"d{b}" for b in layer.bases}
     forward = []
     for entry, definition in layer.statistics.items():
@@ -113,14 +116,14 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
     for entry in layer.inputs:
         reshape, array = _vjp_value(layout, entry, vjps[entry.base])
         target = f"d{entry.base}"
-        text = code_text(array)
+        text = arrays.code_text(array)
         if reshape:
-            text = f"({text}){reshape}" if not isinstance(array, Array) else text + reshape
+            text = f"({text}){reshape}" if not isinstance(array, arrays.Array) else text + reshape
         backward += statement(target, text)
         results.append(target)
     words = _words("\n".join(backward))
     used = {s for s in layer.ranges.values() if str(s) in words}
-    backward = _sizes(layout, used, UPSTREAM, layer.upstream) + backward
+    backward = _sizes(layout, used, arrays.UPSTREAM, layer.upstream) + backward
     words = _words("\n".join(forward))
     forward_sizes = {s for s in layer.ranges.values() if str(s) in words}
     first = layer.inputs[0]
@@ -146,8 +149,8 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
                if running else ()),
             tuple(forward) + (f"cache = {cache_text}",), f"{output}, cache"),
         "backward": Function(
-            "backward", f"{UPSTREAM}, cache",
-            (f"The gradient of the loss with respect to each input, given {UPSTREAM} = "
+            "backward", f"{arrays.UPSTREAM}, cache",
+            (f"The gradient of the loss with respect to each input, given {arrays.UPSTREAM} = "
              f"dL/d{output}.",
              f"Returns {', '.join(results)}: the derived VJPs, each of its input's shape."),
             unpack + tuple(backward), ", ".join(results)),
@@ -175,7 +178,7 @@ def running_statistics(layer: IndexLayer) -> list[str]:
             and any(batch in s.variables for s in definition.atoms(sp.Sum))]
 
 
-def _inference(layer: IndexLayer, layout: Layout, running: list, arguments: str) -> Function:
+def _inference(layer: IndexLayer, layout: arrays.Layout, running: list, arguments: str) -> Function:
     """The forward with the running statistics given: the declared formula, forward only."""
     body = []
     for entry, definition in layer.statistics.items():
@@ -226,7 +229,7 @@ def _docstring(derivation: IndexDerivation) -> list[str]:
     lines += [""] + paragraph(
         "Shapes: " + ", ".join(f"{e.base}: {shape_text(layer, e)}"
                                for e in (*layer.inputs, layer.output))
-        + f", the batch first; {UPSTREAM} = dL/d{layer.output.base} has the shape of "
+        + f", the batch first; {arrays.UPSTREAM} = dL/d{layer.output.base} has the shape of "
           f"{layer.output.base}; each gradient has its input's shape. Statistics are "
           f"computed once in forward and kept in the cache; the dtype of the inputs is kept "
           f"(float32 in, float32 out).")

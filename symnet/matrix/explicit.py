@@ -2,7 +2,7 @@
 
 Every size gets a small value (the batch N = 2, the other sizes 3 and 2 in turn) and every
 matrix explicit entries that are real symbols (X[0,1], ...), so a matrix expression
-becomes a matrix of scalar expressions. `symnet.matrix.entrywise` compares two of them. The
+becomes a matrix of scalar expressions. `symnet.verify.entrywise` compares two of them. The
 ground truth for a gradient is scalar calculus on the same entries: d/dW[i,j] of the
 scalar sum(G .* Y), never a matrix rule.
 """

@@ -5,7 +5,7 @@
 * By the chain of the layers' VJPs: each stage's own derived VJPs (`derive_layer`), with
   the upstream handed from stage to stage, last to first: backpropagation.
 
-`symnet.matrix.check` proves the two equal. With a loss, G is dL/dS for the scores S, whose
+`symnet.verify.matrix` proves the two equal. With a loss, G is dL/dS for the scores S, whose
 row n is the per-sample loss's derived gradient at s = S[n, :] (times 1/N for a mean);
 a regulariser adds its own derivative, taken by sympy from the catalog's declaration
 lifted to a matrix: lambda * sum_k W_k^2 over a vector becomes lambda * the sum of the

@@ -1,13 +1,13 @@
 """The verification stage: `check(declaration)` gives every verdict of a declaration
 (proved, refuted with a counterexample, or probed; claims.py). `check` dispatches on the
 declaration's type; each level registers its handler from its own module: activations and
-losses in claims.py, layers and networks in symnet.matrix.check, tensor layers in
+losses in claims.py, layers and networks in symnet.verify.matrix, tensor layers in
 symnet.index.check; both are imported here so that `from symnet.verify import check` covers
 every level.
 """
 
 import symnet.index.check  # noqa: F401  (registers the tensor layers' checks)
-import symnet.matrix.check  # noqa: F401  (registers the layers' and networks' checks)
+import symnet.verify.matrix  # noqa: F401  (registers the layers' and networks' checks)
 from symnet.verify.claims import (
     DIGITS,
     KINK_MARGIN,

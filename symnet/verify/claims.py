@@ -469,7 +469,7 @@ def _check_loss(decl) -> list[Verdict]:
 def check(decl) -> list[Verdict]:
     """Every verdict of a declaration: its hand derivations, kinks and rewrites. Each
     level registers its own (a loss here by default, an activation below, layers and
-    networks in symnet.matrix.check)."""
+    networks in symnet.verify.matrix)."""
     return about_declaration(decl.name, _check_loss, decl)
 
 

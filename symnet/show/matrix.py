@@ -1,8 +1,10 @@
-"""Layers and networks as derivation pages: the rows `symnet derive` prints.
+"""The rows of a layer's and a network's derivation, the one set that every output reads:
+the page (`symnet derive`, Jupyter, the report) and the docstrings of generated layer and
+step modules.
 
 Rows are `symnet.notation.Row`s; their formulas are `symnet.matrix.text.MatrixFormula`s,
-which print through the matrix printers whichever page (text or LaTeX) shows them, so the
-renames (colsum(G), G .* relu'(X), ones(N, 1)*b) hold everywhere. symnet.display's
+which print through the matrix printers whichever renderer (text or LaTeX) shows them, so
+the renames (colsum(G), G .* relu'(X), ones(N, 1)*b) hold everywhere. symnet.show.page's
 `describe` gives a layer's derivation `layer_rows`, a network's `network_rows`.
 """
 
@@ -10,8 +12,14 @@ from __future__ import annotations
 
 import sympy as sp
 
+from symnet import notation
+from symnet.derive.scalar import softmax_legend
+
+# explicit's module, not its function: explicit imports the derive stage, which imports
+# this module (through show.page) while explicit is half loaded, if explicit came first
+from symnet.matrix import explicit
 from symnet.matrix import text as matrix_text
-from symnet.matrix.elementwise import Elementwise
+from symnet.matrix.elementwise import ActivationFunction, ActivationPartial, Elementwise
 from symnet.matrix.layers import activation_layer, shape_text, shapes_note
 from symnet.matrix.network_derive import NetworkDerivation, lifted_penalty
 from symnet.matrix.networks import forward_rows, total_loss_row
@@ -39,10 +47,8 @@ def _vjp_rows(vjps: dict, reusing: dict, output, named: dict | None = None) -> l
 
 
 def activation_legend(exprs) -> list[Row]:
-    """What relu' and friends stand for: the activation's own derived derivative."""
-    from symnet.matrix.elementwise import ActivationPartial
-    from symnet.matrix.explicit import concrete
-
+    """What relu' and friends stand for on a page: the activation's own derived
+    derivative."""
     rows, seen = [], set()
     for expr in exprs:
         for application in sp.preorder_traversal(expr):
@@ -50,7 +56,8 @@ def activation_legend(exprs) -> list[Row]:
                 seen.add(application.func)
                 variables = application.declaration.inputs
                 call = application.func(*variables)
-                rows.append(Row("where", MatrixFormula(matrix_text.text(call), concrete(call)),
+                formula = MatrixFormula(matrix_text.text(call), explicit.concrete(call))
+                rows.append(Row("where", formula,
                                 f"the derivative derived from {application.declaration.name}'s "
                                 f"declaration, entry by entry"))
     return rows
@@ -101,8 +108,6 @@ def loss_rows(network, loss_gradient, scale, upstream=None) -> list[Row]:
     """A network's loss rows: L (the batch's sum or mean of the loss, plus each weight's
     penalty), each penalty, and the upstream gradient `upstream` (the network's G by
     default) as the loss's own derived gradient times `scale`."""
-    from symnet.derive.scalar import softmax_legend  # the derive stage's, which imports this
-
     loss, output = network.loss, network.composed.steps[-1][0]
     G = network.upstream if upstream is None else upstream
     output = output if output is not None else "S"
@@ -148,3 +153,63 @@ def network_rows(derivation: NetworkDerivation) -> list[Row]:
         rows.append(Row("linear map", None, f"no activation: the output is {single}, one "
                                             f"linear map: a linear classifier again (L09)"))
     return rows
+
+
+# --- a generated layer module's docstring ------------------------------------------------------
+
+
+def _code_gradient(name: str, expr) -> MatrixFormula:
+    """dL/dW1 = expr, in text and LaTeX, for a name of the generated code."""
+    tex = rf"\frac{{\partial L}}{{\partial {sp.latex(sp.MatrixSymbol(name, 1, 1))}}}"
+    return MatrixFormula(f"dL/d{name}", expr, tex)
+
+
+def _applications(exprs, kind) -> list:
+    """The distinct activation applications of `kind` in exprs, in reading order."""
+    found = []
+    for expr in exprs:
+        for node in sp.preorder_traversal(expr):
+            if isinstance(node, kind) and node.func not in [f.func for f in found]:
+                found.append(node)
+    return found
+
+
+def module_legend(forward, backward) -> list[Row]:
+    """What maxout(A, B) and dmaxout/da(A, B) stand for in a generated module, and the
+    kink conventions (its docstring names each function the code calls)."""
+    rows, kinks = [], []
+    for node in _applications([forward], ActivationFunction) + \
+            _applications(backward, ActivationPartial):
+        decl = node.declaration
+        call = node.func(*decl.inputs)
+        if notation.text(explicit.concrete(call)) == notation.text(call):   # tanh(x) = tanh(x)
+            continue
+        source = "derived from" if isinstance(node, ActivationPartial) else "declared in"
+        rows.append(Row("where", MatrixFormula(matrix_text.text(call), explicit.concrete(call),
+                                               matrix_text.latex(call)),
+                        f"{source} {decl.name}"))
+        if isinstance(node, ActivationPartial):
+            kinks += [(k, node.func, call) for k in decl.kinks if node.variable in k.derivative]
+    for kink, partial, call in kinks:
+        where = ", ".join(f"{k} = {v}" for k, v in kink.at.items())
+        rows.append(Row("at the kink", MatrixFormula(matrix_text.text(call),
+                                                     kink.derivative[partial.variable],
+                                                     matrix_text.latex(call)), f"at {where}"))
+    return rows
+
+
+def layer_module_rows(derivation, forward, nodes: dict, local: dict, vjps: dict) -> list[Row]:
+    """A generated layer module's rows: the forward and its named parts, the local
+    gradients and the VJPs the backward computes (in the code's names), the legend."""
+    output = derivation.output
+    rows = [Row("forward", MatrixFormula(str(output), forward))]
+    rows += [Row("", MatrixFormula(str(n), v)) for n, v in nodes.items()]
+    rows += [Row("local" if k == 0 else "", _code_gradient(str(s)[1:], g), f"the code's {s}")
+             for k, (s, g) in enumerate(local.items())]
+    for k, (matrix, vjp) in enumerate(vjps.items()):
+        note = f"{matrix.shape[0]} x {matrix.shape[1]}"
+        if matrix_text.column_sum_of(vjp) is not None:
+            note += ": a column sum, over the batch"
+        rows.append(Row("VJP" if k == 0 else "", _code_gradient(str(matrix), vjp), note))
+    layer = derivation.declaration
+    return rows + module_legend(layer.forward, [*local.values(), *vjps.values()])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet.matrix.entrywise import check_entries, refutation
 from symnet.matrix.explicit import (
     entry_domains,
     entry_symbol,
@@ -30,6 +29,7 @@ from symnet.primitives import naive_form
 from symnet.spec import Activation, Identity
 from symnet.target_kinds import CLASS_INDEX, ONE_HOT, SIGN
 from symnet.verify.claims import PROVED, REFUTED, Verdict, about_declaration, check
+from symnet.verify.entrywise import check_entries, refutation
 
 NO_JACOBIAN = "L25 the backward holds no object of rank above 2 (no Jacobian)"
 

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import sympy as sp
 
-from symnet import display
 from symnet.bounded import within
 from symnet.derive import derive
 from symnet.loader import split_reference
+from symnet.notation import render_latex_block, render_text, text
+from symnet.show.page import declaration_latex, describe
+from symnet.show.scalar import with_cases
 from symnet.verify import check
 
 _STATUS = {"proved": "proved", "refuted": "**REFUTED**", "probed": "probed"}
@@ -62,7 +64,7 @@ def _activation_kinks(decl) -> list[str]:
     lines = []
     for kink in decl.kinks:
         where = ", ".join(f"{k} = {v}" for k, v in kink.at.items())
-        values = ", ".join(f"d/d{k} = {display.text(v)}" for k, v in kink.derivative.items())
+        values = ", ".join(f"d/d{k} = {text(v)}" for k, v in kink.derivative.items())
         lines.append(f"- at {where}: {values}")
     return lines
 
@@ -80,9 +82,9 @@ def _value_at(decl, gradient: sp.Expr, step: sp.Heaviside) -> str:
     if value.has(sp.Heaviside, sp.Sum):
         return ""
     value_name = sp.Symbol("R" if decl.kind == "regularizer" else "L")
-    shown = display.text(sp.Derivative(value_name, decl.wrt, evaluate=False))
-    return f"; at {display.text(decl.wrt)} = {display.text(places[0])}, {shown} = " \
-           f"{display.text(value)}"
+    shown = text(sp.Derivative(value_name, decl.wrt, evaluate=False))
+    return f"; at {text(decl.wrt)} = {text(places[0])}, {shown} = " \
+           f"{text(value)}"
 
 
 def _loss_kinks(decl, derivation) -> list[str]:
@@ -93,8 +95,8 @@ def _loss_kinks(decl, derivation) -> list[str]:
              "`[u > 0]` is 0 at u = 0, `[u >= 0]` is 1. The gradient's steps:", ""]
     for step in steps:
         value = 1 if step.args[1] == 1 else 0
-        where = f"{display.text(step.args[0])} = 0"
-        lines.append(f"- `{display.text(step)}` is {value} where {where}"
+        where = f"{text(step.args[0])} = 0"
+        lines.append(f"- `{text(step)}` is {value} where {where}"
                      f"{_value_at(decl, derivation.gradient, step)}")
     return lines
 
@@ -106,25 +108,6 @@ def _kink_lines(decl, derivation) -> list[str]:
         return _loss_kinks(decl, derivation)
     return ["At a kink (a tie in a max, an activation's kink) the derivative takes the "
             "branch that holds there, as each activation declares."]
-
-
-def with_cases(rows: list, derivation) -> list:
-    """A loss's rows with its gradient also as cases, where its steps are all of one
-    variable (Huber: -delta, r or delta): a sum of products of steps is hard to read."""
-    from symnet.codegen.stable import one_variable_cases
-
-    gradient = getattr(derivation, "gradient", None)
-    if gradient is None or gradient.has(sp.Sum) or not gradient.has(sp.Heaviside):
-        return rows
-    steps = sorted(gradient.atoms(sp.Heaviside), key=sp.default_sort_key)
-    cases = one_variable_cases(gradient, steps, ())
-    if not cases or len(cases) < 2:
-        return rows
-    shown = sp.Piecewise(*[(value, condition) for value, _, condition in cases],
-                         evaluate=False)
-    at = next(n for n, row in enumerate(rows) if row.label == "gradient")
-    same = display.Row("", sp.Eq(rows[at].math.lhs, shown, evaluate=False), "as cases")
-    return rows[:at + 1] + [same] + rows[at + 1:]
 
 
 def generated_code(decl, reference: str) -> str | None:
@@ -149,11 +132,11 @@ def markdown_report(decl, reference: str | None = None) -> str:
     parts = [f"# `{decl.name}` ({decl.kind})", ""]
     if decl.doc:
         parts += [_text(decl.doc), ""]
-    parts += ["## Declaration", "", display.declaration_latex(decl), ""]
-    rows = with_cases(display.describe(derivation), derivation)
-    parts += ["## Derivation", "", f"$${display.render_latex_block(rows)}$$",
+    parts += ["## Declaration", "", declaration_latex(decl), ""]
+    rows = with_cases(describe(derivation), derivation)
+    parts += ["## Derivation", "", f"$${render_latex_block(rows)}$$",
               "", "As text:", ""]
-    parts += _fenced("\n".join(line.rstrip() for line in display.render_text(rows)))
+    parts += _fenced("\n".join(line.rstrip() for line in render_text(rows)))
     parts += ["", "## Verdicts", ""] + _verdict_lines(verdicts)
     parts += ["", "## Kink convention", ""] + _kink_lines(decl, derivation)
     parts += ["", "## Generated code", ""]

@@ -127,13 +127,14 @@ def test_float32_stays_float32_state_included_and_agrees(name):
 
 def test_momentum_folds_the_velocity_into_one_gemm_and_adam_into_a_gradient_buffer():
     """V <- mu*V - lr*X.T*dZ1 is one gemm (beta=mu, alpha=-lr); Adam reads G twice, so the
-    gradient goes into dW1 by a gemm and its rules run entry by entry."""
+    gradient goes into dW1 by a gemm (W1 copied in, its l2 term the gemm's beta) and its rules
+    run entry by entry, the last ones in dW1's buffer."""
     momentum = (GENERATED / "networks" / "two_layer_relu_softmax_ce_l2_momentum.py").read_text()
     assert "gemm(X.T, dZ1, velocity_W1, alpha=-lr, beta=mu)" in momentum
     assert "axpy(W1, velocity_W1, -2*lam*lr)" in momentum
     assert "np.add(W1, velocity_W1, out=W1)" in momentum
     adam = (GENERATED / "networks" / "two_layer_relu_softmax_ce_l2_adam.py").read_text()
-    assert "gemm(X.T, dZ1, dW1)" in adam and "np.sqrt(W1_scratch, out=W1_scratch)" in adam
+    assert "gemm(X.T, dZ1, dW1, beta=2*lam)" in adam and "np.sqrt(second_W1, out=dW1)" in adam
     assert "t = t + 1" in adam
 
 

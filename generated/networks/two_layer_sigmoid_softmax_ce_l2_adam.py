@@ -133,16 +133,11 @@ def workspace(X, W1, b1, W2, b2):
     S = np.empty((N, W2.shape[1]), dtype=W1.dtype)
     dH1 = np.empty((N, W1.shape[1]), dtype=W1.dtype)
     dW1 = np.empty((X.shape[1], W1.shape[1]), dtype=W1.dtype)
-    W1_scratch = np.empty((X.shape[1], W1.shape[1]), dtype=W1.dtype)
     db1 = np.empty((1, W1.shape[1]), dtype=W1.dtype)
-    b1_scratch = np.empty((1, W1.shape[1]), dtype=W1.dtype)
     dW2 = np.empty((W1.shape[1], W2.shape[1]), dtype=W1.dtype)
-    W2_scratch = np.empty((W1.shape[1], W2.shape[1]), dtype=W1.dtype)
     db2 = np.empty((1, W2.shape[1]), dtype=W1.dtype)
-    b2_scratch = np.empty((1, W2.shape[1]), dtype=W1.dtype)
     ones = np.ones((1, N), dtype=W1.dtype)   # column sums as products
-    return (Z1, scratch, S, dH1, dW1, W1_scratch, db1, b1_scratch, dW2, W2_scratch, db2,
-        b2_scratch, ones)
+    return Z1, scratch, S, dH1, dW1, db1, dW2, db2, ones
 
 
 def step(X, Y, W1, b1, W2, b2, first_W1, first_b1, first_W2, first_b2, second_W1, second_b1,
@@ -154,8 +149,7 @@ def step(X, Y, W1, b1, W2, b2, first_W1, first_b1, first_W2, first_b2, second_W1
     """
     if work is None:
         work = workspace(X, W1, b1, W2, b2)
-    (Z1, scratch, S, dH1, dW1, W1_scratch, db1, b1_scratch, dW2, W2_scratch, db2, b2_scratch,
-        ones) = work
+    Z1, scratch, S, dH1, dW1, db1, dW2, db2, ones = work
     # forward: each layer's output into its buffer
     np.copyto(Z1, b1)
     gemm(X, W1, Z1, beta=1)
@@ -189,50 +183,54 @@ def step(X, Y, W1, b1, W2, b2, first_W1, first_b1, first_W2, first_b2, second_W1
     dZ1 = np.multiply(H1, scratch, out=dH1)
     # adam: every parameter and its state in place, now that no gradient needs its old value
     t = t + 1   # the rules below see this step's count
-    gemm(X.T, dZ1, dW1)
-    axpy(W1, dW1, 2*lam)
+    np.copyto(dW1, W1)
+    gemm(X.T, dZ1, dW1, beta=2*lam)
     np.multiply(first_W1, beta1, out=first_W1)
     axpy(dW1, first_W1, 1 - beta1)
     np.multiply(second_W1, beta2, out=second_W1)
-    np.square(dW1, out=W1_scratch)
-    axpy(W1_scratch, second_W1, 1 - beta2)
-    np.divide(second_W1, 1 - beta2**t, out=W1_scratch)
-    np.sqrt(W1_scratch, out=W1_scratch)
-    np.add(W1_scratch, eps, out=W1_scratch)
-    np.divide(first_W1, W1_scratch, out=W1_scratch)
-    axpy(W1_scratch, W1, -lr/(1 - beta1**t))
+    np.square(dW1, out=dW1)
+    axpy(dW1, second_W1, 1 - beta2)
+    # sqrt(v/c) + eps = (sqrt(v) + eps*sqrt(c))/sqrt(c): the scalars out of the root,
+    # exactly (eps keeps its meaning), one pass less than v/c first
+    np.sqrt(second_W1, out=dW1)
+    np.add(dW1, eps*(1 - beta2**t)**0.5, out=dW1)
+    np.divide(first_W1, dW1, out=dW1)
+    axpy(dW1, W1, -lr*(1 - beta2**t)**0.5/(1 - beta1**t))
     gemm(ones, dZ1, db1)
     np.multiply(first_b1, beta1, out=first_b1)
     axpy(db1, first_b1, 1 - beta1)
     np.multiply(second_b1, beta2, out=second_b1)
-    np.square(db1, out=b1_scratch)
-    axpy(b1_scratch, second_b1, 1 - beta2)
-    np.divide(second_b1, 1 - beta2**t, out=b1_scratch)
-    np.sqrt(b1_scratch, out=b1_scratch)
-    np.add(b1_scratch, eps, out=b1_scratch)
-    np.divide(first_b1, b1_scratch, out=b1_scratch)
-    axpy(b1_scratch, b1, -lr/(1 - beta1**t))
-    gemm(H1.T, dS, dW2)
-    axpy(W2, dW2, 2*lam)
+    np.square(db1, out=db1)
+    axpy(db1, second_b1, 1 - beta2)
+    # sqrt(v/c) + eps = (sqrt(v) + eps*sqrt(c))/sqrt(c): the scalars out of the root,
+    # exactly (eps keeps its meaning), one pass less than v/c first
+    np.sqrt(second_b1, out=db1)
+    np.add(db1, eps*(1 - beta2**t)**0.5, out=db1)
+    np.divide(first_b1, db1, out=db1)
+    axpy(db1, b1, -lr*(1 - beta2**t)**0.5/(1 - beta1**t))
+    np.copyto(dW2, W2)
+    gemm(H1.T, dS, dW2, beta=2*lam)
     np.multiply(first_W2, beta1, out=first_W2)
     axpy(dW2, first_W2, 1 - beta1)
     np.multiply(second_W2, beta2, out=second_W2)
-    np.square(dW2, out=W2_scratch)
-    axpy(W2_scratch, second_W2, 1 - beta2)
-    np.divide(second_W2, 1 - beta2**t, out=W2_scratch)
-    np.sqrt(W2_scratch, out=W2_scratch)
-    np.add(W2_scratch, eps, out=W2_scratch)
-    np.divide(first_W2, W2_scratch, out=W2_scratch)
-    axpy(W2_scratch, W2, -lr/(1 - beta1**t))
+    np.square(dW2, out=dW2)
+    axpy(dW2, second_W2, 1 - beta2)
+    # sqrt(v/c) + eps = (sqrt(v) + eps*sqrt(c))/sqrt(c): the scalars out of the root,
+    # exactly (eps keeps its meaning), one pass less than v/c first
+    np.sqrt(second_W2, out=dW2)
+    np.add(dW2, eps*(1 - beta2**t)**0.5, out=dW2)
+    np.divide(first_W2, dW2, out=dW2)
+    axpy(dW2, W2, -lr*(1 - beta2**t)**0.5/(1 - beta1**t))
     gemm(ones, dS, db2)
     np.multiply(first_b2, beta1, out=first_b2)
     axpy(db2, first_b2, 1 - beta1)
     np.multiply(second_b2, beta2, out=second_b2)
-    np.square(db2, out=b2_scratch)
-    axpy(b2_scratch, second_b2, 1 - beta2)
-    np.divide(second_b2, 1 - beta2**t, out=b2_scratch)
-    np.sqrt(b2_scratch, out=b2_scratch)
-    np.add(b2_scratch, eps, out=b2_scratch)
-    np.divide(first_b2, b2_scratch, out=b2_scratch)
-    axpy(b2_scratch, b2, -lr/(1 - beta1**t))
+    np.square(db2, out=db2)
+    axpy(db2, second_b2, 1 - beta2)
+    # sqrt(v/c) + eps = (sqrt(v) + eps*sqrt(c))/sqrt(c): the scalars out of the root,
+    # exactly (eps keeps its meaning), one pass less than v/c first
+    np.sqrt(second_b2, out=db2)
+    np.add(db2, eps*(1 - beta2**t)**0.5, out=db2)
+    np.divide(first_b2, db2, out=db2)
+    axpy(db2, b2, -lr*(1 - beta2**t)**0.5/(1 - beta1**t))
     return loss, penalty

@@ -119,10 +119,14 @@ def _update_lines(p: StepPlan, n: StepNames, dtype_of: str, buffers: Buffers) ->
         count = n.of(p.counter)
         lines.append(f"{count} = {count} + 1   # the rules below see this step's count")
     params = set(p.params)
-    for u in p.updates:
+    last = _last_rule_reading(p)
+    for number, u in enumerate(p.updates):
         if isinstance(u, Elementwise):
             target = u.target.name
-            lines += _entrywise(p, n, dtype_of, buffers, target).assign(target, u.value)
+            spent = {name for name, k in last.items() if k == number}
+            free = {name for name, k in last.items() if k < number}
+            writer = _entrywise(p, n, dtype_of, buffers, target, spent, free)
+            lines += writer.assign(target, u.value)
         elif u.param in params:
             lines += _parameter_update_lines(u, n, dtype_of, buffers)
         else:
@@ -163,36 +167,78 @@ def _buffer_update_lines(p: StepPlan, u: Update, n: StepNames, dtype_of: str,
     if u.param in p.gradient_buffers:
         buffers.take(name, u.param.shape, set())         # a workspace array of its own
     lines, value = [], _symbol(u.param)
+    rest = as_masks(lower(u.rest, f"the update of {name}")) if u.rest is not None else None
+    beta, seed = u.beta, _gemm_seed(u, rest, set(n.shapes))
+    if seed is not None:   # dW1 <- X.T*dZ1 + 2*lambda*W1: W1 copied in, the gemm scales it
+        (beta, source), rest = seed, None
+        lines.append(f"np.copyto({name}, {source})")
     if u.product is not None:
         alpha, A, B = u.product
         a, b = (_operand(m, lower, buffers, code, dtype_of) for m in (A, B))
         scales = [f"alpha={numpy_code(alpha, code, dtype_of)}"] if alpha != 1 else []
-        scales += [f"beta={numpy_code(u.beta, code, dtype_of)}"] if u.beta != 0 else []
+        scales += [f"beta={numpy_code(beta, code, dtype_of)}"] if beta != 0 else []
         lines.append(f"gemm({', '.join([a, b, name, *scales])})")
     else:
         value = u.beta * value
-    if u.rest is not None:
-        value += as_masks(lower(u.rest, f"the update of {name}"))
+    if rest is not None:
+        value += rest
     if value != _symbol(u.param):
         lines += _entrywise(p, n, dtype_of, buffers, name).assign(name, value)
     return lines
 
 
-def _entrywise(p: StepPlan, n: StepNames, dtype_of: str, buffers: Buffers,
-               target: str) -> ElementwiseLines:
+def _gemm_seed(u: Update, rest, arrays: set):
+    """(beta, array) where a gradient buffer's gemm can take its rest as beta*array: the
+    buffer's product alone (beta 0) plus a scalar times one other array of its shape (l2's
+    2*lambda*W1). Copying W1 in and letting the gemm scale it writes the buffer once, where
+    the gemm and then an axpy write it twice and read it once more."""
+    if u.product is None or u.beta != 0 or rest is None:
+        return None
+    matrices = [s for s in rest.free_symbols if s.name in arrays]
+    if len(matrices) != 1 or matrices[0].name == u.param.name:
+        return None
+    scalar, array = rest.as_independent(matrices[0], as_Add=False)
+    return (scalar, matrices[0].name) if array == matrices[0] else None
+
+
+def _last_rule_reading(p: StepPlan) -> dict:
+    """gradient buffer (dW1) -> the number of the last update that reads it: after that
+    rule, its buffer is free for the rules of its parameter (Adam's P rule reuses it)."""
+    names = {m.name for m in p.gradient_buffers}
+    last = {}
+    for number, u in enumerate(p.updates):
+        if isinstance(u, Elementwise):
+            for symbol in u.value.free_symbols & {sp.Symbol(m, real=True) for m in names}:
+                last[symbol.name] = number
+    return last
+
+
+def _entrywise(p: StepPlan, n: StepNames, dtype_of: str, buffers: Buffers, target: str,
+               spent: set = frozenset(), free: set = frozenset()) -> ElementwiseLines:
     """The writer of rules over the arrays of `target`'s shape, its scratch buffers named
-    after the first parameter of that shape (W1_scratch, W1_scratch2)."""
+    after the first parameter of that shape (W1_scratch, W1_scratch2), a gradient buffer
+    nothing reads any more (`free`) taken first; `spent`: the buffers the rule reads last."""
     shape = n.shapes[target]
     owner = next(m.name for m in p.params if tuple(m.shape) == tuple(shape))
     arrays = {name for name, other in n.shapes.items() if tuple(other) == tuple(shape)}
+    spares = sorted(name for name in free if name in arrays)
 
     def scratch() -> str:
+        if spares:
+            return spares.pop(0)
         base = f"{owner}_scratch"
         count = sum(1 for name in buffers.scratches if name.startswith(base))
         return buffers.take(base if count == 0 else f"{base}{count + 1}", shape, set(),
                             scratch=True)
 
-    return ElementwiseLines(arrays, n.names, dtype_of, scratch, buffers.release)
+    def release(name: str) -> None:
+        if name in free:
+            spares.insert(0, name)       # a gradient buffer stays its own, not a scratch
+        else:
+            buffers.release(name)
+
+    return ElementwiseLines(arrays, n.names, dtype_of, scratch, release,
+                           spent={name for name in spent if name in arrays})
 
 
 # --- the module ------------------------------------------------------------------------------

@@ -8,11 +8,16 @@ shape, the c's scalars) is written as
   ``out=`` (a plain array needs none), then ``axpy(A, T, c)``: T += c*A in one pass
   (BLAS's axpy with scipy; the scalar folded in, no c*A array).
 
-Adam's ``P <- P - lr*(m/(1 - beta1^t))/(sqrt(v/(1 - beta2^t)) + eps)`` is thus five passes
-over one scratch buffer: v/(1 - beta2^t), its square root, + eps, m divided by it, the axpy.
-Scalars (the bias corrections) are computed once per step, as Python numbers. A fresh
-temporary of a weight's size would cost an allocation (and page faults above glibc's mmap
-threshold) at every step; here there is none.
+A square root of a scalar times an array plus scalars, ``sqrt(v/c) + eps``, is written
+``(sqrt(v) + eps*sqrt(c))/sqrt(c)`` (`scalar_out_of_roots`) and its 1/sqrt(c) joins the term's
+scalar: the same number up to rounding, eps keeping its declared meaning, and one pass less.
+Adam's ``P <- P - lr*(m/(1 - beta1^t))/(sqrt(v/(1 - beta2^t)) + eps)`` is thus four passes
+over one buffer: sqrt(v), + eps*sqrt(1 - beta2^t), m divided by it, the axpy with
+-lr*sqrt(1 - beta2^t)/(1 - beta1^t). Scalars (the bias corrections) are Python numbers
+computed at each call that uses them, never arrays. A fresh temporary of a weight's size would
+cost an allocation (and page faults above glibc's mmap threshold) at every step; here there
+is none: a term's array goes into a scratch buffer, or into an array nothing reads after the
+rule (`spent`: Adam's gradient dW1, squared in place for v's rule, then the buffer of P's).
 
 Pure functions of expressions in array and scalar Symbols; printing is `printer.py`'s.
 """
@@ -40,10 +45,19 @@ class Elementwise:
     dtype_of: str
     scratch: Callable[[], str]
     release: Callable[[str], None]
+    #: arrays of this shape that nothing reads after the rule being written: a term of the
+    #: rule that reads one of them alone is computed into it, in place
+    spent: set = field(default_factory=set)
     lines: list = field(default_factory=list)
 
     def code(self, expr) -> str:
-        return numpy_code(expr, self.names, self.dtype_of)
+        """A scalar's code; its square roots as **0.5 on Python floats: np.sqrt would make
+        a float64 scalar, which numpy 2 (NEP 50) does not cast down to a float32 array's
+        dtype before the ufunc, so the ufunc would compute in float64."""
+        python_roots = expr.replace(
+            lambda e: e.is_Pow and e.exp == sp.Rational(1, 2) and not self._array_symbols(e),
+            lambda e: sp.Pow(e.base, sp.Float(0.5), evaluate=False))
+        return numpy_code(python_roots, self.names, self.dtype_of)
 
     def _array_symbols(self, expr) -> list:
         return sorted((s for s in expr.free_symbols if s.name in self.arrays), key=str)
@@ -58,6 +72,12 @@ class Elementwise:
     def assign(self, target: str, value: sp.Expr) -> list[str]:
         """Lines that set the array `target` to `value` in place."""
         symbol = sp.Symbol(target, real=True)
+        rearranged = scalar_out_of_roots(value, self.arrays)
+        if rearranged != value:
+            value = rearranged
+            self.lines.append("# sqrt(v/c) + eps = (sqrt(v) + eps*sqrt(c))/sqrt(c): the scalars "
+                              "out of the root,")
+            self.lines.append("# exactly (eps keeps its meaning), one pass less than v/c first")
         keep, terms, constant = sp.Integer(0), [], sp.Integer(0)
         for term in sp.Add.make_args(value):
             scalar, array = self.split(term)
@@ -83,8 +103,9 @@ class Elementwise:
             return self._taken()
         else:
             self._scale(target, keep)
-        for scalar, array in terms:
-            self.accumulate(target, scalar, array)
+        for number, (scalar, array) in enumerate(terms):
+            later = set().union(*(a.free_symbols for _, a in terms[number + 1:]))
+            self.accumulate(target, scalar, array, self._spent_in(array, later))
         if constant != 0:
             self.lines.append(f"np.add({target}, {self.code(constant)}, out={target})")
         return self._taken()
@@ -93,16 +114,25 @@ class Elementwise:
         lines, self.lines = self.lines, []
         return lines
 
-    def accumulate(self, target: str, scalar, array) -> None:
-        """target += scalar*array, the array part computed into a scratch buffer unless it
-        is a plain array."""
+    def _spent_in(self, array, later: set) -> str | None:
+        """The spent array that `array` reads alone, where no later term reads it: `array`
+        can be computed into it (dW1**2 into dW1), else None."""
+        arrays = self._array_symbols(array)
+        if len(arrays) == 1 and arrays[0].name in self.spent and arrays[0] not in later:
+            return arrays[0].name
+        return None
+
+    def accumulate(self, target: str, scalar, array, into: str | None = None) -> None:
+        """target += scalar*array, the array part computed into `into` (a spent array it
+        reads alone) or a scratch buffer, unless it is a plain array."""
         if isinstance(array, sp.Symbol):
             self._axpy(array.name, target, scalar)
             return
-        buffer = self.scratch()
+        buffer = into or self.scratch()
         self.compute(array, buffer)
         self._axpy(buffer, target, scalar)
-        self.release(buffer)
+        if into is None:
+            self.release(buffer)
 
     def _axpy(self, source: str, target: str, scalar) -> None:
         if scalar == 1:
@@ -207,3 +237,41 @@ class Elementwise:
         self.compute(factor, buffer)
         self.lines.append(f"np.{ufunc}({out}, {buffer}, out={out})")
         self.release(buffer)
+
+
+def scalar_out_of_roots(expr: sp.Expr, arrays: set) -> sp.Expr:
+    """``sqrt(c*v) + e`` -> ``sqrt(c)*(sqrt(v) + e/sqrt(c))`` for c and e free of arrays and v
+    one array (a Symbol named in `arrays`): the root's scalar joins the scalar factor of the
+    term around it (Adam's bias correction into its learning rate), so that the array part
+    is sqrt(v) + e', two passes instead of three. Exact in real arithmetic where c > 0 (Adam's
+    1 - beta2^t); where c < 0 both forms are NaN. e/sqrt(c) is a Python number."""
+    def parts(add):
+        roots = [a for a in add.args if _root_of_scaled_array(a, arrays)]
+        rest = add - roots[0] if len(roots) == 1 else None
+        if rest is None or any(s.name in arrays for s in rest.free_symbols):
+            return None
+        return roots[0], rest
+
+    def rewrite(add):
+        found = parts(add)
+        if found is None:
+            return add
+        root, rest = found
+        scalar, array = _root_of_scaled_array(root, arrays)
+        root_of_scalar = 1 / sp.sqrt(scalar.base) if scalar.is_Pow and scalar.exp == -1 \
+            else sp.sqrt(scalar)
+        return sp.Mul(root_of_scalar, sp.Add(sp.sqrt(array), rest / root_of_scalar),
+                      evaluate=False)
+
+    return expr.replace(lambda e: e.is_Add and parts(e) is not None, rewrite)
+
+
+def _root_of_scaled_array(expr, arrays: set):
+    """(c, v) where `expr` is sqrt(c*v), c free of arrays and not 1, v an array; else None."""
+    if not (expr.is_Pow and expr.exp == sp.Rational(1, 2) and expr.base.is_Mul):
+        return None
+    found = [s for s in expr.base.free_symbols if s.name in arrays]
+    if len(found) != 1:
+        return None
+    scalar, array = expr.base.as_independent(found[0], as_Add=False)
+    return (scalar, array) if array == found[0] and scalar != 1 else None

@@ -408,3 +408,46 @@ def test_a_sign_flipped_in_the_backward_is_caught(request, target, name):
         with pytest.raises(AssertionError):
             check_grads(lambda *a: callable_(*a, *extra),
                         [fw.numpy.asarray(a) for a in case.arrays], order=1, modes=["rev"])
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def _tree(root) -> dict:
+    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*.py"))
+            if "__pycache__" not in p.parts}
+
+
+def test_generate_targets_go_into_their_folders_and_are_checked(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["generate", "relu", "softmax_ce", "--target", "torch", "--target", "jax",
+                 "-o", str(out)]) == 0
+    written = _tree(out)
+    assert sorted(written) == [f"{folder}/{rel}" for folder in ("jax_modules", "torch_modules")
+                               for rel in ("__init__.py", "activations/__init__.py",
+                                           "activations/relu.py", "losses/__init__.py",
+                                           "losses/softmax_ce.py")]
+    for rel, text in written.items():   # the catalog's, as committed
+        assert text == (GENERATED / rel).read_text(), rel
+    relu = out / "torch_modules" / "activations" / "relu.py"
+    relu.write_text(relu.read_text().replace("(x > 0)", "(x >= 0)"))
+    capsys.readouterr()
+    assert main(["generate", "relu", "--target", "torch", "--check", "-o", str(out)]) == 1
+    shown = capsys.readouterr().out
+    assert "--- torch_modules/activations/relu.py (on disk)" in shown
+    assert "+    dx = dout*(x > 0).to(x.dtype)" in shown
+    assert main(["generate", "relu", "--target", "jax", "--check", "-o", str(out)]) == 0
+
+
+@pytest.mark.slow   # the whole catalog for torch and for jax: about 12 s
+def test_a_stray_file_is_reported_in_its_targets_folder_only(tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "generated"
+    shutil.copytree(GENERATED, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "torch_modules" / "losses" / "old_loss.py").write_text("# left over\n")
+    capsys.readouterr()
+    assert main(["generate", "--target", "torch", "--check", "-o", str(copy)]) == 1
+    assert "torch_modules/losses/old_loss.py: on disk, but no declaration generates it" \
+        in capsys.readouterr().out
+    assert main(["generate", "--target", "jax", "--check", "-o", str(copy)]) == 0

@@ -57,8 +57,9 @@ ROOT_DOCS = {
            "from symnet's derived backward, pure (jit and vmap trace it). Each imports jax "
            "only.",
 }
-#: the names a target module defines besides the declaration's callable
-MODULE_NAMES = {"forward", "backward", "loss", "penalty"}
+#: the names a target module defines or imports besides the declaration's callable
+MODULE_NAMES = {"forward", "backward", "loss", "penalty", "first_derivative_only",
+                "once_differentiable", "torch", "jax", "jnp", "functools", "TARGET_KIND"}
 
 
 def require_framework(target: str) -> None:

@@ -4,6 +4,7 @@ benchmarks/bridges.py (section 4) at tiny sizes so that it cannot rot."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -93,3 +94,76 @@ def test_the_loops_split_digits_as_symnet_does():
     train, test = order[:1348], order[1348:]
     np.testing.assert_array_equal(data.data[train] / 16, ours.x_train)
     np.testing.assert_array_equal(data.target[test], ours.y_test)
+
+
+# --- benchmarks/bridges.py ---------------------------------------------------------------
+
+#: entries the quick smoke run takes: one of each shape of input (two inputs, class indices,
+#: (N,) scores, a native fused function)
+SMOKE_ENTRIES = "relu,maxout,softmax_ce,svm,hinge"
+TINY = ["--rows", "6", "--losses-cols", "5", "--activation-cols", "4", "--repeats", "1",
+        "--number", "1"]
+
+
+def benchmark():
+    """benchmarks/bridges.py as a module (benchmarks/ is no package)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bridges
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return bridges
+
+
+def assert_a_well_formed_run(stdout: str, names: set[str]) -> None:
+    report = json.loads(stdout)
+    results = report["results"]
+    assert {tuple(sorted(row)) for row in results} == {
+        ("entry", "framework", "impl", "median_us", "saved_bytes")}
+    assert {row["entry"] for row in results} == names
+    for name in names:
+        for framework in ("torch", "jax"):
+            impls = {row["impl"] for row in results
+                     if (row["entry"], row["framework"]) == (name, framework)}
+            assert {"symnet", "direct"} <= impls <= {"symnet", "direct", "native"}, (name, impls)
+    assert all(row["median_us"] > 0 and row["saved_bytes"] > 0 for row in results)
+    assert report["targets"] and all(isinstance(t["met"], bool) for t in report["targets"])
+
+
+def test_the_benchmark_runs_at_tiny_sizes(capsys):
+    bridges = benchmark()
+    assert bridges.main(["--json", "--entries", SMOKE_ENTRIES, *TINY]) == 0
+    assert_a_well_formed_run(capsys.readouterr().out, set(SMOKE_ENTRIES.split(",")))
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_every_entry_with_the_users_modules(out, capsys):
+    bridges = benchmark()
+    assert bridges.main(["--json", "--modules", str(out), *TINY]) == 0
+    names = {entry.name for entry in bridges.entries()}
+    assert {"mish", "smoothed_ce", "softmax_ce", "relu"} <= names
+    assert_a_well_formed_run(capsys.readouterr().out, names)
+
+
+@pytest.mark.slow
+def test_the_benchmark_compares_the_same_formulas(out):
+    """symnet's module, the direct formula and the native function of each entry give the
+    same value and gradients (float32), in torch and in jax: the benchmark times like with
+    like."""
+    import numpy as np
+
+    bridges = benchmark()
+    for entry in bridges.entries():
+        for framework in ("torch", "jax"):
+            impls = [bridges.symnet_callable(entry, framework, out), entry.direct[framework]]
+            impls += [entry.native[framework]] if entry.native.get(framework) else []
+            (value, grads), *others = [
+                bridges.value_and_gradients(framework, f, entry, 6, 5) for f in impls]
+            for other_value, other_grads in others:
+                np.testing.assert_allclose(other_value, value, rtol=1e-5, atol=1e-6,
+                                           err_msg=f"{entry.name} {framework}")
+                for got, want in zip(other_grads, grads, strict=True):
+                    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6,
+                                               err_msg=f"{entry.name} {framework}")

@@ -309,6 +309,8 @@ def main(argv=None) -> int:
             user_folder = generate_user_modules(Path(scratch) / "out")
         results = []
         for entry in chosen:
+            if sys.stderr.isatty():  # progress, for a run of minutes
+                print(f"measuring {entry.name} ...", file=sys.stderr, flush=True)
             cols = args.activation_cols if entry.kind == "activation" else args.losses_cols
             results += measure_entry(entry, frameworks, user_folder, args.rows, cols,
                                      args.repeats, args.number)

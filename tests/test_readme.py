@@ -55,6 +55,8 @@ SKIPPED = {
         "a benchmark whose met line depends on the machine's load",
     "python benchmarks/train_step.py --symbolic":
         "a benchmark whose met lines depend on the machine's load",
+    "python benchmarks/bridges.py --quick":
+        "a benchmark of minutes whose met lines depend on the machine's load",
 }
 
 

@@ -1,6 +1,6 @@
 """The README's training loops on the PyTorch and JAX modules of the user's own declarations
-(examples/torch_digits.py, examples/jax_digits.py; issue 16, section 3), and a smoke run of
-benchmarks/bridges.py (section 4) at tiny sizes so that it cannot rot."""
+(examples/training/torch_digits.py, examples/training/jax_digits.py; issue 16, section 3),
+and a smoke run of benchmarks/bridges.py (section 4) at tiny sizes so that it cannot rot."""
 
 from __future__ import annotations
 
@@ -61,21 +61,21 @@ def assert_it_learned(stdout: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("loop", ["torch_digits.py", "jax_digits.py"])
 def test_a_loop_on_symnets_modules_learns_digits(out, loop):
-    assert_it_learned(run([sys.executable, f"examples/{loop}", str(out), "3"]))
+    assert_it_learned(run([sys.executable, f"examples/training/{loop}", str(out), "3"]))
 
 
 @pytest.mark.slow
 def test_the_torch_loop_runs_under_torchrun_on_two_processes(out):
     """The README's DDP command: 2 CPU processes (gloo), rank 0 prints, the model learns."""
     stdout = run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                  "--nproc_per_node=2", "examples/torch_digits.py", str(out), "3"])
+                  "--nproc_per_node=2", "examples/training/torch_digits.py", str(out), "3"])
     assert_it_learned(stdout)
 
 
 @pytest.mark.parametrize("loop", ["torch_digits.py", "jax_digits.py"])
 def test_the_readme_shows_the_loop_as_it_is(loop):
     """The README shows each loop file whole (from its imports on): the code it shows runs."""
-    code = (ROOT / "examples" / loop).read_text()
+    code = (ROOT / "examples" / "training" / loop).read_text()
     body = code[code.index("import "):]
     assert f"```python\n{body}```" in README
 

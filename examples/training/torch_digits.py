@@ -1,8 +1,8 @@
 """Digits in PyTorch with your own Mish and label-smoothed cross-entropy, derived by symnet.
 
     symnet generate examples/my_declarations.py --target torch -o out
-    python examples/torch_digits.py out [EPOCHS]                       # one process
-    torchrun --nproc_per_node=2 examples/torch_digits.py out [EPOCHS]  # DDP on 2 processes
+    python examples/training/torch_digits.py out [EPOCHS]                       # one process
+    torchrun --nproc_per_node=2 examples/training/torch_digits.py out [EPOCHS]  # DDP on 2 processes
 """
 import os
 import sys

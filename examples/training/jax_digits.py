@@ -1,7 +1,7 @@
 """Digits in JAX with your own Mish and label-smoothed cross-entropy, derived by symnet.
 
     symnet generate examples/my_declarations.py --target jax -o out
-    python examples/jax_digits.py out [EPOCHS]
+    python examples/training/jax_digits.py out [EPOCHS]
 """
 import sys
 

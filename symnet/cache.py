@@ -355,12 +355,19 @@ def keep_verdicts(declaration, verdicts: list) -> None:
     store("verdicts", declaration, verdicts, _encode_verdicts)
 
 
-def kept_module_file(source, reduction: str) -> tuple[str, str] | None:
-    """A declaration's generated module (symnet generate), (relative path, text), if the
-    cache has it, else None."""
+def _target(target: str) -> tuple:
+    """A target's part of a module's key: none for numpy (its keys as they always were)."""
+    return () if target == "numpy" else (target,)
+
+
+def kept_module_file(source, reduction: str, target: str = "numpy") -> tuple[str, str] | None:
+    """A declaration's generated module (symnet generate) for a target, (relative path,
+    text), if the cache has it, else None."""
     return lookup("module", source.declaration, _decode_module, source.reference,
-                  reduction)
+                  reduction, *_target(target))
 
 
-def keep_module_file(source, reduction: str, module: tuple[str, str]) -> None:
-    store("module", source.declaration, module, list, source.reference, reduction)
+def keep_module_file(source, reduction: str, module: tuple[str, str],
+                     target: str = "numpy") -> None:
+    store("module", source.declaration, module, list, source.reference, reduction,
+          *_target(target))

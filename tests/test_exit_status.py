@@ -65,6 +65,9 @@ DECLARATION_FILES = {
                      "                    inputs=(X[n, d],), ranges={n: N, d: D})\n",
     "fine.py": "from symnet import Activation\nfrom symnet.symbols import x\n"
                "square = Activation('square', x**2, inputs=x)\n",
+    "gamma.py": "import sympy as sp\nfrom symnet import Activation\n"
+                "from symnet.symbols import x\n"
+                "gamma = Activation('gamma', sp.gamma(x), inputs=x)\n",
 }
 
 
@@ -227,6 +230,18 @@ ROWS = [
      ["--report", "a_folder"], True),
     ("generate into a file", ["generate", "fine.py", "-o", "a_file"], ["a_file"], True),
     ("generate under a file", ["generate", "fine.py", "-o", "a_file/out"], ["a_file"], True),
+    ("generate unknown target", ["generate", "fine.py", "--target", "foo", "-o", "out"],
+     ["--target", "foo"], True),
+    ("generate no torch spelling", ["generate", "gamma.py", "--target", "torch", "-o", "out"],
+     ["'gamma'", "gamma", "torch"], False),
+    ("generate no jax spelling", ["generate", "gamma.py", "--target", "jax", "-o", "out"],
+     ["'gamma'", "gamma", "jax"], False),
+    ("generate no numpy spelling", ["generate", "gamma.py", "-o", "out"],
+     ["'gamma'", "polygamma", "numpy"], False),
+    ("generate a tensor layer for torch", ["generate", "batchnorm", "--target", "torch", "-o",
+                                           "out"], ["'batchnorm'", "numpy", "torch"], False),
+    ("generate a step for jax", ["generate", "two_layer_relu_softmax_ce_l2_adam", "--target",
+                                 "jax", "-o", "out"], ["adam", "numpy", "jax"], False),
     ("graph drawn under a file", ["graph", "x*y", "-o", "a_file/g.py"], ["-o", "a_file"],
      True),
     ("graph to unknown format", ["graph", "x*y", "-o", "g.txt"], ["g.txt"], True),
@@ -297,6 +312,23 @@ def test_the_real_process_keeps_the_contract(scratch, argv, status):
     assert result.returncode == status
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith("symnet: error: ")
+
+
+@pytest.mark.parametrize("target, extra", [("torch", "symnet[torch]"), ("jax", "symnet[jax]")])
+def test_a_target_whose_framework_is_missing_is_one_line_naming_the_extra(
+        scratch, monkeypatch, target, extra):
+    """As if the framework were not installed (it is not found, as symnet looks for it)."""
+    import symnet.codegen.targets
+
+    real = symnet.codegen.targets.importlib.util.find_spec
+    monkeypatch.setattr(symnet.codegen.targets.importlib.util, "find_spec",
+                        lambda name, *a: None if name == target else real(name, *a))
+    before = _tree(scratch)
+    status, _, err = _run(["generate", "fine.py", "--target", target, "-o", "out"], scratch)
+    assert status == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("symnet: error: --target "), err
+    assert extra in err and target in err
+    assert _tree(scratch) == before
 
 
 def test_a_good_file_still_exits_0(scratch):

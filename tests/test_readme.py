@@ -60,6 +60,8 @@ SKIPPED = {
         "a benchmark whose met lines depend on the machine's load",
     "python benchmarks/layers.py --quick":
         "a benchmark whose figures depend on the machine's load",
+    "python benchmarks/bridges.py --quick":
+        "a benchmark of minutes whose met lines depend on the machine's load",
 }
 
 

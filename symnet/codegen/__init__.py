@@ -1,4 +1,5 @@
-"""Code generation: derivations -> readable, stable numpy modules in generated/.
+"""Code generation: derivations -> readable, stable numpy modules in generated/ (and
+PyTorch and JAX ones in generated/torch_modules/, generated/jax_modules/).
 
     printer.py      sympy -> numpy source (one printer, special cases as _print_X)
     forms.py        the array operations lowered expressions use (row sums, take-along, ...)
@@ -17,6 +18,8 @@
     layout.py       lines that fit ruff's 100 columns
     (module docstrings are symnet/show/docstring.py's: the derivation's rows, kinks, shapes)
     emit.py         templates rendered, files written as a whole, checked against disk
+    targets.py      the same modules for PyTorch and JAX (`--target torch|jax`), printed by
+                    printer_torch.py and printer_jax.py (subclasses of the numpy printer)
     errors.py       CodegenError
 (the `symnet generate` subcommand is symnet/cli/generate.py)
 """

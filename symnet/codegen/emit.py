@@ -97,6 +97,10 @@ def module_file(source: Source, reduction: str = "mean") -> tuple[str, str]:
             module = lower_step(source.declaration)
         else:
             module = lower(derive(source.declaration), reduction)
+    except CodegenError as exc:   # the printer's own name no declaration: this one's
+        if exc.declaration:
+            raise
+        raise CodegenError(source.declaration.name, exc.problem) from exc
     except SymnetError:
         raise
     except Exception as exc:  # sympy can fail in many ways; say which declaration

@@ -38,7 +38,7 @@ from symnet.codegen.forms import (
     TotalSum,
 )
 from symnet.codegen.layout import WIDTH, paragraph, statement
-from symnet.codegen.printer import numpy_code
+from symnet.codegen.printer import array_code, statement_code
 from symnet.codegen.stable import (
     UNSAFE_FUNCTIONS,
     as_branches,
@@ -70,8 +70,9 @@ TARGET_KINDS = (f"the target the loss takes: {ONE_HOT} or {REAL} (N, C) rows, {C
                 f"(N,) integers, {SIGN} (N,)")
 #: symbol names that cannot be Python identifiers as they stand
 RENAMES = {"lambda": "lam"}
-#: names the generated code itself uses
-RESERVED = {"np", "N", "dout", "cache", "loss", "penalty"}
+#: names the generated code itself uses (the torch and jax modules' too: symnet.codegen.targets)
+RESERVED = {"np", "N", "dout", "cache", "loss", "penalty", "torch", "ctx", "jax", "jnp",
+            "functools", "residuals", "value", "upstream"}
 DOUT = sp.Symbol("dout", real=True)
 
 
@@ -98,6 +99,8 @@ class Module:
     functions: dict
     #: module-level constants as (NAME, Python literal, why or ""), in order
     constants: tuple = ()
+    #: the names forward's cache holds, in order (a torch or jax module saves the arrays)
+    cache: tuple = ()
 
     @property
     def uses_numpy(self) -> bool:
@@ -158,7 +161,7 @@ def _lines(statements, names: dict, dtype_of: str) -> tuple:
     lines = []
     for target, value in statements:
         lines += why_lines(value)
-        lines += statement(target, numpy_code(value, names, dtype_of))
+        lines += statement(target, statement_code(value, names, dtype_of))
     return tuple(lines)
 
 
@@ -223,7 +226,7 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
     }
     doc = docstring.module_docstring(derivation, names, used)
     return Module(decl.name, decl.kind, "forward_backward.py.j2", "activations", tuple(doc),
-                  functions)
+                  functions, cache=tuple(cache))
 
 
 # --- losses and regularisers -------------------------------------------------------------
@@ -281,7 +284,7 @@ def loss_lines(derivation, names: dict, reserved: set, reduction: str,
             scale = 1 / sp.Symbol("N", positive=True)
         if decl.target_kind in ARRAY_KINDS:
             target = names[str(decl.target.label if decl.is_vector else decl.target)]
-            preamble.append(f"{target} = np.asarray({target}, dtype={scores}.dtype)")
+            preamble.append(f"{target} = {array_code(target, scores)}")
     nodes = shared_exponentials(lowering.nodes, lowering.taken)
     value_name, gradient_name = outputs
     return tuple(preamble) + _code([(value_name, value), (gradient_name, gradient)], names,

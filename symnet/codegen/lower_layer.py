@@ -194,7 +194,7 @@ def lower_layer(derivation: LayerDerivation) -> Module:
     }
     doc = docstring.layer_docstring(derivation, p.forward, p.nodes, p.local, p.vjps, p.upstream)
     return Module(p.layer.name, p.layer.kind, "forward_backward.py.j2", "layers", tuple(doc),
-                  functions)
+                  functions, cache=tuple(cache))
 
 
 @lower.register

@@ -22,6 +22,8 @@ overflowing forms by stable ones; what remains here is spelling:
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
@@ -73,6 +75,12 @@ def step_relation(u: sp.Expr, at_zero) -> sp.Expr:
     return sp.Ge(u, 0, evaluate=False) if at_zero == 1 else sp.Gt(u, 0, evaluate=False)
 
 
+def no_spelling(target: str, name: str) -> CodegenError:
+    """The one-line error for a function or constant a target's printer cannot spell."""
+    return CodegenError("", f"{name} has no {target} spelling in symnet's {target} printer; "
+                        f"write the declaration with primitives it has")
+
+
 class NumpyPrinter(NumPyPrinter):
     """sympy's NumPy printer with symnet's conventions; see the module docstring.
 
@@ -80,7 +88,20 @@ class NumpyPrinter(NumPyPrinter):
     ``dtype_of`` names the array whose dtype masks take.
     """
 
-    _default_settings = {**NumPyPrinter._default_settings, "names": {}, "dtype_of": "x"}
+    #: what the printer spells for (its subclasses: symnet.codegen.printer_torch, _jax)
+    target = "numpy"
+
+    def _print_not_supported(self, expr):
+        # sympy's own error is two lines (a hint about its 'strict' option): one line here
+        raise no_spelling(self.target, type(expr).__name__)
+
+    _default_settings = {**NumPyPrinter._default_settings, "names": {}, "dtype_of": "x",
+                         "scalars": frozenset()}
+
+    @staticmethod
+    def array_like(name: str, like: str) -> str:
+        """`name` (a list, an array) as an array of `like`'s dtype."""
+        return f"np.asarray({name}, dtype={like}.dtype)"
 
     def _module_format(self, fqn, register=True):
         module, _, rest = fqn.partition(".")
@@ -278,3 +299,25 @@ def numpy_code(expr: sp.Expr, names: dict | None = None, dtype_of: str = "x") ->
     printer = NumpyPrinter({"names": dict(names or {}), "dtype_of": dtype_of,
                             "fully_qualified_modules": True})
     return printer.doprint(expr)
+
+
+#: (printer class, extra settings) that a module's statements are printed with while
+#: symnet.codegen.targets lowers it for torch or jax; None: numpy. numpy_code itself always
+#: prints numpy (finite.py evaluates what it prints).
+TARGET_PRINTER: ContextVar = ContextVar("target_printer", default=None)
+
+
+def statement_code(expr: sp.Expr, names: dict | None = None, dtype_of: str = "x") -> str:
+    """The source of one lowered statement of a module, in the target being generated."""
+    chosen = TARGET_PRINTER.get()
+    if chosen is None:
+        return numpy_code(expr, names, dtype_of)
+    printer_class, settings = chosen
+    return printer_class({"names": dict(names or {}), "dtype_of": dtype_of,
+                          "fully_qualified_modules": True, **settings}).doprint(expr)
+
+
+def array_code(name: str, like: str) -> str:
+    """`name` as an array of `like`'s dtype, in the target being generated."""
+    chosen = TARGET_PRINTER.get()
+    return (NumpyPrinter if chosen is None else chosen[0]).array_like(name, like)

@@ -1,0 +1,37 @@
+"""Lowered expressions -> JAX source: symnet's numpy printer with ``jnp`` for ``np``.
+
+``jax.numpy`` mirrors numpy's API, arrays' methods included (``.sum(axis=1,
+keepdims=True)``, ``.astype``, ``.T``), so the numpy printer's text serves once its module
+is ``jnp`` (sympy's JaxPrinter makes the same substitution). What lowering emits for
+activations, losses and layers is pure (no ``out=``, no in-place update): jit and vmap
+trace it as it stands. A function numpy's printer takes from elsewhere (``math.erf``) has
+no jax spelling here and is refused, naming it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from symnet.codegen.printer import NumpyPrinter, no_spelling
+
+#: `np.` where it is the module (np is a reserved name: never a variable of the code)
+_NUMPY_MODULE = re.compile(r"(?<![\w.])np\.")
+
+
+class JaxPrinter(NumpyPrinter):
+    """The numpy printer, spelled for jax.numpy; see the module docstring."""
+
+    target = "jax"
+
+    @staticmethod
+    def array_like(name: str, like: str) -> str:
+        return f"jnp.asarray({name}, dtype={like}.dtype)"
+
+    def _module_format(self, fqn, register=True):
+        module, _, name = fqn.partition(".")
+        if module != "numpy" or not name.isidentifier():
+            raise no_spelling("jax", f"{name} ({fqn} in numpy)")
+        return f"jnp.{name}"
+
+    def doprint(self, expr, assign_to=None):
+        return _NUMPY_MODULE.sub("jnp.", super().doprint(expr, assign_to))

@@ -240,8 +240,6 @@ ROWS = [
      ["'gamma'", "polygamma", "numpy"], False),
     ("generate a tensor layer for torch", ["generate", "batchnorm", "--target", "torch", "-o",
                                            "out"], ["'batchnorm'", "numpy", "torch"], False),
-    ("generate a step for jax", ["generate", "two_layer_relu_softmax_ce_l2_adam", "--target",
-                                 "jax", "-o", "out"], ["adam", "numpy", "jax"], False),
     ("graph drawn under a file", ["graph", "x*y", "-o", "a_file/g.py"], ["-o", "a_file"],
      True),
     ("graph to unknown format", ["graph", "x*y", "-o", "g.txt"], ["g.txt"], True),

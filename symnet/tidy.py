@@ -30,7 +30,7 @@ from symnet.algebra import (
     piecewise_to_steps,
     split_at_steps,
 )
-from symnet.bounded import within
+from symnet.timeout import within
 
 SIMPLIFY_SECONDS = 5.0
 

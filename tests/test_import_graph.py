@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "symnet"
 
 STAGES = [
-    ("foundation", ["symnet.errors", "symnet.files", "symnet.bounded", "symnet.symbols",
+    ("foundation", ["symnet.errors", "symnet.files", "symnet.timeout", "symnet.symbols",
                     "symnet.primitives", "symnet.algebra", "symnet.tidy", "symnet.notation",
                     "symnet.matrix.text", "symnet.target_kinds", "symnet.stable_rows",
                     "symnet.cases"]),

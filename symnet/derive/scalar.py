@@ -21,7 +21,6 @@ from symnet.algebra import (
     linear_parts,
     piecewise_to_steps,
 )
-from symnet.bounded import within
 from symnet.derive.dispatch import derivation_of
 from symnet.errors import DerivationError
 from symnet.notation import ShowsAsLatex
@@ -30,6 +29,7 @@ from symnet.spec import Activation, Jacobian, Loss
 from symnet.symbols import out as OUT
 from symnet.target_kinds import CLASS_INDEX
 from symnet.tidy import SIMPLIFY_SECONDS, tidy
+from symnet.timeout import within
 
 
 @dataclass(frozen=True)

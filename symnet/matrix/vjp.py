@@ -21,7 +21,6 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.tensor.array.expressions.array_expressions import _ArrayExpr
 
-from symnet.bounded import within
 from symnet.errors import DeclarationError, DerivationError
 from symnet.matrix.elementwise import (
     ActivationFunction,
@@ -41,6 +40,7 @@ from symnet.matrix.layers import (  # noqa: F401  (output_symbol: its old home)
 from symnet.matrix.text import applied_function, text
 from symnet.notation import ShowsAsLatex
 from symnet.symbols import out as OUT
+from symnet.timeout import within
 
 SYMPY_SECONDS = 20.0
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import sympy as sp
 
-from symnet.bounded import within
 from symnet.derive import derive
 from symnet.loader import split_reference
 from symnet.notation import render_latex_block, render_text, text
 from symnet.show.page import declaration_latex, describe
 from symnet.show.scalar import with_cases
+from symnet.timeout import within
 from symnet.verify import check
 
 _STATUS = {"proved": "proved", "refuted": "**REFUTED**", "probed": "probed"}

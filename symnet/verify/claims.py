@@ -31,7 +31,6 @@ from symnet.algebra import (
     split_sums,
     steps_almost_everywhere,
 )
-from symnet.bounded import within
 from symnet.derive import derive, derive_gradient
 from symnet.errors import DeclarationError, SymnetError
 from symnet.evaluate import (
@@ -47,6 +46,7 @@ from symnet.primitives import TABLE, naive_form
 from symnet.spec import Activation, Identity, Jacobian
 from symnet.symbols import out as OUT
 from symnet.target_kinds import CLASS_INDEX, ONE_HOT, SIGN
+from symnet.timeout import within
 
 PROBES = 50
 DIGITS = 50

@@ -17,7 +17,6 @@ import time
 import sympy as sp
 
 from symnet.algebra import kinks_to_piecewise, piecewise_to_steps, steps_almost_everywhere
-from symnet.bounded import within
 from symnet.evaluate import (
     DOMAIN_ADVICE,
     Evaluator,
@@ -28,6 +27,7 @@ from symnet.evaluate import (
     outside_domain_text,
 )
 from symnet.matrix.explicit import free_symbols
+from symnet.timeout import within
 from symnet.verify.claims import (
     DIGITS,
     KINK_MARGIN,

@@ -1,21 +1,36 @@
-"""The time bound on sympy calls (symnet.bounded) fires in the main thread even once another
-library has started threads of its own: after a JAX computation, a process-wide SIGALRM was
-taken by one of XLA's threads and the bound never fired (a solve inside a verdict then grew
-to 18 GB)."""
-
-from __future__ import annotations
+"""The time bound that keeps a hard simplify from hanging a check. It fires in the main thread
+even once another library has started threads of its own: after a JAX computation, a
+process-wide SIGALRM could be taken by one of XLA's threads, and an `except Exception` inside
+sympy swallowed the alarm; a solve inside a verdict then grew to 18 GB."""
 
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
+from symnet.timeout import within
 from tests.helpers import ROOT
+
+
+def test_a_computation_past_its_bound_gives_the_fallback_quickly():
+    def forever():
+        while True:
+            pass
+
+    started = time.monotonic()
+    assert within(0.2, forever, "gave up") == "gave up"
+    assert time.monotonic() - started < 2
+
+
+def test_a_quick_computation_gives_its_value():
+    assert within(5, lambda: 6 * 7, None) == 42
+
 
 BUSY_UNDER_A_BOUND = textwrap.dedent("""
     import time
-    from symnet.bounded import within
+    from symnet.timeout import within
 
     def busy():            # pure Python, as sympy's dense polynomials are
         start = time.monotonic()
@@ -53,7 +68,7 @@ def test_the_bound_is_not_swallowed_by_an_except_exception_inside_the_call():
     """sympy catches Exception in places; the bound must get through them."""
     swallowing = textwrap.dedent("""
         import time
-        from symnet.bounded import within
+        from symnet.timeout import within
 
         def busy():
             start = time.monotonic()

@@ -77,9 +77,9 @@ def draw(decl, rng, shape, dtype=np.float64, scale=1.0):
 
 def run(decl, module, wrt: dict, fixed: dict):
     """(scalar value, [gradient of each array of wrt]) by the module's calling convention:
-    an activation's value is sum(out * dout)."""
+    an activation's or a tensor layer's value is sum(out * dout)."""
     arrays = list(wrt.values())
-    if isinstance(decl, Activation):
+    if isinstance(decl, Activation) or getattr(decl, "kind", "") == "tensor layer":
         out, cache = module.forward(*arrays)
         grads = module.backward(fixed["dout"], cache)
         grads = list(grads) if isinstance(grads, tuple) else [grads]

@@ -344,21 +344,17 @@ def _generated_path(name):
 
 
 def _gradient_error(module, layer, seed=0) -> float:
+    """The largest entry-wise error of the module's backward against central differences
+    (tests.helpers), relative to max(1, |numerical|)."""
+    from tests.helpers import numerical_gradients, run
+
     arrays = _inputs(layer, seed)
-    Y, cache = module.forward(*arrays)
-    G = np.random.default_rng(seed + 10).normal(size=Y.shape)
-    grads = module.backward(G, cache)
-    grads = grads if isinstance(grads, tuple) else (grads,)
-    worst, h = 0.0, 1e-6
-    for k, array in enumerate(arrays):
-        for at in np.ndindex(array.shape):
-            shifted = [a.copy() for a in arrays]
-            shifted[k][at] += h
-            up = (module.forward(*shifted)[0] * G).sum()
-            shifted[k][at] -= 2 * h
-            numeric = (up - (module.forward(*shifted)[0] * G).sum()) / (2 * h)
-            worst = max(worst, abs(grads[k][at] - numeric) / max(1.0, abs(numeric)))
-    return worst
+    G = np.random.default_rng(seed + 10).normal(size=module.forward(*arrays)[0].shape)
+    wrt, fixed = dict(enumerate(arrays)), {"dout": G}
+    _, grads = run(layer, module, wrt, fixed)
+    numerical = numerical_gradients(layer, module, wrt, fixed, h=1e-6)
+    return max(float(np.max(np.abs(g - n) / np.maximum(1.0, np.abs(n))))
+               for g, n in zip(grads, numerical, strict=True))
 
 
 def _planted(name: str, mutation: str) -> str | None:

@@ -35,12 +35,12 @@ def catalog_sources() -> list[Source]:
     layers that are not an activation applied entry by entry (that is the activation's
     own module), then the fused training steps (generated/networks/). The catalog's
     networks have none: the runtime composes them from these."""
-    from symnet.catalog import LAYER_REGISTRY, REGISTRY, STEPS
-    from symnet.catalog.layers import TENSOR_LAYERS
+    from symnet.catalog import DECLARATIONS, LAYER_REGISTRY, REGISTRY, STEPS
 
     layers = {name: decl for name, decl in LAYER_REGISTRY.items()
               if decl.kind == "layer" and decl.activation is None}
-    return [Source(name, decl) for name, decl in {**REGISTRY, **layers, **TENSOR_LAYERS,
+    tensor_layers = DECLARATIONS.of_kind("tensor layer")
+    return [Source(name, decl) for name, decl in {**REGISTRY, **layers, **tensor_layers,
                                                   **STEPS}.items()]
 
 

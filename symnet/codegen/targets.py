@@ -19,6 +19,7 @@ from generated/) it would shadow the framework itself.
 from __future__ import annotations
 
 import importlib.util
+import re
 from contextlib import contextmanager
 
 from symnet.codegen.emit import FOLDERS, Source, header
@@ -126,47 +127,122 @@ def _tuple(names) -> str:
 
 
 def _check_cache(module: Module) -> None:
-    """forward packs the cache and backward unpacks it as the templates expect."""
+    """forward packs the cache and backward unpacks it (whole, or its first entries: a
+    layer's running statistics come last) as the target's Function and VJP pass it."""
     forward, backward = module.functions["forward"], module.functions["backward"]
     packed = f"cache = {_tuple(module.cache) if module.cache else '()'}"
-    if forward.body[-1:] != (packed,) or (module.cache and not backward.body[0].endswith(
-            " = cache")):
+    reads = re.fullmatch(r".+ = cache(\[:(\d+)\])?", backward.body[0]) if backward.body \
+        else None
+    if forward.body[-1:] != (packed,) or (module.cache and not (
+            reads and int(reads.group(2) or len(module.cache)) <= len(module.cache))):
         raise CodegenError(module.name, "the lowered module does not pack its cache as the "
                            "torch and jax templates expect")
 
 
 def _context(module: Module, target: str) -> dict:
-    """What the target's template of this module needs besides the numpy functions."""
+    """Everything the target's template prints besides the numpy functions, each piece
+    computed here (the templates only print): the imports, the constants' lines, and the
+    bodies of the Function's forward and backward (torch) or of the VJP's (jax)."""
     functions = module.functions
     main = functions.get("forward") or functions["loss"]
     arrays, numbers = _split(main.arguments)
+    call = ", ".join(arrays + numbers)
     context = {"name": module.name, "class_name": class_name(module.name), "arrays": arrays,
-               "numbers": numbers, "signature": main.arguments,
-               "call": ", ".join(arrays + numbers), "nones": ", None" * len(numbers),
-               "numbers_first": "".join(f"{n}, " for n in numbers),
-               "nondiff": _tuple(str(n) for n in range(len(arrays), len(arrays + numbers)))}
-    if "forward" in functions:
-        _check_cache(module)
-        saved = [c for c in module.cache if c not in numbers]
-        gradients = functions["backward"].returns
-        context.update(saved=", ".join(saved), saved_tuple=_tuple(saved) if saved else "",
-                       cache_tuple=_tuple(module.cache) if module.cache else "()",
-                       unpacked=", ".join(module.cache) if len(module.cache) > 1
-                       else _tuple(module.cache),
-                       kept=[c for c in module.cache if c in numbers],
-                       output=functions["forward"].returns.split(",")[0].strip(),
-                       upstream=functions["backward"].arguments.split(",")[0].strip(),
-                       gradients=gradients,
-                       gradients_tuple=gradients if "," in gradients else f"({gradients},)")
-    else:
-        value, gradient = (n.strip() for n in main.returns.split(","))
-        context.update(value=value, gradient=gradient,
-                       target_nones=", None" * (len(arrays) - 1),
-                       cotangents=_tuple([f"upstream*{gradient}"] + ["None"] * (len(arrays) - 1)))
+               "signature": main.arguments, "call": call, "functions": list(functions.values()),
+               "constant_lines": _constant_lines(module.constants)}
+    pieces = _layer_pieces if "forward" in functions else _loss_pieces
+    context.update(pieces(module, arrays, numbers)[target])
     context.update(_docs(module, target, context))
     lines = [line for f in functions.values() for line in (*f.body, f.returns)]
-    context["uses_jnp"] = any("jnp." in line for line in lines)
+    context["imports"] = _imports(target, numbers, any("jnp." in line for line in lines))
     return context
+
+
+def _imports(target: str, numbers: list, uses_jnp: bool) -> list[str]:
+    """The import lines, with the blank lines between their groups."""
+    if target == "torch":
+        return ["", "import torch", "from torch.autograd.function import once_differentiable"]
+    return (["", "import functools"] if numbers else []) + ["", "import jax"] \
+        + (["import jax.numpy as jnp"] if uses_jnp else [])
+
+
+def _constant_lines(constants) -> list[str]:
+    """The module's constants, each after its comment, the first after a blank line."""
+    from symnet.templating import comment
+
+    lines = [""] if constants else []
+    for name, value, why in constants:
+        lines += [comment(why, prefix="#: ")] if why else []
+        lines.append(f"{name} = {value}")
+    return lines
+
+
+def _custom_vjp(arrays: list, numbers: list, primal: str) -> dict:
+    """The jax callable's decorator lines (the parameters are nondiff_argnums) and its body."""
+    call = ", ".join(arrays + numbers)
+    if numbers:
+        nondiff = _tuple(str(n) for n in range(len(arrays), len(arrays + numbers)))
+        decorator = ["# the parameters are Python numbers, not traced: nondiff_argnums",
+                     f"@functools.partial(jax.custom_vjp, nondiff_argnums={nondiff})"]
+    else:
+        decorator = ["@jax.custom_vjp"]
+    return {"decorator": decorator, "primal": f"return {primal}({call})[0]"}
+
+
+def _layer_pieces(module: Module, arrays: list, numbers: list) -> dict:
+    """A module with forward and backward: its cache's arrays saved (torch's
+    save_for_backward, jax's residuals), its Python numbers kept (on ctx; jax passes them
+    to the VJP as nondiff_argnums)."""
+    _check_cache(module)
+    call = ", ".join(arrays + numbers)
+    forward, backward = module.functions["forward"], module.functions["backward"]
+    cache = list(module.cache)
+    saved = [c for c in cache if c not in numbers]
+    kept = [c for c in cache if c in numbers]
+    output = forward.returns.split(",")[0].strip()
+    upstream = backward.arguments.split(",")[0].strip()
+    gradients = backward.returns
+    unpack = [f"{', '.join(cache) if len(cache) > 1 else _tuple(cache)} = cache"] \
+        if saved else []
+    derived = f"{gradients} = backward({upstream}, {_tuple(cache) if cache else '()'})"
+    computed = f"{output}, cache = forward({call})"
+    save = [f"ctx.save_for_backward({', '.join(saved)})"] if saved else []
+    restore = [f"{_tuple(saved)} = ctx.saved_tensors"] if saved else []
+    torch = {"function_forward": [computed, *unpack, *save, *(f"ctx.{n} = {n}" for n in kept),
+                                  f"return {output}"],
+             "function_backward": [*restore, *(f"{n} = ctx.{n}" for n in kept), derived,
+                                   f"return {gradients}" + ", None" * len(numbers)]}
+    residuals = [f"{_tuple(saved)} = residuals"] if saved else []
+    cotangents = gradients if "," in gradients else f"({gradients},)"
+    jax = {"vjp_forward": [computed, *unpack,
+                           f"return {output}, {_tuple(saved) if saved else '()'}"],
+           "vjp_backward_arguments": "".join(f"{n}, " for n in numbers) + f"residuals, {upstream}",
+           "vjp_backward": [*residuals, derived, f"return {cotangents}"],
+           **_custom_vjp(arrays, numbers, "forward")}
+    shared = {"output": output, "upstream": upstream}
+    return {"torch": {**torch, **shared}, "jax": {**jax, **shared}}
+
+
+def _loss_pieces(module: Module, arrays: list, numbers: list) -> dict:
+    """A loss (or penalty) computes its gradient with its value: that gradient is what is
+    saved, scaled by the upstream gradient in backward; the target gets no gradient."""
+    loss = module.functions["loss"]
+    gradient = loss.returns.split(",")[1].strip()   # the Function calls the value `value`
+    call, targets = ", ".join(arrays + numbers), len(arrays) - 1
+    nones = ", None" * (targets + len(numbers))
+    torch = {"function_forward": [f"value, {gradient} = {loss.name}({call})",
+                                  f"ctx.save_for_backward({gradient})", "return value"],
+             "function_backward": [f"({gradient},) = ctx.saved_tensors",
+                                   f"return upstream*{gradient}{nones}"]}
+    jax = {"vjp_forward": [f"# the gradient is computed with the value, as {loss.name}() "
+                           f"does: it is the residual",
+                           f"value, {gradient} = {loss.name}({call})",
+                           f"return value, {gradient}"],
+           "vjp_backward_arguments": "".join(f"{n}, " for n in numbers) + f"{gradient}, upstream",
+           "vjp_backward": [f"return {_tuple([f'upstream*{gradient}'] + ['None'] * targets)}"],
+           **_custom_vjp(arrays, numbers, loss.name)}
+    shared = {"upstream": "upstream"}
+    return {"torch": {**torch, **shared}, "jax": {**jax, **shared}}
 
 
 def _docs(module: Module, target: str, context: dict) -> dict:

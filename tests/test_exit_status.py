@@ -238,8 +238,6 @@ ROWS = [
      ["'gamma'", "gamma", "jax"], False),
     ("generate no numpy spelling", ["generate", "gamma.py", "-o", "out"],
      ["'gamma'", "polygamma", "numpy"], False),
-    ("generate a tensor layer for torch", ["generate", "batchnorm", "--target", "torch", "-o",
-                                           "out"], ["'batchnorm'", "numpy", "torch"], False),
     ("graph drawn under a file", ["graph", "x*y", "-o", "a_file/g.py"], ["-o", "a_file"],
      True),
     ("graph to unknown format", ["graph", "x*y", "-o", "g.txt"], ["g.txt"], True),

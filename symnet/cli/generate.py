@@ -103,9 +103,8 @@ def chosen_targets(args) -> list[str]:
     return list(TARGETS) if not args.names else ["numpy"]
 
 
-#: kinds generated for numpy only: fused steps (BLAS in place), tensor layers (the torch and
-#: jax templates read the cache layout of the scalar and matrix lowerings, not the index one)
-NUMPY_ONLY = ("step", "tensor layer")
+#: kinds generated for numpy only: fused steps (BLAS in place, workspaces updated in place)
+NUMPY_ONLY = ("step",)
 
 
 def refuse_numpy_only(named: list[Source], targets: list[str]) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from sympy.printing.precedence import PRECEDENCE
+
 from symnet.codegen.printer import NumpyPrinter, no_spelling
 
 #: `np.` where it is the module (np is a reserved name: never a variable of the code)
@@ -35,3 +37,24 @@ class JaxPrinter(NumpyPrinter):
 
     def doprint(self, expr, assign_to=None):
         return _NUMPY_MODULE.sub("jnp.", super().doprint(expr, assign_to))
+
+    # --- a tensor layer's array nodes (symnet.index.arrays) ------------------------------
+
+    def _print_Array(self, expr):
+        return expr.name
+
+    def _axis_reduction(self, expr, method: str) -> str:
+        body, axis = expr.args
+        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}" \
+               f".{method}(axis={int(axis)}, keepdims=True)"
+
+    def _print_AxisSum(self, expr):
+        return self._axis_reduction(expr, "sum")
+
+    def _print_AxisMean(self, expr):
+        return self._axis_reduction(expr, "mean")
+
+    def _print_Einsum(self, expr):
+        spec, *operands = expr.args
+        shown = ", ".join(self._print(o) for o in operands)
+        return f"jnp.einsum('{spec.name}', {shown}, optimize=True)"

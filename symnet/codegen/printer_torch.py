@@ -144,3 +144,23 @@ class TorchPrinter(NumpyPrinter):
     def _print_LogOrZero(self, expr):
         t = self._print(expr.args[0])
         return f"torch.log(torch.where({t} == 0, 1, {t}))"
+
+    # --- a tensor layer's array nodes (symnet.index.arrays) ------------------------------
+
+    def _print_Array(self, expr):
+        return expr.name
+
+    def _axis_reduction(self, expr, method: str) -> str:
+        body, axis = expr.args
+        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}" \
+               f".{method}(dim={int(axis)}, keepdim=True)"
+
+    def _print_AxisSum(self, expr):
+        return self._axis_reduction(expr, "sum")
+
+    def _print_AxisMean(self, expr):
+        return self._axis_reduction(expr, "mean")
+
+    def _print_Einsum(self, expr):
+        spec, *operands = expr.args   # torch contracts in the best order itself (opt_einsum)
+        return f"torch.einsum('{spec.name}', {', '.join(self._print(o) for o in operands)})"

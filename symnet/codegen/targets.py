@@ -21,11 +21,12 @@ from __future__ import annotations
 import importlib.util
 import re
 from contextlib import contextmanager
+from dataclasses import replace
 
 from symnet.codegen.emit import FOLDERS, Source, header
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.layout import WIDTH, paragraph
-from symnet.codegen.lower import Module, lower
+from symnet.codegen.lower import Function, Module, lower
 from symnet.codegen.printer import TARGET_PRINTER
 from symnet.codegen.printer_jax import JaxPrinter
 from symnet.codegen.printer_torch import TorchPrinter
@@ -59,8 +60,9 @@ ROOT_DOCS = {
            "only.",
 }
 #: the names a target module defines or imports besides the declaration's callable
-MODULE_NAMES = {"forward", "backward", "loss", "penalty", "first_derivative_only",
-                "once_differentiable", "torch", "jax", "jnp", "functools", "TARGET_KIND"}
+MODULE_NAMES = {"forward", "backward", "inference", "loss", "penalty", "first_derivative_only",
+                "once_differentiable", "torch", "jax", "jnp", "functools", "TARGET_KIND",
+                "CACHE", "RUNNING"}
 
 
 def require_framework(target: str) -> None:
@@ -106,7 +108,26 @@ def target_module_file(source: Source, reduction: str, target: str) -> tuple[str
     except Exception as exc:  # sympy can fail in many ways; say which declaration
         raise CodegenError(declaration.name, f"cannot generate {target} code: "
                            f"{type(exc).__name__}: {exc}") from exc
+    if target == "torch":
+        module = _permuted(module)
     return f"{module.folder}/{module.name}.py", render(module, source.reference, target)
+
+
+#: numpy's array.transpose(*axes), which a tensor layer's lowering writes (an input whose axes
+#: run in another order than the layout's): torch's transpose swaps two dims only
+_TRANSPOSE = re.compile(r"\.transpose\(")
+
+
+def _permuted(module: Module) -> Module:
+    """The module with torch's spelling of a permutation of axes, .permute(*axes): the
+    lowering writes it both inside printed expressions and after them (a VJP reshaped back
+    to its input's axes), so it is respelled here, once, on the lowered lines."""
+    def respelled(function):
+        if not isinstance(function, Function):
+            return function
+        return replace(function, body=tuple(_TRANSPOSE.sub(".permute(", line)
+                                            for line in function.body))
+    return replace(module, functions={k: respelled(f) for k, f in module.functions.items()})
 
 
 def class_name(name: str) -> str:
@@ -264,9 +285,24 @@ def _docs(module: Module, target: str, context: dict) -> dict:
                  f"through it raises an error, never a silently wrong value.")
     callable_doc = (f"{returns}, differentiated by symnet's derived backward" +
                     (f" ({context['class_name']})." if target == "torch" else
-                     " (jax.custom_vjp)."))
+                     " (jax.custom_vjp).") + _running_note(module, context["arrays"]))
     return {"class_doc": paragraph(class_doc, width=WIDTH - 8, hanging=""),
             "callable_doc": paragraph(callable_doc, width=WIDTH - 8, hanging="")}
+
+
+def _running_note(module: Module, arrays: list) -> str:
+    """What a layer with running statistics (batch norm) offers for them: its callable
+    normalises by the batch's own, as in training."""
+    if "inference" not in module.functions:
+        return ""
+    running = [a for a in _split(module.functions["inference"].arguments)[0]
+               if a not in arrays]
+    shown = ", ".join(running)
+    return (f" It normalises by the batch's own {shown} (training mode). For running "
+            f"averages: the batch's {shown} are the last entries of forward()'s cache, "
+            f"forward({', '.join(arrays)})[1][-{len(running)}:] (CACHE names the entries); "
+            f"inference() takes the averages in their place, differentiated by the "
+            f"framework's own autograd (it is the forward alone).")
 
 
 def render(module: Module, reference: str, target: str) -> str:

@@ -18,7 +18,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.forms import MatProd, Transposed
-from symnet.codegen.printer import NumpyPrinter
+from symnet.codegen.printer import TARGET_PRINTER, NumpyPrinter
 from symnet.index.declare import IndexLayer
 
 UPSTREAM = "dY"
@@ -75,7 +75,12 @@ class IndexPrinter(NumpyPrinter):
 
 
 def code_text(expr: sp.Expr) -> str:
-    printer = IndexPrinter({"names": {}, "dtype_of": "X", "fully_qualified_modules": True})
+    """The source of an array expression, in the target being generated (numpy unless
+    symnet.codegen.targets set TARGET_PRINTER: its printer spells these nodes too)."""
+    chosen = TARGET_PRINTER.get()
+    printer_class, settings = (IndexPrinter, {}) if chosen is None else chosen
+    printer = printer_class({"names": {}, "dtype_of": "X", "fully_qualified_modules": True,
+                             **settings})
     return printer.doprint(expr)
 
 

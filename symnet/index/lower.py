@@ -162,7 +162,7 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
                      ("RUNNING", _names(running), "the batch statistics inference() takes "
                       "as running averages (forward's own are in its cache)"))
     return Module(layer.name, "layer", "forward_backward.py.j2", "layers",
-                  tuple(_docstring(derivation)), functions, constants)
+                  tuple(_docstring(derivation)), functions, constants, tuple(cached))
 
 
 def _names(names: list) -> str:

@@ -8,7 +8,12 @@ whose backward is the derived one (``@once_differentiable``: a second derivative
 and a callable named after the declaration. A jax module holds the same functions in
 ``jax.numpy`` and that callable built with ``jax.custom_vjp`` (parameters as
 ``nondiff_argnums``, the cache's arrays as the residuals). A loss's Function saves its
-gradient, which the numpy loss computes with the value; the target gets no gradient.
+gradient, which the numpy loss computes with the value; the target gets no gradient. A
+tensor layer (symnet.index) is lowered as for numpy too, its array nodes spelled by the
+target's printer; batch norm's module keeps the numpy one's CACHE, RUNNING and inference().
+
+The templates only print: every line that depends on the module (imports, constants, the
+Function's and the VJP's bodies) is computed here (`_context`).
 
 Where they go (TARGET_FOLDERS): numpy modules at the root of the output folder as before,
 torch's in torch_modules/ and jax's in jax_modules/ below it, each with the numpy layout

@@ -18,10 +18,10 @@ from types import ModuleType
 
 __version__ = "0.1.0"
 
+_SCALAR = "symnet.declare.scalar"
 _PUBLIC = {
-    "Activation": "symnet.spec", "Loss": "symnet.spec", "Regularizer": "symnet.spec",
-    "Gradient": "symnet.spec", "Jacobian": "symnet.spec", "Identity": "symnet.spec",
-    "Kink": "symnet.spec",
+    "Activation": _SCALAR, "Loss": _SCALAR, "Regularizer": _SCALAR, "Gradient": _SCALAR,
+    "Jacobian": _SCALAR, "Identity": _SCALAR, "Kink": _SCALAR,
     "LogSumExp": "symnet.primitives", "Softmax": "symnet.primitives",
     "log_softmax": "symnet.primitives", "Softplus": "symnet.primitives",
     "Logistic": "symnet.primitives",

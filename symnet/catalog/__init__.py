@@ -20,10 +20,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
 
 from symnet.catalog import activations, layers, losses, steps
-from symnet.index import IndexLayer
-from symnet.matrix.layers import Layer
-from symnet.matrix.networks import Network
-from symnet.spec import Activation, Loss
+from symnet.declare.layer import Layer
+from symnet.declare.network import Network
+from symnet.declare.scalar import Activation, Loss
+from symnet.declare.tensor import IndexLayer
 
 #: what a user's module may declare (symnet.loader)
 DECLARATION_TYPES = (Activation, Loss, Layer, Network, IndexLayer)

@@ -33,8 +33,8 @@ from symnet.codegen.forms import (
     TakeAlong,
     TotalSum,
 )
+from symnet.declare.scalar import Loss, Regularizer
 from symnet.primitives import LogSumExp, Softmax, in_softmax_terms
-from symnet.spec import Loss, Regularizer
 from symnet.target_kinds import ARRAY_KINDS, CLASS_INDEX, ONE_HOT
 
 

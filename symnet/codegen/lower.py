@@ -54,13 +54,13 @@ from symnet.codegen.statements import (
     schedule,
     shared_exponentials,
 )
+from symnet.declare.scalar import Regularizer
 from symnet.derive import ActivationDerivation, LossDerivation
 from symnet.primitives import TABLE
 
 # the module, not its functions: show.docstring imports this package (its paragraph),
 # so imported first it is still half loaded here
 from symnet.show import docstring
-from symnet.spec import Regularizer
 from symnet.symbols import out as OUT
 from symnet.target_kinds import ARRAY_KINDS, CLASS_INDEX, ONE_HOT, REAL, SIGN
 

@@ -29,7 +29,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.forms import ColSum, MatProd, RowSum, Transposed
-from symnet.matrix.elementwise import Elementwise
+from symnet.declare.elementwise import Elementwise
 from symnet.matrix.explicit import concrete
 from symnet.matrix.text import text
 

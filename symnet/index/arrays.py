@@ -19,7 +19,7 @@ from sympy.printing.precedence import PRECEDENCE
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.forms import MatProd, Transposed
 from symnet.codegen.printer import NumpyPrinter
-from symnet.index.declare import IndexLayer
+from symnet.declare.tensor import IndexLayer
 
 UPSTREAM = "dY"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"

@@ -31,6 +31,7 @@ from symnet.algebra import (
     split_sums,
     steps_almost_everywhere,
 )
+from symnet.declare.scalar import Activation, Identity, Jacobian
 from symnet.derive import derive, derive_gradient
 from symnet.errors import DeclarationError, SymnetError
 from symnet.evaluate import (
@@ -43,7 +44,6 @@ from symnet.evaluate import (
     outside_domain_text,
 )
 from symnet.primitives import TABLE, naive_form
-from symnet.spec import Activation, Identity, Jacobian
 from symnet.symbols import out as OUT
 from symnet.target_kinds import CLASS_INDEX, ONE_HOT, SIGN
 from symnet.timeout import within

@@ -16,7 +16,7 @@ Example (a user's own file; `symnet check mine.py` proves the hand derivation)::
     import sympy as sp
     from symnet import Gradient
     from symnet.catalog.activations import tanh
-    from symnet.matrix.layers import Layer, broadcast, elementwise, size
+    from symnet.declare.layer import Layer, broadcast, elementwise, size
 
     N, D, M = size("N"), size("D"), size("M")
     X, W = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M)
@@ -36,11 +36,11 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from symnet.declare.elementwise import Elementwise, elementwise
+from symnet.declare.scalar import Activation, Gradient, Identity, Jacobian, check_name
 from symnet.errors import DeclarationError
-from symnet.matrix.elementwise import Elementwise, elementwise
 from symnet.matrix.text import MatrixFormula, text
 from symnet.notation import Row, render_latex_block
-from symnet.spec import Activation, Gradient, Identity, Jacobian, check_name
 
 # --- sizes, broadcasts, the nodes a layer may use ------------------------------------------
 
@@ -155,7 +155,7 @@ def _check_sizes(name: str, matrix) -> None:
             all(s.is_integer and s.is_positive for s in dim.free_symbols)
         if not ok:
             raise DeclarationError(name, f"{matrix} has the size {dim}; sizes are positive "
-                                   f"integers or symbols such as symnet.matrix.layers.size('N')")
+                                   f"integers or symbols such as symnet.declare.layer.size('N')")
 
 
 def matrix_symbols(expr) -> set:

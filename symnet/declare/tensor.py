@@ -77,7 +77,7 @@ class IndexLayer:
     params: dict = field(default_factory=dict)
     #: hand derivations: records with `expected` (the entry of dL/d input at the input's
     #: own indices, G the upstream gradient), `wrt` (the input's IndexedBase) and `label`,
-    #: such as symnet.spec.Gradient
+    #: such as symnet.declare.scalar.Gradient
     hand: tuple = ()
     doc: str = ""
     #: the upstream gradient dL/d output, entry by entry

@@ -206,6 +206,22 @@ def test_function_level_imports_count():
     assert "symnet.derive.dispatch" in import_graph()["symnet.matrix.vjp"]
 
 
+def test_the_old_homes_of_declarations_give_the_same_objects():
+    """Files written before symnet/declare/ import the layer's and the tensor layer's
+    declaration language from symnet.matrix.layers and symnet.index (the README taught
+    both): the same objects, so a declaration made through either is the catalog's kind."""
+    import symnet.declare.layer as layer
+    import symnet.declare.tensor as tensor
+    from symnet.index import IndexLayer, indices, over, tensors
+    from symnet.index import size as index_size
+    from symnet.matrix.layers import Layer, broadcast, elementwise, size
+
+    assert (Layer, broadcast, elementwise, size) == (layer.Layer, layer.broadcast,
+                                                    layer.elementwise, layer.size)
+    assert (IndexLayer, indices, over, tensors, index_size) == (
+        tensor.IndexLayer, tensor.indices, tensor.over, tensor.tensors, tensor.size)
+
+
 #: the modules whose import reaches symnet.derive, which imports layers', networks' and
 #: pages' modules back to register them: each must import first, in a fresh interpreter
 REGISTERING = ["symnet.derive", "symnet.derive.scalar", "symnet.derive.dispatch",

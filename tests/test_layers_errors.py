@@ -186,3 +186,25 @@ def test_a_users_network_with_one_output_a_hinge_and_its_own_activation(tmp_path
     assert report["refuted"] == 0
     binary = next(e for e in report["entries"] if e["name"] == "binary")
     assert {v["status"] for v in binary["verdicts"]} == {"proved"}
+
+
+@pytest.mark.parametrize("name", ["__init__", "class", "two words"])
+def test_every_level_refuses_the_same_names(name):
+    """A name becomes a generated module's file name at every level: a tensor layer named
+    __init__ would replace a package's own __init__.py as an activation's would. One check,
+    symnet.declare.validation.check_name, for activations, layers, networks, tensor layers."""
+    from symnet.declare.tensor import IndexLayer, indices, tensors
+    from symnet.declare.tensor import size as index_size
+
+    n, d = indices("n d")
+    T, U = tensors("T U")
+    declarations = [
+        lambda: tanh.__class__(name, tanh.forward, inputs=tanh.inputs),
+        lambda: Layer(name, X * W, inputs=(X, W), upstream=G),
+        lambda: Network(name, input=X, stages=[use(affine)]),
+        lambda: IndexLayer(name, U[n, d], 2 * T[n, d], inputs=(T[n, d],),
+                           ranges={n: index_size("N"), d: index_size("D")}),
+    ]
+    for declare in declarations:
+        with raises("name"):
+            declare()

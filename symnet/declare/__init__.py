@@ -8,6 +8,7 @@ declaration, so that a mistake is reported where it was written.
     network.py      Network: stages of layers (use), a loss and a regulariser
     tensor.py       IndexLayer: a layer entry by entry over named indices, and its checks
     step.py         Optimizer and TrainingStep: a network's fused training step
+    validation.py   the checks they share: names, scalar expressions, real symbols, params
 
 The catalog's entries are declared with these in symnet/catalog/; nothing here imports a
 later stage (derive, verify, codegen). The package imports none of its modules, so that

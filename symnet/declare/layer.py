@@ -37,7 +37,8 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from symnet.declare.elementwise import Elementwise, elementwise
-from symnet.declare.scalar import Activation, Gradient, Identity, Jacobian, check_name
+from symnet.declare.scalar import Activation, Gradient, Identity, Jacobian
+from symnet.declare.validation import check_name
 from symnet.errors import DeclarationError
 from symnet.matrix.text import MatrixFormula, text
 from symnet.notation import Row, render_latex_block

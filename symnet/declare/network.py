@@ -32,7 +32,8 @@ from symnet.declare.layer import (
     validate_matrix_claim,
     without_zeros,
 )
-from symnet.declare.scalar import Gradient, Identity, Loss, Regularizer, check_name
+from symnet.declare.scalar import Gradient, Identity, Loss, Regularizer
+from symnet.declare.validation import check_name
 from symnet.errors import DeclarationError
 from symnet.matrix.text import MatrixFormula
 from symnet.notation import Row, render_latex_block

@@ -319,7 +319,7 @@ def test_symnet_train_says_which_step_trained(capsys):
 
 
 def test_the_softmax_takes_one_exp_per_score():
-    from symnet.codegen.forms import RowMax, RowSum
+    from symnet.codegen.array_ops import RowMax, RowSum
     from symnet.codegen.statements import shared_exponentials
 
     s, s_max, shifted, log_z, probs = sp.symbols("s s_max shifted log_z probs", real=True)

@@ -22,7 +22,7 @@ ones only):
                   page built of them (show.page, re-exported as display: what `symnet
                   derive` prints and Jupyter shows)
     verify        verify (its package holds the matrix checks: verify.{matrix,
-                  entrywise}), index.check, evaluate (the probes' evaluator)
+                  entrywise}, and the probes' values: verify.at_point), index.check
     codegen       codegen, templating, graph (its straight-line code is emitted through
                   templates too), show.docstring (the same rows as a generated module's
                   docstring, wrapped as the generated code is)
@@ -57,7 +57,7 @@ STAGES = [
     ("declare", ["symnet.declare", "symnet.matrix.layers", "symnet.index", "symnet.catalog"]),
     ("derive", ["symnet.derive", "symnet.matrix", "symnet.index.derive", "symnet.index.page",
                 "symnet.display", "symnet.show"]),
-    ("verify", ["symnet.verify", "symnet.index.check", "symnet.evaluate"]),
+    ("verify", ["symnet.verify", "symnet.index.check"]),
     ("codegen", ["symnet.codegen", "symnet.index.arrays", "symnet.index.lower",
                  "symnet.templating", "symnet.graph", "symnet.show.docstring"]),
     ("cli", ["symnet", "symnet.__main__", "symnet.cli", "symnet.cache", "symnet.loader",

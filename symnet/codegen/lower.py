@@ -25,10 +25,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symnet.codegen.batch import Lowering, batched
-from symnet.codegen.errors import CodegenError
-from symnet.codegen.finite import check_finite
-from symnet.codegen.forms import (
+from symnet.codegen.array_ops import (
     Logistic,
     LogOrZero,
     OnesLike,
@@ -37,6 +34,9 @@ from symnet.codegen.forms import (
     Softplus,
     TotalSum,
 )
+from symnet.codegen.batch import Lowering, batched
+from symnet.codegen.errors import CodegenError
+from symnet.codegen.finite import check_finite
 from symnet.codegen.layout import WIDTH, paragraph, statement
 from symnet.codegen.printer import array_code, statement_code
 from symnet.codegen.stable import (

@@ -29,8 +29,8 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
+from symnet.codegen.array_ops import MatProd
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import MatProd
 from symnet.stable_rows import printed_operands
 
 #: how a module is spelled in the generated code

@@ -16,8 +16,8 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
+from symnet.codegen.array_ops import MatProd, Transposed
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import MatProd, Transposed
 from symnet.codegen.printer import NumpyPrinter
 from symnet.declare.tensor import IndexLayer
 

@@ -1,5 +1,5 @@
-"""Layers and networks at matrix level, past their declaration (symnet/declare/layer.py,
-network.py, elementwise.py): their VJPs, and the explicit matrices the checks compare.
+"""Layers and networks at matrix level, past their declaration (in symnet/declare/): their
+VJPs, and the explicit matrices the checks compare.
 
     vjp.py             a layer -> its VJPs by sympy's matrix calculus, chain rule as fallback
     network_derive.py  a network -> the gradient of each weight, layer by layer

@@ -1,12 +1,14 @@
 """The registry: every declaration of the catalog, by name, in a fixed order.
 
-A declaration is registered by being declared in one of the catalog's modules; one
-`Catalog` collects them all, so adding an entry touches one place:
+A declaration is registered by being declared in one of the catalog's modules (with the
+classes of symnet/declare/, which say what each kind of declaration is); one `Catalog`
+collects them all, so adding an entry touches one place:
 
     activations.py  the activations (each is also a layer under its own name)
     losses.py       the losses and regularisers
-    layers.py       the layers and networks at matrix level
-    steps.py        the fused training steps `symnet generate` writes (generated/networks/)
+    layers.py       the layers and networks at matrix level, and the tensor layers
+    steps.py        the optimisers and the fused training steps `symnet generate` writes
+                    (generated/networks/)
 
 The old names are views of it by kind: REGISTRY (activations, losses, regularisers: the
 scalar and per-sample level), LAYER_REGISTRY (layers, every activation as a layer, and

@@ -15,7 +15,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symnet import Activation, Gradient, Loss, Softmax, log_softmax
-from symnet.matrix.layers import Layer, broadcast, elementwise, size
+from symnet.declare.layer import Layer, broadcast, elementwise, size
 from symnet.primitives import Logistic, Softplus
 from symnet.symbols import C, i, k, s, x, y
 

@@ -10,7 +10,7 @@ import sympy as sp
 
 from symnet import Gradient
 from symnet.catalog.activations import tanh
-from symnet.matrix.layers import Layer, broadcast, elementwise, size
+from symnet.declare.layer import Layer, broadcast, elementwise, size
 
 N, D, M = size("N"), size("D"), size("M")   # symbolic sizes: the batch, inputs, outputs
 X, W = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M)

@@ -9,7 +9,7 @@ axis), then scaled and shifted per feature.
 
 import sympy as sp
 
-from symnet.index import IndexLayer, indices, over, size, tensors
+from symnet.declare.tensor import IndexLayer, indices, over, size, tensors
 
 N, D = size("N"), size("D")
 n, d = indices("n d")

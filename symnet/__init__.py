@@ -1,12 +1,16 @@
 """symnet: declare neural-network losses and activations in sympy; symnet derives their
 gradients, proves them equal to hand derivations, and emits numpy code.
 
-The public declaration API::
+The public declaration API (what a declaration is lives in symnet/declare/, one module
+per level; the stable primitives in symnet/primitives.py)::
 
     from symnet import Activation, Loss, Regularizer, Gradient, Jacobian, Identity, Kink
     from symnet import LogSumExp, Softmax, log_softmax, Softplus, Logistic
     from symnet import derive                       # derive(declaration) -> its derivation
     from symnet.symbols import x, out, s, y, C, i, j, k, t
+    from symnet.declare.layer import Layer, broadcast, elementwise, size
+    from symnet.declare.network import Network, use
+    from symnet.declare.tensor import IndexLayer, indices, over, size, tensors
 
 The names are imported on first use, so that `symnet.runtime` (numpy only) can be
 imported without paying for sympy.
@@ -18,10 +22,10 @@ from types import ModuleType
 
 __version__ = "0.1.0"
 
+_SCALAR = "symnet.declare.scalar"
 _PUBLIC = {
-    "Activation": "symnet.spec", "Loss": "symnet.spec", "Regularizer": "symnet.spec",
-    "Gradient": "symnet.spec", "Jacobian": "symnet.spec", "Identity": "symnet.spec",
-    "Kink": "symnet.spec",
+    "Activation": _SCALAR, "Loss": _SCALAR, "Regularizer": _SCALAR, "Gradient": _SCALAR,
+    "Jacobian": _SCALAR, "Identity": _SCALAR, "Kink": _SCALAR,
     "LogSumExp": "symnet.primitives", "Softmax": "symnet.primitives",
     "log_softmax": "symnet.primitives", "Softplus": "symnet.primitives",
     "Logistic": "symnet.primitives",

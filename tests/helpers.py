@@ -19,10 +19,10 @@ import mpmath
 import numpy as np
 
 from symnet.codegen.network_step import BLAS_HELPERS
-from symnet.evaluate import Evaluator, NearKink
+from symnet.declare.scalar import Activation, Regularizer
 from symnet.runtime import modules
 from symnet.runtime.network import Network, encode_targets, initial_parameters
-from symnet.spec import Activation, Regularizer
+from symnet.verify.at_point import Evaluator, NearKink
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"

@@ -11,7 +11,7 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from symnet.matrix.elementwise import Elementwise
+from symnet.declare.elementwise import Elementwise
 from symnet.matrix.explicit import entry_symbol, instantiate, size_symbols
 from symnet.matrix.text import applied_function
 from tests.helpers import GENERATED, away_from_kinks, load, relative_error

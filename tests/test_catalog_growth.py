@@ -18,12 +18,12 @@ from symnet.catalog import REGISTRY
 from symnet.codegen.lower import lower
 from symnet.codegen.printer import numpy_code
 from symnet.codegen.stable import one_variable_cases, top_level_steps
+from symnet.declare.scalar import Activation, Gradient, Kink, Loss, Regularizer
 from symnet.derive import derive, in_terms_of_output
-from symnet.evaluate import Evaluator
 from symnet.primitives import Logistic, Softplus, in_logistic_terms, naive_form
-from symnet.spec import Activation, Gradient, Kink, Loss, Regularizer
 from symnet.symbols import out, x
 from symnet.verify import PROBED, PROVED, REFUTED, check
+from symnet.verify.at_point import Evaluator
 from tests.conftest import derivation_of
 from tests.helpers import generated, load
 

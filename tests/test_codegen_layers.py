@@ -273,7 +273,7 @@ def test_lowering_a_network_is_a_clear_error():
 USER_LAYERS = '''
 import sympy as sp
 from symnet.catalog.activations import elu, relu, sigmoid, tanh
-from symnet.matrix.layers import Layer, broadcast, elementwise, size
+from symnet.declare.layer import Layer, broadcast, elementwise, size
 
 N, D, M, K = size("N"), size("D"), size("M"), size("K")
 X, W, V = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M), sp.MatrixSymbol("V", M, K)
@@ -339,7 +339,7 @@ def test_a_sum_repeated_over_the_batch_alone_is_refused_with_the_declarations_na
     """ones(N, N)*X repeats X's column sums on every row: numpy would give one row, so
     symnet refuses to write it rather than write a wrong shape."""
     (tmp_path / "sums.py").write_text(
-        "import sympy as sp\nfrom symnet.matrix.layers import Layer, size\n"
+        "import sympy as sp\nfrom symnet.declare.layer import Layer, size\n"
         "N = size('N')\nX = sp.MatrixSymbol('X', N, size('D'))\n"
         "column_sums = Layer('column_sums', sp.OneMatrix(N, N)*X, inputs=X)\n")
     result = symnet("generate", "sums.py:column_sums", "-o", "out", cwd=tmp_path)

@@ -12,7 +12,7 @@ import pytest
 import sympy as sp
 
 from symnet.catalog import REGISTRY
-from symnet.spec import Activation, Regularizer
+from symnet.declare.scalar import Activation, Regularizer
 from tests.concrete import activation_functions, loss_functions
 from tests.conftest import derivation_of
 from tests.helpers import (

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from symnet.catalog import REGISTRY
-from symnet.spec import Activation, Regularizer
+from symnet.declare.scalar import Activation, Regularizer
 from tests.conftest import derivation_of
 from tests.helpers import generated, module_path, reference, run
 

@@ -4,8 +4,8 @@ make deriving fast give the forms the slow routes give."""
 import sympy as sp
 
 from symnet.algebra import collapse_indexed
+from symnet.declare.scalar import Activation
 from symnet.derive import derive, forget_derivations, sum_deltas
-from symnet.spec import Activation
 
 x = sp.Symbol("x", real=True)
 i, k, t = (sp.Symbol(n, integer=True) for n in "ikt")

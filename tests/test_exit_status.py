@@ -44,21 +44,22 @@ DECLARATION_FILES = {
                   "from symnet.catalog.activations import relu as catalog_relu\n"
                   "from symnet.symbols import x\n"
                   "relu = Activation('relu', sp.Max(x, 0) * 2, inputs=x)\n",
-    "misfit.py": "import sympy as sp\nfrom symnet.matrix.layers import Layer\n"
+    "misfit.py": "import sympy as sp\nfrom symnet.declare.layer import Layer\n"
                  "X, W = sp.MatrixSymbol('X', 2, 3), sp.MatrixSymbol('W', 4, 5)\n"
                  "G = sp.MatrixSymbol('G', 2, 5)\n"
                  "misfit = Layer('misfit', X * W, inputs=(X, W), upstream=G)\n",
     "syntax.py": "from symnet import Activation\nsquare = Activation('square', x**2 inputs=x)\n",
-    "index_summed.py": "from symnet.index import IndexLayer, indices, over, size, tensors\n"
+    "index_summed.py": "from symnet.declare.tensor import IndexLayer, indices, over, size, "
+                       "tensors\n"
                        "N, D = size('N'), size('D')\nn, d = indices('n d')\nX, Y = tensors('X Y')\n"
                        "summed = IndexLayer('summed', Y[n, d], over(X[n, d], n, N),\n"
                        "                    inputs=(X[n, d],), ranges={n: N, d: D})\n",
-    "index_sizes.py": "from symnet.index import IndexLayer, indices, over, size, tensors\n"
+    "index_sizes.py": "from symnet.declare.tensor import IndexLayer, indices, over, size, tensors\n"
                       "N, D = size('N'), size('D')\nn, d, k = indices('n d k')\n"
                       "X, Y = tensors('X Y')\n"
                       "sizes = IndexLayer('sizes', Y[n, d], X[n, d] + over(X[k, d], k, D),\n"
                       "                   inputs=(X[n, d],), ranges={n: N, d: D})\n",
-    "index_rank.py": "from symnet.index import IndexLayer, indices, size, tensors\n"
+    "index_rank.py": "from symnet.declare.tensor import IndexLayer, indices, size, tensors\n"
                      "N, D = size('N'), size('D')\nn, d = indices('n d')\n"
                      "X, Y, W = tensors('X Y W')\n"
                      "ranked = IndexLayer('ranked', Y[n, d], X[n, d] * W[d],\n"

@@ -8,9 +8,9 @@ import pytest
 import sympy as sp
 
 from symnet.catalog import CATALOG
+from symnet.declare.layer import activation_layer
 from symnet.errors import DerivationError
 from symnet.matrix.explicit import _ChainRule, instantiate, scalar_gradient
-from symnet.matrix.layers import activation_layer
 from symnet.matrix.network_derive import derive_network
 from symnet.verify import REFUTED
 from symnet.verify.entrywise import probe_entries

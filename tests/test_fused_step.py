@@ -18,10 +18,10 @@ from symnet.catalog.steps import training_step
 from symnet.codegen import Source, files_for
 from symnet.codegen.network_step import lower_step
 from symnet.codegen.step_plan import plan
+from symnet.declare.scalar import Regularizer
 from symnet.runtime import modules
 from symnet.runtime.network import Network, encode_targets, initial_parameters
 from symnet.runtime.optim import SGD
-from symnet.spec import Regularizer
 from symnet.symbols import K, W, i, lam
 from tests.helpers import GENERATED, LAM, LR, batch, layered, load, step_module
 
@@ -319,7 +319,7 @@ def test_symnet_train_says_which_step_trained(capsys):
 
 
 def test_the_softmax_takes_one_exp_per_score():
-    from symnet.codegen.forms import RowMax, RowSum
+    from symnet.codegen.array_ops import RowMax, RowSum
     from symnet.codegen.statements import shared_exponentials
 
     s, s_max, shifted, log_z, probs = sp.symbols("s s_max shifted log_z probs", real=True)

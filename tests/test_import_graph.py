@@ -6,20 +6,23 @@ The stages, earliest first (STAGES, the one place they are listed; each module b
 the stage of its longest prefix listed there, and may import its own stage and earlier
 ones only):
 
-    foundation    errors, files, bounded, symbols, primitives, algebra, cases, tidy, and
+    foundation    errors, files, timeout, symbols, primitives, algebra, cases, tidy, and
                   the notation everything is shown in (notation, matrix.text): no stage's
                   data
     runtime       numpy only; last in the flow, but it imports nothing of the stages
                   before it (generated/ imports numpy only, tests/test_runtime_data.py), so
                   it sits just above the foundation: only that is open to it
-    declarations  spec, matrix.{elementwise, layers, networks}, catalog: what a function is
+    declare       what a function is, one module per level (symnet.declare: scalar,
+                  elementwise, layer, network, tensor, step), the re-exports of some of it
+                  where users found it before (matrix.layers, the package index), and the
+                  catalog declared with it
     derive        derive (its one entry, dispatching on the declaration's type),
-                  matrix.{vjp, network_derive, explicit}, and show: the rows of each
-                  kind of derivation (show.scalar, show.matrix) and the page built of them
-                  (show.page, re-exported as display: what `symnet derive` prints and
-                  Jupyter shows)
+                  matrix (vjp, network_derive, explicit), index.{derive, page}, and show:
+                  the rows of each kind of derivation (show.scalar, show.matrix) and the
+                  page built of them (show.page, re-exported as display: what `symnet
+                  derive` prints and Jupyter shows)
     verify        verify (its package holds the matrix checks: verify.{matrix,
-                  entrywise}), evaluate (the probes' evaluator)
+                  entrywise}, and the probes' values: verify.at_point), index.check
     codegen       codegen, templating, graph (its straight-line code is emitted through
                   templates too), show.docstring (the same rows as a generated module's
                   docstring, wrapped as the generated code is)
@@ -51,13 +54,10 @@ STAGES = [
                     "symnet.matrix.text", "symnet.target_kinds", "symnet.stable_rows",
                     "symnet.cases"]),
     ("runtime", ["symnet.runtime"]),
-    ("declarations", ["symnet.spec", "symnet.matrix", "symnet.matrix.elementwise",
-                      "symnet.matrix.layers", "symnet.matrix.networks", "symnet.index",
-                      "symnet.index.declare", "symnet.catalog"]),
-    ("derive", ["symnet.derive", "symnet.matrix.vjp", "symnet.matrix.network_derive",
-                "symnet.matrix.explicit", "symnet.index.derive", "symnet.index.page",
+    ("declare", ["symnet.declare", "symnet.matrix.layers", "symnet.index", "symnet.catalog"]),
+    ("derive", ["symnet.derive", "symnet.matrix", "symnet.index.derive", "symnet.index.page",
                 "symnet.display", "symnet.show"]),
-    ("verify", ["symnet.verify", "symnet.index.check", "symnet.evaluate"]),
+    ("verify", ["symnet.verify", "symnet.index.check"]),
     ("codegen", ["symnet.codegen", "symnet.index.arrays", "symnet.index.lower",
                  "symnet.templating", "symnet.graph", "symnet.show.docstring"]),
     ("cli", ["symnet", "symnet.__main__", "symnet.cli", "symnet.cache", "symnet.loader",
@@ -187,10 +187,12 @@ def test_no_stage_imports_a_later_one():
 
 
 def test_a_planted_backward_import_is_found():
-    """spec importing display (as it did for Jupyter) is a declaration reaching into the
-    derive stage; display importing spec is the flow."""
-    graph = {"symnet.spec": {"symnet.display"}, "symnet.display": {"symnet.spec"}}
-    assert backward_imports(graph) == ["symnet.spec (declarations) -> symnet.display (derive)"]
+    """A scalar declaration importing display (as symnet/spec.py did, for Jupyter) is a
+    declaration reaching into the derive stage; display importing it is the flow."""
+    graph = {"symnet.declare.scalar": {"symnet.display"},
+             "symnet.display": {"symnet.declare.scalar"}}
+    assert backward_imports(graph) == [
+        "symnet.declare.scalar (declare) -> symnet.display (derive)"]
 
 
 def test_the_cycle_finder_sees_a_planted_cycle():
@@ -204,13 +206,29 @@ def test_function_level_imports_count():
     assert "symnet.derive.dispatch" in import_graph()["symnet.matrix.vjp"]
 
 
+def test_the_old_homes_of_declarations_give_the_same_objects():
+    """Files written before symnet/declare/ import the layer's and the tensor layer's
+    declaration language from symnet.matrix.layers and symnet.index (the README taught
+    both): the same objects, so a declaration made through either is the catalog's kind."""
+    import symnet.declare.layer as layer
+    import symnet.declare.tensor as tensor
+    from symnet.index import IndexLayer, indices, over, tensors
+    from symnet.index import size as index_size
+    from symnet.matrix.layers import Layer, broadcast, elementwise, size
+
+    assert (Layer, broadcast, elementwise, size) == (layer.Layer, layer.broadcast,
+                                                    layer.elementwise, layer.size)
+    assert (IndexLayer, indices, over, tensors, index_size) == (
+        tensor.IndexLayer, tensor.indices, tensor.over, tensor.tensors, tensor.size)
+
+
 #: the modules whose import reaches symnet.derive, which imports layers', networks' and
 #: pages' modules back to register them: each must import first, in a fresh interpreter
 REGISTERING = ["symnet.derive", "symnet.derive.scalar", "symnet.derive.dispatch",
                "symnet.matrix.vjp", "symnet.matrix.network_derive", "symnet.matrix.explicit",
                "symnet.display", "symnet.show.page", "symnet.show.scalar",
-               "symnet.show.matrix", "symnet.matrix.layers",
-               "symnet.matrix.networks", "symnet.spec"]
+               "symnet.show.matrix", "symnet.declare.layer",
+               "symnet.declare.network", "symnet.declare.scalar"]
 
 
 @pytest.mark.parametrize("first", REGISTERING)
@@ -221,7 +239,7 @@ def test_a_module_imported_first_loads_and_every_derivation_displays(first):
     level and each derivation shows as LaTeX in Jupyter."""
     code = (f"import {first}\nfrom symnet.catalog import CATALOG\n"
             f"from symnet.derive import derivation_of, derive\n"
-            f"from symnet.matrix.networks import Network\n"
+            f"from symnet.declare.network import Network\n"
             f"assert derivation_of.dispatch(Network).__name__ == 'derive_network'\n"
             f"for name in ('relu', 'affine'):\n"
             f"    assert derive(CATALOG[name])._repr_latex_().startswith('$$'), name\n")

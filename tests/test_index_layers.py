@@ -9,9 +9,9 @@ import pytest
 import sympy as sp
 
 from symnet.catalog.layers import TENSOR_LAYERS, batchnorm
+from symnet.declare.tensor import IndexLayer, indices, over, size, tensors
 from symnet.derive import derive
 from symnet.errors import DeclarationError
-from symnet.index import IndexLayer, indices, over, size, tensors
 
 N, D = size("N"), size("D")
 n, d, k = indices("n d k")

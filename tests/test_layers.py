@@ -11,9 +11,9 @@ import sympy as sp
 
 from symnet.catalog import LAYER_REGISTRY
 from symnet.catalog.layers import LAYERS, NETWORKS, affine
+from symnet.declare.layer import Layer, size
 from symnet.derive import derive
 from symnet.matrix.explicit import entry_symbol, instantiate
-from symnet.matrix.layers import Layer, size
 from symnet.matrix.network_derive import derive_network
 from symnet.matrix.text import text
 from symnet.matrix.vjp import derive_layer, non_matrix_nodes
@@ -200,7 +200,7 @@ def test_a_planted_wrong_vjp_is_refuted_with_a_counterexample(monkeypatch):
 
 
 def test_a_wrong_hand_derivation_of_a_layer_is_refuted():
-    from symnet.spec import Gradient
+    from symnet.declare.scalar import Gradient
 
     X, _, _ = affine.inputs
     G, W = affine.upstream, affine.inputs[1]

@@ -12,11 +12,11 @@ from symnet.catalog.activations import relu, tanh
 from symnet.catalog.layers import affine
 from symnet.catalog.losses import l2, softmax_ce
 from symnet.cli import main
+from symnet.declare import layer as layer_module
+from symnet.declare.layer import Layer, broadcast, elementwise, size
+from symnet.declare.network import Network, use
+from symnet.declare.scalar import Gradient
 from symnet.errors import DeclarationError
-from symnet.matrix import layers as layers_module
-from symnet.matrix.layers import Layer, broadcast, elementwise, size
-from symnet.matrix.networks import Network, use
-from symnet.spec import Gradient
 
 N, D, E, M, K, H, C = (size(n) for n in ("N", "D", "E", "M", "K", "H", "C"))
 X, W, G = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M), sp.MatrixSymbol("G", N, M)
@@ -115,9 +115,9 @@ def test_check_layers_and_networks_as_json(capsys):
     assert "as a layer: dL/dX = G .* relu'(X)" in layer_claims
 
 
-#: the example of symnet.matrix.layers' docstring, run as a user's file: the two cannot drift
+#: the example of symnet.declare.layer's docstring, run as a user's file: the two cannot drift
 USER_FILE = textwrap.dedent(
-    layers_module.__doc__.split("Example (a user's own file; `symnet check mine.py` proves "
+    layer_module.__doc__.split("Example (a user's own file; `symnet check mine.py` proves "
                                 "the hand derivation)::")[1])
 
 
@@ -153,8 +153,8 @@ from symnet import Activation, Gradient
 from symnet.catalog.activations import elu, leaky_relu
 from symnet.catalog.layers import affine
 from symnet.catalog.losses import hinge, l2
-from symnet.matrix.layers import size
-from symnet.matrix.networks import Network, use
+from symnet.declare.layer import size
+from symnet.declare.network import Network, use
 from symnet.symbols import out, x
 
 swish = Activation("swish", x / (1 + sp.exp(-x)), inputs=x,
@@ -186,3 +186,25 @@ def test_a_users_network_with_one_output_a_hinge_and_its_own_activation(tmp_path
     assert report["refuted"] == 0
     binary = next(e for e in report["entries"] if e["name"] == "binary")
     assert {v["status"] for v in binary["verdicts"]} == {"proved"}
+
+
+@pytest.mark.parametrize("name", ["__init__", "class", "two words"])
+def test_every_level_refuses_the_same_names(name):
+    """A name becomes a generated module's file name at every level: a tensor layer named
+    __init__ would replace a package's own __init__.py as an activation's would. One check,
+    symnet.declare.validation.check_name, for activations, layers, networks, tensor layers."""
+    from symnet.declare.tensor import IndexLayer, indices, tensors
+    from symnet.declare.tensor import size as index_size
+
+    n, d = indices("n d")
+    T, U = tensors("T U")
+    declarations = [
+        lambda: tanh.__class__(name, tanh.forward, inputs=tanh.inputs),
+        lambda: Layer(name, X * W, inputs=(X, W), upstream=G),
+        lambda: Network(name, input=X, stages=[use(affine)]),
+        lambda: IndexLayer(name, U[n, d], 2 * T[n, d], inputs=(T[n, d],),
+                           ranges={n: index_size("N"), d: index_size("D")}),
+    ]
+    for declare in declarations:
+        with raises("name"):
+            declare()

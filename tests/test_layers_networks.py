@@ -10,12 +10,12 @@ import pytest
 import sympy as sp
 
 from symnet.catalog.layers import NETWORKS
+from symnet.declare.layer import size
+from symnet.declare.network import Network
+from symnet.declare.scalar import Gradient
 from symnet.matrix.explicit import entry_symbol, instantiate
-from symnet.matrix.layers import size
 from symnet.matrix.network_derive import CUT, WHOLE, derive_network
-from symnet.matrix.networks import Network
 from symnet.matrix.text import text
-from symnet.spec import Gradient
 from symnet.symbols import lam
 from symnet.verify import PROBED, PROVED, REFUTED
 from symnet.verify.matrix import check_network

@@ -6,10 +6,10 @@ import sympy as sp
 
 from symnet import Activation, Gradient, Kink, Loss, Softmax
 from symnet.catalog import REGISTRY
+from symnet.declare.scalar import Activation as ActivationType
 from symnet.derive import derive_gradient, differentiate
 from symnet.loader import resolve
 from symnet.primitives import naive_form
-from symnet.spec import Activation as ActivationType
 from symnet.symbols import C, i, j, k, out, s, x, y
 from symnet.verify import PROBED, PROVED, REFUTED, ProbeSpace, check, check_claim
 

@@ -86,3 +86,44 @@ def test_a_stale_or_missing_entry_is_found():
     assert "symnet/derive.py" in missing_paths(old)
     assert "symnet/derive.py: in_closed_form.py" in missing_paths(old)
     assert unlisted_packages(old) == ["symnet/derive"]
+
+
+#: the packages whose docstring is the list of their modules (the others, symnet itself,
+#: cli and runtime, describe them in the README's tree instead)
+LISTING_PACKAGES = ("catalog", "codegen", "declare", "derive", "graph", "index", "matrix",
+                    "show", "verify")
+
+#: a file a docstring names: tensor.py beside it, or symnet/declare/step.py from the root
+DOC_NAMED = re.compile(r"(?<![\w/.-])((?:\w+/)*\w+\.py)(?!\w|\.\w)")
+
+
+def docstring_mismatches(package: Path, docstring: str) -> list[str]:
+    """The package's modules its docstring does not name, and the files it names that are
+    not there (a bare name is beside the docstring, a path is from the repository's root)."""
+    named = DOC_NAMED.findall(docstring)
+    here = {p.name for p in package.glob("*.py")} - {"__init__.py"}
+    unnamed = sorted(here - {n for n in named if "/" not in n})
+    stale = sorted(n for n in named if not ((ROOT / n) if "/" in n else package / n).is_file())
+    return [f"{package.name}: {n} not named" for n in unnamed] + \
+        [f"{package.name}: {n} is not there" for n in stale]
+
+
+def test_each_package_docstring_lists_its_modules():
+    """issue 14: the codegen package docstring lists its modules (it had no step_elementwise.py;
+    symnet/matrix/'s named entrywise.py, check.py and display.py, long gone)."""
+    import ast
+
+    found = []
+    for name in LISTING_PACKAGES:
+        package = ROOT / "symnet" / name
+        source = (package / "__init__.py").read_text()
+        found += docstring_mismatches(package, ast.get_docstring(ast.parse(source)) or "")
+    assert found == []
+
+
+def test_a_docstring_missing_a_module_or_naming_a_gone_one_is_found():
+    package = ROOT / "symnet" / "codegen"
+    assert docstring_mismatches(package, "printer.py, gone.py, symnet/declare/step.py") == \
+        [f"codegen: {n} not named" for n in sorted(
+            p.name for p in package.glob("*.py") if p.name not in ("__init__.py", "printer.py"))] \
+        + ["codegen: gone.py is not there"]

@@ -4,8 +4,8 @@ import pytest
 import sympy as sp
 
 from symnet.catalog import REGISTRY
+from symnet.declare.scalar import Activation
 from symnet.derive import ActivationDerivation
-from symnet.spec import Activation
 from symnet.verify import PROBED, PROVED, check_primitives
 
 from .conftest import derivation_of, verdicts_of

@@ -17,12 +17,12 @@ import sympy as sp
 
 from symnet.catalog import REGISTRY
 from symnet.cli import main
+from symnet.declare.scalar import Activation
 from symnet.derive import derive
 from symnet.files import write_atomically, write_bytes_atomically
 from symnet.graph.circuit import build, evaluate
 from symnet.graph.code import emit, load
 from symnet.graph.parse import parse_expression
-from symnet.spec import Activation
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ import pytest
 from symnet.catalog import LAYER_REGISTRY, REGISTRY
 from symnet.catalog.layers import TENSOR_LAYERS
 from symnet.cli import main
-from symnet.spec import Activation, Regularizer
+from symnet.declare.scalar import Activation, Regularizer
 from tests import layer_helpers
 from tests.helpers import GENERATED, ROOT, FirstOnly, draw_away_from_kinks, flip_sign, load, run
 

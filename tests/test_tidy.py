@@ -18,11 +18,11 @@ from symnet.algebra import (
 )
 from symnet.catalog import CATALOG
 from symnet.codegen.stable import one_variable_cases, top_level_steps
+from symnet.declare.network import Network
+from symnet.declare.scalar import Activation, Gradient, Jacobian
 from symnet.derive import derive, derive_gradient
 from symnet.loader import load_file
-from symnet.matrix.networks import Network
 from symnet.primitives import Logistic
-from symnet.spec import Activation, Gradient, Jacobian
 from symnet.symbols import k, out, s, x, y
 from symnet.tidy import by_jumps, in_own_terms
 

@@ -157,7 +157,7 @@ def test_an_undecodable_byte_in_an_expression_is_a_one_line_error(capsys):
 DECLARATIONS = '''
 import sympy as sp
 from symnet import Activation, Loss, Regularizer
-from symnet.matrix.layers import Layer, broadcast, size
+from symnet.declare.layer import Layer, broadcast, size
 from symnet.symbols import C, i, s, x, y
 
 TEXTS = {texts}
@@ -242,7 +242,7 @@ def test_a_declaration_files_name_cannot_end_the_header_comment(tmp_path):
 NAMES_FILE = '''
 import sympy as sp
 from symnet import Activation
-from symnet.matrix.layers import Layer, size
+from symnet.declare.layer import Layer, size
 from symnet.symbols import x
 
 y = sp.Symbol("y", real=True)

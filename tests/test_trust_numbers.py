@@ -15,14 +15,14 @@ import pytest
 import sympy as sp
 
 from symnet.catalog import LAYER_REGISTRY, REGISTRY, STEPS
-from symnet.catalog.steps import TrainingStep
 from symnet.cli import main
 from symnet.codegen import lower
 from symnet.codegen.emit import render_module
 from symnet.codegen.network_step import lower_step
 from symnet.codegen.printer import numpy_code
-from symnet.matrix.networks import Network
-from symnet.spec import Activation
+from symnet.declare.network import Network
+from symnet.declare.scalar import Activation
+from symnet.declare.step import TrainingStep
 from tests import layer_helpers as layers
 from tests.conftest import derivation_of
 from tests.helpers import (

@@ -13,10 +13,10 @@ import sympy as sp
 
 from symnet.catalog.layers import affine
 from symnet.catalog.losses import squared_error
+from symnet.declare.layer import Layer, size
+from symnet.declare.network import Network, use
+from symnet.declare.scalar import Activation, Gradient, Kink
 from symnet.errors import DeclarationError
-from symnet.matrix.layers import Layer, size
-from symnet.matrix.networks import Network, use
-from symnet.spec import Activation, Gradient, Kink
 from symnet.verify import PROBED, PROVED, REFUTED, ProbeSpace, check
 from symnet.verify.matrix import as_layer_verdicts
 from tests.helpers import symnet
@@ -73,8 +73,8 @@ def test_symnet_check_of_a_file_with_the_mean_network_says_proved(tmp_path):
         from symnet import Gradient
         import symnet.catalog.layers as layers
         import symnet.catalog.losses as losses
-        from symnet.matrix.layers import size
-        from symnet.matrix.networks import Network, use
+        from symnet.declare.layer import size
+        from symnet.declare.network import Network, use
 
         N, D, C = size("N"), size("D"), size("C")
         X, W = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, C)

@@ -79,7 +79,7 @@ def test_a_parameter_written_as_its_default_is_refuted():
     only, so parameters are probed near their defaults, never at them."""
     from dataclasses import replace
 
-    from symnet.spec import Gradient
+    from symnet.declare.scalar import Gradient
 
     huber = REGISTRY["huber"]
     r = huber.scores[sp.Symbol("k", integer=True)] - huber.target[sp.Symbol("k", integer=True)]

@@ -6,7 +6,7 @@ accepts the sum; symnet names both shapes and the line (exit status 2).
 
 import sympy as sp
 
-from symnet.matrix.layers import Layer, broadcast, size
+from symnet.declare.layer import Layer, broadcast, size
 
 N, D, M, K = size("N"), size("D"), size("M"), size("K")
 X, W, b = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M), sp.MatrixSymbol("b", 1, K)

@@ -7,7 +7,7 @@ shape.
 
 import sympy as sp
 
-from symnet.matrix.layers import Layer, size
+from symnet.declare.layer import Layer, size
 
 N = size("N")
 X = sp.MatrixSymbol("X", N, size("D"))

@@ -1,12 +1,14 @@
 """The registry: every declaration of the catalog, by name, in a fixed order.
 
-A declaration is registered by being declared in one of the catalog's modules; one
-`Catalog` collects them all, so adding an entry touches one place:
+A declaration is registered by being declared in one of the catalog's modules (with the
+classes of symnet/declare/, which say what each kind of declaration is); one `Catalog`
+collects them all, so adding an entry touches one place:
 
     activations.py  the activations (each is also a layer under its own name)
     losses.py       the losses and regularisers
-    layers.py       the layers and networks at matrix level
-    steps.py        the fused training steps `symnet generate` writes (generated/networks/)
+    layers.py       the layers and networks at matrix level, and the tensor layers
+    steps.py        the optimisers and the fused training steps `symnet generate` writes
+                    (generated/networks/)
 
 The old names are views of it by kind: REGISTRY (activations, losses, regularisers: the
 scalar and per-sample level), LAYER_REGISTRY (layers, every activation as a layer, and
@@ -20,10 +22,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
 
 from symnet.catalog import activations, layers, losses, steps
-from symnet.index import IndexLayer
-from symnet.matrix.layers import Layer
-from symnet.matrix.networks import Network
-from symnet.spec import Activation, Loss
+from symnet.declare.layer import Layer
+from symnet.declare.network import Network
+from symnet.declare.scalar import Activation, Loss
+from symnet.declare.tensor import IndexLayer
 
 #: what a user's module may declare (symnet.loader)
 DECLARATION_TYPES = (Activation, Loss, Layer, Network, IndexLayer)

@@ -6,8 +6,8 @@ verification, the command line and the tests pick it up from the registry.
 
 import sympy as sp
 
+from symnet.declare.scalar import Activation, Gradient, Identity, Kink
 from symnet.primitives import Logistic, Softplus
-from symnet.spec import Activation, Gradient, Identity, Kink
 from symnet.symbols import a, b, out, x
 
 slope = sp.Symbol("slope", real=True)

@@ -7,7 +7,7 @@ S = relu(X W1) W2 with W1 in R^{D x H}; each network carries an Identity that ch
 batch-first forward against the lecture's own orientation.
 
 Every activation of the catalog is also a layer under its own name (`LAYERS["relu"]`, made
-by `symnet.matrix.layers.activation_layer`): the activation's declaration is the one place it is
+by `symnet.declare.layer.activation_layer`): the activation's declaration is the one place it is
 declared, at both levels.
 """
 
@@ -19,11 +19,11 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from symnet.catalog import activations
 from symnet.catalog.activations import maxout, relu, sigmoid
 from symnet.catalog.losses import l2, softmax_ce, squared_error, svm
-from symnet.index import IndexLayer, indices, over, tensors
-from symnet.index import size as index_size
-from symnet.matrix.layers import Layer, activation_layer, broadcast, elementwise, size
-from symnet.matrix.networks import Network, use
-from symnet.spec import Activation, Gradient, Identity
+from symnet.declare.layer import Layer, activation_layer, broadcast, elementwise, size
+from symnet.declare.network import Network, use
+from symnet.declare.scalar import Activation, Gradient, Identity
+from symnet.declare.tensor import IndexLayer, indices, over, tensors
+from symnet.declare.tensor import size as index_size
 from symnet.symbols import lam, x
 
 N, D, M, H, H1, H2, C = (size(n) for n in ("N", "D", "M", "H", "H1", "H2", "C"))

@@ -8,8 +8,8 @@ by code generation, not here.
 
 import sympy as sp
 
+from symnet.declare.scalar import Gradient, Identity, Jacobian, Loss, Regularizer
 from symnet.primitives import Logistic, LogSumExp, Softmax, Softplus, log_softmax
-from symnet.spec import Gradient, Identity, Jacobian, Loss, Regularizer
 from symnet.symbols import C, K, W, i, j, k, label, lam, s, score, t, y
 from symnet.target_kinds import CLASS_INDEX, ONE_HOT, REAL, SIGN
 

@@ -1,11 +1,10 @@
-"""Training steps: a network, its loss and regulariser, and an optimiser's update, fused
-into one generated function (`symnet generate` writes generated/networks/NAME.py).
+"""The catalog's training steps: the optimisers SGD, momentum and Adam, the runtime's
+networks, and the fused steps `symnet generate` writes into generated/networks/NAME.py.
 
-A training step is declared like everything else in symnet: its network is a `Network`
-of catalog layers (`symnet.matrix.networks`), and the optimiser is its update rule for one entry
-of a parameter and of its state, ``P <- P - lr*G`` for SGD, ``V <- mu*V - lr*G, P <- P + V``
-for momentum, Adam's moments with bias correction. Nothing here is derived; `step_plan.py`
-derives the step from these declarations and `network_step.py` lowers it.
+What a training step and an optimiser are is declared in symnet/declare/step.py; here
+are the entries: each optimiser's update rule for one entry of a parameter and of its
+state, ``P <- P - lr*G`` for SGD, ``V <- mu*V - lr*G, P <- P + V`` for momentum, Adam's
+moments with bias correction.
 
 The networks are the runtime's (`symnet.runtime.network`): affine layers with biases
 (W1, b1, W2, b2, ...), the same activation between them, the loss on the scores and the
@@ -14,19 +13,16 @@ regulariser on every weight matrix W (not on the biases).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sympy as sp
 
 from symnet.catalog import activations
 from symnet.catalog.layers import affine
 from symnet.catalog.losses import l2, softmax_ce
-from symnet.errors import DeclarationError
-from symnet.matrix.layers import size
-from symnet.matrix.networks import Network, use
+from symnet.declare.layer import size
+from symnet.declare.network import Network, use
+from symnet.declare.step import G, Optimizer, P, TrainingStep
 from symnet.target_kinds import VECTOR_KINDS
 
-P, G = sp.Symbol("P", real=True), sp.Symbol("G", real=True)
 lr = sp.Symbol("lr", positive=True)
 mu = sp.Symbol("mu", positive=True)
 beta1, beta2 = sp.Symbol("beta1", positive=True), sp.Symbol("beta2", positive=True)
@@ -37,42 +33,6 @@ velocity, first, second = (sp.Symbol(name, real=True) for name in ("velocity", "
                                                                     "second"))
 #: Adam's count of steps, advanced by one before its rules (they see t = 1 at the first step)
 t = sp.Symbol("t", positive=True, integer=True)
-
-
-@dataclass(frozen=True)
-class Optimizer:
-    """An optimiser as rules on one entry of a parameter: ``rules`` are (target, new value)
-    pairs applied in order, each seeing the new values of the rules before it; a target is
-    the parameter P or one of its `state` entries (each an array of P's shape), a value is
-    in P, its gradient G, the state, the hyper-parameters (in argument order) and the
-    `counter` (a step count, advanced by one before the rules)."""
-
-    name: str
-    rules: tuple
-    hyper: tuple
-    state: tuple = ()
-    counter: sp.Symbol | None = None
-    doc: str = ""
-
-    def __post_init__(self):
-        known = {P, G, *self.state, *self.hyper} | ({self.counter} if self.counter else set())
-        for target, value in self.rules:
-            if target not in (P, *self.state):
-                raise DeclarationError(self.name, f"the rule for {target} updates neither P "
-                                       f"nor a state of the optimiser")
-            extra = value.free_symbols - known
-            if extra:
-                raise DeclarationError(self.name, f"the rule for {target} uses "
-                                       f"{sorted(map(str, extra))}, which are neither P, G, "
-                                       f"a state nor a hyper-parameter")
-        if P not in [target for target, _ in self.rules]:
-            raise DeclarationError(self.name, "no rule updates the parameter P")
-
-    @property
-    def rule(self) -> sp.Expr:
-        """The parameter's own rule (SGD's whole update)."""
-        return next(value for target, value in self.rules if target == P)
-
 
 sgd = Optimizer("sgd", ((P, P - lr * G),), hyper=(lr,),
                 doc="vanilla gradient descent, P <- P - lr*G (the lecture's update)")
@@ -88,17 +48,6 @@ adam = Optimizer("adam", (
     doc="Adam, m <- beta1*m + (1 - beta1)*G, v <- beta2*v + (1 - beta2)*G^2, "
         "P <- P - lr*(m/(1 - beta1^t))/(sqrt(v/(1 - beta2^t)) + eps)")
 OPTIMIZERS = {o.name: o for o in (sgd, momentum, adam)}
-
-
-@dataclass(frozen=True, eq=False)
-class TrainingStep:
-    """One training step of `network` (with its loss and regulariser) by `optimizer`."""
-
-    name: str
-    network: Network
-    optimizer: Optimizer
-    doc: str = ""
-    kind = "step"
 
 
 DEPTHS = dict(enumerate(("one", "two", "three", "four", "five", "six", "seven", "eight", "nine",

@@ -13,9 +13,9 @@ from symnet import display
 from symnet.catalog import REGISTRY
 from symnet.cli.train import cmd_train
 from symnet.codegen.emit import Source, module_file
+from symnet.declare.scalar import Gradient, Loss
 from symnet.derive import derive
 from symnet.primitives import Softmax
-from symnet.spec import Gradient, Loss
 from symnet.symbols import C, k, s, y
 from symnet.target_kinds import ONE_HOT
 from symnet.verify import check

@@ -12,6 +12,7 @@ import json
 import sympy as sp
 
 from symnet.catalog import REGISTRY
+from symnet.declare.scalar import Activation
 from symnet.files import check_output, write_atomically
 from symnet.graph.circuit import Graph, build, evaluate, op_counts
 from symnet.graph.code import check_names, emit, formula_text
@@ -19,7 +20,6 @@ from symnet.graph.gates import GraphError
 from symnet.graph.parse import parse_expression, parse_point
 from symnet.graph.rewrite import composite, elementary
 from symnet.loader import resolve, split_reference
-from symnet.spec import Activation
 
 GATE_CHOICES = {"as-written": lambda e: e, "elementary": elementary, "composite": composite}
 

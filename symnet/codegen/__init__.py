@@ -2,7 +2,8 @@
 PyTorch and JAX ones in generated/torch_modules/, generated/jax_modules/).
 
     printer.py      sympy -> numpy source (one printer, special cases as _print_X)
-    forms.py        the array operations lowered expressions use (row sums, take-along, ...)
+    array_ops.py    the operations on whole arrays lowered expressions use (row sums,
+                    take-along, matrix products, the stable logistic and softplus)
     batch.py        a loss's index notation -> whole (N, C) arrays
     matrices.py     a layer's matrix expressions -> array forms
     stable.py       stable by construction: branches, clamps, logistic and softplus forms
@@ -12,9 +13,11 @@ PyTorch and JAX ones in generated/torch_modules/, generated/jax_modules/).
                     the derivation's type
     lower_layer.py  a layer's derivation -> Module (registers itself with `lower`); a tensor
                     layer's is symnet/index/lower.py, registered the same way
-    step_plan.py, step_code.py, network_step.py, step_docs.py
-                    fused training steps of whole networks (declared in symnet/catalog/steps.py):
-                    planned, lowered, documented
+    step_plan.py, step_code.py, step_elementwise.py, network_step.py, step_docs.py
+                    fused training steps of whole networks (declared with
+                    symnet/declare/step.py, the catalog's in symnet/catalog/steps.py):
+                    planned, lowered to in-place lines over reused buffers (an optimiser's
+                    rules entry by entry in step_elementwise.py), made a module, documented
     layout.py       lines that fit ruff's 100 columns
     (module docstrings are symnet/show/docstring.py's: the derivation's rows, kinks, shapes)
     emit.py         templates rendered, files written as a whole, checked against disk

@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import (
+from symnet.codegen.array_ops import (
     ClassCount,
     OneHot,
     RowMax,
@@ -33,8 +32,9 @@ from symnet.codegen.forms import (
     TakeAlong,
     TotalSum,
 )
+from symnet.codegen.errors import CodegenError
+from symnet.declare.scalar import Loss, Regularizer
 from symnet.primitives import LogSumExp, Softmax, in_softmax_terms
-from symnet.spec import Loss, Regularizer
 from symnet.target_kinds import ARRAY_KINDS, CLASS_INDEX, ONE_HOT
 
 

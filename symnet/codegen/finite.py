@@ -18,8 +18,8 @@ import itertools
 import numpy as np
 import sympy as sp
 
+from symnet.codegen.array_ops import Expm1
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import Expm1
 from symnet.codegen.printer import numpy_code
 from symnet.symbols import out as OUT
 

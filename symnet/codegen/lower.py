@@ -25,10 +25,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symnet.codegen.batch import Lowering, batched
-from symnet.codegen.errors import CodegenError
-from symnet.codegen.finite import check_finite
-from symnet.codegen.forms import (
+from symnet.codegen.array_ops import (
     Logistic,
     LogOrZero,
     OnesLike,
@@ -37,6 +34,9 @@ from symnet.codegen.forms import (
     Softplus,
     TotalSum,
 )
+from symnet.codegen.batch import Lowering, batched
+from symnet.codegen.errors import CodegenError
+from symnet.codegen.finite import check_finite
 from symnet.codegen.layout import WIDTH, paragraph, statement
 from symnet.codegen.printer import array_code, statement_code
 from symnet.codegen.stable import (
@@ -54,13 +54,13 @@ from symnet.codegen.statements import (
     schedule,
     shared_exponentials,
 )
+from symnet.declare.scalar import Regularizer
 from symnet.derive import ActivationDerivation, LossDerivation
 from symnet.primitives import TABLE
 
 # the module, not its functions: show.docstring imports this package (its paragraph),
 # so imported first it is still half loaded here
 from symnet.show import docstring
-from symnet.spec import Regularizer
 from symnet.symbols import out as OUT
 from symnet.target_kinds import ARRAY_KINDS, CLASS_INDEX, ONE_HOT, REAL, SIGN
 

@@ -4,12 +4,12 @@ A layer's forward and its VJPs are sympy matrix expressions (`symnet.matrix.vjp`
 works on 2-d arrays with numpy's broadcasting:
 
 * a MatrixSymbol is the array of its name; the product ``A*B`` is ``A @ B``
-  (`forms.MatProd`), ``A.T`` is ``A.T`` (`forms.Transposed`), a Hadamard product is ``*``
+  (`array_ops.MatProd`), ``A.T`` is ``A.T`` (`array_ops.Transposed`), a Hadamard product is ``*``
   and a Hadamard power ``**``;
 * the broadcast bias ``ones(N, 1)*b`` is ``b`` itself, of shape (1, M): numpy repeats it
   over the batch where it meets an (N, M) array (``X @ W + b``); ``c*ones(1, M)`` likewise;
 * the column sums ``ones(1, N)*A`` are ``np.sum(A, axis=0, keepdims=True)``
-  (`forms.ColSum`), the row sums ``A*ones(M, 1)`` the same along axis 1 (`forms.RowSum`);
+  (`array_ops.ColSum`), the row sums ``A*ones(M, 1)`` the same along axis 1 (`array_ops.RowSum`);
 * a matrix of ones in a sum or a Hadamard product is the number 1 (``ones - Y`` is
   ``1 - Y``);
 * an activation applied entry by entry is the activation's own forward expression, and
@@ -27,9 +27,9 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
+from symnet.codegen.array_ops import ColSum, MatProd, RowSum, Transposed
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import ColSum, MatProd, RowSum, Transposed
-from symnet.matrix.elementwise import Elementwise
+from symnet.declare.elementwise import Elementwise
 from symnet.matrix.explicit import concrete
 from symnet.matrix.text import text
 

@@ -17,8 +17,8 @@ from functools import partial
 
 import sympy as sp
 
+from symnet.codegen.array_ops import TotalSum
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import TotalSum
 from symnet.codegen.layout import _fill, statement
 from symnet.codegen.lower import RENAMES, Function, Module, loss_lines
 from symnet.codegen.matrices import ArrayForm

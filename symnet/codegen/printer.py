@@ -7,7 +7,7 @@ overflowing forms by stable ones; what remains here is spelling:
 * a step ``Heaviside(u, 0)`` is the mask ``(u > 0).astype(dtype)`` (``>=`` for
   ``Heaviside(u, 1)``); never ``np.heaviside`` with its 1/2 at the kink;
 * ``Piecewise`` is nested ``np.where``, ``Max``/``Min`` are ``np.maximum``/``np.minimum``;
-* the array operations of `symnet.codegen.forms` are the arrays' own reductions with
+* the array operations of `symnet.codegen.array_ops` are the arrays' own reductions with
   explicit axes (``a.sum(axis=1, keepdims=True)``);
 * the stable forms lowering chose (``Logistic``, ``Softplus``, ``Expm1``, ``LogOrZero``)
   print as the numpy spelling of their row of the table of stable primitives
@@ -29,8 +29,8 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
+from symnet.codegen.array_ops import MatProd
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import MatProd
 from symnet.stable_rows import printed_operands
 
 #: how a module is spelled in the generated code
@@ -227,7 +227,7 @@ class NumpyPrinter(NumPyPrinter):
     def _print_Min(self, expr):
         return self._pairwise("np.minimum", expr.args)
 
-    # --- array operations (symnet.codegen.forms) -----------------------------------------
+    # --- array operations (symnet.codegen.array_ops) -----------------------------------------
 
     # reductions are the array's own methods: np.sum(a, ...) and np.max(a, ...) go through
     # a Python wrapper that costs 2-4 us a call, most of a (64, 10) row sum (measured here)

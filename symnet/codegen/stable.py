@@ -3,7 +3,7 @@
 General rules, not special cases per catalog entry:
 
 * **logistic form**: wherever ``1 + exp(w)`` appears, exp(+-w) is written through the
-  logistic function p = 1/(1 + exp(w)) (``forms.Logistic``) and log p as a softplus,
+  logistic function p = 1/(1 + exp(w)) (``array_ops.Logistic``) and log p as a softplus,
   both printed with ``np.logaddexp``, so sigmoid, softplus and their derivatives
   never exponentiate a large argument;
 * **branches**: a step-weighted sum ``A [u > 0] + B (1 - [u > 0])`` becomes
@@ -31,7 +31,7 @@ import sympy as sp
 
 from symnet.algebra import piecewise_to_steps
 from symnet.cases import linear_in, one_variable_cases
-from symnet.codegen.forms import MIXING, Expm1, Logistic, LogOrZero, Softplus, as_array_forms
+from symnet.codegen.array_ops import MIXING, Expm1, Logistic, LogOrZero, Softplus, as_array_forms
 from symnet.primitives import TABLE
 
 #: functions that can overflow or leave their domain for some finite input

@@ -9,7 +9,7 @@ import unicodedata
 
 import sympy as sp
 
-from symnet.codegen.forms import Logistic, MatProd, RowSum, TotalSum, Transposed
+from symnet.codegen.array_ops import Logistic, MatProd, RowSum, TotalSum, Transposed
 from symnet.codegen.printer import step_relation
 
 #: how a comparison reads in a name

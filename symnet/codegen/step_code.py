@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from symnet.codegen.forms import Logistic, MatProd, StableForm, TotalSum, _ArrayOp
+from symnet.codegen.array_ops import Logistic, MatProd, StableForm, TotalSum, _ArrayOp
 from symnet.codegen.layout import statement
 from symnet.codegen.lower import why_lines
 from symnet.codegen.printer import numpy_code, step_relation

@@ -11,10 +11,10 @@ import sympy as sp
 from symnet import notation
 from symnet.codegen.layout import paragraph
 from symnet.codegen.step_plan import Elementwise, StepPlan
+from symnet.declare.layer import shape_text
 from symnet.derive import derive
 from symnet.matrix import text as matrix_text
 from symnet.matrix.explicit import concrete
-from symnet.matrix.layers import shape_text
 from symnet.matrix.text import MatrixFormula
 from symnet.notation import Row
 

@@ -28,10 +28,10 @@ from functools import cache
 
 import sympy as sp
 
-from symnet.catalog.steps import G, Optimizer, P, TrainingStep
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.lower_layer import chosen_vjps
-from symnet.matrix.layers import without_zeros
+from symnet.declare.layer import without_zeros
+from symnet.declare.step import G, Optimizer, P, TrainingStep
 from symnet.matrix.network_derive import _penalised_entries, penalty_gradient
 from symnet.matrix.vjp import derive_layer, tidy_matrix
 from symnet.target_kinds import CLASS_INDEX

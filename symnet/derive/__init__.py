@@ -13,6 +13,9 @@ it is imported here so that every derivation displays. (symnet/__init__.py keeps
 symnet import derive` the function.)
 """
 
+from symnet.declare.layer import Layer
+from symnet.declare.network import Network
+from symnet.declare.tensor import IndexLayer
 from symnet.derive.dispatch import derivation_of, derive, forget_derivations
 from symnet.derive.scalar import (
     ActivationDerivation,
@@ -30,11 +33,8 @@ from symnet.derive.scalar import (
     sum_deltas,
     tidy,
 )
-from symnet.index.declare import IndexLayer
 from symnet.index.derive import derive_index_layer
-from symnet.matrix.layers import Layer
 from symnet.matrix.network_derive import derive_network
-from symnet.matrix.networks import Network
 from symnet.matrix.vjp import derive_layer
 from symnet.notation import ShowsAsLatex
 

@@ -21,11 +21,11 @@ from symnet.algebra import (
     linear_parts,
     piecewise_to_steps,
 )
+from symnet.declare.scalar import Activation, Jacobian, Loss
 from symnet.derive.dispatch import derivation_of
 from symnet.errors import DerivationError
 from symnet.notation import ShowsAsLatex
 from symnet.primitives import ScalarPrimitive, Softmax, in_softmax_terms, naive_form
-from symnet.spec import Activation, Jacobian, Loss
 from symnet.symbols import out as OUT
 from symnet.target_kinds import CLASS_INDEX
 from symnet.tidy import SIMPLIFY_SECONDS, tidy

@@ -1,15 +1,17 @@
-"""Tensor layers in index notation (issue 15): declared entry by entry over named indices
-(declare.py), their VJPs derived through the named statistics (derive.py), shown as a page
-(page.py), proved for every size (check.py, registered with `symnet.verify.check`) and
-lowered to numpy reductions and matrix products (lower.py, registered with
-`symnet.codegen.lower`). `symnet.derive.derive` dispatches here for an IndexLayer.
+"""Tensor layers in index notation (issue 15), past their declaration (declared entry by
+entry over named indices in symnet/declare/tensor.py): their VJPs derived through the
+named statistics (derive.py), shown as a page (page.py), proved for every size (check.py,
+registered with `symnet.verify.check`) and lowered to numpy reductions and matrix products
+(arrays.py, lower.py, registered with `symnet.codegen.lower`). `symnet.derive.derive`
+dispatches here for an IndexLayer.
 
-Only the declaration language is imported here: check.py and lower.py build on the
-verification and code-generation stages, which import `symnet.derive`, which imports
-this package's derive.py.
+The declaration language is re-exported here, where files written before symnet.declare
+import it from (`from symnet.index import IndexLayer, ...`); nothing else is imported:
+check.py and lower.py build on the verification and code-generation stages, which import
+`symnet.derive`, which imports this package's derive.py.
 """
 
-from symnet.index.declare import (
+from symnet.declare.tensor import (
     IndexDeclarationError,
     IndexLayer,
     index,

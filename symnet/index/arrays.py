@@ -16,10 +16,10 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
+from symnet.codegen.array_ops import MatProd, Transposed
 from symnet.codegen.errors import CodegenError
-from symnet.codegen.forms import MatProd, Transposed
 from symnet.codegen.printer import TARGET_PRINTER, NumpyPrinter
-from symnet.index.declare import IndexLayer
+from symnet.declare.tensor import IndexLayer
 
 UPSTREAM = "dY"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sympy as sp
 
 from symnet.algebra import canonical_dummies
-from symnet.index.declare import IndexLayer, fresh_dummies
+from symnet.declare.tensor import IndexLayer, fresh_dummies
 from symnet.index.derive import collapse, derive_index_layer
 from symnet.timeout import within
 from symnet.verify.claims import (

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symnet.algebra import canonical_dummies
+from symnet.declare.tensor import IndexLayer, fresh_dummies, index
 from symnet.errors import DerivationError
-from symnet.index.declare import IndexLayer, fresh_dummies, index
 from symnet.notation import ShowsAsLatex
 
 

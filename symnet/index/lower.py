@@ -13,11 +13,11 @@ import sympy as sp
 
 from symnet.codegen.layout import paragraph, statement
 from symnet.codegen.lower import RESERVED, Function, Module, lower
+from symnet.declare.tensor import IndexLayer
 
 # The module, not its names: symnet.codegen imports this module to register it, so
 # symnet.index.arrays (which imports symnet.codegen) imported first is still half loaded here.
 from symnet.index import arrays
-from symnet.index.declare import IndexLayer
 from symnet.index.derive import IndexDerivation
 from symnet.index.page import describe_index, shape_text
 from symnet.notation import text

@@ -14,10 +14,10 @@ from functools import lru_cache
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
+from symnet.declare.elementwise import ActivationFunction, ActivationPartial, Elementwise
+from symnet.declare.layer import matrix_symbols
 from symnet.derive.dispatch import derive
 from symnet.errors import DerivationError
-from symnet.matrix.elementwise import ActivationFunction, ActivationPartial, Elementwise
-from symnet.matrix.layers import matrix_symbols
 
 BATCH = 2
 OTHER_SIZES = (3, 2)

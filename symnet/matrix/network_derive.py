@@ -20,13 +20,13 @@ from functools import cache
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
+from symnet.declare.elementwise import Elementwise, entry_variables
+from symnet.declare.layer import without_zeros
+from symnet.declare.network import Network
+from symnet.declare.scalar import Regularizer
 from symnet.errors import DeclarationError
-from symnet.matrix.elementwise import Elementwise, entry_variables
-from symnet.matrix.layers import without_zeros
-from symnet.matrix.networks import Network
 from symnet.matrix.vjp import derive_layer, matrix_vjp, named_errors, sympy_vjp, tidy_matrix
 from symnet.notation import ShowsAsLatex
-from symnet.spec import Regularizer
 
 WHOLE = "sympy's matrix calculus on the whole network"
 CUT = ("the chain rule at the entry-by-entry functions (sympy 1.14 cannot differentiate "

@@ -160,7 +160,7 @@ class MatrixTexPrinter(TexPrinter):
                rf"\left({inner}\right)"
 
     def _print_Function(self, expr, exp=None):
-        # an activation applied to an entry, or its derivative (symnet.matrix.elementwise's
+        # an activation applied to an entry, or its derivative (symnet.declare.elementwise's
         # classes say so), prints as an operator: relu(U), relu'(U)
         if getattr(expr, "shows_as_operator", False):
             args = ", ".join(self._print(a) for a in expr.args)

@@ -21,8 +21,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.tensor.array.expressions.array_expressions import _ArrayExpr
 
-from symnet.errors import DeclarationError, DerivationError
-from symnet.matrix.elementwise import (
+from symnet.declare.elementwise import (
     ActivationFunction,
     ActivationPartial,
     Elementwise,
@@ -30,13 +29,14 @@ from symnet.matrix.elementwise import (
     entry_variables,
     function_of,
 )
-from symnet.matrix.layers import (  # noqa: F401  (output_symbol: its old home)
+from symnet.declare.layer import (  # noqa: F401  (output_symbol: its old home)
     MATRIX_NODES,
     Layer,
     check_shapes,
     output_symbol,
     without_zeros,
 )
+from symnet.errors import DeclarationError, DerivationError
 from symnet.matrix.text import applied_function, text
 from symnet.notation import ShowsAsLatex
 from symnet.symbols import out as OUT

@@ -11,12 +11,12 @@ from __future__ import annotations
 import sympy as sp
 
 from symnet.codegen.layout import paragraph
+from symnet.declare.scalar import Activation, Regularizer
 from symnet.derive import ActivationDerivation
 from symnet.matrix.explicit import concrete
 from symnet.notation import Row, latex, text
 from symnet.show.matrix import layer_module_rows
 from symnet.show.scalar import activation_rows, loss_rows, param_rows
-from symnet.spec import Activation, Regularizer
 from symnet.target_kinds import CLASS_INDEX, ONE_HOT, REAL, SIGN
 
 KINKS_NOTE = ("Kinks: [u > 0] is 1 where u > 0 and 0 elsewhere (0 at u = 0); [u >= 0] is 1 at "

@@ -13,16 +13,16 @@ from __future__ import annotations
 import sympy as sp
 
 from symnet import notation
+from symnet.declare.elementwise import ActivationFunction, ActivationPartial, Elementwise
+from symnet.declare.layer import activation_layer, shape_text, shapes_note
+from symnet.declare.network import forward_rows, total_loss_row
 from symnet.derive.scalar import softmax_legend
 
 # explicit's module, not its function: explicit imports the derive stage, which imports
 # this module (through show.page) while explicit is half loaded, if explicit came first
 from symnet.matrix import explicit
 from symnet.matrix import text as matrix_text
-from symnet.matrix.elementwise import ActivationFunction, ActivationPartial, Elementwise
-from symnet.matrix.layers import activation_layer, shape_text, shapes_note
 from symnet.matrix.network_derive import NetworkDerivation, lifted_penalty
-from symnet.matrix.networks import forward_rows, total_loss_row
 from symnet.matrix.text import MatrixFormula
 from symnet.matrix.vjp import LayerDerivation, derive_layer, reusing_output, tidy_matrix
 from symnet.notation import Row

@@ -31,9 +31,14 @@ from symnet.algebra import (
     split_sums,
     steps_almost_everywhere,
 )
+from symnet.declare.scalar import Activation, Identity, Jacobian
 from symnet.derive import derive, derive_gradient
 from symnet.errors import DeclarationError, SymnetError
-from symnet.evaluate import (
+from symnet.primitives import TABLE, naive_form
+from symnet.symbols import out as OUT
+from symnet.target_kinds import CLASS_INDEX, ONE_HOT, SIGN
+from symnet.timeout import within
+from symnet.verify.at_point import (
     DOMAIN_ADVICE,
     Evaluator,
     Literals,
@@ -42,11 +47,6 @@ from symnet.evaluate import (
     OutsideDomain,
     outside_domain_text,
 )
-from symnet.primitives import TABLE, naive_form
-from symnet.spec import Activation, Identity, Jacobian
-from symnet.symbols import out as OUT
-from symnet.target_kinds import CLASS_INDEX, ONE_HOT, SIGN
-from symnet.timeout import within
 
 PROBES = 50
 DIGITS = 50

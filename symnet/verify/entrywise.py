@@ -17,7 +17,9 @@ import time
 import sympy as sp
 
 from symnet.algebra import kinks_to_piecewise, piecewise_to_steps, steps_almost_everywhere
-from symnet.evaluate import (
+from symnet.matrix.explicit import free_symbols
+from symnet.timeout import within
+from symnet.verify.at_point import (
     DOMAIN_ADVICE,
     Evaluator,
     Literals,
@@ -26,8 +28,6 @@ from symnet.evaluate import (
     OutsideDomain,
     outside_domain_text,
 )
-from symnet.matrix.explicit import free_symbols
-from symnet.timeout import within
 from symnet.verify.claims import (
     DIGITS,
     KINK_MARGIN,

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import sympy as sp
 
+from symnet.declare.layer import Layer, activation_layer
+from symnet.declare.network import Network
+from symnet.declare.scalar import Activation, Identity
 from symnet.matrix.explicit import (
     entry_domains,
     entry_symbol,
@@ -20,13 +23,10 @@ from symnet.matrix.explicit import (
     instantiate,
     scalar_gradient,
 )
-from symnet.matrix.layers import Layer, activation_layer
 from symnet.matrix.network_derive import derive_network, lifted_penalty
-from symnet.matrix.networks import Network
 from symnet.matrix.text import text
 from symnet.matrix.vjp import derive_layer, named_errors, non_matrix_nodes
 from symnet.primitives import naive_form
-from symnet.spec import Activation, Identity
 from symnet.target_kinds import CLASS_INDEX, ONE_HOT, SIGN
 from symnet.verify.claims import PROVED, REFUTED, Verdict, about_declaration, check
 from symnet.verify.entrywise import check_entries, refutation

@@ -19,11 +19,19 @@ Example (a user's own file)::
 
 from __future__ import annotations
 
-import keyword
 from dataclasses import dataclass, field
 
 import sympy as sp
 
+from symnet.declare.validation import (
+    check_name,
+    checked_params,
+    listed,
+    plain_symbols,
+    require_real,
+    scalar_expr,
+    undefined_functions,
+)
 from symnet.errors import DeclarationError
 from symnet.notation import latex
 from symnet.symbols import out as OUT
@@ -83,79 +91,6 @@ class Kink:
 HandRecord = Gradient | Jacobian | Identity
 
 
-# --- shared validation -------------------------------------------------------------------
-
-
-def _expr(name: str, what: str, value) -> sp.Expr:
-    try:
-        expr = sp.sympify(value, strict=True)
-    except (sp.SympifyError, TypeError) as exc:
-        raise DeclarationError(name, f"{what} is not a sympy expression: {value!r}") from exc
-    if isinstance(expr, sp.MatrixBase) or getattr(expr, "is_Matrix", False):
-        raise DeclarationError(
-            name, f"{what} has the wrong shape: expected a scalar expression, got a "
-            f"{expr.shape[0]}x{expr.shape[1]} matrix")
-    if not isinstance(expr, sp.Expr):
-        raise DeclarationError(name, f"{what} is not a scalar expression: {value!r}")
-    _require_finite(name, what, expr)
-    return expr
-
-
-def _require_finite(name: str, what: str, expr: sp.Expr) -> None:
-    """No nan, zoo (complex infinity) or oo in a declared expression: a claim about one is
-    neither true nor false, and a module computing one passes NaN on quietly."""
-    for atom in (sp.nan, sp.zoo, sp.oo, -sp.oo):
-        if expr.has(atom):
-            raise DeclarationError(name, f"{what} holds {atom}, which is not a finite number "
-                                         f"(in {expr})")
-
-
-def _plain_symbols(expr: sp.Expr) -> set:
-    """Free Symbols, without the Indexed entries sympy also counts as free."""
-    return {s for s in expr.free_symbols if isinstance(s, sp.Symbol)}
-
-
-def _names(symbols) -> str:
-    return ", ".join(sorted(str(s) for s in symbols))
-
-
-def _require_real(name: str, role: str, symbol) -> None:
-    if not isinstance(symbol, sp.Symbol):
-        raise DeclarationError(name, f"{role} must be a sympy Symbol, got {symbol!r}")
-    if symbol.is_real is not True:
-        raise DeclarationError(
-            name, f"{role} {symbol} is not declared real; write "
-            f"sympy.Symbol({str(symbol)!r}, real=True)")
-
-
-def _params(name: str, params) -> dict:
-    params = dict(params or {})
-    for symbol, default in params.items():
-        _require_real(name, "parameter", symbol)
-        value = sp.sympify(default)
-        if not value.is_number:
-            raise DeclarationError(name, f"parameter {symbol} needs a numeric default, "
-                                   f"got {default!r}")
-        params[symbol] = value
-    return dict(sorted(params.items(), key=lambda kv: kv[0].name))
-
-
-def check_name(name) -> str:
-    """A declaration's name, which becomes a module's file name and a function's name: a
-    Python identifier, not a keyword and not a dunder (`__init__` would replace a package's
-    own `__init__.py` in the generated tree)."""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise DeclarationError(str(name), "a declaration's name must be a Python identifier")
-    if keyword.iskeyword(name) or (name.startswith("__") and name.endswith("__")):
-        raise DeclarationError(name, "a declaration's name may not be a Python keyword or a "
-                                     "dunder name like __init__: it names a generated module")
-    return name
-
-
-def _undefined_functions(expr: sp.Expr) -> set:
-    return {f for f in expr.atoms(sp.core.function.AppliedUndef)}
-
-
 def _hand_list(name: str, hand) -> tuple:
     records = tuple(hand or ())
     for record in records:
@@ -189,9 +124,9 @@ class Activation:
         inputs = (inputs,) if isinstance(inputs, sp.Basic) else tuple(inputs)
         set_ = object.__setattr__
         set_(self, "name", name)
-        set_(self, "forward", _expr(name, "the forward", forward))
+        set_(self, "forward", scalar_expr(name, "the forward", forward))
         set_(self, "inputs", inputs)
-        set_(self, "params", _params(name, params))
+        set_(self, "params", checked_params(name, params))
         set_(self, "kinks", tuple(kinks))
         set_(self, "hand", _hand_list(name, hand))
         set_(self, "doc", doc)
@@ -202,18 +137,18 @@ class Activation:
         if not self.inputs:
             raise DeclarationError(name, "an activation needs at least one input symbol")
         for symbol in self.inputs:
-            _require_real(name, "input", symbol)
+            require_real(name, "input", symbol)
         if self.forward.atoms(sp.Indexed):
             raise DeclarationError(name, "an activation is elementwise, but its forward "
                                    "holds indexed symbols; declare a Loss instead")
         allowed = set(self.inputs) | set(self.params)
         extra = self.forward.free_symbols - allowed
         if extra:
-            raise DeclarationError(name, f"undeclared free symbol(s) {_names(extra)} in the "
+            raise DeclarationError(name, f"undeclared free symbol(s) {listed(extra)} in the "
                                    f"forward; declare them as inputs or params")
-        if undefined := _undefined_functions(self.forward):
+        if undefined := undefined_functions(self.forward):
             raise DeclarationError(name, f"the forward calls undefined function(s) "
-                                   f"{_names(undefined)}, which cannot be differentiated")
+                                   f"{listed(undefined)}, which cannot be differentiated")
         for kink in self.kinks:
             if not isinstance(kink, Kink) or set(kink.at) - set(self.inputs) \
                     or set(kink.derivative) - set(self.inputs):
@@ -230,14 +165,14 @@ class Activation:
                                    f"derivative, not a Jacobian; use Gradient")
         exprs = [record.lhs, record.rhs] if isinstance(record, Identity) else [record.expected]
         for expr in exprs:
-            expr = _expr(self.name, where, expr)
+            expr = scalar_expr(self.name, where, expr)
             if extra := expr.free_symbols - allowed:
                 raise DeclarationError(self.name, f"{where}: undeclared symbol(s) "
-                                       f"{_names(extra)}")
+                                       f"{listed(extra)}")
         if isinstance(record, Gradient):
             if record.wrt is None and len(self.inputs) > 1:
                 raise DeclarationError(self.name, f"{where}: this activation has inputs "
-                                       f"{_names(self.inputs)}; say which with wrt=")
+                                       f"{listed(self.inputs)}; say which with wrt=")
             if record.wrt is not None and record.wrt not in self.inputs:
                 raise DeclarationError(self.name, f"{where}: wrt={record.wrt} is not an input")
 
@@ -279,13 +214,13 @@ class Loss:
         name = check_name(name)
         set_ = object.__setattr__
         set_(self, "name", name)
-        set_(self, "forward", _expr(name, "the forward", forward))
+        set_(self, "forward", scalar_expr(name, "the forward", forward))
         set_(self, "scores", scores)
         set_(self, "size", size)
         set_(self, "target", target)
         set_(self, "target_kind", target_kind)
         set_(self, "constraints", tuple(constraints))
-        set_(self, "params", _params(name, params))
+        set_(self, "params", checked_params(name, params))
         set_(self, "hand", _hand_list(name, hand))
         set_(self, "index", index if index is not None else sp.Symbol("k", integer=True))
         set_(self, "doc", doc)
@@ -313,7 +248,7 @@ class Loss:
                 raise DeclarationError(name, f"the {role} {self.scores} is not declared real; "
                                        f"write sympy.IndexedBase({str(self.scores)!r}, real=True)")
         else:
-            _require_real(name, role, self.scores)
+            require_real(name, role, self.scores)
         if not self._mentions(self.forward, self.scores):
             raise DeclarationError(name, f"the forward does not depend on the {role} "
                                    f"{self.scores}")
@@ -324,16 +259,16 @@ class Loss:
         if self.index in self.forward.free_symbols:
             raise DeclarationError(name, f"the gradient index {self.index} is free in the "
                                    f"forward; use another index name")
-        extra = _plain_symbols(self.forward) - self._allowed_symbols()
+        extra = plain_symbols(self.forward) - self._allowed_symbols()
         if extra:
-            raise DeclarationError(name, f"undeclared free symbol(s) {_names(extra)} in the "
+            raise DeclarationError(name, f"undeclared free symbol(s) {listed(extra)} in the "
                                    f"forward; declare them as params, target or size")
         bases = {ix.base for ix in self.forward.atoms(sp.Indexed)} - {self.scores, self.target}
         if bases:
-            raise DeclarationError(name, f"undeclared indexed symbol(s) {_names(bases)}")
-        if undefined := _undefined_functions(self.forward):
+            raise DeclarationError(name, f"undeclared indexed symbol(s) {listed(bases)}")
+        if undefined := undefined_functions(self.forward):
             raise DeclarationError(name, f"the forward calls undefined function(s) "
-                                   f"{_names(undefined)}, which cannot be differentiated")
+                                   f"{listed(undefined)}, which cannot be differentiated")
         for constraint in self.constraints:
             if not isinstance(constraint, sp.Equality):
                 raise DeclarationError(name, f"constraint {constraint!r} must be sympy.Eq(...)")
@@ -357,7 +292,7 @@ class Loss:
         if kind == CLASS_INDEX and not target.is_integer:
             raise DeclarationError(name, f"the class index {target} must be an integer Symbol")
         if kind in (REAL, SIGN) and not isinstance(target, sp.IndexedBase):
-            _require_real(name, "target", target)
+            require_real(name, "target", target)
 
     @staticmethod
     def _mentions(expr: sp.Expr, vector) -> bool:
@@ -380,22 +315,22 @@ class Loss:
     def _validate_hand(self, record: HandRecord) -> None:
         where = f"hand derivation {record.label or type(record).__name__}"
         if isinstance(record, Identity):
-            _expr(self.name, where, record.lhs)
-            _expr(self.name, where, record.rhs)
+            scalar_expr(self.name, where, record.lhs)
+            scalar_expr(self.name, where, record.rhs)
             return
-        expected = _expr(self.name, where, record.expected)
+        expected = scalar_expr(self.name, where, record.expected)
         if isinstance(record, Gradient):
             wrt = record.wrt if record.wrt is not None else self.wrt
             indices = set(wrt.indices) if isinstance(wrt, sp.Indexed) else set()
-            shape = f"indexed by {_names(indices)}" if indices else "a scalar"
+            shape = f"indexed by {listed(indices)}" if indices else "a scalar"
         else:
             indices = {record.row, record.col}
             shape = f"indexed by {record.row}, {record.col}"
-        free = {s for s in _plain_symbols(expected)
+        free = {s for s in plain_symbols(expected)
                 if s.is_integer and not s.is_positive} - self._allowed_symbols()
         if stray := free - indices:
             raise DeclarationError(self.name, f"{where} has the wrong shape: it should be "
-                                   f"{shape}, but has free index(es) {_names(stray)}")
+                                   f"{shape}, but has free index(es) {listed(stray)}")
 
     def _repr_latex_(self) -> str:
         """Jupyter shows a loss as one formula: name = its forward."""

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from symnet.errors import DeclarationError
-from symnet.matrix.layers import (
+from symnet.declare.layer import (
     Layer,
     as_layer,
     check_shapes,
@@ -33,9 +32,11 @@ from symnet.matrix.layers import (
     validate_matrix_claim,
     without_zeros,
 )
+from symnet.declare.scalar import Gradient, Identity, Loss, Regularizer
+from symnet.declare.validation import check_name
+from symnet.errors import DeclarationError
 from symnet.matrix.text import MatrixFormula
 from symnet.notation import Row, render_latex_block
-from symnet.spec import Gradient, Identity, Loss, Regularizer, check_name
 from symnet.target_kinds import CLASS_INDEX, SIGN, VECTOR_KINDS
 
 REDUCTIONS = ("mean", "sum")

@@ -1,4 +1,6 @@
-"""The vocabulary of lowered expressions: whole numpy arrays instead of index notation.
+"""The operations on whole arrays a lowered expression uses (row sums, take-along, matrix
+products, the stable logistic and softplus): the vocabulary of lowered expressions, whole
+numpy arrays instead of index notation.
 
 After lowering, a symbol stands for a whole array (the batch first) and arithmetic is
 numpy's elementwise arithmetic with broadcasting; the few operations that are not

@@ -1,4 +1,5 @@
-"""Evaluate a symbolic expression at a point in high precision, sums and all.
+"""An expression's value at a point, in high precision, sums and all: what the probes of
+symnet.verify.claims and symnet.verify.entrywise compare.
 
 Expanding a sum over a symbolic length with sympy's `doit` and then substituting
 numbers is slow (every Max compares symbolic terms); this interpreter walks the

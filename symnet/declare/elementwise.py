@@ -15,8 +15,8 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from symnet.declare.scalar import Activation
 from symnet.errors import DeclarationError
-from symnet.spec import Activation
 
 
 class ActivationFunction(sp.Function):

@@ -26,11 +26,11 @@ This module imports nothing of symnet's upper levels: `symnet.derive` dispatches
 
 from __future__ import annotations
 
-import keyword
 from dataclasses import dataclass, field
 
 import sympy as sp
 
+from symnet.declare.validation import check_name
 from symnet.errors import DeclarationError
 
 KIND = "tensor layer"
@@ -77,7 +77,7 @@ class IndexLayer:
     params: dict = field(default_factory=dict)
     #: hand derivations: records with `expected` (the entry of dL/d input at the input's
     #: own indices, G the upstream gradient), `wrt` (the input's IndexedBase) and `label`,
-    #: such as symnet.spec.Gradient
+    #: such as symnet.declare.scalar.Gradient
     hand: tuple = ()
     doc: str = ""
     #: the upstream gradient dL/d output, entry by entry
@@ -167,10 +167,7 @@ class Checker:
 
     def check(self) -> None:
         layer = self.layer
-        if not isinstance(layer.name, str) or not layer.name.isidentifier() \
-                or keyword.iskeyword(layer.name):
-            raise IndexDeclarationError(str(layer.name), "a declaration's name must be a Python "
-                                               "identifier")
+        check_name(layer.name)
         for entry in (layer.output, *layer.inputs, *layer.statistics):
             self._entry(entry)
         self._ranges()

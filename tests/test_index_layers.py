@@ -132,6 +132,36 @@ def test_a_planted_slip_in_a_hand_form_is_refuted_with_a_counterexample(slip):
     assert not zero_for_every_size(batchnorm, derived, wrong)
 
 
+def test_probes_draw_sizes_up_to_5_and_a_refutation_names_its_sizes():
+    from symnet.index.check import SizedProbeSpace, check_index_claim
+    from symnet.verify.claims import probe
+
+    derived = derive(batchnorm).vjps[X]
+    space = SizedProbeSpace(defaults=dict(batchnorm.params))
+    assert probe(derived, derived, space) is None
+    drawn = {value for point in space.drawn for _, value in point}
+    assert drawn == {2, 3, 4, 5}, drawn
+    verdict = check_index_claim(batchnorm, "sign", derived, -derived)
+    point = verdict.counterexample["point"]
+    assert verdict.sizes == f"refuted at N={point['N']}", verdict.sizes   # D: not in dX
+
+
+def test_a_proof_that_times_out_names_the_explicit_sizes_probed(monkeypatch):
+    import re
+
+    import symnet.index.check as index_check
+
+    monkeypatch.setattr(index_check, "zero_for_every_size", lambda *args: False)
+    derived = derive(batchnorm).vjps[X]
+    verdict = index_check.check_index_claim(batchnorm, "timed out", derived, derived)
+    assert verdict.status == "probed", str(verdict)
+    assert verdict.sizes.startswith("probed at N="), verdict.sizes
+    points = [dict(re.findall(r"(\w+)=(\d+)", p)) for p in verdict.sizes.split("; ")]
+    assert len(points) > 1 and all(set(p) == {"N"} for p in points), verdict.sizes
+    assert {int(v) for p in points for v in p.values()} <= {2, 3, 4, 5}
+    assert verdict.as_dict()["sizes"] == verdict.sizes
+
+
 def _not_again(layer):
     raise AssertionError("checked again: the cache did not keep the verdicts")
 

@@ -268,6 +268,7 @@ def test_generated_batchnorm_keeps_float32_and_stays_finite():
 
 def test_generated_batchnorm_caches_statistics_and_computes_no_batch_square():
     import ast
+    import re
 
     from tests.helpers import GENERATED
 
@@ -278,9 +279,51 @@ def test_generated_batchnorm_caches_statistics_and_computes_no_batch_square():
     text = ast.unparse(backward)
     for statistic in ("mean(", "np.sqrt", "var"):       # nothing of forward recomputed
         assert statistic not in text, statistic
-    assert "einsum" not in text and "@" not in text     # only axis sums: no N x D x N
-    assert "((X - mu)**2).mean(axis=0, keepdims=True)" in source   # E[(x - mu)^2]
+    # only column reductions, none building an N x D x N array: two-operand einsums to one
+    # axis, and products with the row of ones
+    assert set(re.findall(r"np\.einsum\('([^']*)'", text)) == {"nd,nd->d"}
+    assert re.findall(r"(\w+) @", text) == ["ones"]
+    # E[(x - mu)^2], never E[x^2] - E[x]^2; eps inside the square root
+    assert "X_minus_mu = X - mu" in source
+    assert "var = np.einsum('nd,nd->d', X_minus_mu, X_minus_mu)[None, :]/N" in source
     assert "np.sqrt(var + eps)" in source
+
+
+#: (layer, the full-size arrays forward keeps, those backward returns): what each
+#: allocates at the least; bilinear's contractions are np.einsum's own
+FULL_ARRAYS = {"batchnorm": (2, 1), "softmax_rows": (1, 1), "dropout": (1, 2)}
+
+
+def _peak(call) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("name", list(FULL_ARRAYS))
+def test_a_generated_tensor_layer_allocates_its_results_and_no_full_size_temporary(name):
+    """Each full-size statement is one allocation, the rest in place: the forward's peak
+    memory is what it keeps (x_hat and Y for batch norm), the backward's its gradients
+    (was: a temporary per operation, 2-3x that)."""
+    layer, module = TENSOR_LAYERS[name], _generated(name)
+    shape = (256, 512)
+    sizes = dict(zip(("N", "D", "C"), (*shape, shape[1]), strict=True))
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=tuple(sizes[str(s)] for s in layer.shape_of(e)))
+              for e in layer.inputs]
+    full = np.empty(shape).nbytes
+    kept, returned = FULL_ARRAYS[name]
+    slack = full // 10 + 2 ** 16
+    assert _peak(lambda: module.forward(*arrays)) <= kept * full + slack
+    Y, cache = module.forward(*arrays)
+    dY = rng.normal(size=Y.shape)
+    assert _peak(lambda: module.backward(dY, cache)) <= returned * full + slack
 
 
 def test_generate_writes_the_batchnorm_module(tmp_path, capsys):

@@ -26,8 +26,11 @@ def forward(X):
     Returns (Y, cache); the cache (Y,) is what backward needs.
     """
     shift = X.mean(axis=1, keepdims=True)
-    Z = np.exp(X - shift).sum(axis=1, keepdims=True)
-    Y = np.exp(X - shift)/Z
+    exp_X_minus_shift = X - shift
+    np.exp(exp_X_minus_shift, out=exp_X_minus_shift)
+    Z = exp_X_minus_shift.sum(axis=1, keepdims=True)
+    Y = exp_X_minus_shift
+    Y *= 1/Z
     cache = (Y,)
     return Y, cache
 
@@ -37,6 +40,7 @@ def backward(dY, cache):
     Returns dX: the derived VJPs, each of its input's shape.
     """
     Y, = cache
-    sum_dY_Y = (Y*dY).sum(axis=1, keepdims=True)
-    dX = Y*(dY - sum_dY_Y)
+    sum_dY_Y = np.einsum('nc,nc->n', dY, Y)[:, None]
+    dX = dY - sum_dY_Y
+    dX *= Y
     return dX

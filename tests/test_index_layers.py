@@ -79,6 +79,70 @@ def test_batchnorm_dx_is_the_compact_form_in_the_named_statistics():
     assert not any(v.has(sp.KroneckerDelta, sp.Piecewise) for v in vjps.values())
 
 
+def _vjp_lines(capsys, *arguments) -> list[str]:
+    from symnet.cli import main
+
+    assert main(["derive", *arguments]) == 0
+    return [line for line in capsys.readouterr().out.splitlines() if "VJP" in line]
+
+
+def test_derive_batchnorm_prints_the_compact_dx_with_column_sums(capsys):
+    """The page says dX as the issue (and cs231n) writes it, not as nested Sum(...)."""
+    dX, dgamma, dbeta = _vjp_lines(capsys, "batchnorm")
+    assert "dX = gamma*(G*N - x_hat*colsum(G .* x_hat) - colsum(G))/(N*sigma)" in dX
+    assert "colsum: the sum over n" in dX
+    assert "dgamma = colsum(G .* x_hat)" in dgamma and "dbeta = colsum(G)" in dbeta
+    assert not any("Sum(" in line for line in (dX, dgamma, dbeta))
+    latex = " ".join(_vjp_lines(capsys, "batchnorm", "--latex"))
+    assert r"\operatorname{colsum}{\left(G \odot x_{hat} \right)}" in latex
+    assert r"\sum" not in latex
+
+
+def test_the_page_says_rowsum_and_keeps_a_contraction_entry_by_entry(capsys):
+    (dX,) = _vjp_lines(capsys, "softmax_rows")
+    assert "dX = Y .* (G - rowsum(G .* Y))" in dX and "rowsum: the sum over c" in dX
+    dX1, _, dW, db = _vjp_lines(capsys, "bilinear")
+    assert "dX1[n, d] = Sum(" in dX1 and "dW[i, d, e] = Sum(" in dW
+    assert "db = colsum(G)" in db
+
+
+def _as_entries(layer, arrays: sp.Expr) -> sp.Expr:
+    """The page's array form back in entries: each array at the output's indices, colsum and
+    rowsum as sums over the first and the last of them, .* as a product."""
+    from symnet.index.page import Hadamard, colsum, rowsum
+
+    out = layer.output.indices
+    j = sp.Symbol("j_", integer=True)
+    entries = {sp.Symbol(str(b)): entry for b, entry in layer.declared().items()
+               if b != layer.upstream}
+    entries[sp.Symbol(str(layer.upstream))] = layer.upstream[out]
+
+    def summed(e):
+        axis = 0 if isinstance(e, colsum) else 1
+        body = e.args[0].xreplace(entries).xreplace({out[axis]: j})
+        return sp.Sum(body, (j, 0, layer.ranges[out[axis]] - 1))
+
+    back = arrays.replace(lambda e: isinstance(e, Hadamard), lambda e: sp.Mul(*e.args))
+    back = back.replace(lambda e: isinstance(e, (colsum, rowsum)), summed)
+    return back.xreplace(entries)
+
+
+def test_the_array_form_of_each_vjp_equals_the_derived_one():
+    from symnet.index.check import zero_for_every_size
+    from symnet.index.page import as_arrays
+
+    shown = 0
+    for name, layer in TENSOR_LAYERS.items():
+        for entry in layer.inputs:
+            derived = derive(layer).vjps[entry.base]
+            arrays = as_arrays(layer, derived)
+            if arrays is not None:
+                shown += 1
+                assert zero_for_every_size(layer, _as_entries(layer, arrays), derived), \
+                    (name, entry, arrays)
+    assert shown == 7      # all but bilinear's dX1, dX2, dW
+
+
 def test_the_catalog_holds_batchnorm_as_a_tensor_layer():
     from symnet.catalog import CATALOG
 

@@ -11,10 +11,10 @@ Derived by symnet, entry by entry (G = dL/dY; sums over an index run over its wh
     statistic  sigma[d] = sqrt(eps + var[d])   ((D,), computed once in forward, cached)
     statistic  x_hat[n, d] = (X[n, d] - mu[d])/sigma[d]   ((N, D), computed once in forward,
             cached)
-    VJP        dX[n, d] = (G[n, d] - x_hat[n, d]*Sum(G[j, d]*x_hat[j, d], (j, 0, N - 1))/N -
-            Sum(G[j, d], (j, 0, N - 1))/N)*gamma[d]/sigma[d]   ((N, D), the shape of X)
-    VJP        dgamma[d] = Sum(G[j, d]*x_hat[j, d], (j, 0, N - 1))   ((D,), the shape of gamma)
-    VJP        dbeta[d] = Sum(G[j, d], (j, 0, N - 1))   ((D,), the shape of beta)
+    VJP        dX = gamma*(G*N - x_hat*colsum(G .* x_hat) - colsum(G))/(N*sigma)   ((N, D), the
+            shape of X; colsum: the sum over n)
+    VJP        dgamma = colsum(G .* x_hat)   ((D,), the shape of gamma)
+    VJP        dbeta = colsum(G)   ((D,), the shape of beta)
     upstream   G[n, d] = dL/dY[n, d]   ((N, D))
     param      eps = 1.0e-5   (default)
 

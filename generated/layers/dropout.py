@@ -5,8 +5,8 @@
 
 Derived by symnet, entry by entry (G = dL/dY; sums over an index run over its whole range):
     forward   Y[n, d] = M[n, d]*X[n, d]/(1 - p)   (Y: (N, D))
-    VJP       dX[n, d] = G[n, d]*M[n, d]/(1 - p)   ((N, D), the shape of X)
-    VJP       dM[n, d] = G[n, d]*X[n, d]/(1 - p)   ((N, D), the shape of M)
+    VJP       dX = G .* M/(1 - p)   ((N, D), the shape of X)
+    VJP       dM = G .* X/(1 - p)   ((N, D), the shape of M)
     upstream  G[n, d] = dL/dY[n, d]   ((N, D))
     param     p = 1/2   (default)
 

@@ -9,8 +9,7 @@ Derived by symnet, entry by entry (G = dL/dY; sums over an index run over its wh
             cached)
     statistic  Z[n] = Sum(exp(X[n, k] - shift[n]), (k, 0, C - 1))   ((N,), computed once in
             forward, cached)
-    VJP        dX[n, c] = (G[n, c] - Sum(G[n, j]*Y[n, j], (j, 0, C - 1)))*Y[n, c]   ((N, C), the
-            shape of X)
+    VJP        dX = Y .* (G - rowsum(G .* Y))   ((N, C), the shape of X; rowsum: the sum over c)
     upstream   G[n, c] = dL/dY[n, c]   ((N, C))
 
 Shapes: X: (N, C), Y: (N, C), the batch first; dY = dL/dY has the shape of Y; each gradient has

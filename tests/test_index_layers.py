@@ -353,6 +353,16 @@ def test_generated_batchnorm_caches_statistics_and_computes_no_batch_square():
     assert "np.sqrt(var + eps)" in source
 
 
+def test_the_readme_quotes_the_generated_batchnorm_backward():
+    from tests.helpers import GENERATED, ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    quoted = readme.split("Batch norm's backward comes out as cs231n's careful one:")[1]
+    lines = quoted.split("```python\n")[1].split("```")[0].splitlines()
+    source = (GENERATED / "layers" / "batchnorm.py").read_text()
+    assert len(lines) == 4 and "\n".join(lines) in source
+
+
 #: (layer, the full-size arrays forward keeps, those backward returns): what each
 #: allocates at the least; bilinear's contractions are np.einsum's own
 FULL_ARRAYS = {"batchnorm": (2, 1), "softmax_rows": (1, 1), "dropout": (1, 2)}

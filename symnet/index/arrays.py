@@ -3,12 +3,14 @@
 Every array lives in one layout: the output's indices, then the inputs' other indices,
 each at its own axis. An input's entry X[n, d] is the array X with None at the layout
 axes it lacks (transposed first where its axes run in another order); a statistic or a
-temporary is held at its place in the layout (mu[d] as a (1, D) row). A sum over an index
-is the sum over that index's axis, keepdims=True (`.mean` where it is divided by its
-count); a sum of a product of entries none of which spans all its axes (a contraction)
-is a BLAS matrix product where it is one (X[n, d] W[d, m]: X @ W) and otherwise one
-np.einsum (X1[n, d] W[i, d, e] X2[n, e]), so that no array larger than its operands is
-built.
+temporary is held at its place in the layout (mu[d] as a (1, D) row). A sum over the batch
+axis of one (N, D) array is the BLAS product ones @ A with a (1, N) row of ones (faster
+than A.sum(axis=0)), a sum of the product of two arrays on the same axes (or a square) one
+two-operand np.einsum (no product array), any other sum over an index the sum over that
+index's axis, keepdims=True (`.mean` where it is divided by its count). A sum of a product
+of entries none of which spans all its axes (a contraction) is a BLAS matrix product where
+it is one (X[n, d] W[d, m]: X @ W) and otherwise one np.einsum (X1[n, d] W[i, d, e]
+X2[n, e]), so that no array larger than its operands is built.
 """
 
 from __future__ import annotations

@@ -601,3 +601,25 @@ def test_the_affine_layer_in_index_notation_lowers_to_blas_products_like_the_mat
     for mine, theirs in zip(dense.backward(G_, cache), affine.backward(G_, cache2),
                             strict=True):
         np.testing.assert_allclose(mine, theirs.reshape(mine.shape), rtol=1e-14)
+
+
+def test_full_statements_of_every_form_compute_what_they_say(tmp_path):
+    """passes.py's forms at once: a negated centred array times an input and a row, exp of a
+    full value, entries added and subtracted, a row times a column (full only together)."""
+    from symnet.codegen.emit import Source, module_file
+    from tests.helpers import load
+
+    A, mu_n = sp.IndexedBase("A", real=True), sp.IndexedBase("mu", real=True)
+    layer = IndexLayer("mixed", Y[n, d], -(X[n, d] - mu_n[n]) * A[n, d] * gamma[d]
+                       + sp.exp(X[n, d] - mu_n[n]) - A[n, d] + X[n, d],
+                       inputs=(X[n, d], A[n, d], gamma[d]), ranges={n: N, d: D},
+                       statistics={mu_n[n]: over(X[n, d], d, D) / D})
+    path = tmp_path / "mixed.py"
+    path.write_text(module_file(Source("mixed", layer))[1])
+    module = load(path)
+    rng = np.random.default_rng(0)
+    X_, A_, gamma_ = rng.normal(size=(5, 3)), rng.normal(size=(5, 3)), rng.normal(size=3)
+    centred = X_ - X_.mean(axis=1, keepdims=True)
+    expected = -centred * A_ * gamma_ + np.exp(centred) - A_ + X_
+    np.testing.assert_allclose(module.forward(X_, A_, gamma_)[0], expected, rtol=1e-13)
+    assert _gradient_error(module, layer) <= 1e-7

@@ -172,6 +172,8 @@ class Statements:
 
     def _product(self, target: str, value: sp.Expr) -> list[str]:
         full, small = self._split(value)
+        if not full:       # a row times a column: full only together, one expression
+            return statement(target, self.code(value))
         # a composite factor or a lent buffer first: it allocates (or takes) the result
         full.sort(key=lambda f: isinstance(f, sp.Indexed) and f.base not in self._still)
         first, rest = full[0], full[1:]
@@ -187,7 +189,7 @@ class Statements:
             lines = self._fresh(target, first)
         lines += [f"{target} *= {self.code(f)}" for f in rest]
         if small == -1:
-            lines.append(f"np.negative({target}, out={target})")
+            lines.append(f"{target} *= -1")
         elif small != 1:
             lines.append(f"{target} *= {self.code(small)}")
         return lines

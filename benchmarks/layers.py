@@ -9,8 +9,9 @@ Layers: batchnorm, softmax_rows, dropout, bilinear (generated/layers/, `symnet g
 Shapes (N, D): small (64, 100), medium (256, 1024), large (1024, 4096); bilinear maps
 X1 (N, D) and X2 (N, 16) to 16 outputs (W: 16 x D x 16), so that its weight stays a few MiB.
 dtypes: float64, float32. Implementations, interleaved in one process (one call of each
-in turn, repeated; the median of each is reported), each on one thread (the variables
-OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, XLA_FLAGS, unless set; see below):
+per round, in a new seeded order each round; the median of each is reported), each on one
+thread (the variables OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, XLA_FLAGS, unless set; see
+below):
 
     generated  the generated module's forward then backward (numpy only)
     numpy      a careful hand-written numpy version (below): few passes, buffers reused,

@@ -9,8 +9,9 @@ Layers: batchnorm, softmax_rows, dropout, bilinear (generated/layers/, `symnet g
 Shapes (N, D): small (64, 100), medium (256, 1024), large (1024, 4096); bilinear maps
 X1 (N, D) and X2 (N, 16) to 16 outputs (W: 16 x D x 16), so that its weight stays a few MiB.
 dtypes: float64, float32. Implementations, interleaved in one process (one call of each
-in turn, repeated; the median of each is reported), each on one thread (the variables
-OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, XLA_FLAGS, unless set; see below):
+per round, in a new seeded order each round; the median of each is reported), each on one
+thread (the variables OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, XLA_FLAGS, unless set; see
+below):
 
     generated  the generated module's forward then backward (numpy only)
     numpy      a careful hand-written numpy version (below): few passes, buffers reused,
@@ -34,6 +35,7 @@ import argparse
 import importlib.util
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -249,10 +251,15 @@ def agree(results: dict) -> None:
 def time_interleaved(calls: dict, args: list, dY: np.ndarray, repeats: int) -> dict:
     agree({impl: call(args, dY) for impl, call in calls.items()})     # also warms up (jit)
     seconds = {impl: [] for impl in calls}
+    order, shuffled = list(calls), random.Random(0)
     for _ in range(repeats):
-        for impl, call in calls.items():
+        # a new order each round: the call that follows torch's or jax's paid about 40 us
+        # more here (at 64 x 100: 30 us against 11 us for the same dropout), so a fixed
+        # order (even rotated, which keeps who follows whom) charged it to one of them
+        shuffled.shuffle(order)
+        for impl in order:
             started = time.perf_counter()
-            call(args, dY)
+            calls[impl](args, dY)
             seconds[impl].append(time.perf_counter() - started)
     return {impl: statistics.median(values) * 1e6 for impl, values in seconds.items()}
 

@@ -59,6 +59,7 @@ STAGES = [
                 "symnet.display", "symnet.show"]),
     ("verify", ["symnet.verify", "symnet.index.check"]),
     ("codegen", ["symnet.codegen", "symnet.index.arrays", "symnet.index.lower",
+                 "symnet.index.passes",
                  "symnet.templating", "symnet.graph", "symnet.show.docstring"]),
     ("cli", ["symnet", "symnet.__main__", "symnet.cli", "symnet.cache", "symnet.loader",
              "symnet.show.report"]),

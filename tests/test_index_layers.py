@@ -79,6 +79,70 @@ def test_batchnorm_dx_is_the_compact_form_in_the_named_statistics():
     assert not any(v.has(sp.KroneckerDelta, sp.Piecewise) for v in vjps.values())
 
 
+def _vjp_lines(capsys, *arguments) -> list[str]:
+    from symnet.cli import main
+
+    assert main(["derive", *arguments]) == 0
+    return [line for line in capsys.readouterr().out.splitlines() if "VJP" in line]
+
+
+def test_derive_batchnorm_prints_the_compact_dx_with_column_sums(capsys):
+    """The page says dX as the issue (and cs231n) writes it, not as nested Sum(...)."""
+    dX, dgamma, dbeta = _vjp_lines(capsys, "batchnorm")
+    assert "dX = gamma*(G*N - x_hat*colsum(G .* x_hat) - colsum(G))/(N*sigma)" in dX
+    assert "colsum: the sum over n" in dX
+    assert "dgamma = colsum(G .* x_hat)" in dgamma and "dbeta = colsum(G)" in dbeta
+    assert not any("Sum(" in line for line in (dX, dgamma, dbeta))
+    latex = " ".join(_vjp_lines(capsys, "batchnorm", "--latex"))
+    assert r"\operatorname{colsum}{\left(G \odot x_{hat} \right)}" in latex
+    assert r"\sum" not in latex
+
+
+def test_the_page_says_rowsum_and_keeps_a_contraction_entry_by_entry(capsys):
+    (dX,) = _vjp_lines(capsys, "softmax_rows")
+    assert "dX = Y .* (G - rowsum(G .* Y))" in dX and "rowsum: the sum over c" in dX
+    dX1, _, dW, db = _vjp_lines(capsys, "bilinear")
+    assert "dX1[n, d] = Sum(" in dX1 and "dW[i, d, e] = Sum(" in dW
+    assert "db = colsum(G)" in db
+
+
+def _as_entries(layer, arrays: sp.Expr) -> sp.Expr:
+    """The page's array form back in entries: each array at the output's indices, colsum and
+    rowsum as sums over the first and the last of them, .* as a product."""
+    from symnet.index.page import Hadamard, colsum, rowsum
+
+    out = layer.output.indices
+    j = sp.Symbol("j_", integer=True)
+    entries = {sp.Symbol(str(b)): entry for b, entry in layer.declared().items()
+               if b != layer.upstream}
+    entries[sp.Symbol(str(layer.upstream))] = layer.upstream[out]
+
+    def summed(e):
+        axis = 0 if isinstance(e, colsum) else 1
+        body = e.args[0].xreplace(entries).xreplace({out[axis]: j})
+        return sp.Sum(body, (j, 0, layer.ranges[out[axis]] - 1))
+
+    back = arrays.replace(lambda e: isinstance(e, Hadamard), lambda e: sp.Mul(*e.args))
+    back = back.replace(lambda e: isinstance(e, (colsum, rowsum)), summed)
+    return back.xreplace(entries)
+
+
+def test_the_array_form_of_each_vjp_equals_the_derived_one():
+    from symnet.index.check import zero_for_every_size
+    from symnet.index.page import as_arrays
+
+    shown = 0
+    for name, layer in TENSOR_LAYERS.items():
+        for entry in layer.inputs:
+            derived = derive(layer).vjps[entry.base]
+            arrays = as_arrays(layer, derived)
+            if arrays is not None:
+                shown += 1
+                assert zero_for_every_size(layer, _as_entries(layer, arrays), derived), \
+                    (name, entry, arrays)
+    assert shown == 7      # all but bilinear's dX1, dX2, dW
+
+
 def test_the_catalog_holds_batchnorm_as_a_tensor_layer():
     from symnet.catalog import CATALOG
 
@@ -130,6 +194,36 @@ def test_a_planted_slip_in_a_hand_form_is_refuted_with_a_counterexample(slip):
     assert verdict.counterexample["point"]
     assert 2 <= int(verdict.counterexample["point"]["N"]) <= 5
     assert not zero_for_every_size(batchnorm, derived, wrong)
+
+
+def test_probes_draw_sizes_up_to_5_and_a_refutation_names_its_sizes():
+    from symnet.index.check import SizedProbeSpace, check_index_claim
+    from symnet.verify.claims import probe
+
+    derived = derive(batchnorm).vjps[X]
+    space = SizedProbeSpace(defaults=dict(batchnorm.params))
+    assert probe(derived, derived, space) is None
+    drawn = {value for point in space.drawn for _, value in point}
+    assert drawn == {2, 3, 4, 5}, drawn
+    verdict = check_index_claim(batchnorm, "sign", derived, -derived)
+    point = verdict.counterexample["point"]
+    assert verdict.sizes == f"refuted at N={point['N']}", verdict.sizes   # D: not in dX
+
+
+def test_a_proof_that_times_out_names_the_explicit_sizes_probed(monkeypatch):
+    import re
+
+    import symnet.index.check as index_check
+
+    monkeypatch.setattr(index_check, "zero_for_every_size", lambda *args: False)
+    derived = derive(batchnorm).vjps[X]
+    verdict = index_check.check_index_claim(batchnorm, "timed out", derived, derived)
+    assert verdict.status == "probed", str(verdict)
+    assert verdict.sizes.startswith("probed at N="), verdict.sizes
+    points = [dict(re.findall(r"(\w+)=(\d+)", p)) for p in verdict.sizes.split("; ")]
+    assert len(points) > 1 and all(set(p) == {"N"} for p in points), verdict.sizes
+    assert {int(v) for p in points for v in p.values()} <= {2, 3, 4, 5}
+    assert verdict.as_dict()["sizes"] == verdict.sizes
 
 
 def _not_again(layer):
@@ -238,6 +332,7 @@ def test_generated_batchnorm_keeps_float32_and_stays_finite():
 
 def test_generated_batchnorm_caches_statistics_and_computes_no_batch_square():
     import ast
+    import re
 
     from tests.helpers import GENERATED
 
@@ -248,9 +343,61 @@ def test_generated_batchnorm_caches_statistics_and_computes_no_batch_square():
     text = ast.unparse(backward)
     for statistic in ("mean(", "np.sqrt", "var"):       # nothing of forward recomputed
         assert statistic not in text, statistic
-    assert "einsum" not in text and "@" not in text     # only axis sums: no N x D x N
-    assert "((X - mu)**2).mean(axis=0, keepdims=True)" in source   # E[(x - mu)^2]
+    # only column reductions, none building an N x D x N array: two-operand einsums to one
+    # axis, and products with the row of ones
+    assert set(re.findall(r"np\.einsum\('([^']*)'", text)) == {"nd,nd->d"}
+    assert re.findall(r"(\w+) @", text) == ["ones"]
+    # E[(x - mu)^2], never E[x^2] - E[x]^2; eps inside the square root
+    assert "X_minus_mu = X - mu" in source
+    assert "var = np.einsum('nd,nd->d', X_minus_mu, X_minus_mu)[None, :]/N" in source
     assert "np.sqrt(var + eps)" in source
+
+
+def test_the_readme_quotes_the_generated_batchnorm_backward():
+    from tests.helpers import GENERATED, ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    quoted = readme.split("Batch norm's backward comes out as cs231n's careful one:")[1]
+    lines = quoted.split("```python\n")[1].split("```")[0].splitlines()
+    source = (GENERATED / "layers" / "batchnorm.py").read_text()
+    assert len(lines) == 4 and "\n".join(lines) in source
+
+
+#: (layer, the full-size arrays forward keeps, those backward returns): what each
+#: allocates at the least; bilinear's contractions are np.einsum's own
+FULL_ARRAYS = {"batchnorm": (2, 1), "softmax_rows": (1, 1), "dropout": (1, 2)}
+
+
+def _peak(call) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("name", list(FULL_ARRAYS))
+def test_a_generated_tensor_layer_allocates_its_results_and_no_full_size_temporary(name):
+    """Each full-size statement is one allocation, the rest in place: the forward's peak
+    memory is what it keeps (x_hat and Y for batch norm), the backward's its gradients
+    (was: a temporary per operation, 2-3x that)."""
+    layer, module = TENSOR_LAYERS[name], _generated(name)
+    shape = (256, 512)
+    sizes = dict(zip(("N", "D", "C"), (*shape, shape[1]), strict=True))
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=tuple(sizes[str(s)] for s in layer.shape_of(e)))
+              for e in layer.inputs]
+    full = np.empty(shape).nbytes
+    kept, returned = FULL_ARRAYS[name]
+    slack = full // 10 + 2 ** 16
+    assert _peak(lambda: module.forward(*arrays)) <= kept * full + slack
+    Y, cache = module.forward(*arrays)
+    dY = rng.normal(size=Y.shape)
+    assert _peak(lambda: module.backward(dY, cache)) <= returned * full + slack
 
 
 def test_generate_writes_the_batchnorm_module(tmp_path, capsys):
@@ -454,3 +601,25 @@ def test_the_affine_layer_in_index_notation_lowers_to_blas_products_like_the_mat
     for mine, theirs in zip(dense.backward(G_, cache), affine.backward(G_, cache2),
                             strict=True):
         np.testing.assert_allclose(mine, theirs.reshape(mine.shape), rtol=1e-14)
+
+
+def test_full_statements_of_every_form_compute_what_they_say(tmp_path):
+    """passes.py's forms at once: a negated centred array times an input and a row, exp of a
+    full value, entries added and subtracted, a row times a column (full only together)."""
+    from symnet.codegen.emit import Source, module_file
+    from tests.helpers import load
+
+    A, mu_n = sp.IndexedBase("A", real=True), sp.IndexedBase("mu", real=True)
+    layer = IndexLayer("mixed", Y[n, d], -(X[n, d] - mu_n[n]) * A[n, d] * gamma[d]
+                       + sp.exp(X[n, d] - mu_n[n]) - A[n, d] + X[n, d],
+                       inputs=(X[n, d], A[n, d], gamma[d]), ranges={n: N, d: D},
+                       statistics={mu_n[n]: over(X[n, d], d, D) / D})
+    path = tmp_path / "mixed.py"
+    path.write_text(module_file(Source("mixed", layer))[1])
+    module = load(path)
+    rng = np.random.default_rng(0)
+    X_, A_, gamma_ = rng.normal(size=(5, 3)), rng.normal(size=(5, 3)), rng.normal(size=3)
+    centred = X_ - X_.mean(axis=1, keepdims=True)
+    expected = -centred * A_ * gamma_ + np.exp(centred) - A_ + X_
+    np.testing.assert_allclose(module.forward(X_, A_, gamma_)[0], expected, rtol=1e-13)
+    assert _gradient_error(module, layer) <= 1e-7

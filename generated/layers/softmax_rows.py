@@ -9,8 +9,7 @@ Derived by symnet, entry by entry (G = dL/dY; sums over an index run over its wh
             cached)
     statistic  Z[n] = Sum(exp(X[n, k] - shift[n]), (k, 0, C - 1))   ((N,), computed once in
             forward, cached)
-    VJP        dX[n, c] = (G[n, c] - Sum(G[n, j]*Y[n, j], (j, 0, C - 1)))*Y[n, c]   ((N, C), the
-            shape of X)
+    VJP        dX = Y .* (G - rowsum(G .* Y))   ((N, C), the shape of X; rowsum: the sum over c)
     upstream   G[n, c] = dL/dY[n, c]   ((N, C))
 
 Shapes: X: (N, C), Y: (N, C), the batch first; dY = dL/dY has the shape of Y; each gradient has
@@ -26,8 +25,11 @@ def forward(X):
     Returns (Y, cache); the cache (Y,) is what backward needs.
     """
     shift = X.mean(axis=1, keepdims=True)
-    Z = np.exp(X - shift).sum(axis=1, keepdims=True)
-    Y = np.exp(X - shift)/Z
+    exp_X_minus_shift = X - shift
+    np.exp(exp_X_minus_shift, out=exp_X_minus_shift)
+    Z = exp_X_minus_shift.sum(axis=1, keepdims=True)
+    Y = exp_X_minus_shift
+    Y *= 1/Z
     cache = (Y,)
     return Y, cache
 
@@ -37,6 +39,7 @@ def backward(dY, cache):
     Returns dX: the derived VJPs, each of its input's shape.
     """
     Y, = cache
-    sum_dY_Y = (Y*dY).sum(axis=1, keepdims=True)
-    dX = Y*(dY - sum_dY_Y)
+    sum_dY_Y = np.einsum('nc,nc->n', dY, Y)[:, None]
+    dX = dY - sum_dY_Y
+    dX *= Y
     return dX

@@ -1,4 +1,4 @@
-"""Tensor layers declared entry by entry over named indices (issue 15).
+"""Tensor layers declared entry by entry over named indices.
 
 A layer says what one entry of its output is, ``Y[n, d] = ...``, over indices with
 symbolic ranges (n in 0..N-1); its inputs and parameters have any rank (X[n, d],

@@ -1,8 +1,9 @@
-"""Tensor layers in index notation (issue 15), past their declaration (declared entry by
+"""Tensor layers in index notation, past their declaration (declared entry by
 entry over named indices in symnet/declare/tensor.py): their VJPs derived through the
 named statistics (derive.py), shown as a page (page.py), proved for every size (check.py,
 registered with `symnet.verify.check`) and lowered to numpy reductions and matrix products
-(arrays.py, lower.py, registered with `symnet.codegen.lower`). `symnet.derive.derive`
+(arrays.py, lower.py, registered with `symnet.codegen.lower`; passes.py writes each
+full-size statement in few passes, in place). `symnet.derive.derive`
 dispatches here for an IndexLayer.
 
 The declaration language is re-exported here, where files written before symnet.declare

@@ -3,12 +3,14 @@
 Every array lives in one layout: the output's indices, then the inputs' other indices,
 each at its own axis. An input's entry X[n, d] is the array X with None at the layout
 axes it lacks (transposed first where its axes run in another order); a statistic or a
-temporary is held at its place in the layout (mu[d] as a (1, D) row). A sum over an index
-is the sum over that index's axis, keepdims=True (`.mean` where it is divided by its
-count); a sum of a product of entries none of which spans all its axes (a contraction)
-is a BLAS matrix product where it is one (X[n, d] W[d, m]: X @ W) and otherwise one
-np.einsum (X1[n, d] W[i, d, e] X2[n, e]), so that no array larger than its operands is
-built.
+temporary is held at its place in the layout (mu[d] as a (1, D) row). A sum over the batch
+axis of one (N, D) array is the BLAS product ones @ A with a (1, N) row of ones (faster
+than A.sum(axis=0)), a sum of the product of two arrays on the same axes (or a square) one
+two-operand np.einsum (no product array), any other sum over an index the sum over that
+index's axis, keepdims=True (`.mean` where it is divided by its count). A sum of a product
+of entries none of which spans all its axes (a contraction) is a BLAS matrix product where
+it is one (X[n, d] W[d, m]: X @ W) and otherwise one np.einsum (X1[n, d] W[i, d, e]
+X2[n, e]), so that no array larger than its operands is built.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from symnet.codegen.printer import TARGET_PRINTER, NumpyPrinter
 from symnet.declare.tensor import IndexLayer
 
 UPSTREAM = "dY"
+#: the (1, N) row of ones whose product with an (N, D) array is its column sums
+ONES = "ones"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -53,6 +57,28 @@ class Einsum(sp.Function):
         return None
 
 
+class KeepDims(sp.Function):
+    """An array with a length-1 axis put back where a reduction took it: KeepDims(A, 0, 2)
+    is A[None, :] (axis 0 of 2), np.einsum's result in a sum's keepdims shape."""
+
+    is_real = True
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+
+class OnesRow(sp.Function):
+    """A (1, N) row of ones in the dtype of an array: OnesRow(N, X). The column sums of an
+    (N, D) array A are the BLAS product OnesRow(N, X) @ A, faster than A.sum(axis=0)."""
+
+    is_real = True
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+
 class IndexPrinter(NumpyPrinter):
     def _print_Array(self, expr):
         return expr.name
@@ -71,7 +97,18 @@ class IndexPrinter(NumpyPrinter):
     def _print_Einsum(self, expr):
         spec, *operands = expr.args
         shown = ", ".join(self._print(o) for o in operands)
-        return f"np.einsum('{spec.name}', {shown}, optimize=True)"
+        # two operands: one loop, nothing to order (a path search would only cost time)
+        optimize = ", optimize=True" if len(operands) > 2 else ""
+        return f"np.einsum('{spec.name}', {shown}{optimize})"
+
+    def _print_KeepDims(self, expr):
+        body, axis, ndim = expr.args
+        slots = ", ".join("None" if n == axis else ":" for n in range(int(ndim)))
+        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}[{slots}]"
+
+    def _print_OnesRow(self, expr):
+        size, like = expr.args
+        return f"np.ones((1, {self._print(size)}), dtype={self._print(like)}.dtype)"
 
 
 def code_text(expr: sp.Expr) -> str:
@@ -159,6 +196,9 @@ class Layout:
         variables = [limit[0] for limit in s.limits]
         axes = [self._axis_of(s.function, v) for v in variables]
         free = {self.axis.get(i, bound.get(i)) for i in _indices(s.function) - set(variables)}
+        pairwise = self.pairwise(s, bound)
+        if pairwise is not None:
+            return pairwise if kind is AxisSum else pairwise / (s.limits[0][2] + 1)
         if None not in axes and len(set(axes)) == len(axes) and not set(axes) & free \
                 and not self.is_contraction(s):
             try:
@@ -171,6 +211,52 @@ class Layout:
                 pass
         einsum = self.einsum(s, bound)
         return einsum if kind is AxisSum else einsum / (s.limits[0][2] + 1)
+
+    def pairwise(self, s: sp.Sum, bound: dict):
+        """A sum over one index of one 2-d array along the batch axis as the BLAS product
+        ones @ A (its column sums), or of the product of two arrays on the same axes (or a
+        square) as one two-operand np.einsum, which builds no product array; in the sum's
+        keepdims shape. None where neither fits."""
+        if len(s.limits) != 1:
+            return None
+        variable = s.limits[0][0]
+        constant, entries = sp.S.One, []
+        for f in sp.Mul.make_args(s.function):
+            if isinstance(f, sp.Indexed):
+                entries.append(f)
+            elif f.is_Pow and f.exp == 2 and isinstance(f.base, sp.Indexed):
+                entries += [f.base, f.base]
+            elif not f.has(sp.Indexed) and variable not in f.free_symbols:
+                constant *= f
+            else:
+                return None
+        axis = self._axis_of(s.function, variable)
+        own = {self.axes_of[e.base] for e in entries}
+        if axis is None or len(own) != 1 or len(entries) > 2:
+            return None
+        (own,) = own
+        if list(own) != list(range(own[0], own[0] + len(own))):
+            return None
+        try:
+            operands = [self.entry(e, {**bound, variable: axis}) for e in entries]
+        except _Misplaced:
+            return None
+        if len(entries) == 1:
+            if axis != 0 or len(own) != 2:
+                return None
+            return constant * MatProd(Array(ONES), operands[0])
+        letters = "".join(self._letter(a) for a in own)
+        kept = "".join(self._letter(a) for a in own if a != axis)
+        spec = sp.Symbol(f"{letters},{letters}->{kept}")
+        return constant * KeepDims(Einsum(spec, *operands), sp.Integer(own.index(axis)),
+                                   sp.Integer(len(own)))
+
+    def _letter(self, axis: int) -> str:
+        """An axis's einsum letter: its index's own name where all of them are one letter."""
+        names = [str(i) for i in self.order]
+        if all(len(n) == 1 and n in LETTERS for n in names) and len(set(names)) == len(names):
+            return names[axis]
+        return LETTERS[axis]
 
     def is_contraction(self, s: sp.Sum) -> bool:
         """Whether the sum's body multiplies entries over different axes (X1[n, d] W[k, d, e])

@@ -1,19 +1,21 @@
 """Verdicts on a tensor layer, for every size (registered with `symnet.verify.check`).
 
-Each claim is first probed at random sizes (2..4) and random entries, 50 digits: a wrong
+Each claim is first probed at random sizes (2..5) and random entries, 50 digits: a wrong
 VJP is refuted there with a counterexample in milliseconds. Then it is proved with the
 sizes symbolic: both sides written out in the inputs (the statistics expanded), each sum
 over a sum split and the factors free of its index moved out, Sum(1, (k, 0, N - 1)) = N,
 bound indices renamed canonically, each remaining sum (an atomic one such as
 Sum(X[j, d], j)) held as one symbol, and the difference simplified to 0. A verdict says
 "sizes": "symbolic" when that proof holds for every N, D; where it times out the verdict
-is probed and says at which sizes.
+is probed and names the sizes it was probed at ("N=2 D=5; N=3 D=3; ...").
 
 The claims: each derived VJP (through the statistics' names) against the VJP of the
 written-out forward, and each hand derivation against the derived VJP.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -37,7 +39,26 @@ from symnet.verify.claims import (
 
 PROOF_SECONDS = 10.0
 SYMBOLIC = "symbolic"
-PROBED_SIZES = "probed at random sizes 2..4"
+LARGEST_SIZE = 5
+
+
+@dataclass
+class SizedProbeSpace(ProbeSpace):
+    """A probe space for a tensor layer: sizes drawn in 2..5, each drawn set kept, so that
+    a probed verdict can name the sizes it holds for."""
+
+    largest_size: int = LARGEST_SIZE
+    drawn: set = field(default_factory=set, repr=False, compare=False)
+
+    def positions(self, ordered: list, rng):
+        sizes, indices = super().positions(ordered, rng)
+        self.drawn.add(tuple(sorted((str(s), v) for s, v in sizes.items())))
+        return sizes, indices
+
+    def sizes_text(self) -> str:
+        """The explicit sizes probed, such as "probed at N=2 D=5; N=4 D=3"."""
+        shown = sorted(" ".join(f"{s}={v}" for s, v in point) for point in self.drawn)
+        return "probed at " + "; ".join(shown)
 
 
 def written_out(layer: IndexLayer, expr: sp.Expr) -> sp.Expr:
@@ -82,18 +103,24 @@ def zero_for_every_size(layer: IndexLayer, lhs: sp.Expr, rhs: sp.Expr) -> bool:
 
 
 def check_index_claim(layer: IndexLayer, claim: str, lhs: sp.Expr, rhs: sp.Expr) -> Verdict:
-    space = ProbeSpace(defaults=dict(layer.params))
+    space = SizedProbeSpace(defaults=dict(layer.params))
     left, right = written_out(layer, lhs), written_out(layer, rhs)
     counterexample = about_claim(claim, lambda: probe(left, right, space))
     if counterexample:
         return Verdict(claim, REFUTED, f"differs at a random point ({DIGITS} digits)",
-                       counterexample, PROBED_SIZES)
+                       counterexample, _sizes_at(layer, counterexample["point"]))
     if zero_for_every_size(layer, lhs, rhs):
         return Verdict(claim, PROVED, "symbolic, for every size: sums split, constants out, "
                                       "bound indices canonical, simplified to 0", {}, SYMBOLIC)
     return Verdict(claim, PROBED, f"the symbolic proof did not finish in {PROOF_SECONDS:g} s; "
                                   f"{PROBES} random points at {DIGITS} digits agree", {},
-                   PROBED_SIZES)
+                   space.sizes_text())
+
+
+def _sizes_at(layer: IndexLayer, point: dict) -> str:
+    """The sizes of a counterexample, such as "refuted at N=3 D=5"."""
+    names = sorted({str(s) for s in layer.ranges.values()} & set(point))
+    return "refuted at " + " ".join(f"{name}={point[name]}" for name in names)
 
 
 def check_index_layer(layer: IndexLayer) -> list[Verdict]:

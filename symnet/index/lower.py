@@ -17,7 +17,7 @@ from symnet.declare.tensor import IndexLayer
 
 # The module, not its names: symnet.codegen imports this module to register it, so
 # symnet.index.arrays (which imports symnet.codegen) imported first is still half loaded here.
-from symnet.index import arrays
+from symnet.index import arrays, passes
 from symnet.index.derive import IndexDerivation
 from symnet.index.page import describe_index, shape_text
 from symnet.notation import text
@@ -75,6 +75,41 @@ def _sizes(layout: arrays.Layout, used: set, source: str, source_base) -> list[s
     return lines
 
 
+def _forward_lines(layer: IndexLayer, layout: arrays.Layout, taken: set,
+                   given: tuple = ()) -> list[str]:
+    """The statistics (but those `given`) then the output, each subexpression two of them
+    share computed once (passes.shared_temporaries), each full one in few passes."""
+    definitions = [(entry, value) for entry, value in layer.statistics.items()
+                   if str(entry.base) not in given] + [(layer.output, layer.forward)]
+    temporaries, definitions = passes.shared_temporaries(definitions, layout, taken)
+    ordered = []
+    for entry, value in definitions:   # each temporary just before its first reader
+        ordered += [(t, v) for t, v in temporaries if _reads(value, t.base)
+                    and (t, v) not in ordered]
+        ordered.append((entry, value))
+    statements = passes.Statements(layout, {t.base for t, _ in temporaries})
+    lines = []
+    for k, (entry, value) in enumerate(ordered):
+        lines += statements.assign(entry, value, [v for _, v in ordered[k + 1:]])
+    return lines
+
+
+def _reads(expr: sp.Expr, base) -> bool:
+    return any(e.base == base for e in expr.atoms(sp.Indexed))
+
+
+def _with_sizes(layout: arrays.Layout, lines: list, source: str, source_base) -> list[str]:
+    """The lines after the sizes they use (`N = dY.shape[0]`) and, where a column sum is
+    a product with the row of ones, after that row."""
+    if arrays.ONES in _words("\n".join(lines)):
+        batch = layout.layer.ranges[layout.order[0]]
+        ones = arrays.OnesRow(batch, arrays.Array(source))
+        lines = _lines(arrays.ONES, ones) + lines
+    words = _words("\n".join(lines))
+    used = {s for s in layout.layer.ranges.values() if str(s) in words}
+    return _sizes(layout, used, source, source_base) + lines
+
+
 def _lines(target: str, value: sp.Expr) -> list[str]:
     return statement(target, arrays.code_text(value))
 
@@ -103,31 +138,30 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
     layout = arrays.Layout(layer)
     taken = set(RESERVED) | {str(b) for b in layer.declared()} | {arrays.UPSTREAM}
     taken |= {f"d{b}" for b in layer.bases}
-    forward = []
-    for entry, definition in layer.statistics.items():
-        forward += _lines(str(entry.base), layout.array(definition))
+    taken.add(arrays.ONES)
+    forward = _forward_lines(layer, layout, taken)
     output = str(layer.output.base)
-    forward += _lines(output, layout.array(layer.forward))
     sums, vjps = _shared_sums(derivation.vjps, layout, taken)
     backward = []
     for name, s in sums:
         backward += _lines(name, layout.array(s))
     results = []
+    statements = passes.Statements(layout)
     for entry in layer.inputs:
-        reshape, array = _vjp_value(layout, entry, vjps[entry.base])
         target = f"d{entry.base}"
+        value = vjps[entry.base]
+        results.append(target)
+        if statements.whole(entry, value):    # a full array: few passes, one allocation
+            backward += statements.assign(sp.IndexedBase(target)[entry.indices], value)
+            continue
+        reshape, array = _vjp_value(layout, entry, value)
         text = arrays.code_text(array)
         if reshape:
             text = f"({text}){reshape}" if not isinstance(array, arrays.Array) else text + reshape
         backward += statement(target, text)
-        results.append(target)
-    words = _words("\n".join(backward))
-    used = {s for s in layer.ranges.values() if str(s) in words}
-    backward = _sizes(layout, used, arrays.UPSTREAM, layer.upstream) + backward
-    words = _words("\n".join(forward))
-    forward_sizes = {s for s in layer.ranges.values() if str(s) in words}
+    backward = _with_sizes(layout, backward, arrays.UPSTREAM, layer.upstream)
     first = layer.inputs[0]
-    forward = _sizes(layout, forward_sizes, str(first.base), first.base) + forward
+    forward = _with_sizes(layout, forward, str(first.base), first.base)
     cached = _cached(layer, backward, results)
     unpack = (f"{', '.join(cached)} = cache" if len(cached) > 1 else f"{cached[0]}, = cache",) \
         if cached else ()
@@ -180,12 +214,11 @@ def running_statistics(layer: IndexLayer) -> list[str]:
 
 def _inference(layer: IndexLayer, layout: arrays.Layout, running: list, arguments: str) -> Function:
     """The forward with the running statistics given: the declared formula, forward only."""
-    body = []
-    for entry, definition in layer.statistics.items():
-        if str(entry.base) not in running:
-            body += _lines(str(entry.base), layout.array(definition))
+    taken = set(RESERVED) | {str(b) for b in layer.declared()} | {arrays.ONES}
+    first = layer.inputs[0]
+    body = _with_sizes(layout, _forward_lines(layer, layout, taken, tuple(running)),
+                       str(first.base), first.base)
     output = str(layer.output.base)
-    body += _lines(output, layout.array(layer.forward))
     inputs = [str(e.base) for e in layer.inputs]
     head, params = arguments.split(", ")[:len(inputs)], arguments.split(", ")[len(inputs):]
     return Function(

@@ -130,6 +130,8 @@ class ProbeSpace:
     one_hot: sp.IndexedBase | None = None
     class_index: sp.Symbol | None = None
     signs: tuple = ()
+    #: symbolic sizes (C, N, D) are drawn in 2..largest_size
+    largest_size: int = 4
 
     #: atom -> how its value is drawn; a probe draws the same atoms at every point, and
     #: sympy's assumption queries cost more than the drawing
@@ -138,7 +140,7 @@ class ProbeSpace:
     def positions(self, ordered: list, rng: random.Random):
         """(sizes, indices): a value for each size and index symbol of `ordered` (free
         symbols sorted by name, so that a seed always gives the same point)."""
-        sizes = {s: rng.randint(2, 4) for s in ordered if _is_size(s)}
+        sizes = {s: rng.randint(2, self.largest_size) for s in ordered if _is_size(s)}
         top = min(sizes.values(), default=3)
         indices = {s: rng.randrange(top) for s in ordered if _is_index(s)}
         if self.class_index is not None:

@@ -12,7 +12,7 @@ Derived by symnet, entry by entry (G = dL/dY; sums over an index run over its wh
             ((N, E), the shape of X2)
     VJP       dW[i, d, e] = Sum(G[j, i]*X1[j, d]*X2[j, e], (j, 0, N - 1))   ((K, D, E), the
             shape of W)
-    VJP       db[i] = Sum(G[j, i], (j, 0, N - 1))   ((K,), the shape of b)
+    VJP       db = colsum(G)   ((K,), the shape of b; colsum: the sum over n)
     upstream  G[n, i] = dL/dY[n, i]   ((N, K))
 
 Shapes: X1: (N, D), X2: (N, E), W: (K, D, E), b: (K,), Y: (N, K), the batch first; dY = dL/dY
@@ -38,7 +38,9 @@ def backward(dY, cache):
     Returns dX1, dX2, dW, db: the derived VJPs, each of its input's shape.
     """
     X1, X2, W, b = cache
-    sum_dY = dY.sum(axis=0, keepdims=True)
+    N = dY.shape[0]
+    ones = jnp.ones((1, N), dtype=dY.dtype)
+    sum_dY = ones @ dY
     dX1 = jnp.einsum('nj,nm,jdm->nd', dY, X2, W, optimize=True)
     dX2 = jnp.einsum('nj,nm,jme->ne', dY, X1, W, optimize=True)
     dW = jnp.einsum('ji,jd,je->ide', dY, X1, X2, optimize=True)

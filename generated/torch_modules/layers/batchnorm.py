@@ -11,10 +11,10 @@ Derived by symnet, entry by entry (G = dL/dY; sums over an index run over its wh
     statistic  sigma[d] = sqrt(eps + var[d])   ((D,), computed once in forward, cached)
     statistic  x_hat[n, d] = (X[n, d] - mu[d])/sigma[d]   ((N, D), computed once in forward,
             cached)
-    VJP        dX[n, d] = (G[n, d] - x_hat[n, d]*Sum(G[j, d]*x_hat[j, d], (j, 0, N - 1))/N -
-            Sum(G[j, d], (j, 0, N - 1))/N)*gamma[d]/sigma[d]   ((N, D), the shape of X)
-    VJP        dgamma[d] = Sum(G[j, d]*x_hat[j, d], (j, 0, N - 1))   ((D,), the shape of gamma)
-    VJP        dbeta[d] = Sum(G[j, d], (j, 0, N - 1))   ((D,), the shape of beta)
+    VJP        dX = gamma*(G*N - x_hat*colsum(G .* x_hat) - colsum(G))/(N*sigma)   ((N, D), the
+            shape of X; colsum: the sum over n)
+    VJP        dgamma = colsum(G .* x_hat)   ((D,), the shape of gamma)
+    VJP        dbeta = colsum(G)   ((D,), the shape of beta)
     upstream   G[n, d] = dL/dY[n, d]   ((N, D))
     param      eps = 1.0e-5   (default)
 
@@ -37,11 +37,16 @@ def forward(X, gamma, beta, eps=1e-05):
     Returns (Y, cache); the cache (gamma, beta, sigma, x_hat, mu, var) is what backward needs,
     then the batch's mu, var (for running averages).
     """
-    mu = X.mean(dim=0, keepdim=True)
-    var = ((X - mu)**2).mean(dim=0, keepdim=True)
+    N = X.shape[0]
+    ones = torch.ones((1, N), dtype=X.dtype, device=X.device)
+    mu = (ones @ X)/N
+    X_minus_mu = X - mu
+    var = torch.einsum('nd,nd->d', X_minus_mu, X_minus_mu)[None, :]/N
     sigma = torch.sqrt(var + eps)
-    x_hat = (X - mu)/sigma
-    Y = beta + gamma*x_hat
+    x_hat = X_minus_mu
+    x_hat *= 1/sigma
+    Y = x_hat*gamma
+    Y += beta
     cache = (gamma, beta, sigma, x_hat, mu, var)
     return Y, cache
 
@@ -52,9 +57,13 @@ def backward(dY, cache):
     """
     gamma, beta, sigma, x_hat = cache[:4]
     N = dY.shape[0]
-    sum_dY = dY.sum(dim=0, keepdim=True)
-    sum_dY_x_hat = (dY*x_hat).sum(dim=0, keepdim=True)
-    dX = gamma*(dY - sum_dY/N - sum_dY_x_hat*x_hat/N)/sigma
+    ones = torch.ones((1, N), dtype=dY.dtype, device=dY.device)
+    sum_dY = ones @ dY
+    sum_dY_x_hat = torch.einsum('nd,nd->d', dY, x_hat)[None, :]
+    dX = x_hat*(-sum_dY_x_hat/N)
+    dX += dY
+    dX -= sum_dY/N
+    dX *= gamma/sigma
     dgamma = sum_dY_x_hat.reshape(gamma.shape)
     dbeta = sum_dY.reshape(beta.shape)
     return dX, dgamma, dbeta
@@ -65,8 +74,10 @@ def inference(X, gamma, beta, mu, var, eps=1e-05):
     (shaped as in forward's cache) in place of the batch's own.
     """
     sigma = torch.sqrt(var + eps)
-    x_hat = (X - mu)/sigma
-    Y = beta + gamma*x_hat
+    x_hat = X - mu
+    x_hat *= 1/sigma
+    Y = x_hat*gamma
+    Y += beta
     return Y
 
 

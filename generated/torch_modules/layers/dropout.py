@@ -5,8 +5,8 @@
 
 Derived by symnet, entry by entry (G = dL/dY; sums over an index run over its whole range):
     forward   Y[n, d] = M[n, d]*X[n, d]/(1 - p)   (Y: (N, D))
-    VJP       dX[n, d] = G[n, d]*M[n, d]/(1 - p)   ((N, D), the shape of X)
-    VJP       dM[n, d] = G[n, d]*X[n, d]/(1 - p)   ((N, D), the shape of M)
+    VJP       dX = G .* M/(1 - p)   ((N, D), the shape of X)
+    VJP       dM = G .* X/(1 - p)   ((N, D), the shape of M)
     upstream  G[n, d] = dL/dY[n, d]   ((N, D))
     param     p = 1/2   (default)
 
@@ -23,7 +23,8 @@ def forward(X, M, p=0.5):
     """Y = dropout(X, M), the batch first.
     Returns (Y, cache); the cache (X, M, p) is what backward needs.
     """
-    Y = M*X/(1 - p)
+    Y = M*X
+    Y *= 1/(1 - p)
     cache = (X, M, p)
     return Y, cache
 
@@ -33,8 +34,10 @@ def backward(dY, cache):
     Returns dX, dM: the derived VJPs, each of its input's shape.
     """
     X, M, p = cache
-    dX = M*dY/(1 - p)
-    dM = X*dY/(1 - p)
+    dX = dY*M
+    dX *= 1/(1 - p)
+    dM = dY*X
+    dM *= 1/(1 - p)
     return dX, dM
 
 

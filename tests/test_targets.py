@@ -333,7 +333,8 @@ def test_batchnorm_offers_its_batch_statistics_and_inference_as_numpy_does(reque
 
 
 #: a rank-3 input whose axes run in another order than the layout's: the lowering permutes
-#: it (numpy's transpose(1, 2, 0), torch's permute), and reshapes its VJP back
+#: it (numpy's transpose(1, 2, 0), torch's permute), and reshapes its VJP back; and a sum
+#: whose VJPs are all the upstream itself, each a copy of it (numpy's copy, torch's clone)
 CROSSED = """
 from symnet.index import IndexLayer, indices, size, tensors
 
@@ -342,13 +343,16 @@ n, d, e = indices("n d e")
 X, Y, A = tensors("X Y A")
 crossed3 = IndexLayer("crossed3", Y[n, d, e], X[n, d, e] * A[e, n, d],
                       inputs=(X[n, d, e], A[e, n, d]), ranges={n: N, d: D, e: E})
+B, C = tensors("B C")
+copied = IndexLayer("copied", Y[n, d], B[n, d] + C[n, d], inputs=(B[n, d], C[n, d]),
+                    ranges={n: N, d: D})
 """
 
 
 @pytest.fixture(scope="module")
 def own_tensor_layers(tmp_path_factory):
-    """(output folder, declarations): the README's layernorm (examples/my_tensor_layer.py)
-    and crossed3, generated for numpy, torch and jax."""
+    """(output folder, declarations): the README's layernorm (examples/my_tensor_layer.py),
+    crossed3 and copied, generated for numpy, torch and jax."""
     from symnet.loader import resolve_all
 
     out = tmp_path_factory.mktemp("own_tensor_layers")

@@ -88,6 +88,9 @@ class NumpyPrinter(NumPyPrinter):
     ``dtype_of`` names the array whose dtype masks take.
     """
 
+    #: the method that copies an array (torch: clone)
+    copy_method = "copy"
+
     #: what the printer spells for (its subclasses: symnet.codegen.printer_torch, _jax)
     target = "numpy"
 

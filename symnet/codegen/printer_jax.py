@@ -67,3 +67,12 @@ class JaxPrinter(NumpyPrinter):
     def _print_OnesRow(self, expr):
         size, like = expr.args
         return f"jnp.ones((1, {self._print(size)}), dtype={self._print(like)}.dtype)"
+
+    def _print_KeepDims(self, expr):
+        body, axis, ndim = expr.args
+        slots = ", ".join("None" if n == axis else ":" for n in range(int(ndim)))
+        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}[{slots}]"
+
+    def _print_OnesRow(self, expr):
+        size, like = expr.args
+        return f"jnp.ones((1, {self._print(size)}), dtype={self._print(like)}.dtype)"

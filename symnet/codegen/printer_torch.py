@@ -44,6 +44,7 @@ class TorchPrinter(NumpyPrinter):
     """The numpy printer, spelled for torch; see the module docstring."""
 
     target = "torch"
+    copy_method = "clone"
 
     @staticmethod
     def array_like(name: str, like: str) -> str:
@@ -164,6 +165,16 @@ class TorchPrinter(NumpyPrinter):
     def _print_Einsum(self, expr):
         spec, *operands = expr.args   # torch contracts in the best order itself (opt_einsum)
         return f"torch.einsum('{spec.name}', {', '.join(self._print(o) for o in operands)})"
+
+    def _print_KeepDims(self, expr):
+        body, axis, ndim = expr.args
+        slots = ", ".join("None" if n == axis else ":" for n in range(int(ndim)))
+        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}[{slots}]"
+
+    def _print_OnesRow(self, expr):
+        size, like = expr.args
+        shown = self._print(like)
+        return f"torch.ones((1, {self._print(size)}), dtype={shown}.dtype, device={shown}.device)"
 
     def _print_KeepDims(self, expr):
         body, axis, ndim = expr.args

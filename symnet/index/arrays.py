@@ -111,6 +111,12 @@ class IndexPrinter(NumpyPrinter):
         return f"np.ones((1, {self._print(size)}), dtype={self._print(like)}.dtype)"
 
 
+def copy_method() -> str:
+    """The method that copies an array in the target being generated (numpy's ``copy``)."""
+    chosen = TARGET_PRINTER.get()
+    return IndexPrinter.copy_method if chosen is None else chosen[0].copy_method
+
+
 def code_text(expr: sp.Expr) -> str:
     """The source of an array expression, in the target being generated (numpy unless
     symnet.codegen.targets set TARGET_PRINTER: its printer spells these nodes too)."""

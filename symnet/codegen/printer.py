@@ -95,6 +95,10 @@ class NumpyPrinter(NumPyPrinter):
         # sympy's own error is two lines (a hint about its 'strict' option): one line here
         raise no_spelling(self.target, type(expr).__name__)
 
+    # sympy binds these to its own _print_not_supported (two lines): ours, by name
+    _print_lowergamma = _print_uppergamma = _print_not_supported
+    _print_fresnelc = _print_fresnels = _print_not_supported
+
     _default_settings = {**NumPyPrinter._default_settings, "names": {}, "dtype_of": "x",
                          "scalars": frozenset()}
 
@@ -105,6 +109,10 @@ class NumpyPrinter(NumPyPrinter):
 
     def _module_format(self, fqn, register=True):
         module, _, rest = fqn.partition(".")
+        if rest and module != "numpy":
+            # sympy's fallback for what numpy lacks (math.erf, math.gamma): a module the
+            # generated code never imports, whose functions take no arrays anyway
+            raise no_spelling(self.target, f"{rest} (sympy's {fqn}, which takes no arrays)")
         return f"{MODULE_ALIASES.get(module, module)}.{rest}" if rest else fqn
 
     def _print_Symbol(self, expr):

@@ -4,8 +4,9 @@
 keepdims=True)``, ``.astype``, ``.T``), so the numpy printer's text serves once its module
 is ``jnp`` (sympy's JaxPrinter makes the same substitution). What lowering emits for
 activations, losses and layers is pure (no ``out=``, no in-place update): jit and vmap
-trace it as it stands. A function numpy's printer takes from elsewhere (``math.erf``) has
-no jax spelling here and is refused, naming it.
+trace it as it stands. A function numpy's printer takes from Python's math module
+(``math.erf``: numpy has none) is jax.scipy.special's where JAX_BEYOND_NUMPY has it (``import
+jax`` loads jax.scipy); any other has no jax spelling here and is refused, naming it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from symnet.codegen.printer import NumpyPrinter, no_spelling
 
 #: `np.` where it is the module (np is a reserved name: never a variable of the code)
 _NUMPY_MODULE = re.compile(r"(?<![\w.])np\.")
+#: what numpy lacks and sympy's numpy printer takes from Python's math module -> jax's
+JAX_BEYOND_NUMPY = {"math.erf": "jax.scipy.special.erf", "math.erfc": "jax.scipy.special.erfc",
+                    "math.lgamma": "jax.scipy.special.gammaln"}
 
 
 class JaxPrinter(NumpyPrinter):
@@ -29,6 +33,8 @@ class JaxPrinter(NumpyPrinter):
 
     def _module_format(self, fqn, register=True):
         module, _, name = fqn.partition(".")
+        if fqn in JAX_BEYOND_NUMPY:
+            return JAX_BEYOND_NUMPY[fqn]
         if module != "numpy" or not name.isidentifier():
             raise no_spelling("jax", f"{name} ({fqn} in numpy)")
         return f"jnp.{name}"

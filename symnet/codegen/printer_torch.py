@@ -4,8 +4,9 @@ The lowering is the numpy modules' own (`lower.py`); only the spelling differs, 
 where torch's API does (sympy's `sympy.printing.pytorch.TorchPrinter` shows the same
 differences):
 
-* a function numpy's printer calls (``numpy.exp``) is looked up in TORCH_FUNCTIONS; one
-  with no torch spelling there is refused with a CodegenError naming it, never guessed;
+* a function numpy's printer calls (``numpy.exp``) is looked up in TORCH_FUNCTIONS, one it
+  takes from Python's math module (``math.erf``, which numpy lacks) in TORCH_BEYOND_NUMPY;
+  one with no torch spelling there is refused with a CodegenError naming it, never guessed;
 * reductions take ``dim=``/``keepdim=``, a row max is ``amax``, a mask is ``.to(dtype)``;
 * ``torch.maximum`` and ``torch.sqrt`` take tensors only: against a Python number (a
   constant or a declared parameter, setting ``scalars``) a bound is ``torch.clamp``, a
@@ -38,6 +39,10 @@ TORCH_FUNCTIONS = {
     # constants: Python floats
     "pi": "torch.pi", "e": "torch.e", "inf": "torch.inf", "nan": "torch.nan",
 }
+#: what numpy lacks and sympy's numpy printer takes from Python's math module (which takes
+#: no arrays; the numpy printer refuses it) -> torch's elementwise function
+TORCH_BEYOND_NUMPY = {"math.erf": "torch.erf", "math.erfc": "torch.erfc",
+                      "math.lgamma": "torch.lgamma"}
 
 
 class TorchPrinter(NumpyPrinter):
@@ -53,6 +58,8 @@ class TorchPrinter(NumpyPrinter):
         module, _, name = fqn.partition(".")
         if module == "numpy" and name in TORCH_FUNCTIONS:
             return TORCH_FUNCTIONS[name]
+        if fqn in TORCH_BEYOND_NUMPY:
+            return TORCH_BEYOND_NUMPY[fqn]
         raise no_spelling("torch", f"{name} ({fqn} in numpy)")
 
     def _is_scalar(self, expr) -> bool:

@@ -11,6 +11,7 @@ refuses it naming the function and the target.
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 
@@ -18,11 +19,12 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from symnet.catalog import REGISTRY
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.printer import NumpyPrinter
 from symnet.codegen.printer_jax import JaxPrinter
 from symnet.codegen.printer_torch import TorchPrinter
-from tests.helpers import load, symnet
+from tests.helpers import GENERATED, load, symnet
 
 GELU = ("import sympy as sp\nfrom symnet import Activation\nfrom symnet.symbols import x\n"
         "gelu = Activation('gelu', x*(1 + sp.erf(x/sp.sqrt(2)))/2, inputs=x,\n"
@@ -133,3 +135,111 @@ def test_gelu_for_numpy_is_refused_in_one_line_and_nothing_written(tmp_path):
     for word in ("'gelu'", "erf", "numpy"):
         assert word in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+# --- what a torch Function saves: what the numpy cache saves, a mask where a kink suffices --
+
+ACTIVATIONS = [n for n, d in REGISTRY.items() if d.kind == "activation"]
+#: activations whose backward reads the inputs only through a kink, and the same formula
+#: written directly in torch (autograd of torch.where saves the 1-byte condition)
+KINKED = {"relu": lambda torch, x: torch.where(x > 0, x, 0 * x),
+          "leaky_relu": lambda torch, x: torch.where(x > 0, x, 0.1 * x),
+          "maxout": lambda torch, a, b: torch.maximum(a, b)}
+
+
+def _inputs(decl, dtype=np.float32):
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal((64, 32)).astype(dtype) for _ in decl.inputs]
+
+
+def _numpy_cache(decl, arrays) -> list:
+    module = load(GENERATED / "activations" / f"{decl.name}.py")
+    _, cache = module.forward(*arrays)
+    return sorted((a.shape, a.dtype.name) for a in cache if isinstance(a, np.ndarray))
+
+
+def _torch_saved(torch, function, tensors) -> list:
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        function(*tensors)
+    return saved
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_the_torch_function_saves_the_numpy_caches_arrays_dtype_and_all(name):
+    torch = pytest.importorskip("torch")
+    decl = REGISTRY[name]
+    arrays = _inputs(decl)
+    function = load(GENERATED / "torch_modules" / "activations" / f"{name}.py").__dict__[name]
+    tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
+    saved = _torch_saved(torch, function, tensors)
+    assert sorted((tuple(t.shape), str(t.dtype).removeprefix("torch.")) for t in saved) \
+        == _numpy_cache(decl, arrays)
+
+
+@pytest.mark.parametrize("name", list(KINKED))
+def test_a_kinks_backward_saves_a_mask_no_more_than_the_direct_formula(name):
+    torch = pytest.importorskip("torch")
+    decl = REGISTRY[name]
+    arrays = _inputs(decl)
+    assert {dtype for _, dtype in _numpy_cache(decl, arrays)} == {"bool"}
+    function = load(GENERATED / "torch_modules" / "activations" / f"{name}.py").__dict__[name]
+    tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
+
+    def nbytes(saved):
+        return sum(t.numel() * t.element_size() for t in
+                   {t.data_ptr(): t for t in saved}.values())
+
+    ours = nbytes(_torch_saved(torch, function, tensors))
+    direct = nbytes(_torch_saved(torch, lambda *t: KINKED[name](torch, *t), tensors))
+    assert ours <= direct
+
+
+# --- fewer passes in torch: the fused sigmoid, one factor of Python numbers -----------------
+
+TORCH_MODULES = sorted((GENERATED / "torch_modules").glob("*/*.py"))
+
+
+def test_torch_and_jax_compute_the_logistic_with_their_own_fused_function():
+    """Where a module computes the logistic function (sigmoid, silu, softplus' derivative,
+    bce_logits' gradient), torch's is torch.sigmoid and jax's jax.nn.sigmoid, one pass,
+    not numpy's expansion from exp(-|z|) (five passes in torch)."""
+    for name in ("sigmoid", "silu", "softplus"):
+        for folder, spelled in (("torch_modules", "torch.sigmoid("),
+                                ("jax_modules", "jax.nn.sigmoid(")):
+            text = (GENERATED / folder / "activations" / f"{name}.py").read_text()
+            assert spelled in text and "exp(-" not in text.split('"""\n', 2)[-1], name
+
+
+def _numbers(node, scalars) -> bool:
+    """Whether an expression of the generated code is a Python number at run time."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.Name):
+        return node.id in scalars
+    if isinstance(node, ast.UnaryOp):
+        return _numbers(node.operand, scalars)
+    if isinstance(node, ast.BinOp):
+        return _numbers(node.left, scalars) and _numbers(node.right, scalars)
+    return False
+
+
+def _factors(node) -> list:
+    """The operands torch multiplies or divides one after the other: a*b/c is (a*b)/c."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)):
+        return _factors(node.left) + [node.right]
+    return [node]
+
+
+@pytest.mark.parametrize("path", TORCH_MODULES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_a_torch_product_multiplies_a_tensor_by_its_numbers_once(path):
+    """2*d/N is two passes over d in torch, d*(2/N) one."""
+    tree = ast.parse(path.read_text())
+    for function in (n for n in tree.body if isinstance(n, ast.FunctionDef)):
+        scalars = {"N"} | {a.arg for a in function.args.args[len(function.args.args)
+                                                             - len(function.args.defaults):]}
+        for node in ast.walk(function):
+            factors = _factors(node) if isinstance(node, ast.BinOp) else []
+            numbers = [f for f in factors if _numbers(f, scalars)]
+            if len(factors) > len(numbers):
+                assert len(numbers) <= 1, f"{function.name}: {ast.unparse(node)}"

@@ -90,6 +90,9 @@ class NumpyPrinter(NumPyPrinter):
 
     #: what the printer spells for (its subclasses: symnet.codegen.printer_torch, _jax)
     target = "numpy"
+    #: the stable forms the target computes with one fused function of its own (torch.sigmoid),
+    #: which lowering leaves whole for it rather than expanding (numpy has none)
+    native_forms: frozenset = frozenset()
 
     def _print_not_supported(self, expr):
         # sympy's own error is two lines (a hint about its 'strict' option): one line here
@@ -266,6 +269,10 @@ class NumpyPrinter(NumPyPrinter):
     def _print_OnesLike(self, expr):
         return f"np.ones_like({self._print(expr.args[0])})"
 
+    def _print_SavedMask(self, expr):
+        mask, like = (self._print(a) for a in expr.args)
+        return f"{mask}.astype({like}.dtype)"
+
     def _print_ClassCount(self, expr):
         return f"{self._print(expr.args[0])}.shape[1]"
 
@@ -323,6 +330,13 @@ def statement_code(expr: sp.Expr, names: dict | None = None, dtype_of: str = "x"
     printer_class, settings = chosen
     return printer_class({"names": dict(names or {}), "dtype_of": dtype_of,
                           "fully_qualified_modules": True, **settings}).doprint(expr)
+
+
+def native_form(form: type) -> bool:
+    """Whether the target being generated computes a stable form (Logistic) with a fused
+    function of its own: lowering then keeps the form whole for its printer."""
+    chosen = TARGET_PRINTER.get()
+    return chosen is not None and form.__name__ in chosen[0].native_forms
 
 
 def array_code(name: str, like: str) -> str:

@@ -26,6 +26,7 @@ class JaxPrinter(NumpyPrinter):
     """The numpy printer, spelled for jax.numpy; see the module docstring."""
 
     target = "jax"
+    native_forms = frozenset({"Logistic"})
 
     @staticmethod
     def array_like(name: str, like: str) -> str:
@@ -38,6 +39,10 @@ class JaxPrinter(NumpyPrinter):
         if module != "numpy" or not name.isidentifier():
             raise no_spelling("jax", f"{name} ({fqn} in numpy)")
         return f"jnp.{name}"
+
+    def _print_Logistic(self, expr):
+        # jax's own (lax.logistic): one op that XLA fuses, finite for any input
+        return f"jax.nn.sigmoid({self._print(expr.args[0])})"
 
     def doprint(self, expr, assign_to=None):
         return _NUMPY_MODULE.sub("jnp.", super().doprint(expr, assign_to))

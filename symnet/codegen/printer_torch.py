@@ -25,6 +25,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
+from symnet.codegen.forms import SavedMask
 from symnet.codegen.printer import NumpyPrinter, no_spelling
 
 #: numpy's name (as sympy's NumPy printer calls it) -> torch's
@@ -76,6 +77,12 @@ class TorchPrinter(NumpyPrinter):
         tensor in torch (no fusion), ``d*(2/N)`` one."""
         numbers = [f for f in expr.args if self._is_scalar(f)]
         tensors = [f for f in expr.args if not self._is_scalar(f)]
+        masks = [f for f in tensors if isinstance(f, SavedMask)]
+        if masks and len(tensors) > len(masks):
+            # a float tensor times a bool one is the float's dtype: no cast, one pass
+            others = sp.Mul(*[f for f in expr.args if f not in masks])
+            shown = "*".join(self._print(m.args[0]) for m in masks)
+            return f"{self.parenthesize(others, PRECEDENCE['Mul'])}*{shown}"
         if len(numbers) < 2 or not tensors:
             return super()._print_Mul(expr)
         scale = sp.Mul(*numbers)

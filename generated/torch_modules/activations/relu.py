@@ -38,7 +38,7 @@ def backward(dout, cache):
     Returns dx: dout times the derivative, from the cache.
     """
     (x_positive,) = cache
-    dx = dout*x_positive.to(dout.dtype)
+    dx = dout*x_positive
     return dx
 
 

@@ -8,7 +8,10 @@ overflowing forms by stable ones; what remains here is spelling:
   ``Heaviside(u, 1)``); never ``np.heaviside`` with its 1/2 at the kink;
 * ``Piecewise`` is nested ``np.where``, ``Max``/``Min`` are ``np.maximum``/``np.minimum``;
 * the array operations of `symnet.codegen.forms` are the arrays' own reductions with
-  explicit axes (``a.sum(axis=1, keepdims=True)``);
+  explicit axes (``a.sum(axis=1, keepdims=True)``); a boolean mask a forward saved is read
+  as 0/1 in dout's dtype (``x_positive.astype(dout.dtype)``);
+* a function sympy's printer would take from Python's math module (``math.erf``: numpy has
+  none, and math's take no arrays) is refused, naming it: never printed unimported;
 * the stable forms lowering chose (``Logistic``, ``Softplus``, ``Expm1``, ``LogOrZero``)
   print as the numpy spelling of their row of the table of stable primitives
   (`symnet.primitives.TABLE`): the numpy functions that compute them without overflow,

@@ -23,7 +23,7 @@ def forward(x):
     Returns (out, cache); the cache (x,) is what backward needs.
     """
     # log(1 + exp(u)) as logaddexp(0, u): finite for any u
-    out = jnp.logaddexp(0, x)
+    out = jnp.maximum(x, 0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
     cache = (x,)
     return out, cache
 

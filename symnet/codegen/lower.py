@@ -209,8 +209,24 @@ def saved_masks(grads: dict, decl, taken: set) -> dict:
     stand_in = {step: sp.Dummy() for step in steps}
     if any(g.xreplace(stand_in).free_symbols & arrays for g in grads.values()):
         return {}
-    names = fresh_identifiers([readable_name(step, False) for step in steps], taken)
+    names = fresh_identifiers([_mask_name(step) for step in steps], taken)
     return {step: sp.Symbol(name) for step, name in zip(steps, names, strict=True)}
+
+
+def _mask_name(step: sp.Heaviside) -> str:
+    """The name of a step's saved mask: x_positive, a_ge_b, or for a step of x + c (or
+    c - x) the comparison of x with its threshold (x_gt_minus1, x_lt_1)."""
+    named = readable_name(step, False)
+    u, at_zero = step.args
+    if named not in ("positive", "nonnegative") or len(u.free_symbols) != 1:
+        return named
+    v = next(iter(u.free_symbols))
+    slope, offset = u.diff(v), u.subs(v, 0)
+    if slope not in (1, -1) or not offset.is_Integer or u != slope * v + offset:
+        return named
+    relation = {(1, 1): sp.Ge, (1, 0): sp.Gt, (-1, 1): sp.Le, (-1, 0): sp.Lt}[
+        (int(slope), int(at_zero))]
+    return readable_name(relation(v, -offset * slope, evaluate=False), False)
 
 
 def lower_activation(derivation: ActivationDerivation) -> Module:

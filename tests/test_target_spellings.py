@@ -63,6 +63,33 @@ def test_every_function_prints_in_the_targets_own_modules_or_is_refused(printer,
         return
     called = set(re.findall(r"(?<![\w.])([A-Za-z_]\w*)\.[A-Za-z_]", text))
     assert called <= MODULES[printer], text
+    for dotted in re.findall(r"(?<![\w.])((?:np|torch|jnp|jax)(?:\.[A-Za-z_]\w*)+)", text):
+        assert _resolves(dotted), f"{dotted} does not exist ({text})"
+
+
+#: how the generated modules import each module name their code calls
+IMPORTED_AS = {"np": "numpy", "torch": "torch", "jnp": "jax.numpy", "jax": "jax"}
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether a dotted name of generated code names something that exists (attributes
+    of arrays, as in x.astype, are not looked up: only module-level names are)."""
+    module, *attributes = dotted.split(".")
+    found = pytest.importorskip(IMPORTED_AS[module])
+    for attribute in attributes:
+        if not hasattr(found, attribute):
+            return False
+        found = getattr(found, attribute)
+    return True
+
+
+def test_every_spelling_in_the_tables_exists():
+    from symnet.codegen.printer_jax import JAX_BEYOND_NUMPY
+    from symnet.codegen.printer_torch import TORCH_BEYOND_NUMPY, TORCH_FUNCTIONS
+
+    for spelled in (*TORCH_FUNCTIONS.values(), *TORCH_BEYOND_NUMPY.values(),
+                    *JAX_BEYOND_NUMPY.values()):
+        assert _resolves(spelled), spelled
 
 
 @pytest.mark.parametrize("name, spelled", [("numpy", None), ("torch", "torch.erf"),

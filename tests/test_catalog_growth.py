@@ -178,11 +178,14 @@ def test_nested_max_and_min_derive_with_explicit_steps_and_generate_masks():
                           kinks=[Kink({x: 1}, {x: 0}), Kink({x: -1}, {x: 0})],
                           hand=[Gradient(sp.Piecewise((0, x < -1), (1, x < 1), (0, True)))])
     assert {v.status for v in check(hardtanh)} <= {PROVED, PROBED}
-    # the derivative is the product of the two steps ([x + 1 > 0] [1 - x > 0]), and the
-    # backward multiplies dout by both masks (0 at each kink, as the kinks declare)
+    # the derivative is the product of the two steps ([x + 1 > 0] [1 - x > 0]); the forward
+    # saves both as boolean masks and the backward multiplies dout by them (0 at each kink,
+    # as the kinks declare)
     assert derive(hardtanh).derivatives[x] == sp.Heaviside(x + 1, 0) * sp.Heaviside(1 - x, 0)
     module = lower(derive(hardtanh))
-    assert "dx = dout*(1 - x > 0).astype(x.dtype)*(x + 1 > 0).astype(x.dtype)" in \
+    assert {"x_lt_1 = 1 - x > 0", "x_gt_minus1 = x + 1 > 0"} <= \
+        set(module.functions["forward"].body)
+    assert "dx = dout*x_gt_minus1.astype(dout.dtype)*x_lt_1.astype(dout.dtype)" in \
         module.functions["backward"].body
     if_then_else = indicator(sp.ITE(x > 0, x < 1, x < -1))   # (0 < x < 1) or x < -1
     assert [if_then_else.subs(x, v) for v in (-2, -1, -0.5, 0, 0.5, 1, 2)] == [

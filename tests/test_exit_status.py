@@ -69,6 +69,9 @@ DECLARATION_FILES = {
     "gamma.py": "import sympy as sp\nfrom symnet import Activation\n"
                 "from symnet.symbols import x\n"
                 "gamma = Activation('gamma', sp.gamma(x), inputs=x)\n",
+    "gelu.py": "import sympy as sp\nfrom symnet import Activation\n"
+               "from symnet.symbols import x\n"
+               "gelu = Activation('gelu', x*(1 + sp.erf(x/sp.sqrt(2)))/2, inputs=x)\n",
 }
 
 
@@ -238,7 +241,9 @@ ROWS = [
     ("generate no jax spelling", ["generate", "gamma.py", "--target", "jax", "-o", "out"],
      ["'gamma'", "gamma", "jax"], False),
     ("generate no numpy spelling", ["generate", "gamma.py", "-o", "out"],
-     ["'gamma'", "polygamma", "numpy"], False),
+     ["'gamma'", "math.gamma", "numpy"], False),
+    ("generate erf for numpy", ["generate", "gelu.py", "-o", "out"], ["'gelu'", "erf",
+                                                                        "numpy"], False),
     ("graph drawn under a file", ["graph", "x*y", "-o", "a_file/g.py"], ["-o", "a_file"],
      True),
     ("graph to unknown format", ["graph", "x*y", "-o", "g.txt"], ["g.txt"], True),

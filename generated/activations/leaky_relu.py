@@ -29,10 +29,11 @@ import numpy as np
 
 def forward(x, slope=0.1):
     """out = leaky_relu(x), elementwise.
-    Returns (out, cache); the cache (x, slope) is what backward needs.
+    Returns (out, cache); the cache (x_positive, slope) is what backward needs.
     """
     out = np.where(x > 0, x, slope*x)
-    cache = (x, slope)
+    x_positive = x > 0
+    cache = (x_positive, slope)
     return out, cache
 
 
@@ -40,6 +41,6 @@ def backward(dout, cache):
     """The gradient of the loss with respect to each input, given dout = dloss/dout.
     Returns dx: dout times the derivative, from the cache.
     """
-    x, slope = cache
-    dx = dout*(slope + (1 - slope)*(x > 0).astype(x.dtype))
+    x_positive, slope = cache
+    dx = dout*(slope + (1 - slope)*x_positive.astype(dout.dtype))
     return dx

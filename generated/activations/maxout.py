@@ -32,10 +32,11 @@ import numpy as np
 
 def forward(a, b):
     """out = maxout(a, b), elementwise.
-    Returns (out, cache); the cache (a, b) is what backward needs.
+    Returns (out, cache); the cache (a_ge_b,) is what backward needs.
     """
     out = np.maximum(a, b)
-    cache = (a, b)
+    a_ge_b = a >= b
+    cache = (a_ge_b,)
     return out, cache
 
 
@@ -43,8 +44,8 @@ def backward(dout, cache):
     """The gradient of the loss with respect to each input, given dout = dloss/dout.
     Returns da, db: dout times the derivative, from the cache.
     """
-    a, b = cache
-    a_ge_b = (a >= b).astype(a.dtype)
-    da = a_ge_b*dout
-    db = dout*(1 - a_ge_b)
+    (a_ge_b,) = cache
+    a_ge_b_mask = a_ge_b.astype(dout.dtype)
+    da = a_ge_b_mask*dout
+    db = dout*(1 - a_ge_b_mask)
     return da, db

@@ -24,10 +24,11 @@ import numpy as np
 
 def forward(x):
     """out = relu(x), elementwise.
-    Returns (out, cache); the cache (x,) is what backward needs.
+    Returns (out, cache); the cache (x_positive,) is what backward needs.
     """
     out = np.maximum(0, x)
-    cache = (x,)
+    x_positive = x > 0
+    cache = (x_positive,)
     return out, cache
 
 
@@ -35,6 +36,6 @@ def backward(dout, cache):
     """The gradient of the loss with respect to each input, given dout = dloss/dout.
     Returns dx: dout times the derivative, from the cache.
     """
-    (x,) = cache
-    dx = dout*(x > 0).astype(x.dtype)
+    (x_positive,) = cache
+    dx = dout*x_positive.astype(dout.dtype)
     return dx

@@ -67,6 +67,13 @@ class OnesLike(_ArrayOp):
     nargs = 1
 
 
+class SavedMask(_ArrayOp):
+    """A boolean array saved by a forward (``x_positive = x > 0``, 1 byte an entry where x
+    takes 4 or 8), read as 0/1 in the dtype of `like`."""
+
+    nargs = 2
+
+
 class ClassCount(_ArrayOp):
     """The number of classes C of an (N, C) array."""
 

@@ -31,6 +31,7 @@ from symnet.codegen.array_ops import (
     OnesLike,
     RowMax,
     RowSum,
+    SavedMask,
     Softplus,
     TotalSum,
 )
@@ -38,7 +39,7 @@ from symnet.codegen.batch import Lowering, batched
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.finite import check_finite
 from symnet.codegen.layout import WIDTH, paragraph, statement
-from symnet.codegen.printer import array_code, statement_code
+from symnet.codegen.printer import array_code, native_form, statement_code, step_relation
 from symnet.codegen.stable import (
     UNSAFE_FUNCTIONS,
     as_branches,
@@ -51,6 +52,7 @@ from symnet.codegen.stable import (
 from symnet.codegen.statements import (
     common_subexpressions,
     fresh_identifiers,
+    readable_name,
     schedule,
     shared_exponentials,
 )
@@ -143,7 +145,7 @@ WHY = (
     (lambda v: isinstance(v, RowMax), TABLE["logsumexp"].why),
     (lambda v: any(bounded_exp(e) for e in v.atoms(sp.exp)), TABLE["sigmoid_of_bounded_exp"].why),
     (lambda v: v.has(Softplus), Softplus.row.why),
-    (lambda v: v.has(Logistic), Logistic.row.why),
+    (lambda v: v.has(Logistic) and not native_form(Logistic), Logistic.row.why),
     (lambda v: v.has(LogOrZero), LogOrZero.row.why),
     (lambda v: v.has(sp.Piecewise) and _clamped(v),
      "each branch on its input clamped to its side of the kink: the discarded one cannot "
@@ -155,6 +157,13 @@ def why_lines(value: sp.Expr) -> list[str]:
     """The comments saying why the code of `value` is written as it is (WHY)."""
     return [line for applies, why in WHY if applies(value)
             for line in paragraph(why, indent="# ", width=WIDTH - 4, hanging="")]
+
+
+def as_computed(expr: sp.Expr) -> sp.Expr:
+    """expr in the stable forms the code computes: the logistic function from exp(-|z|)
+    (expand_logistic), unless the target has a fused one (torch.sigmoid: one pass, where the
+    expansion takes five), and 0 log 0 = 0."""
+    return zero_log_zero(expr if native_form(Logistic) else expand_logistic(expr))
 
 
 def _lines(statements, names: dict, dtype_of: str) -> tuple:
@@ -171,7 +180,7 @@ def _code(outputs: list, names: dict, dtype_of: str, definitions=None, scale=1) 
     definitions = definitions or {}
     taken = set(RESERVED) | set(names.values()) | {t for t, _ in outputs}
     taken |= {s.name for s in definitions}
-    exprs = [zero_log_zero(expand_logistic(e)) for _, e in outputs]
+    exprs = [as_computed(e) for _, e in outputs]
     temporaries, reduced = common_subexpressions(exprs, taken)
     definitions = {**definitions, **temporaries}
     computed = [(t, e * scale) for (t, _), e in zip(outputs, reduced, strict=True)]
@@ -181,9 +190,43 @@ def _code(outputs: list, names: dict, dtype_of: str, definitions=None, scale=1) 
 # --- activations -------------------------------------------------------------------------
 
 
-def _cache(backward_lines_symbols: set, decl) -> list:
-    order = [*decl.inputs, OUT, *decl.params]
+def _cache(backward_lines_symbols: set, decl, masks=()) -> list:
+    order = [*masks, *decl.inputs, OUT, *decl.params]
     return [s for s in order if s in backward_lines_symbols]
+
+
+def saved_masks(grads: dict, decl, taken: set) -> dict:
+    """{step: the name of its boolean mask} where the backward reads the inputs and the
+    output only through steps ([x > 0] of relu, leaky_relu, maxout's [x >= y]): the forward
+    then saves those masks, 1 byte an entry, instead of the float inputs (as torch's own
+    autograd of torch.where saves its condition); else {}."""
+    steps = sorted(set().union(*(g.atoms(sp.Heaviside) for g in grads.values())),
+                   key=sp.default_sort_key)
+    arrays = {*decl.inputs, OUT}
+    if not steps or any(step.args[0].free_symbols - arrays - set(decl.params)
+                        for step in steps):
+        return {}
+    stand_in = {step: sp.Dummy() for step in steps}
+    if any(g.xreplace(stand_in).free_symbols & arrays for g in grads.values()):
+        return {}
+    names = fresh_identifiers([_mask_name(step) for step in steps], taken)
+    return {step: sp.Symbol(name) for step, name in zip(steps, names, strict=True)}
+
+
+def _mask_name(step: sp.Heaviside) -> str:
+    """The name of a step's saved mask: x_positive, a_ge_b, or for a step of x + c (or
+    c - x) the comparison of x with its threshold (x_gt_minus1, x_lt_1)."""
+    named = readable_name(step, False)
+    u, at_zero = step.args
+    if named not in ("positive", "nonnegative") or len(u.free_symbols) != 1:
+        return named
+    v = next(iter(u.free_symbols))
+    slope, offset = u.diff(v), u.subs(v, 0)
+    if slope not in (1, -1) or not offset.is_Integer or u != slope * v + offset:
+        return named
+    relation = {(1, 1): sp.Ge, (1, 0): sp.Gt, (-1, 1): sp.Le, (-1, 0): sp.Lt}[
+        (int(slope), int(at_zero))]
+    return readable_name(relation(v, -offset * slope, evaluate=False), False)
 
 
 def lower_activation(derivation: ActivationDerivation) -> Module:
@@ -203,15 +246,22 @@ def lower_activation(derivation: ActivationDerivation) -> Module:
         # steps as 0/1 masks times dout, not np.where: on a sign that changes from one
         # entry to the next, np.where(x > 0, dout, 0) took 1.5-6x as long as the product
         grads["d" + names[str(v)]] = as_masks(DOUT * used[v])
+    masks = saved_masks(grads, decl, set(RESERVED) | set(names.values()) | set(grads))
+    saved = {step: SavedMask(mask, DOUT) for step, mask in masks.items()}
+    grads = {name: g.xreplace(saved) for name, g in grads.items()}
     needed = set().union(*(g.free_symbols for g in grads.values()))
-    cache = [names[str(s)] for s in _cache(needed, decl)]
+    names.update({m.name: m.name for m in masks.values()})
+    cache = [names[str(s)] for s in _cache(needed, decl, masks.values())]
     cached = f"({cache[0]},)" if len(cache) == 1 else f"({', '.join(cache)})"
     unpacked = cached if len(cache) == 1 else ", ".join(cache)
     # a constant derivative (2*x) needs nothing from the cache: nothing to unpack
     unpack = (f"{unpacked} = cache",) if cache else ()
-    as_computed = [zero_log_zero(expand_logistic(e)) for e in [lowered, *grads.values()]]
-    check_finite(decl, names, as_computed[0], as_computed[1:])   # as _code computes them
+    computed = [as_computed(e.xreplace({v: k for k, v in saved.items()}))
+                for e in [lowered, *grads.values()]]
+    check_finite(decl, names, computed[0], computed[1:])   # as _code computes them
     backward = _code(list(grads.items()), names, dtype_of)
+    forward += tuple(line for step, mask in masks.items() for line in statement(
+        mask.name, statement_code(step_relation(*step.args), names, dtype_of)))
     functions = {
         "forward": Function(
             "forward", _arguments(decl.inputs, decl.params, names),

@@ -8,7 +8,10 @@ overflowing forms by stable ones; what remains here is spelling:
   ``Heaviside(u, 1)``); never ``np.heaviside`` with its 1/2 at the kink;
 * ``Piecewise`` is nested ``np.where``, ``Max``/``Min`` are ``np.maximum``/``np.minimum``;
 * the array operations of `symnet.codegen.array_ops` are the arrays' own reductions with
-  explicit axes (``a.sum(axis=1, keepdims=True)``);
+  explicit axes (``a.sum(axis=1, keepdims=True)``); a boolean mask a forward saved is read
+  as 0/1 in dout's dtype (``x_positive.astype(dout.dtype)``);
+* a function sympy's printer would take from Python's math module (``math.erf``: numpy has
+  none, and math's take no arrays) is refused, naming it: never printed unimported;
 * the stable forms lowering chose (``Logistic``, ``Softplus``, ``Expm1``, ``LogOrZero``)
   print as the numpy spelling of their row of the table of stable primitives
   (`symnet.primitives.TABLE`): the numpy functions that compute them without overflow,
@@ -93,10 +96,17 @@ class NumpyPrinter(NumPyPrinter):
 
     #: what the printer spells for (its subclasses: symnet.codegen.printer_torch, _jax)
     target = "numpy"
+    #: the stable forms the target computes with one fused function of its own (torch.sigmoid),
+    #: which lowering leaves whole for it rather than expanding (numpy has none)
+    native_forms: frozenset = frozenset()
 
     def _print_not_supported(self, expr):
         # sympy's own error is two lines (a hint about its 'strict' option): one line here
         raise no_spelling(self.target, type(expr).__name__)
+
+    # sympy binds these to its own _print_not_supported (two lines): ours, by name
+    _print_lowergamma = _print_uppergamma = _print_not_supported
+    _print_fresnelc = _print_fresnels = _print_not_supported
 
     _default_settings = {**NumPyPrinter._default_settings, "names": {}, "dtype_of": "x",
                          "scalars": frozenset()}
@@ -108,6 +118,10 @@ class NumpyPrinter(NumPyPrinter):
 
     def _module_format(self, fqn, register=True):
         module, _, rest = fqn.partition(".")
+        if rest and module != "numpy":
+            # sympy's fallback for what numpy lacks (math.erf, math.gamma): a module the
+            # generated code never imports, whose functions take no arrays anyway
+            raise no_spelling(self.target, f"{rest} (sympy's {fqn}, which takes no arrays)")
         return f"{MODULE_ALIASES.get(module, module)}.{rest}" if rest else fqn
 
     def _print_Symbol(self, expr):
@@ -261,6 +275,10 @@ class NumpyPrinter(NumPyPrinter):
     def _print_OnesLike(self, expr):
         return f"np.ones_like({self._print(expr.args[0])})"
 
+    def _print_SavedMask(self, expr):
+        mask, like = (self._print(a) for a in expr.args)
+        return f"{mask}.astype({like}.dtype)"
+
     def _print_ClassCount(self, expr):
         return f"{self._print(expr.args[0])}.shape[1]"
 
@@ -318,6 +336,13 @@ def statement_code(expr: sp.Expr, names: dict | None = None, dtype_of: str = "x"
     printer_class, settings = chosen
     return printer_class({"names": dict(names or {}), "dtype_of": dtype_of,
                           "fully_qualified_modules": True, **settings}).doprint(expr)
+
+
+def native_form(form: type) -> bool:
+    """Whether the target being generated computes a stable form (Logistic) with a fused
+    function of its own: lowering then keeps the form whole for its printer."""
+    chosen = TARGET_PRINTER.get()
+    return chosen is not None and form.__name__ in chosen[0].native_forms
 
 
 def array_code(name: str, like: str) -> str:

@@ -4,9 +4,12 @@ The lowering is the numpy modules' own (`lower.py`); only the spelling differs, 
 where torch's API does (sympy's `sympy.printing.pytorch.TorchPrinter` shows the same
 differences):
 
-* a function numpy's printer calls (``numpy.exp``) is looked up in TORCH_FUNCTIONS; one
-  with no torch spelling there is refused with a CodegenError naming it, never guessed;
+* a function numpy's printer calls (``numpy.exp``) is looked up in TORCH_FUNCTIONS, one it
+  takes from Python's math module (``math.erf``, which numpy lacks) in TORCH_BEYOND_NUMPY;
+  one with no torch spelling there is refused with a CodegenError naming it, never guessed;
 * reductions take ``dim=``/``keepdim=``, a row max is ``amax``, a mask is ``.to(dtype)``;
+* a product's Python numbers are one factor, multiplied in once (``d*(2/N)``): torch runs
+  each operation as its own pass over the tensor;
 * ``torch.maximum`` and ``torch.sqrt`` take tensors only: against a Python number (a
   constant or a declared parameter, setting ``scalars``) a bound is ``torch.clamp``, a
   root of a number ``** 0.5``;
@@ -22,6 +25,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
+from symnet.codegen.array_ops import SavedMask
 from symnet.codegen.printer import NumpyPrinter, no_spelling
 
 #: numpy's name (as sympy's NumPy printer calls it) -> torch's
@@ -38,6 +42,10 @@ TORCH_FUNCTIONS = {
     # constants: Python floats
     "pi": "torch.pi", "e": "torch.e", "inf": "torch.inf", "nan": "torch.nan",
 }
+#: what numpy lacks and sympy's numpy printer takes from Python's math module (which takes
+#: no arrays; the numpy printer refuses it) -> torch's elementwise function
+TORCH_BEYOND_NUMPY = {"math.erf": "torch.erf", "math.erfc": "torch.erfc",
+                      "math.lgamma": "torch.lgamma"}
 
 
 class TorchPrinter(NumpyPrinter):
@@ -45,6 +53,7 @@ class TorchPrinter(NumpyPrinter):
 
     target = "torch"
     copy_method = "clone"
+    native_forms = frozenset({"Logistic"})
 
     @staticmethod
     def array_like(name: str, like: str) -> str:
@@ -54,11 +63,32 @@ class TorchPrinter(NumpyPrinter):
         module, _, name = fqn.partition(".")
         if module == "numpy" and name in TORCH_FUNCTIONS:
             return TORCH_FUNCTIONS[name]
+        if fqn in TORCH_BEYOND_NUMPY:
+            return TORCH_BEYOND_NUMPY[fqn]
         raise no_spelling("torch", f"{name} ({fqn} in numpy)")
 
     def _is_scalar(self, expr) -> bool:
-        """Whether expr is a Python number at run time: a constant or in declared params."""
-        return all(s.name in self._settings["scalars"] for s in expr.free_symbols)
+        """Whether expr is a Python number at run time: a constant, a declared parameter or
+        the batch size N (``N = s.shape[0]``, a Python int)."""
+        return all(s.name in self._settings["scalars"] or s.name == "N"
+                   for s in expr.free_symbols)
+
+    def _print_Mul(self, expr):
+        """A product's Python numbers as one factor: ``2*d/N`` is two passes over the
+        tensor in torch (no fusion), ``d*(2/N)`` one."""
+        numbers = [f for f in expr.args if self._is_scalar(f)]
+        tensors = [f for f in expr.args if not self._is_scalar(f)]
+        masks = [f for f in tensors if isinstance(f, SavedMask)]
+        if masks and len(tensors) > len(masks):
+            # a float tensor times a bool one is the float's dtype: no cast, one pass
+            others = sp.Mul(*[f for f in expr.args if f not in masks])
+            shown = "*".join(self._print(m.args[0]) for m in masks)
+            return f"{self.parenthesize(others, PRECEDENCE['Mul'])}*{shown}"
+        if len(numbers) < 2 or not tensors:
+            return super()._print_Mul(expr)
+        scale = sp.Mul(*numbers)
+        shown = self.parenthesize(sp.Mul(*tensors), PRECEDENCE["Mul"])
+        return f"{shown}*({self._print(scale)})"
 
     def _print_Pow(self, expr, rational=False):
         base, power = expr.as_base_exp()
@@ -130,6 +160,10 @@ class TorchPrinter(NumpyPrinter):
         return f"(torch.arange({like}.shape[1], device={like}.device) == {index}[:, None])" \
                f".to({like}.dtype)"
 
+    def _print_SavedMask(self, expr):
+        mask, like = (self._print(a) for a in expr.args)
+        return f"{mask}.to({like}.dtype)"
+
     def _print_OnesLike(self, expr):
         return f"torch.ones_like({self._print(expr.args[0])})"
 
@@ -137,6 +171,10 @@ class TorchPrinter(NumpyPrinter):
 
     def _print_Expm1(self, expr):
         return f"torch.expm1({self._print(expr.args[0])})"
+
+    def _print_Logistic(self, expr):
+        # torch's own: one fused pass, finite for any input, and its backward is not ours
+        return f"torch.sigmoid({self._print(expr.args[0])})"
 
     def _print_Softplus(self, expr):
         return f"torch.logaddexp({self._print(expr.args[0])}, " \

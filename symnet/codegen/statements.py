@@ -9,7 +9,7 @@ import unicodedata
 
 import sympy as sp
 
-from symnet.codegen.array_ops import Logistic, MatProd, RowSum, TotalSum, Transposed
+from symnet.codegen.array_ops import Logistic, MatProd, RowSum, SavedMask, TotalSum, Transposed
 from symnet.codegen.printer import step_relation
 
 #: how a comparison reads in a name
@@ -67,6 +67,8 @@ def readable_name(value: sp.Expr, is_kink: bool) -> str:
             return f"{inner}_{relation}"
         # [a - b >= 0] reads as a_ge_b, the comparison it is
         return _comparison_name(step_relation(*value.args)) or relation
+    if isinstance(value, SavedMask):   # a saved boolean mask as 0/1 numbers
+        return f"{inner}_mask" if named else "mask"
     if isinstance(value, (RowSum, TotalSum)):
         return f"sum_{inner}" if named else "total"
     if isinstance(value, Logistic):

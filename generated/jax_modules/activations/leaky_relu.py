@@ -32,10 +32,11 @@ import jax.numpy as jnp
 
 def forward(x, slope=0.1):
     """out = leaky_relu(x), elementwise.
-    Returns (out, cache); the cache (x, slope) is what backward needs.
+    Returns (out, cache); the cache (x_positive, slope) is what backward needs.
     """
     out = jnp.where(x > 0, x, slope*x)
-    cache = (x, slope)
+    x_positive = x > 0
+    cache = (x_positive, slope)
     return out, cache
 
 
@@ -43,8 +44,8 @@ def backward(dout, cache):
     """The gradient of the loss with respect to each input, given dout = dloss/dout.
     Returns dx: dout times the derivative, from the cache.
     """
-    x, slope = cache
-    dx = dout*(slope + (1 - slope)*(x > 0).astype(x.dtype))
+    x_positive, slope = cache
+    dx = dout*(slope + (1 - slope)*x_positive.astype(dout.dtype))
     return dx
 
 
@@ -56,13 +57,13 @@ def _leaky_relu(x, slope):
 
 def _leaky_relu_forward(x, slope):
     out, cache = forward(x, slope)
-    x, slope = cache
-    return out, (x,)
+    x_positive, slope = cache
+    return out, (x_positive,)
 
 
 def _leaky_relu_backward(slope, residuals, dout):
-    (x,) = residuals
-    dx = backward(dout, (x, slope))
+    (x_positive,) = residuals
+    dx = backward(dout, (x_positive, slope))
     return (dx,)
 
 

@@ -33,10 +33,11 @@ import jax.numpy as jnp
 
 def forward(a, b):
     """out = maxout(a, b), elementwise.
-    Returns (out, cache); the cache (a, b) is what backward needs.
+    Returns (out, cache); the cache (a_ge_b,) is what backward needs.
     """
     out = jnp.maximum(a, b)
-    cache = (a, b)
+    a_ge_b = a >= b
+    cache = (a_ge_b,)
     return out, cache
 
 
@@ -44,10 +45,10 @@ def backward(dout, cache):
     """The gradient of the loss with respect to each input, given dout = dloss/dout.
     Returns da, db: dout times the derivative, from the cache.
     """
-    a, b = cache
-    a_ge_b = (a >= b).astype(a.dtype)
-    da = a_ge_b*dout
-    db = dout*(1 - a_ge_b)
+    (a_ge_b,) = cache
+    a_ge_b_mask = a_ge_b.astype(dout.dtype)
+    da = a_ge_b_mask*dout
+    db = dout*(1 - a_ge_b_mask)
     return da, db
 
 
@@ -58,13 +59,13 @@ def _maxout(a, b):
 
 def _maxout_forward(a, b):
     out, cache = forward(a, b)
-    a, b = cache
-    return out, (a, b)
+    (a_ge_b,) = cache
+    return out, (a_ge_b,)
 
 
 def _maxout_backward(residuals, dout):
-    (a, b) = residuals
-    da, db = backward(dout, (a, b))
+    (a_ge_b,) = residuals
+    da, db = backward(dout, (a_ge_b,))
     return da, db
 
 

@@ -25,10 +25,11 @@ import jax.numpy as jnp
 
 def forward(x):
     """out = relu(x), elementwise.
-    Returns (out, cache); the cache (x,) is what backward needs.
+    Returns (out, cache); the cache (x_positive,) is what backward needs.
     """
     out = jnp.maximum(0, x)
-    cache = (x,)
+    x_positive = x > 0
+    cache = (x_positive,)
     return out, cache
 
 
@@ -36,8 +37,8 @@ def backward(dout, cache):
     """The gradient of the loss with respect to each input, given dout = dloss/dout.
     Returns dx: dout times the derivative, from the cache.
     """
-    (x,) = cache
-    dx = dout*(x > 0).astype(x.dtype)
+    (x_positive,) = cache
+    dx = dout*x_positive.astype(dout.dtype)
     return dx
 
 
@@ -48,13 +49,13 @@ def _relu(x):
 
 def _relu_forward(x):
     out, cache = forward(x)
-    (x,) = cache
-    return out, (x,)
+    (x_positive,) = cache
+    return out, (x_positive,)
 
 
 def _relu_backward(residuals, dout):
-    (x,) = residuals
-    dx = backward(dout, (x,))
+    (x_positive,) = residuals
+    dx = backward(dout, (x_positive,))
     return (dx,)
 
 

@@ -16,16 +16,13 @@ Shapes: x: arrays of one shape, the batch first ((N, D) for N samples of width D
 """
 
 import jax
-import jax.numpy as jnp
 
 
 def forward(x):
     """out = silu(x), elementwise.
     Returns (out, cache); the cache (x,) is what backward needs.
     """
-    # exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never overflows
-    exp_neg_abs_x = jnp.exp(-jnp.abs(x))
-    out = x*jnp.where(x >= 0, 1, exp_neg_abs_x)/(exp_neg_abs_x + 1)
+    out = x*jax.nn.sigmoid(x)
     cache = (x,)
     return out, cache
 
@@ -35,10 +32,8 @@ def backward(dout, cache):
     Returns dx: dout times the derivative, from the cache.
     """
     (x,) = cache
-    # exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never overflows
-    exp_neg_abs_x = jnp.exp(-jnp.abs(x))
-    tmp = jnp.where(x >= 0, 1, exp_neg_abs_x)/(exp_neg_abs_x + 1)
-    dx = dout*tmp*(x*(1 - tmp) + 1)
+    sigmoid_x = jax.nn.sigmoid(x)
+    dx = dout*sigmoid_x*(x*(1 - sigmoid_x) + 1)
     return dx
 
 

@@ -35,10 +35,8 @@ def loss(s, y):
     N = s.shape[0]
     y = jnp.asarray(y, dtype=s.dtype)
     # log(1 + exp(u)) as logaddexp(0, u): finite for any u
-    loss = (jnp.logaddexp(0, s) - s*y).sum()/N
-    # exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never overflows
-    exp_neg_abs_s = jnp.exp(-jnp.abs(s))
-    ds = (jnp.where(s >= 0, 1, exp_neg_abs_s)/(exp_neg_abs_s + 1) - y)/N
+    loss = (jnp.maximum(s, 0) + jnp.log1p(jnp.exp(-jnp.abs(s))) - s*y).sum()/N
+    ds = (jax.nn.sigmoid(s) - y)/N
     return loss, ds
 
 

@@ -30,10 +30,11 @@ from torch.autograd.function import once_differentiable
 
 def forward(x, slope=0.1):
     """out = leaky_relu(x), elementwise.
-    Returns (out, cache); the cache (x, slope) is what backward needs.
+    Returns (out, cache); the cache (x_positive, slope) is what backward needs.
     """
     out = torch.where(x > 0, x, slope*x)
-    cache = (x, slope)
+    x_positive = x > 0
+    cache = (x_positive, slope)
     return out, cache
 
 
@@ -41,8 +42,8 @@ def backward(dout, cache):
     """The gradient of the loss with respect to each input, given dout = dloss/dout.
     Returns dx: dout times the derivative, from the cache.
     """
-    x, slope = cache
-    dx = dout*(slope + (1 - slope)*(x > 0).to(x.dtype))
+    x_positive, slope = cache
+    dx = dout*(slope + (1 - slope)*x_positive.to(dout.dtype))
     return dx
 
 
@@ -68,8 +69,8 @@ class LeakyReluFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, slope):
         out, cache = forward(x, slope)
-        x, slope = cache
-        ctx.save_for_backward(x)
+        x_positive, slope = cache
+        ctx.save_for_backward(x_positive)
         ctx.slope = slope
         return out
 
@@ -77,9 +78,9 @@ class LeakyReluFunction(torch.autograd.Function):
     @first_derivative_only
     @once_differentiable
     def backward(ctx, dout):
-        (x,) = ctx.saved_tensors
+        (x_positive,) = ctx.saved_tensors
         slope = ctx.slope
-        dx = backward(dout, (x, slope))
+        dx = backward(dout, (x_positive, slope))
         return dx, None
 
 

@@ -33,10 +33,11 @@ from torch.autograd.function import once_differentiable
 
 def forward(a, b):
     """out = maxout(a, b), elementwise.
-    Returns (out, cache); the cache (a, b) is what backward needs.
+    Returns (out, cache); the cache (a_ge_b,) is what backward needs.
     """
     out = torch.maximum(a, b)
-    cache = (a, b)
+    a_ge_b = a >= b
+    cache = (a_ge_b,)
     return out, cache
 
 
@@ -44,10 +45,10 @@ def backward(dout, cache):
     """The gradient of the loss with respect to each input, given dout = dloss/dout.
     Returns da, db: dout times the derivative, from the cache.
     """
-    a, b = cache
-    a_ge_b = (a >= b).to(a.dtype)
-    da = a_ge_b*dout
-    db = dout*(1 - a_ge_b)
+    (a_ge_b,) = cache
+    a_ge_b_mask = a_ge_b.to(dout.dtype)
+    da = a_ge_b_mask*dout
+    db = dout*(1 - a_ge_b_mask)
     return da, db
 
 
@@ -73,16 +74,16 @@ class MaxoutFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, b):
         out, cache = forward(a, b)
-        a, b = cache
-        ctx.save_for_backward(a, b)
+        (a_ge_b,) = cache
+        ctx.save_for_backward(a_ge_b)
         return out
 
     @staticmethod
     @first_derivative_only
     @once_differentiable
     def backward(ctx, dout):
-        (a, b) = ctx.saved_tensors
-        da, db = backward(dout, (a, b))
+        (a_ge_b,) = ctx.saved_tensors
+        da, db = backward(dout, (a_ge_b,))
         return da, db
 
 

@@ -25,10 +25,11 @@ from torch.autograd.function import once_differentiable
 
 def forward(x):
     """out = relu(x), elementwise.
-    Returns (out, cache); the cache (x,) is what backward needs.
+    Returns (out, cache); the cache (x_positive,) is what backward needs.
     """
     out = torch.clamp(x, min=0)
-    cache = (x,)
+    x_positive = x > 0
+    cache = (x_positive,)
     return out, cache
 
 
@@ -36,8 +37,8 @@ def backward(dout, cache):
     """The gradient of the loss with respect to each input, given dout = dloss/dout.
     Returns dx: dout times the derivative, from the cache.
     """
-    (x,) = cache
-    dx = dout*(x > 0).to(x.dtype)
+    (x_positive,) = cache
+    dx = dout*x_positive
     return dx
 
 
@@ -63,16 +64,16 @@ class ReluFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         out, cache = forward(x)
-        (x,) = cache
-        ctx.save_for_backward(x)
+        (x_positive,) = cache
+        ctx.save_for_backward(x_positive)
         return out
 
     @staticmethod
     @first_derivative_only
     @once_differentiable
     def backward(ctx, dout):
-        (x,) = ctx.saved_tensors
-        dx = backward(dout, (x,))
+        (x_positive,) = ctx.saved_tensors
+        dx = backward(dout, (x_positive,))
         return dx
 
 

@@ -23,9 +23,7 @@ def forward(x):
     """out = silu(x), elementwise.
     Returns (out, cache); the cache (x,) is what backward needs.
     """
-    # exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never overflows
-    exp_neg_abs_x = torch.exp(-torch.abs(x))
-    out = x*torch.where(x >= 0, 1, exp_neg_abs_x)/(exp_neg_abs_x + 1)
+    out = x*torch.sigmoid(x)
     cache = (x,)
     return out, cache
 
@@ -35,10 +33,8 @@ def backward(dout, cache):
     Returns dx: dout times the derivative, from the cache.
     """
     (x,) = cache
-    # exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never overflows
-    exp_neg_abs_x = torch.exp(-torch.abs(x))
-    tmp = torch.where(x >= 0, 1, exp_neg_abs_x)/(exp_neg_abs_x + 1)
-    dx = dout*tmp*(x*(1 - tmp) + 1)
+    sigmoid_x = torch.sigmoid(x)
+    dx = dout*sigmoid_x*(x*(1 - sigmoid_x) + 1)
     return dx
 
 

@@ -60,7 +60,7 @@ def backward(dY, cache):
     ones = torch.ones((1, N), dtype=dY.dtype, device=dY.device)
     sum_dY = ones @ dY
     sum_dY_x_hat = torch.einsum('nd,nd->d', dY, x_hat)[None, :]
-    dX = x_hat*(-sum_dY_x_hat/N)
+    dX = x_hat*(sum_dY_x_hat*(-1/N))
     dX += dY
     dX -= sum_dY/N
     dX *= gamma/sigma

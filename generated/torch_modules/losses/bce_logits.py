@@ -36,9 +36,7 @@ def loss(s, y):
     y = torch.as_tensor(y, dtype=s.dtype, device=s.device)
     # log(1 + exp(u)) as logaddexp(0, u): finite for any u
     loss = (torch.logaddexp(s, s.new_zeros(())) - s*y).sum()/N
-    # exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never overflows
-    exp_neg_abs_s = torch.exp(-torch.abs(s))
-    ds = (torch.where(s >= 0, 1, exp_neg_abs_s)/(exp_neg_abs_s + 1) - y)/N
+    ds = (torch.sigmoid(s) - y)/N
     return loss, ds
 
 

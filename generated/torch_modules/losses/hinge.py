@@ -37,8 +37,8 @@ def loss(s, y, c=1):
     N = s.shape[0]
     y = torch.as_tensor(y, dtype=s.dtype, device=s.device)
     margin = 1 - s*y
-    loss = c*torch.clamp(margin, min=0).sum()/N
-    ds = -c*y*(margin > 0).to(s.dtype)/N
+    loss = torch.clamp(margin, min=0).sum()*(c/N)
+    ds = (y*(margin > 0).to(s.dtype))*(-c/N)
     return loss, ds
 
 

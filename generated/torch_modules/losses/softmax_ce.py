@@ -42,7 +42,7 @@ def loss(s, y):
     exp_shifted = torch.exp(shifted)
     z = exp_shifted.sum(dim=1, keepdim=True)
     log_z = torch.log(z)
-    loss = -(y*(shifted - log_z)).sum()/N
+    loss = (y*(shifted - log_z)).sum()*(-1/N)
     probs = exp_shifted/z
     ds = (probs - y)/N
     return loss, ds

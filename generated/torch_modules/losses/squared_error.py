@@ -34,7 +34,7 @@ def loss(s, y):
     y = torch.as_tensor(y, dtype=s.dtype, device=s.device)
     s_minus_y = s - y
     loss = (s_minus_y**2).sum()/N
-    ds = 2*s_minus_y/N
+    ds = s_minus_y*(2/N)
     return loss, ds
 
 

@@ -25,7 +25,7 @@ def penalty(W, lam=0.001):
     Returns (penalty, dW): a scalar of W's dtype, and dpenalty/dW.
     """
     penalty = lam*(W**2).sum()
-    dW = 2*W*lam
+    dW = W*(2*lam)
     return penalty, dW
 
 

@@ -195,8 +195,11 @@ def output_indices(layer: IndexLayer, taken) -> tuple:
     return tuple(fresh)
 
 
-def vjp(layer: IndexLayer, entry: sp.Indexed, through_names: bool = True) -> sp.Expr:
-    """dL/d entry = Sum over the output indices of G[o] dY[o]/d entry."""
+def vjp(layer: IndexLayer, entry: sp.Indexed, through_names: bool = True,
+        tidy: bool = True) -> sp.Expr:
+    """dL/d entry = Sum over the output indices of G[o] dY[o]/d entry; `tidy=False`
+    leaves the terms as the deltas left them (a matrix layer's way back to matrix form
+    needs no gathering, which costs most of the time)."""
     taken = set(entry.indices) | {s for s in layer.ranges}
     outer = output_indices(layer, taken)
     at = dict(zip(layer.output.indices, outer, strict=True))
@@ -211,7 +214,7 @@ def vjp(layer: IndexLayer, entry: sp.Indexed, through_names: bool = True) -> sp.
     total = collapse(total, through.ranges)
     if through_names:
         total = in_named_terms(fold(total, layer.statistics), layer, through.ranges)
-    return canonical_dummies(tidy_vjp(total))
+    return canonical_dummies(tidy_vjp(total) if tidy else total)
 
 
 # --- in the names a person uses ----------------------------------------------------------

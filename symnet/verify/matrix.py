@@ -11,8 +11,11 @@ linear map (L09).
 
 from __future__ import annotations
 
+import dataclasses
+
 import sympy as sp
 
+import symnet.index.layer_sizes as layer_sizes
 from symnet.matrix.explicit import (
     entry_domains,
     entry_symbol,
@@ -92,9 +95,10 @@ def check_layer(layer: Layer) -> list[Verdict]:
     verdicts = [no_jacobian(derivation.vjps.values())]
     for matrix, vjp in derivation.vjps.items():
         truth = scalar_gradient(layer.name, total, instantiate(matrix, sizes))
-        verdicts.append(check_entries(f"dL/d{matrix} = {text(vjp)}", instantiate(vjp, sizes),
-                                      truth, sizes, ", against scalar calculus on sum(G .* Y)",
-                                      domains))
+        verdict = check_entries(f"dL/d{matrix} = {text(vjp)}", instantiate(vjp, sizes),
+                                truth, sizes, ", against scalar calculus on sum(G .* Y)",
+                                domains)
+        verdicts.append(for_every_size(verdict, layer, matrix, vjp))
         reusing = derivation.reusing[matrix]
         if reusing is not None:
             verdicts.append(compare(
@@ -107,10 +111,22 @@ def check_layer(layer: Layer) -> list[Verdict]:
             verdicts.append(compare_hand(record.label or "identity", record.lhs, record.rhs,
                                          looks, domains))
         else:
-            derived = derivation.vjps[layer.wrt_of(record)]
-            verdicts.append(compare_hand(record.label or f"dL/d{record.wrt}", derived,
-                                         record.expected, looks, domains))
+            wrt = layer.wrt_of(record)
+            derived = derivation.vjps[wrt]
+            verdict = compare_hand(record.label or f"dL/d{record.wrt}", derived,
+                                   record.expected, looks, domains)
+            verdicts.append(for_every_size(verdict, layer, wrt, derived, record.expected))
     return verdicts
+
+
+def for_every_size(verdict: Verdict, layer: Layer, matrix, vjp, claimed=None) -> Verdict:
+    """A verdict proved at explicit sizes, marked "sizes": "symbolic" where the index
+    path proves it for every size as well: `vjp` (the VJP with respect to `matrix`) against
+    the index path's own entry-by-entry VJP, or against `claimed` (a hand derivation)."""
+    if verdict.status != PROVED or \
+            not layer_sizes.holds_for_every_size(layer, matrix, vjp, claimed):
+        return verdict
+    return dataclasses.replace(verdict, sizes=layer_sizes.SYMBOLIC)
 
 
 def as_layer_verdicts(decl) -> list[Verdict]:
@@ -118,7 +134,7 @@ def as_layer_verdicts(decl) -> list[Verdict]:
     marked "as a layer:"); [] for any other declaration."""
     if not isinstance(decl, Activation):
         return []
-    return [Verdict(f"as a layer: {v.claim}", v.status, v.detail, v.counterexample)
+    return [Verdict(f"as a layer: {v.claim}", v.status, v.detail, v.counterexample, v.sizes)
             for v in about_declaration(decl.name, check_layer, activation_layer(decl))]
 
 

@@ -1,0 +1,108 @@
+"""One derivation path for layers (issue 15): a matrix layer's forward translated to index
+form (symnet.index.from_matrix), derived by the index path, brought back to matrix form
+(symnet.index.to_matrix), cross-checked against sympy's matrix calculus, and its verdicts
+proved for every size."""
+
+import json
+
+import pytest
+import sympy as sp
+
+from symnet.algebra import canonical_dummies
+from symnet.catalog.layers import LAYERS
+from symnet.cli import main
+from symnet.index.from_matrix import TranslationError, translate
+from symnet.index.layer_path import index_path
+from symnet.matrix.layers import Layer, broadcast, elementwise, size
+from symnet.matrix.vjp import INDEX_PATH, derive_layer, matrix_vjp
+from symnet.verify import PROVED, REFUTED, check
+
+N, D, M, K = size("N"), size("D"), size("M"), size("K")
+X, W, b = sp.MatrixSymbol("X", N, D), sp.MatrixSymbol("W", D, M), sp.MatrixSymbol("b", 1, M)
+
+
+def test_the_affine_forward_becomes_a_sum_over_the_inner_size_with_the_bias_broadcast():
+    indexed = translate(LAYERS["affine"]).layer
+    n, m = indexed.output.indices
+    Xt, Wt, bt = (entry.base for entry in indexed.inputs)
+    k = sp.Symbol("k", integer=True)
+    expected = bt[m] + sp.Sum(Xt[n, k] * Wt[k, m], (k, 0, D - 1))
+    assert str(indexed.output) == "Y[n, m]"
+    assert [str(e) for e in indexed.inputs] == ["X[n, d]", "W[d, m]", "b[m]"]
+    assert canonical_dummies(indexed.forward) == canonical_dummies(expected)
+    assert indexed.ranges == {n: N, m: M, sp.Symbol("d", integer=True): D}
+
+
+def test_a_matrix_without_an_index_form_is_one_line_naming_the_layer_and_the_matrix():
+    s = sp.MatrixSymbol("s", 1, 1)
+    gain = Layer("gain", sp.HadamardProduct(X, sp.OneMatrix(N, 1) * s * sp.OneMatrix(1, D)),
+                 inputs=(X, s))
+    with pytest.raises(TranslationError) as caught:
+        translate(gain)
+    message = str(caught.value)
+    assert "'gain'" in message and "s has no index form" in message and "\n" not in message
+    # the layer is still derived, by sympy's matrix calculus, and says why
+    derivation = derive_layer(gain)
+    assert derivation.paths[s].startswith("sympy's matrix calculus: s has no index form")
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_every_catalog_layer_is_derived_by_the_index_path_and_equals_matrix_calculus(name):
+    layer = LAYERS[name]
+    derivation = derive_layer(layer)
+    for matrix in layer.inputs:
+        assert derivation.paths[matrix].startswith(INDEX_PATH), derivation.paths[matrix]
+        assert derivation.vjps[matrix] == matrix_vjp(layer.forward, matrix, layer.upstream)
+
+
+def test_the_affine_vjps_come_back_as_a_person_writes_them():
+    path = index_path(LAYERS["affine"])
+    Xa, Wa, ba = LAYERS["affine"].inputs
+    G = LAYERS["affine"].upstream
+    assert path.vjps == {Xa: G * Wa.T, Wa: Xa.T * G, ba: sp.OneMatrix(1, N) * G}
+
+
+def test_a_product_after_an_activation_comes_back_with_its_sums_exchanged():
+    """dX of relu(X W) V is Sum_j G[n, j] Sum_m relu'(A[n, m]) V[m, j] W[d, m]: only with
+    the sums exchanged is it (G V^T .* relu'(X W)) W^T."""
+    from symnet.catalog.activations import relu
+
+    V = sp.MatrixSymbol("V", M, K)
+    layer = Layer("relu_then_linear", elementwise(relu, X * W) * V, inputs=(X, W, V))
+    path = index_path(layer)
+    assert path.why_not == {}
+    derivation = derive_layer(layer)
+    assert all(p.startswith(INDEX_PATH) for p in derivation.paths.values())
+
+
+def test_layer_vjp_verdicts_hold_for_symbolic_sizes(capsys):
+    assert main(["check", "affine", "relu", "maxout_layer", "--json"]) == 0
+    entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)["entries"]}
+    vjps = [v for e in entries.values() for v in e["verdicts"]
+            if "against scalar calculus" in v["detail"]]
+    assert len(vjps) == 3 + 1 + 5
+    assert all(v["status"] == "proved" and v.get("sizes") == "symbolic" for v in vjps)
+    # affine's hand derivations are the same products: proved for every size too
+    assert all(v.get("sizes") == "symbolic" for v in entries["affine"]["verdicts"][1:])
+    # maxout's hand derivations write the derivative out ([A >= B]): explicit sizes
+    hand = [v for v in entries["maxout_layer"]["verdicts"] if v["claim"].startswith("L10")]
+    assert hand and all(v["status"] == "proved" and "sizes" not in v for v in hand)
+
+
+def test_a_planted_slip_in_the_way_back_is_refuted_and_not_proved_for_every_size(monkeypatch):
+    """The index path's matrix form is what the page and the code get where sympy's
+    matrix calculus differs from it: a wrong one (X^T G doubled) must be refuted."""
+    import symnet.index.layer_path as layer_path
+
+    G = sp.MatrixSymbol("G", N, M)
+    layer = Layer("planted", X * W + broadcast(b, N), inputs=(X, W, b), upstream=G)
+    real = layer_path.index_path.__wrapped__(layer)
+    planted = layer_path.IndexPath(real.translated, {**real.vjps, W: 2 * X.T * G},
+                                   real.entries, real.why_not)
+    monkeypatch.setattr(layer_path, "index_path", lambda decl: planted)
+    monkeypatch.setattr("symnet.matrix.vjp.index_path", lambda decl: planted)
+    verdicts = {v.claim: v for v in check(layer)}
+    slipped = [v for c, v in verdicts.items() if c.startswith("dL/dW")]
+    assert [v.status for v in slipped] == [REFUTED]
+    assert slipped[0].sizes is None
+    assert verdicts["dL/dX = G*W.T"].status == PROVED

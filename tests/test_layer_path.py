@@ -106,3 +106,21 @@ def test_a_planted_slip_in_the_way_back_is_refuted_and_not_proved_for_every_size
     assert [v.status for v in slipped] == [REFUTED]
     assert slipped[0].sizes is None
     assert verdicts["dL/dX = G*W.T"].status == PROVED
+
+
+def test_a_network_without_a_loss_has_its_gradients_proved_for_every_size():
+    from symnet.catalog.layers import NETWORKS
+
+    verdicts = check(NETWORKS["two_layer_relu"])
+    gradients = [v for v in verdicts if v.claim.startswith("dL/dW")]
+    assert len(gradients) == 4
+    assert all(v.status == PROVED and v.sizes == "symbolic" for v in gradients)
+    # the lecture's hand derivations write relu' out as [X W1 > 0]: explicit sizes only
+    assert all(v.sizes is None for v in verdicts if v.claim.startswith("L07"))
+
+
+def test_a_network_with_a_one_by_one_bias_keeps_its_explicit_sizes():
+    from symnet.catalog.layers import NETWORKS
+
+    verdicts = check(NETWORKS["three_layer_sigmoid"])
+    assert all(v.status == PROVED and v.sizes is None for v in verdicts)

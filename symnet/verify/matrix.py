@@ -12,10 +12,12 @@ linear map (L09).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import sympy as sp
 
 import symnet.index.layer_sizes as layer_sizes
+from symnet.errors import DeclarationError
 from symnet.matrix.explicit import (
     entry_domains,
     entry_symbol,
@@ -206,17 +208,20 @@ def check_network(network: Network) -> list[Verdict]:
     explicit_upstream, total = explicit_loss(network, derivation, sizes)
     upstream = (network.upstream, explicit_upstream)
     verdicts = [no_jacobian([*derivation.gradients.values(), *derivation.chain.values()])]
+    as_layer = network_as_layer(network)
     for weight in network.weights:
         gradient = derivation.gradients[weight]
-        verdicts.append(compare(f"dL/d{weight}: matrix calculus on the whole network = the "
-                                f"chain of the layers' VJPs", gradient,
-                                derivation.chain[weight], sizes, upstream, domains=domains))
+        verdict = compare(f"dL/d{weight}: matrix calculus on the whole network = the chain of "
+                          f"the layers' VJPs", gradient, derivation.chain[weight], sizes,
+                          upstream, domains=domains)
+        verdicts.append(_for_every_size_as_layer(verdict, as_layer, weight, gradient,
+                                                 derivation.chain[weight]))
         truth = scalar_gradient(network.name, total, instantiate(weight, sizes))
         derived = instantiate(gradient, sizes).xreplace(_entries_of(upstream))
         against = "the total loss" if network.loss is not None else "sum(G .* S)"
-        verdicts.append(check_entries(f"dL/d{weight} = {text(gradient)}", derived, truth,
-                                      sizes, f", against scalar calculus on {against}",
-                                      domains))
+        verdict = check_entries(f"dL/d{weight} = {text(gradient)}", derived, truth, sizes,
+                                f", against scalar calculus on {against}", domains)
+        verdicts.append(_for_every_size_as_layer(verdict, as_layer, weight, gradient))
     if derivation.linear is not None:
         verdicts.append(_linear_verdict(network, derivation.linear, sizes))
     if network.hand:
@@ -225,6 +230,25 @@ def check_network(network: Network) -> list[Verdict]:
         looks = ((sizes, upstream), (other_sizes, other_upstream))
         verdicts.extend(_hand_verdicts(network, derivation, looks, domains))
     return verdicts
+
+
+@functools.cache
+def network_as_layer(network: Network) -> Layer | None:
+    """A network without a loss as one layer from its input and weights to its output
+    (the index path proves its gradients for every size); None for a network with a loss
+    (its upstream is the loss's gradient, not a matrix of the layer)."""
+    if network.loss is not None:
+        return None
+    try:
+        return Layer(network.name, network.forward, inputs=(network.input, *network.weights),
+                     upstream=network.upstream)
+    except DeclarationError:
+        return None
+
+
+def _for_every_size_as_layer(verdict: Verdict, as_layer, weight, gradient, claimed=None):
+    return verdict if as_layer is None else \
+        for_every_size(verdict, as_layer, weight, gradient, claimed)
 
 
 def _entries_of(upstream) -> dict:

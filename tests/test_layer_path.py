@@ -124,3 +124,20 @@ def test_a_network_with_a_one_by_one_bias_keeps_its_explicit_sizes():
 
     verdicts = check(NETWORKS["three_layer_sigmoid"])
     assert all(v.status == PROVED and v.sizes is None for v in verdicts)
+
+
+def test_a_tensor_layer_of_a_catalog_activation_is_probed_through_its_declaration():
+    """relu'(x) is a placeholder with no number of its own: the probes evaluate the formula
+    relu's declaration derives (before, a TypeError traceback from the evaluator)."""
+    from symnet.catalog.activations import relu
+    from symnet.index import IndexLayer, indices, tensors
+    from symnet.index import size as index_size
+    from symnet.matrix.elementwise import function_of
+
+    n, d = indices("n d")
+    Xt, Yt, g = tensors("X Y g")
+    layer = IndexLayer("relu_scaled", Yt[n, d], function_of(relu)(Xt[n, d]) * g[d],
+                       inputs=(Xt[n, d], g[d]), ranges={n: index_size("N"), d: index_size("D")})
+    verdicts = check(layer)
+    assert len(verdicts) == 2
+    assert all(v.status == PROVED and v.sizes == "symbolic" for v in verdicts)

@@ -141,3 +141,35 @@ def test_a_tensor_layer_of_a_catalog_activation_is_probed_through_its_declaratio
     verdicts = check(layer)
     assert len(verdicts) == 2
     assert all(v.status == PROVED and v.sizes == "symbolic" for v in verdicts)
+
+
+def _squares_then_product():
+    """Y[n, c] = Sum_h R[n, h] W[h, c] with the statistic R[n, h] = X[n, h]^2: an entry
+    of a statistic that holds the summation variable h."""
+    from symnet.index import IndexLayer, indices, over, tensors
+    from symnet.index import size as index_size
+
+    n, h, c = indices("n h c")
+    Xt, Yt, Wt, R = tensors("X Y W R")
+    return IndexLayer("squares_then_product", Yt[n, c], over(R[n, h] * Wt[h, c], h,
+                                                             index_size("H")),
+                      inputs=(Xt[n, h], Wt[h, c]),
+                      ranges={n: index_size("N"), h: index_size("H"), c: index_size("C")},
+                      statistics={R[n, h]: Xt[n, h] ** 2})
+
+
+def test_a_statistic_summed_over_its_own_index_is_differentiated_entry_by_entry():
+    """Held as one symbol, R[n, h] inside the sum over h was taken as one number for every
+    h: dX came out with W summed over its rows. Now each entry of R is its own."""
+    from symnet.derive import derive
+
+    layer = _squares_then_product()
+    Xt, Wt = layer.bases
+    dX = derive(layer).vjps[Xt]
+    n, h = layer.input_of(Xt).indices
+    G = layer.upstream
+    j = sp.Symbol("j", integer=True)
+    expected = 2 * Xt[n, h] * sp.Sum(G[n, j] * Wt[h, j], (j, 0, sp.Symbol("C", integer=True,
+                                                                           positive=True) - 1))
+    assert sp.expand(dX - expected) == 0
+    assert all(v.status == PROVED and v.sizes == "symbolic" for v in check(layer))

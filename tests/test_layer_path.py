@@ -173,3 +173,98 @@ def test_a_statistic_summed_over_its_own_index_is_differentiated_entry_by_entry(
                                                                            positive=True) - 1))
     assert sp.expand(dX - expected) == 0
     assert all(v.status == PROVED and v.sizes == "symbolic" for v in check(layer))
+
+
+# --- tensor layers as network stages (symnet.index.stages) ---------------------------------
+
+
+def _network_entries():
+    from symnet.index import indices, tensors
+    from symnet.index import size as index_size
+
+    sizes = tuple(index_size(s) for s in ("N", "D", "H", "C"))
+    return sizes, indices("n d h c"), tensors("X W1 b1 g1 be1 W2 b2 A B R S")
+
+
+def test_stages_compose_into_one_tensor_layer_with_each_output_a_named_statistic():
+    from symnet.catalog.activations import relu
+    from symnet.catalog.layers import affine, batchnorm
+    from symnet.index.stages import index_network, stage
+
+    (N_, D_, H_, C_), (n, d, h, c), (X_, W1, b1, g1, be1, W2, b2, A, B, R, S) = \
+        _network_entries()
+    net = index_network("bn_net", X_[n, d], [
+        stage(affine, W=W1[d, h], b=b1[h], out=A[n, h]),
+        stage(batchnorm, gamma=g1[h], beta=be1[h], out=B[n, h]),
+        stage(relu, out=R[n, h]),
+        stage(affine, W=W2[h, c], b=0, out=S[n, c])], ranges={n: N_, d: D_, h: H_, c: C_})
+    assert net.output == S[n, c]
+    assert [str(e) for e in net.inputs] == ["X[n, d]", "W1[d, h]", "b1[h]", "g1[h]", "be1[h]",
+                                            "W2[h, c]"]
+    assert [str(e) for e in net.statistics] == ["A[n, h]", "B_mu[h]", "B_var[h]",
+                                                "B_sigma[h]", "B_x_hat[n, h]", "B[n, h]",
+                                                "R[n, h]"]
+    # the second affine's sum runs over H (its own D), its bias dropped
+    (k, lower, upper), = net.forward.limits
+    assert upper == H_ - 1 and not net.forward.has(b2)
+
+
+@pytest.mark.parametrize("stages, problem", [
+    (lambda e: [("affine", {"W": e["W1"], "out": e["A"]})],
+     "must leave exactly one input unbound"),
+    (lambda e: [("affine", {"W": e["W1"], "b": e["b1"], "bias": 0, "out": e["A"]})],
+     "has no input bias to bind"),
+    (lambda e: [("affine", {"W": e["W2"], "b": e["b1"], "out": e["A"]})],
+     "the layer's index d is d in one entry and h in W2[h, c]"),
+])
+def test_a_stage_that_does_not_fit_is_one_line_naming_the_network(stages, problem):
+    from symnet.catalog.layers import affine
+    from symnet.index.declare import IndexDeclarationError
+    from symnet.index.stages import index_network, stage
+
+    (N_, D_, H_, C_), (n, d, h, c), (X_, W1, b1, g1, be1, W2, b2, A, B, R, S) = \
+        _network_entries()
+    entries = {"W1": W1[d, h], "b1": b1[h], "W2": W2[h, c], "A": A[n, h]}
+    steps = [stage(affine, **bindings) for _, bindings in stages(entries)]
+    with pytest.raises(IndexDeclarationError) as caught:
+        index_network("net", X_[n, d], steps, ranges={n: N_, d: D_, h: H_, c: C_})
+    assert problem in str(caught.value) and "'net'" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_an_affine_relu_affine_network_of_stages_is_derived_and_proved_for_every_size():
+    from symnet.catalog.activations import relu
+    from symnet.catalog.layers import affine
+    from symnet.derive import derive
+    from symnet.index.stages import index_network, stage
+
+    (N_, D_, H_, C_), (n, d, h, c), (X_, W1, b1, g1, be1, W2, b2, A, B, R, S) = \
+        _network_entries()
+    net = index_network("two_layer", X_[n, d], [
+        stage(affine, W=W1[d, h], b=0, out=A[n, h]), stage(relu, out=R[n, h]),
+        stage(affine, W=W2[h, c], b=0, out=S[n, c])], ranges={n: N_, d: D_, h: H_, c: C_})
+    vjps = derive(net).vjps
+    j = sp.Symbol("j", integer=True)
+    G = net.upstream
+    assert sp.expand(vjps[W2] - sp.Sum(G[j, c] * R[j, h], (j, 0, N_ - 1))) == 0
+    assert all(v.status == PROVED and v.sizes == "symbolic" for v in check(net))
+
+
+@pytest.mark.slow
+def test_an_affine_batchnorm_relu_affine_network_of_stages_derives_and_checks():
+    """About 30 s to derive and a minute to check on the 2 shared cores: slow."""
+    from symnet.catalog.activations import relu
+    from symnet.catalog.layers import affine, batchnorm
+    from symnet.index.stages import index_network, stage
+
+    (N_, D_, H_, C_), (n, d, h, c), (X_, W1, b1, g1, be1, W2, b2, A, B, R, S) = \
+        _network_entries()
+    net = index_network("bn_net", X_[n, d], [
+        stage(affine, W=W1[d, h], b=b1[h], out=A[n, h]),
+        stage(batchnorm, gamma=g1[h], beta=be1[h], out=B[n, h]),
+        stage(relu, out=R[n, h]),
+        stage(affine, W=W2[h, c], b=b2[c], out=S[n, c])], ranges={n: N_, d: D_, h: H_, c: C_})
+    verdicts = check(net)
+    assert len(verdicts) == 7 and not [v for v in verdicts if v.status == REFUTED]
+    proved = [v.claim.split(" = ")[0] for v in verdicts if v.sizes == "symbolic"]
+    assert {"dL/dg1[h]", "dL/dbe1[h]", "dL/dW2[h, c]", "dL/db2[c]", "dL/db1[h]"} <= set(proved)

@@ -50,14 +50,14 @@ def index_path(layer: Layer) -> IndexPath:
     for matrix in layer.inputs:
         entry = translated.entries[matrix]
         try:
-            entries[matrix] = within(INDEX_SECONDS,
-                                     lambda e=entry: vjp(indexed, e, tidy=False), None)
+            derived = within(INDEX_SECONDS, lambda e=entry: vjp(indexed, e, tidy=False), None)
         except DerivationError as exc:
             why_not[matrix] = exc.problem
             continue
-        if entries[matrix] is None:
+        if derived is None:
             why_not[matrix] = f"the index path took longer than {INDEX_SECONDS:g} s"
             continue
+        entries[matrix] = derived
         try:
             back = as_matrix(entries[matrix], entry, matrix, translated.matrices,
                              translated.ranges)

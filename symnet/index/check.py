@@ -22,6 +22,7 @@ import sympy as sp
 from symnet.algebra import canonical_dummies
 from symnet.declare.tensor import IndexLayer, fresh_dummies
 from symnet.index.derive import collapse, derive_index_layer
+from symnet.matrix.explicit import concrete
 from symnet.timeout import within
 from symnet.verify.claims import (
     DIGITS,
@@ -104,7 +105,9 @@ def zero_for_every_size(layer: IndexLayer, lhs: sp.Expr, rhs: sp.Expr) -> bool:
 
 def check_index_claim(layer: IndexLayer, claim: str, lhs: sp.Expr, rhs: sp.Expr) -> Verdict:
     space = SizedProbeSpace(defaults=dict(layer.params))
-    left, right = written_out(layer, lhs), written_out(layer, rhs)
+    # an activation's placeholders (relu, relu') as the formulas its declaration derives:
+    # the probes evaluate numbers, and a placeholder has none
+    left, right = (concrete(written_out(layer, side)) for side in (lhs, rhs))
     counterexample = about_claim(claim, lambda: probe(left, right, space))
     if counterexample:
         return Verdict(claim, REFUTED, f"differs at a random point ({DIGITS} digits)",

@@ -155,10 +155,16 @@ class Through:
 
     def of(self, expr: sp.Expr) -> sp.Expr:
         expr = fresh_dummies(expr)
-        entries = sorted((e for e in expr.atoms(sp.Indexed)
-                          if e.base in {s.base for s in self.layer.statistics}),
+        bound = {v for s in expr.atoms(sp.Sum) for v, *_ in s.limits}
+        statistics = {s.base for s in self.layer.statistics}
+        entries = sorted((e for e in expr.atoms(sp.Indexed) if e.base in statistics),
                          key=sp.default_sort_key)
-        held = {e: sp.Dummy(str(e), real=True) for e in entries}
+        # an entry that holds a summation variable (R[n, h] in Sum(R[n, h] W2[h, c], h))
+        # is a different number for each term: not one symbol, but a sum over its entries
+        summed = sorted({e.base for e in entries if set(e.indices) & bound},
+                        key=sp.default_sort_key)
+        held = {e: sp.Dummy(str(e), real=True) for e in entries
+                if not set(e.indices) & bound}
         plain = expr.xreplace(held)
         try:
             total = sp.diff(plain, self.wrt)
@@ -166,11 +172,31 @@ class Through:
                 partial = sp.diff(plain, dummy)
                 if partial != 0:
                     total += partial * self.statistic(entry)
+            for base in summed:
+                total += self.through_every_entry(plain, base)
         except (TypeError, ValueError, NotImplementedError) as exc:
             raise DerivationError(self.layer.name, f"sympy cannot differentiate "
                                   f"{expr} with respect to {self.wrt}: {exc}") from exc
         back = {dummy: entry for entry, dummy in held.items()}
         return collapse(total.xreplace(back), self.ranges)
+
+    def through_every_entry(self, plain: sp.Expr, base) -> sp.Expr:
+        """Sum over the statistic's entries s[p] of d plain / d s[p] times d s[p] / d wrt
+        (sympy's derivative of an entry by an entry is a product of Kronecker deltas,
+        which the sums over p collapse)."""
+        declared = next(s for s in self.layer.statistics if s.base == base)
+        taken = {str(v) for v in plain.free_symbols} | {str(v) for v in self.ranges}
+        at = fresh_indices(declared, taken)
+        entry = base[at]
+        partial = sp.diff(plain, entry)
+        if partial == 0:
+            return sp.Integer(0)
+        self.ranges.update({p: self.layer.ranges[i]
+                            for i, p in zip(declared.indices, at, strict=True)})
+        term = partial * self.statistic(entry)
+        for p in reversed(at):
+            term = sum_one(term, (p, 0, self.ranges[p] - 1), self.ranges)
+        return term
 
     def statistic(self, entry: sp.Indexed) -> sp.Expr:
         """d entry / d wrt, the statistic's definition differentiated at entry's indices."""
@@ -184,9 +210,14 @@ class Through:
 
 def output_indices(layer: IndexLayer, taken) -> tuple:
     """Fresh names for the output's indices, for the sum over them."""
+    return fresh_indices(layer.output, taken)
+
+
+def fresh_indices(entry: sp.Indexed, taken) -> tuple:
+    """Fresh names for an entry's indices (n -> no), none of them in `taken`."""
     taken = {str(s) for s in taken}
     fresh = []
-    for i in layer.output.indices:
+    for i in entry.indices:
         name = f"{i}o"
         while name in taken:
             name += "_"
@@ -195,8 +226,11 @@ def output_indices(layer: IndexLayer, taken) -> tuple:
     return tuple(fresh)
 
 
-def vjp(layer: IndexLayer, entry: sp.Indexed, through_names: bool = True) -> sp.Expr:
-    """dL/d entry = Sum over the output indices of G[o] dY[o]/d entry."""
+def vjp(layer: IndexLayer, entry: sp.Indexed, through_names: bool = True,
+        tidy: bool = True) -> sp.Expr:
+    """dL/d entry = Sum over the output indices of G[o] dY[o]/d entry; `tidy=False`
+    leaves the terms as the deltas left them (a matrix layer's way back to matrix form
+    needs no gathering, which costs most of the time)."""
     taken = set(entry.indices) | {s for s in layer.ranges}
     outer = output_indices(layer, taken)
     at = dict(zip(layer.output.indices, outer, strict=True))
@@ -211,7 +245,7 @@ def vjp(layer: IndexLayer, entry: sp.Indexed, through_names: bool = True) -> sp.
     total = collapse(total, through.ranges)
     if through_names:
         total = in_named_terms(fold(total, layer.statistics), layer, through.ranges)
-    return canonical_dummies(tidy_vjp(total))
+    return canonical_dummies(tidy_vjp(total) if tidy else total)
 
 
 # --- in the names a person uses ----------------------------------------------------------

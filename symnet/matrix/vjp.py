@@ -14,7 +14,7 @@ declaration (`symnet.derive`), with its kink convention.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import sympy as sp
@@ -37,12 +37,17 @@ from symnet.declare.layer import (  # noqa: F401  (output_symbol: its old home)
     without_zeros,
 )
 from symnet.errors import DeclarationError, DerivationError
+from symnet.index.layer_path import index_path
+from symnet.index.to_matrix import same_up_to_order
 from symnet.matrix.text import applied_function, text
 from symnet.notation import ShowsAsLatex
 from symnet.symbols import out as OUT
 from symnet.timeout import within
 
 SYMPY_SECONDS = 20.0
+INDEX_PATH = "index path"
+INDEX_PATH_AS_CALCULUS = "index path, equal to sympy's matrix calculus up to the order of factors"
+MATRIX_CALCULUS = "sympy's matrix calculus"
 
 #: the matrix nodes a derived backward may hold: all of rank 2, none a Jacobian
 PLAIN_MATRIX_NODES = MATRIX_NODES
@@ -347,6 +352,8 @@ class LayerDerivation(ShowsAsLatex):
     reusing: dict
     #: the name for the layer's forward output in `reusing`
     output: sp.MatrixSymbol
+    #: input -> how its VJP was derived: INDEX_PATH, or MATRIX_CALCULUS and why
+    paths: dict = field(default_factory=dict)
 
 
 def named_errors(name: str, compute, *args):
@@ -357,13 +364,35 @@ def named_errors(name: str, compute, *args):
         raise DerivationError(name, exc.problem) from None
 
 
+def in_matrix_form(layer: Layer, matrix, by_index) -> tuple:
+    """(the VJP to show and generate, how it was derived): the index path's VJP, in
+    the arrangement sympy's matrix calculus gives where the two are the same product up to
+    the order of terms and of Hadamard factors (the cross-check; pages and generated code
+    keep that arrangement), else as the index path writes it."""
+    try:
+        by_calculus = matrix_vjp(layer.forward, matrix, layer.upstream)
+    except DerivationError:
+        return by_index, INDEX_PATH
+    if same_up_to_order(by_index, by_calculus):
+        return by_calculus, INDEX_PATH_AS_CALCULUS
+    return by_index, INDEX_PATH
+
+
 @cache
 def derive_layer(layer: Layer) -> LayerDerivation:
+    """Each input's VJP by the index path (symnet.index.layer_path), the one engine
+    layers and tensor layers share; by sympy's matrix calculus where the index path has
+    no matrix form for it (`paths` says which, and why)."""
     output = output_symbol(layer)
-    vjps, reusing = {}, {}
+    by_index = index_path(layer)
+    vjps, reusing, paths = {}, {}, {}
     for matrix in layer.inputs:
-        vjp = named_errors(layer.name, matrix_vjp, layer.forward, matrix, layer.upstream)
+        if matrix in by_index.vjps:
+            vjp, paths[matrix] = in_matrix_form(layer, matrix, tidy_matrix(by_index.vjps[matrix]))
+        else:
+            vjp = named_errors(layer.name, matrix_vjp, layer.forward, matrix, layer.upstream)
+            paths[matrix] = f"{MATRIX_CALCULUS}: {by_index.why_not[matrix]}"
         vjps[matrix] = vjp
         rewritten = reusing_output(vjp)
         reusing[matrix] = None if rewritten == vjp else rewritten.xreplace({layer.forward: output})
-    return LayerDerivation(layer, vjps, reusing, output)
+    return LayerDerivation(layer, vjps, reusing, output, paths)

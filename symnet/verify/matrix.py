@@ -11,11 +11,16 @@ linear map (L09).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 import sympy as sp
 
+import symnet.index.layer_sizes as layer_sizes
 from symnet.declare.layer import Layer, activation_layer
 from symnet.declare.network import Network
 from symnet.declare.scalar import Activation, Identity
+from symnet.errors import DeclarationError
 from symnet.matrix.explicit import (
     entry_domains,
     entry_symbol,
@@ -92,9 +97,10 @@ def check_layer(layer: Layer) -> list[Verdict]:
     verdicts = [no_jacobian(derivation.vjps.values())]
     for matrix, vjp in derivation.vjps.items():
         truth = scalar_gradient(layer.name, total, instantiate(matrix, sizes))
-        verdicts.append(check_entries(f"dL/d{matrix} = {text(vjp)}", instantiate(vjp, sizes),
-                                      truth, sizes, ", against scalar calculus on sum(G .* Y)",
-                                      domains))
+        verdict = check_entries(f"dL/d{matrix} = {text(vjp)}", instantiate(vjp, sizes),
+                                truth, sizes, ", against scalar calculus on sum(G .* Y)",
+                                domains)
+        verdicts.append(for_every_size(verdict, layer, matrix, vjp))
         reusing = derivation.reusing[matrix]
         if reusing is not None:
             verdicts.append(compare(
@@ -107,10 +113,22 @@ def check_layer(layer: Layer) -> list[Verdict]:
             verdicts.append(compare_hand(record.label or "identity", record.lhs, record.rhs,
                                          looks, domains))
         else:
-            derived = derivation.vjps[layer.wrt_of(record)]
-            verdicts.append(compare_hand(record.label or f"dL/d{record.wrt}", derived,
-                                         record.expected, looks, domains))
+            wrt = layer.wrt_of(record)
+            derived = derivation.vjps[wrt]
+            verdict = compare_hand(record.label or f"dL/d{record.wrt}", derived,
+                                   record.expected, looks, domains)
+            verdicts.append(for_every_size(verdict, layer, wrt, derived, record.expected))
     return verdicts
+
+
+def for_every_size(verdict: Verdict, layer: Layer, matrix, vjp, claimed=None) -> Verdict:
+    """A verdict proved at explicit sizes, marked "sizes": "symbolic" where the index
+    path proves it for every size as well: `vjp` (the VJP with respect to `matrix`) against
+    the index path's own entry-by-entry VJP, or against `claimed` (a hand derivation)."""
+    if verdict.status != PROVED or \
+            not layer_sizes.holds_for_every_size(layer, matrix, vjp, claimed):
+        return verdict
+    return dataclasses.replace(verdict, sizes=layer_sizes.SYMBOLIC)
 
 
 def as_layer_verdicts(decl) -> list[Verdict]:
@@ -118,7 +136,7 @@ def as_layer_verdicts(decl) -> list[Verdict]:
     marked "as a layer:"); [] for any other declaration."""
     if not isinstance(decl, Activation):
         return []
-    return [Verdict(f"as a layer: {v.claim}", v.status, v.detail, v.counterexample)
+    return [Verdict(f"as a layer: {v.claim}", v.status, v.detail, v.counterexample, v.sizes)
             for v in about_declaration(decl.name, check_layer, activation_layer(decl))]
 
 
@@ -190,17 +208,20 @@ def check_network(network: Network) -> list[Verdict]:
     explicit_upstream, total = explicit_loss(network, derivation, sizes)
     upstream = (network.upstream, explicit_upstream)
     verdicts = [no_jacobian([*derivation.gradients.values(), *derivation.chain.values()])]
+    as_layer = network_as_layer(network)
     for weight in network.weights:
         gradient = derivation.gradients[weight]
-        verdicts.append(compare(f"dL/d{weight}: matrix calculus on the whole network = the "
-                                f"chain of the layers' VJPs", gradient,
-                                derivation.chain[weight], sizes, upstream, domains=domains))
+        verdict = compare(f"dL/d{weight}: matrix calculus on the whole network = the chain of "
+                          f"the layers' VJPs", gradient, derivation.chain[weight], sizes,
+                          upstream, domains=domains)
+        verdicts.append(_for_every_size_as_layer(verdict, as_layer, weight, gradient,
+                                                 derivation.chain[weight]))
         truth = scalar_gradient(network.name, total, instantiate(weight, sizes))
         derived = instantiate(gradient, sizes).xreplace(_entries_of(upstream))
         against = "the total loss" if network.loss is not None else "sum(G .* S)"
-        verdicts.append(check_entries(f"dL/d{weight} = {text(gradient)}", derived, truth,
-                                      sizes, f", against scalar calculus on {against}",
-                                      domains))
+        verdict = check_entries(f"dL/d{weight} = {text(gradient)}", derived, truth, sizes,
+                                f", against scalar calculus on {against}", domains)
+        verdicts.append(_for_every_size_as_layer(verdict, as_layer, weight, gradient))
     if derivation.linear is not None:
         verdicts.append(_linear_verdict(network, derivation.linear, sizes))
     if network.hand:
@@ -209,6 +230,25 @@ def check_network(network: Network) -> list[Verdict]:
         looks = ((sizes, upstream), (other_sizes, other_upstream))
         verdicts.extend(_hand_verdicts(network, derivation, looks, domains))
     return verdicts
+
+
+@functools.cache
+def network_as_layer(network: Network) -> Layer | None:
+    """A network without a loss as one layer from its input and weights to its output
+    (the index path proves its gradients for every size); None for a network with a loss
+    (its upstream is the loss's gradient, not a matrix of the layer)."""
+    if network.loss is not None:
+        return None
+    try:
+        return Layer(network.name, network.forward, inputs=(network.input, *network.weights),
+                     upstream=network.upstream)
+    except DeclarationError:
+        return None
+
+
+def _for_every_size_as_layer(verdict: Verdict, as_layer, weight, gradient, claimed=None):
+    return verdict if as_layer is None else \
+        for_every_size(verdict, as_layer, weight, gradient, claimed)
 
 
 def _entries_of(upstream) -> dict:

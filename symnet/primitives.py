@@ -332,6 +332,11 @@ _ROWS = (
         claim="log(cosh(u)) = |u| + softplus(-2|u|) - log(2)",
         spelling={"numpy": "np.abs({0}) + np.logaddexp(0, -2*np.abs({0})) - 0.6931471805599453"},
         why=None, by_sides=True),
+    # log cosh's derivative, sinh(u)/cosh(u), which lowering rewrites wherever the two meet in
+    # a product: each overflows float64 past |u| = 710, their ratio is at most 1
+    StableRow(
+        "tanh", (U,), naive=lambda u: sp.sinh(u) / sp.cosh(u), stable=sp.tanh,
+        claim="sinh(u)/cosh(u) = tanh(u)", spelling={"numpy": "np.tanh({0})"}, why=None),
     # forms only lowering writes: exp(u) - 1 near 0 (on ELU's branch clamped to u <= 0), and
     # the factor log t of a term t log t, which is then 0 at t = 0 (scipy's xlogy)
     StableRow(

@@ -542,7 +542,7 @@ def _tree(root) -> dict:
             if "__pycache__" not in p.parts}
 
 
-def test_generate_targets_go_into_their_folders_and_are_checked(tmp_path, capsys):
+def test_generate_targets_go_into_their_folders_and_are_checked(tmp_path, capsys, torch, jax):
     out = tmp_path / "out"
     assert main(["generate", "relu", "softmax_ce", "--target", "torch", "--target", "jax",
                  "-o", str(out)]) == 0
@@ -564,7 +564,7 @@ def test_generate_targets_go_into_their_folders_and_are_checked(tmp_path, capsys
 
 
 @pytest.mark.slow   # the whole catalog for torch and for jax: about 12 s
-def test_a_stray_file_is_reported_in_its_targets_folder_only(tmp_path, capsys):
+def test_a_stray_file_is_reported_in_its_targets_folder_only(tmp_path, capsys, torch, jax):
     import shutil
 
     copy = tmp_path / "generated"

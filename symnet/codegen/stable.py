@@ -70,14 +70,14 @@ def cosh_forms(expr: sp.Expr) -> sp.Expr:
     def log_cosh(e: sp.Expr) -> sp.Expr:   # its row of the table
         return as_array_forms(TABLE["log_cosh"].stable(e.args[0].args[0]))
 
-    def tanh(product: sp.Expr) -> sp.Expr:
+    def tanh(product: sp.Expr) -> sp.Expr:   # its row of the table, where sinh meets 1/cosh
         factors = list(product.args)
         for f in product.args:
             reciprocal = sp.cosh(f.args[0]) ** -1 if isinstance(f, sp.sinh) else None
             if reciprocal in factors and f in factors:
                 factors.remove(f)
                 factors.remove(reciprocal)
-                factors.append(sp.tanh(f.args[0]))
+                factors.append(TABLE["tanh"].stable(f.args[0]))
         return product.func(*factors)
 
     expr = expr.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.cosh),

@@ -76,3 +76,141 @@ def test_the_activation_of_a_stage_is_spelled_from_its_declaration_not_by_hand(t
     forward, backward = inspect.getsource(module.forward), inspect.getsource(module.backward)
     assert "np.maximum(0, B)" in forward
     assert "(B > 0)" in backward and "relu" not in backward.split('"""')[-1]
+
+
+# --- Network(..., stages=[use(batchnorm, ...), ...]) ----------------------------------------
+
+
+def _matrices():
+    import sympy as sp
+
+    from symnet.declare.layer import size as matrix_size
+
+    N, D, H = matrix_size("N"), matrix_size("D"), matrix_size("H")
+    return {"X": sp.MatrixSymbol("X", N, D), "g": sp.MatrixSymbol("g", 1, D),
+            "be": sp.MatrixSymbol("be", 1, D), "gH": sp.MatrixSymbol("gH", 1, H),
+            "W": sp.MatrixSymbol("W", D, H), "b": sp.MatrixSymbol("b", 1, H),
+            "B": sp.MatrixSymbol("B", N, H), "X43": sp.MatrixSymbol("X", 4, 3),
+            "g3": sp.MatrixSymbol("g", 1, 3), "b3": sp.MatrixSymbol("b", 1, 3)}
+
+
+def _network(name="bn_net", **options):
+    from symnet.catalog.layers import affine
+    from symnet.declare.network import Network, use
+
+    m = _matrices()
+    return Network(name, input=m["X"], stages=[use(batchnorm, gamma=m["g"], beta=m["be"]),
+                                               use(relu), use(affine, W=m["W"], b=m["b"])],
+                   **options)
+
+
+def test_a_network_declaration_takes_a_tensor_layer_as_a_stage():
+    net = _network()
+    layer = net.tensor
+    assert str(layer.output) == "Y[n, h]"
+    assert [str(e) for e in layer.inputs] == ["X[n, d]", "g[d]", "be[d]", "W[d, h]", "b[h]"]
+    assert [str(e) for e in layer.statistics][-2:] == ["batchnorm1[n, d]", "relu2[n, d]"]
+    assert [str(w) for w in net.weights] == ["g", "be", "W", "b"]
+
+
+def test_a_network_with_a_batchnorm_stage_is_derived_through_its_stages_in_index_form():
+    import sympy as sp
+
+    from symnet.derive import derive
+
+    net = _network()
+    vjps = derive(net).vjps
+    bases = {str(base): base for base in vjps}
+    n, d, h = sp.symbols("n d h", integer=True)
+    G, R = net.tensor.upstream, sp.IndexedBase("relu2", real=True)
+    j = sp.Symbol("j", integer=True)
+    N = net.input.shape[0]
+    assert sp.expand(vjps[bases["W"]] - sp.Sum(G[j, h] * R[j, d], (j, 0, N - 1))) == 0
+    assert sp.expand(vjps[bases["b"]] - sp.Sum(G[j, h], (j, 0, N - 1))) == 0
+    # the batch norm's own compact form, its upstream the relu's (G W^T) .* relu'
+    assert "batchnorm1_x_hat" in str(vjps[bases["X"]])
+
+
+def test_every_verdict_of_a_network_with_a_batchnorm_stage_is_proved_for_symbolic_sizes():
+    from symnet.declare.network import Network, use
+    from symnet.verify import PROVED, check
+
+    m = _matrices()
+    net = Network("bn_relu", input=m["X"], stages=[use(batchnorm, gamma=m["g"], beta=m["be"]),
+                                                   use(relu)])
+    verdicts = check(net)
+    assert [v.claim.split(" = ")[0] for v in verdicts] == ["dL/dX[n, d]", "dL/dg[d]",
+                                                           "dL/dbe[d]"]
+    assert all(v.status == PROVED and v.sizes == "symbolic" for v in verdicts)
+
+
+@pytest.mark.parametrize("stages, options, words", [
+    (lambda m, u: [u(batchnorm, gamma=m["gH"], beta=m["be"])], {},
+     "the layer's index d is d in one entry and h in gH[h]"),
+    (lambda m, u: [u(batchnorm, gamma=m["g"], beta=m["be"])], {"loss": "softmax_ce"},
+     "takes no loss yet"),
+    (lambda m, u: [u(batchnorm, gamma=m["g3"], beta=m["b3"])], {"input": "X43"},
+     "needs symbolic sizes, but X is 4 x 3"),
+    (lambda m, u: [u(batchnorm, gamma=m["g"], beta=m["be"], out=m["B"]), u(relu)], {},
+     "its output is N x D, but out=B is N x H"),
+    (lambda m, u: [u(batchnorm, gamma=m["g"])], {},
+     "must leave exactly one input unbound"),
+])
+def test_a_tensor_stage_that_does_not_fit_is_one_line_naming_the_network(stages, options,
+                                                                         words):
+    from symnet.catalog import losses
+    from symnet.declare.network import Network, use
+    from symnet.errors import SymnetError
+
+    m = _matrices()
+    options = dict(options)
+    if "loss" in options:
+        options["loss"] = getattr(losses, options["loss"])
+    network_input = m[options.pop("input", "X")]
+    with pytest.raises(SymnetError) as caught:
+        Network("net", input=network_input, stages=stages(m, use), **options)
+    message = str(caught.value)
+    assert words in message and "'net'" in message and "\n" not in message
+
+
+DECLARATION = '''
+import sympy as sp
+from symnet.catalog.activations import relu
+from symnet.catalog.layers import batchnorm
+from symnet.declare.layer import size
+from symnet.declare.network import Network, use
+
+N, D = size("N"), size("D")
+X = sp.MatrixSymbol("X", N, D)
+g, be = sp.MatrixSymbol("g", 1, D), sp.MatrixSymbol("be", 1, D)
+bn_relu = Network("bn_relu", input=X, stages=[use(batchnorm, gamma=g, beta=be), use(relu)])
+bad = Network("bad", input=X, stages=[use(batchnorm, gamma=g, beta=be)], hand=[1])
+'''
+
+
+def test_generate_writes_the_module_of_a_network_with_a_batchnorm_stage(tmp_path, capsys):
+    from symnet.cli import main
+    from tests.helpers import load
+
+    source = tmp_path / "nets.py"
+    source.write_text(DECLARATION.replace("bad = ", "# bad = "))
+    assert main(["generate", f"{source}:bn_relu", "-o", str(tmp_path / "out")]) == 0
+    module = load(tmp_path / "out" / "layers" / "bn_relu.py")
+    rng = np.random.default_rng(4)
+    arrays = [rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=3)]
+    Y, cache = module.forward(*arrays)
+    G = rng.normal(size=Y.shape)
+    for grad, numeric in zip(module.backward(G, cache), _central_differences(module, arrays, G),
+                             strict=True):
+        assert np.abs(grad - numeric).max() <= 1e-7 * max(1.0, np.abs(numeric).max())
+
+
+def test_a_tensor_stage_network_refused_at_declaration_exits_2_with_one_line(tmp_path, capsys):
+    from symnet.cli import main
+
+    source = tmp_path / "nets.py"
+    source.write_text(DECLARATION)
+    assert main(["derive", f"{source}:bn_relu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("symnet: error:") and "takes no hand derivations yet" in err
+    assert "\n" not in err

@@ -214,3 +214,17 @@ def test_a_tensor_stage_network_refused_at_declaration_exits_2_with_one_line(tmp
     err = capsys.readouterr().err.strip()
     assert err.startswith("symnet: error:") and "takes no hand derivations yet" in err
     assert "\n" not in err
+
+
+def test_a_network_whose_stages_change_the_feature_size_is_refused_in_one_line_not_miscompiled():
+    """batchnorm -> relu -> affine puts its statistics in a layout of three indices (n, h, d),
+    where the arrays held at their place would broadcast wrongly (the forward gave an
+    N x H x H output): generation refuses it rather than write a wrong module."""
+    from symnet.codegen.errors import CodegenError
+    from symnet.codegen.lower import lower
+    from symnet.derive import derive
+
+    with pytest.raises(CodegenError) as caught:
+        lower(derive(_network()))
+    message = str(caught.value)
+    assert "'bn_net'" in message and "not lowered yet" in message and "\n" not in message

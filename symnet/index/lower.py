@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import sympy as sp
 
+from symnet.codegen.errors import CodegenError
 from symnet.codegen.layout import paragraph, statement
 from symnet.codegen.lower import RESERVED, Function, Module, lower
 from symnet.declare.elementwise import ActivationFunction
@@ -153,6 +154,13 @@ def spelled(derivation: IndexDerivation) -> tuple[IndexLayer, dict]:
 def lower_index_layer(derivation: IndexDerivation) -> Module:
     layer, derived = spelled(derivation)
     layout = arrays.Layout(layer)
+    if layer.statistics and len(layout.order) > 2:
+        # a statistic is held at its place in the layout, right-aligned as numpy
+        # broadcasts: sound over two indices, not yet over more (batchnorm -> affine)
+        raise CodegenError(layer.name, f"a tensor layer with statistics over "
+                           f"{len(layout.order)} indices ({', '.join(map(str, layout.order))}) "
+                           f"is not lowered yet: only over two (a network's stages that "
+                           f"keep one feature size, such as batchnorm then relu)")
     taken = set(RESERVED) | {str(b) for b in layer.declared()} | {arrays.UPSTREAM}
     taken |= {f"d{b}" for b in layer.bases}
     taken.add(arrays.ONES)

@@ -228,3 +228,16 @@ def test_a_network_whose_stages_change_the_feature_size_is_refused_in_one_line_n
         lower(derive(_network()))
     message = str(caught.value)
     assert "'bn_net'" in message and "not lowered yet" in message and "\n" not in message
+
+
+def test_a_network_with_a_batchnorm_stage_gets_inference_with_running_statistics(tmp_path):
+    """The stage's mean and variance, renamed after it (batchnorm1_mu; their sums over n_1),
+    are the running statistics, as in the catalog's batchnorm module: inference() with the
+    batch's own statistics gives forward's output."""
+    module = _generated(_batchnorm_then(relu), tmp_path)
+    assert module.RUNNING == ("B_mu", "B_var")
+    rng = np.random.default_rng(5)
+    X, g, be = rng.normal(size=(7, 3)), rng.normal(size=3), rng.normal(size=3)
+    Y, cache = module.forward(X, g, be)
+    running = [cache[module.CACHE.index(name)] for name in module.RUNNING]
+    assert np.allclose(module.inference(X, g, be, *running), Y)

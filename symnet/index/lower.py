@@ -234,7 +234,15 @@ def running_statistics(layer: IndexLayer) -> list[str]:
     batch = layer.output.indices[0]
     return [str(entry.base) for entry, definition in layer.statistics.items()
             if batch not in entry.indices
-            and any(batch in s.variables for s in definition.atoms(sp.Sum))]
+            and any(_over_batch(limit, batch, layer) for s in definition.atoms(sp.Sum)
+                    for limit in s.limits)]
+
+
+def _over_batch(limit: tuple, batch, layer: IndexLayer) -> bool:
+    """Whether a sum's limit runs over the batch: its index, or (a network's stage, its
+    sums renamed: n_1) an index over the batch's range."""
+    variable, lower, upper = limit
+    return variable == batch or (lower == 0 and upper == layer.ranges[batch] - 1)
 
 
 def _inference(layer: IndexLayer, layout: arrays.Layout, running: list, arguments: str) -> Function:

@@ -109,7 +109,7 @@ def test_a_network_declaration_takes_a_tensor_layer_as_a_stage():
     layer = net.tensor
     assert str(layer.output) == "Y[n, h]"
     assert [str(e) for e in layer.inputs] == ["X[n, d]", "g[d]", "be[d]", "W[d, h]", "b[h]"]
-    assert [str(e) for e in layer.statistics][-2:] == ["batchnorm1[n, d]", "relu2[n, d]"]
+    assert [str(e) for e in layer.statistics][-2:] == ["B1[n, d]", "R2[n, d]"]
     assert [str(w) for w in net.weights] == ["g", "be", "W", "b"]
 
 
@@ -122,13 +122,13 @@ def test_a_network_with_a_batchnorm_stage_is_derived_through_its_stages_in_index
     vjps = derive(net).vjps
     bases = {str(base): base for base in vjps}
     n, d, h = sp.symbols("n d h", integer=True)
-    G, R = net.tensor.upstream, sp.IndexedBase("relu2", real=True)
+    G, R = net.tensor.upstream, sp.IndexedBase("R2", real=True)
     j = sp.Symbol("j", integer=True)
     N = net.input.shape[0]
     assert sp.expand(vjps[bases["W"]] - sp.Sum(G[j, h] * R[j, d], (j, 0, N - 1))) == 0
     assert sp.expand(vjps[bases["b"]] - sp.Sum(G[j, h], (j, 0, N - 1))) == 0
     # the batch norm's own compact form, its upstream the relu's (G W^T) .* relu'
-    assert "batchnorm1_x_hat" in str(vjps[bases["X"]])
+    assert "B1_x_hat" in str(vjps[bases["X"]])
 
 
 def test_every_verdict_of_a_network_with_a_batchnorm_stage_is_proved_for_symbolic_sizes():
@@ -231,7 +231,7 @@ def test_a_network_whose_stages_change_the_feature_size_is_refused_in_one_line_n
 
 
 def test_a_network_with_a_batchnorm_stage_gets_inference_with_running_statistics(tmp_path):
-    """The stage's mean and variance, renamed after it (batchnorm1_mu; their sums over n_1),
+    """The stage's mean and variance, renamed after its output (B_mu; their sums over n_1),
     are the running statistics, as in the catalog's batchnorm module: inference() with the
     batch's own statistics gives forward's output."""
     module = _generated(_batchnorm_then(relu), tmp_path)
@@ -241,3 +241,29 @@ def test_a_network_with_a_batchnorm_stage_gets_inference_with_running_statistics
     Y, cache = module.forward(X, g, be)
     running = [cache[module.CACHE.index(name)] for name in module.RUNNING]
     assert np.allclose(module.inference(X, g, be, *running), Y)
+
+
+def test_the_stages_outputs_are_named_apart_from_the_matrices_and_print_in_latex():
+    """A stage's output is named by its layer's initial and number (B1: batchnorm1 would be
+    printed by sympy as a norm, ||batch||_1), apart from the network's own matrices."""
+    import sympy as sp
+
+    from symnet.declare.network import Network, use
+
+    m = _matrices()
+    B1 = sp.MatrixSymbol("B1", *m["be"].shape)
+    net = Network("named", input=m["X"], stages=[use(batchnorm, gamma=m["g"], beta=B1),
+                                                 use(relu)])
+    assert [str(e) for e in net.tensor.statistics][-1] == "B1_[n, d]"
+    latex = net._repr_latex_()
+    assert r"\|" not in latex and r"\operatorname{relu}" in latex
+
+
+def test_derive_report_of_a_network_with_a_batchnorm_stage_shows_its_module(tmp_path):
+    from symnet.cli import main
+
+    source, report = tmp_path / "nets.py", tmp_path / "report.md"
+    source.write_text(DECLARATION.replace("bad = ", "# bad = "))
+    assert main(["derive", f"{source}:bn_relu", "--report", str(report)]) == 0
+    text = report.read_text()
+    assert "## Generated code" in text and "def backward(dY, cache):" in text

@@ -228,8 +228,8 @@ class Network:
     def _repr_latex_(self) -> str:
         """Jupyter shows a network as its forward, shapes and loss (its derivation, the
         rest)."""
-        if self.tensor is not None:
-            return None     # its derivation's page shows it
+        if self.tensor is not None:     # its stages in index notation (the page: the rest)
+            return f"$${sp.latex(self.tensor.output)} = {sp.latex(self.tensor.forward)}$$"
         rows = forward_rows(self) + ([total_loss_row(self)] if self.loss is not None else [])
         return f"$${render_latex_block(rows)}$$"
 

@@ -174,6 +174,8 @@ class MatrixEntries:
 
     def __init__(self, name: str):
         self.name, self.indices, self.ranges = name, {}, {}
+        #: the names of the network's matrices
+        self.taken = set()
 
     def index_of(self, extent, matrix) -> sp.Symbol:
         if not isinstance(extent, sp.Symbol):
@@ -189,6 +191,12 @@ class MatrixEntries:
             self.ranges[self.indices[extent]] = extent
         return self.indices[extent]
 
+    def unused(self, name: str) -> str:
+        """name, or name_ where a matrix of the network has it."""
+        while name in self.taken:
+            name += "_"
+        return name
+
     def entry(self, matrix) -> sp.Indexed:
         """matrix as an entry (an Indexed passes as it is)."""
         if isinstance(matrix, sp.Indexed):
@@ -196,6 +204,7 @@ class MatrixEntries:
         if not isinstance(matrix, sp.MatrixSymbol):
             raise IndexDeclarationError(self.name, f"a stage's input is bound to a "
                                                    f"MatrixSymbol or 0, got {matrix!r}")
+        self.taken.add(matrix.name)
         kept = [self.index_of(extent, matrix) for extent in matrix.shape if extent != 1]
         if not kept:
             raise IndexDeclarationError(self.name, f"{matrix} is 1 x 1: a scalar has no "
@@ -217,8 +226,9 @@ def _output_of(name: str, number: int, layer: IndexLayer, pairs, out, entries) -
                                           f"{', '.join(map(str, missing))} is carried by none "
                                           f"of its inputs")
     indices = tuple(at[i] for i in layer.output.indices)
-    if out is None:
-        return sp.IndexedBase(f"{layer.name}{number}", real=True)[indices]
+    if out is None:     # B2 for a batchnorm at stage 2 (batchnorm2 would print as a norm)
+        return sp.IndexedBase(entries.unused(f"{layer.name[0].upper()}{number}"),
+                              real=True)[indices]
     named = entries.entry(out)
     if named.indices != indices:
         shape = " x ".join(str(entries.ranges[i]) for i in indices)
@@ -232,6 +242,8 @@ def network_stages(name: str, input, stages) -> IndexLayer:
     matrices, `output`) composed by `index_network` into one IndexLayer over the indices of
     the network's sizes; the last stage's output is Y unless named."""
     entries = MatrixEntries(name)
+    entries.taken |= {str(getattr(m, "name", m)) for step in stages
+                      for m in (*step.bindings.values(), step.output) if m is not None}
     current = entries.entry(input)
     steps = []
     for number, step in enumerate(stages, start=1):
@@ -250,7 +262,7 @@ def network_stages(name: str, input, stages) -> IndexLayer:
         pairs.append((free[0], current))
         out = _output_of(name, number, layer, pairs, step.output, entries)
         if number == len(stages) and step.output is None:
-            out = sp.IndexedBase("Y", real=True)[out.indices]
+            out = sp.IndexedBase(entries.unused("Y"), real=True)[out.indices]
         steps.append(IndexStage(layer, out, bindings))
         current = out
     return index_network(name, entries.entry(input), steps, ranges=entries.ranges)

@@ -14,6 +14,12 @@ binding matches them to the network's (W1 of size D x H says M = H here), and a 
 that does not fit is reported with both shapes. The loss is a per-sample catalog loss
 applied to each row of the output (the scores), averaged (``reduction="mean"``) or summed
 over the batch; the regulariser is a catalog regulariser applied to each listed weight.
+
+A tensor layer is a stage too (``use(batchnorm, gamma=g1, beta=be1)``, g1 and be1 1 x H
+rows): the stages are then composed in index notation (symnet.index.stages.network_stages)
+into `Network.tensor`, one tensor layer from the input to the output, which is what is
+derived, checked (for every size) and generated; such a network takes no loss,
+regulariser or hand derivation yet (its VJPs are in G = dL/d(output)).
 """
 
 from __future__ import annotations

@@ -16,6 +16,11 @@ bound to the network's entries (0 drops one: no bias), and `out` names its outpu
 which fixes the sizes. Each stage's output but the last is a statistic of the network
 (A, B, R above), and so are the stages' own statistics, renamed after the stage's output
 (B_mu, B_var, ...), so that the page and the derivation speak of them by name.
+
+`network_stages` does the same for a matrix `Network` with a tensor layer among its stages:
+its matrices become entries (each size one index, N -> n; a 1 x M row b -> b[m]) and each
+stage's output, unless named, is the layer's initial and number (B2 for a batchnorm at
+stage 2).
 """
 
 from __future__ import annotations

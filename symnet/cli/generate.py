@@ -53,6 +53,12 @@ def composed_at_run_time(network) -> str:
             f"from the generated modules of its {'; '.join(parts)}")
 
 
+def _composed_at_run_time(decl) -> bool:
+    """A network of matrix layers; one with a tensor-layer stage is one tensor layer in
+    index notation (symnet.index.stages) and gets its module."""
+    return decl.kind == "network" and getattr(decl, "tensor", None) is None
+
+
 def sources(references) -> list[Source]:
     """The declarations named on the command line, or the whole catalog."""
     from symnet.loader import resolve_all, split_reference
@@ -154,9 +160,9 @@ def cmd_generate(args) -> int:
     check_output("-o", root, folder=True)
     named = sources(args.names)
     for source in named:
-        if source.declaration.kind == "network":
+        if _composed_at_run_time(source.declaration):
             print(composed_at_run_time(source.declaration))
-    named = [s for s in named if s.declaration.kind != "network"]
+    named = [s for s in named if not _composed_at_run_time(s.declaration)]
     if not named:
         print(f"{root}: nothing to generate")
         return 0

@@ -14,11 +14,17 @@ binding matches them to the network's (W1 of size D x H says M = H here), and a 
 that does not fit is reported with both shapes. The loss is a per-sample catalog loss
 applied to each row of the output (the scores), averaged (``reduction="mean"``) or summed
 over the batch; the regulariser is a catalog regulariser applied to each listed weight.
+
+A tensor layer is a stage too (``use(batchnorm, gamma=g1, beta=be1)``, g1 and be1 1 x H
+rows): the stages are then composed in index notation (symnet.index.stages.network_stages)
+into `Network.tensor`, one tensor layer from the input to the output, which is what is
+derived, checked (for every size) and generated; such a network takes no loss,
+regulariser or hand derivation yet (its VJPs are in G = dL/d(output)).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
@@ -33,6 +39,7 @@ from symnet.declare.layer import (
     without_zeros,
 )
 from symnet.declare.scalar import Gradient, Identity, Loss, Regularizer
+from symnet.declare.tensor import IndexLayer
 from symnet.declare.validation import check_name
 from symnet.errors import DeclarationError
 from symnet.matrix.text import MatrixFormula
@@ -53,9 +60,10 @@ class Stage:
 
 def use(layer, out=None, **bindings) -> Stage:
     """A stage: ``use(affine, W=W1, b=b1)``; ``b=0`` drops an input (no bias); `out`
-    names the stage's output (a MatrixSymbol) for display and hand derivations."""
-    layer = as_layer(layer)
-    by_name = {str(m): m for m in layer.inputs}
+    names the stage's output (a MatrixSymbol) for display and hand derivations. A tensor
+    layer is a stage too (``use(batchnorm, gamma=g1, beta=be1)``, g1 a 1 x H row)."""
+    layer = layer if isinstance(layer, IndexLayer) else as_layer(layer)
+    by_name = {str(getattr(m, "base", m)): m for m in layer.inputs}
     resolved = {}
     for name, value in bindings.items():
         if name not in by_name:
@@ -173,6 +181,9 @@ class Network:
     hand: tuple = ()
     doc: str = ""
     composed: Composed | None = None
+    #: with a tensor layer among the stages: the stages composed in index notation
+    #: (symnet.index.stages), which is what is derived, checked and generated
+    tensor: IndexLayer | None = None
     kind = "network"
 
     def __init__(self, name, input, stages, loss=None, target=None, reduction="mean",
@@ -183,6 +194,10 @@ class Network:
             raise DeclarationError(name, f"the input must be a MatrixSymbol, got {input!r}")
         if not stages:
             raise DeclarationError(name, "a network needs at least one stage")
+        if any(isinstance(s.layer, IndexLayer) for s in stages):
+            self._init_tensor(name, input, stages, loss, target, regularizer, upstream, hand,
+                              doc)
+            return
         composed = compose(name, input, stages)
         if upstream is None:
             upstream = sp.MatrixSymbol("G", *composed.forward.shape)
@@ -194,23 +209,49 @@ class Network:
             object.__setattr__(self, attr, value)
         self._validate()
 
+    def _init_tensor(self, name, input, stages, loss, target, regularizer, upstream, hand,
+                     doc):
+        """A network with a tensor-layer stage: its stages in index notation, one IndexLayer
+        from the input to dL/d(output) = G; what that form does not take yet is refused."""
+        from symnet.index.stages import network_stages
+
+        given = [what for what, value in (("loss", loss), ("regularizer", regularizer),
+                                          ("target", target), ("upstream", upstream),
+                                          ("hand derivations", tuple(hand or ()) or None))
+                 if value is not None]
+        if given:
+            raise DeclarationError(name, f"a network with a tensor-layer stage takes no "
+                                   f"{given[0]} yet: its VJPs are in G = dL/d(output); "
+                                   f"declare the loss apart")
+        tensor = network_stages(name, input, stages)
+        values = dict(name=name, input=input, stages=stages, loss=None, target=None,
+                      reduction="mean", regularizer=None, regularized=(),
+                      upstream=tensor.upstream, hand=(), doc=doc, composed=None,
+                      tensor=replace(tensor, doc=doc))
+        for attr, value in values.items():
+            object.__setattr__(self, attr, value)
+
     def _repr_latex_(self) -> str:
         """Jupyter shows a network as its forward, shapes and loss (its derivation, the
         rest)."""
+        if self.tensor is not None:     # its stages in index notation (the page: the rest)
+            return f"$${sp.latex(self.tensor.output)} = {sp.latex(self.tensor.forward)}$$"
         rows = forward_rows(self) + ([total_loss_row(self)] if self.loss is not None else [])
         return f"$${render_latex_block(rows)}$$"
 
     @property
     def forward(self):
-        return self.composed.forward
+        return self.tensor.forward if self.tensor is not None else self.composed.forward
 
     @property
     def weights(self) -> tuple:
+        if self.tensor is not None:
+            return tuple(entry.base for entry in self.tensor.inputs[1:])
         return self.composed.weights
 
     @property
     def outputs(self) -> dict:
-        return self.composed.outputs
+        return self.tensor.statistics if self.tensor is not None else self.composed.outputs
 
     def _validate(self) -> None:
         name, shape = self.name, self.forward.shape

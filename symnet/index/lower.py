@@ -9,10 +9,14 @@ computed once and named for what it sums, and each VJP is given its input's own 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
+from symnet.codegen.errors import CodegenError
 from symnet.codegen.layout import paragraph, statement
 from symnet.codegen.lower import RESERVED, Function, Module, lower
+from symnet.declare.elementwise import ActivationFunction
 from symnet.declare.tensor import IndexLayer
 
 # The module, not its names: symnet.codegen imports this module to register it, so
@@ -20,6 +24,7 @@ from symnet.declare.tensor import IndexLayer
 from symnet.index import arrays, passes
 from symnet.index.derive import IndexDerivation
 from symnet.index.page import describe_index, shape_text
+from symnet.matrix.explicit import concrete
 from symnet.notation import text
 
 # --- the module ----------------------------------------------------------------------------
@@ -133,15 +138,35 @@ def _vjp_value(layout: arrays.Layout, entry: sp.Indexed, value: sp.Expr) -> tupl
     return f".reshape({shape}).transpose({', '.join(map(str, back))})", array
 
 
-def lower_index_layer(derivation: IndexDerivation) -> Module:
+def spelled(derivation: IndexDerivation) -> tuple[IndexLayer, dict]:
+    """(the layer, its VJPs) with each activation placeholder (relu, relu' of a network's
+    stage) replaced by its declaration's forward and the derivative symnet derived from it,
+    as the matrix lowering does: the printer has no spelling of the placeholders."""
     layer = derivation.declaration
+    vjps = {base: concrete(v) for base, v in derivation.vjps.items()}
+    if not layer.forward.has(ActivationFunction) and not any(
+            d.has(ActivationFunction) for d in layer.statistics.values()):
+        return layer, vjps
+    statistics = {entry: concrete(d) for entry, d in layer.statistics.items()}
+    return replace(layer, forward=concrete(layer.forward), statistics=statistics), vjps
+
+
+def lower_index_layer(derivation: IndexDerivation) -> Module:
+    layer, derived = spelled(derivation)
     layout = arrays.Layout(layer)
+    if layer.statistics and len(layout.order) > 2:
+        # a statistic is held at its place in the layout, right-aligned as numpy
+        # broadcasts: sound over two indices, not yet over more (batchnorm -> affine)
+        raise CodegenError(layer.name, f"a tensor layer with statistics over "
+                           f"{len(layout.order)} indices ({', '.join(map(str, layout.order))}) "
+                           f"is not lowered yet: only over two (a network's stages that "
+                           f"keep one feature size, such as batchnorm then relu)")
     taken = set(RESERVED) | {str(b) for b in layer.declared()} | {arrays.UPSTREAM}
     taken |= {f"d{b}" for b in layer.bases}
     taken.add(arrays.ONES)
     forward = _forward_lines(layer, layout, taken)
     output = str(layer.output.base)
-    sums, vjps = _shared_sums(derivation.vjps, layout, taken)
+    sums, vjps = _shared_sums(derived, layout, taken)
     backward = []
     for name, s in sums:
         backward += _lines(name, layout.array(s))
@@ -209,7 +234,15 @@ def running_statistics(layer: IndexLayer) -> list[str]:
     batch = layer.output.indices[0]
     return [str(entry.base) for entry, definition in layer.statistics.items()
             if batch not in entry.indices
-            and any(batch in s.variables for s in definition.atoms(sp.Sum))]
+            and any(_over_batch(limit, batch, layer) for s in definition.atoms(sp.Sum)
+                    for limit in s.limits)]
+
+
+def _over_batch(limit: tuple, batch, layer: IndexLayer) -> bool:
+    """Whether a sum's limit runs over the batch: its index, or (a network's stage, its
+    sums renamed: n_1) an index over the batch's range."""
+    variable, lower, upper = limit
+    return variable == batch or (lower == 0 and upper == layer.ranges[batch] - 1)
 
 
 def _inference(layer: IndexLayer, layout: arrays.Layout, running: list, arguments: str) -> Function:

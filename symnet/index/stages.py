@@ -16,6 +16,11 @@ bound to the network's entries (0 drops one: no bias), and `out` names its outpu
 which fixes the sizes. Each stage's output but the last is a statistic of the network
 (A, B, R above), and so are the stages' own statistics, renamed after the stage's output
 (B_mu, B_var, ...), so that the page and the derivation speak of them by name.
+
+`network_stages` does the same for a matrix `Network` with a tensor layer among its stages:
+its matrices become entries (each size one index, N -> n; a 1 x M row b -> b[m]) and each
+stage's output, unless named, is the layer's initial and number (B2 for a batchnorm at
+stage 2).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import sympy as sp
 
 from symnet.declare.layer import Layer, activation_layer
 from symnet.declare.scalar import Activation
-from symnet.declare.tensor import IndexDeclarationError, IndexLayer, fresh_dummies
+from symnet.declare.tensor import IndexDeclarationError, IndexLayer, fresh_dummies, index
 from symnet.errors import DeclarationError
 from symnet.index.from_matrix import TranslationError, translate
 
@@ -163,3 +168,106 @@ def index_network(name: str, input: sp.Indexed, stages, ranges: dict, hand=(),
                           params=composer.params, hand=hand, doc=doc)
     except DeclarationError as exc:
         raise IndexDeclarationError(name, exc.problem) from None
+
+
+# --- a matrix Network's stages, one of them a tensor layer ----------------------------------
+
+
+class MatrixEntries:
+    """A network's matrices as tensor entries: each size has one index (N -> n), an axis
+    of 1 has none (a bias row b, 1 x M, is b[m])."""
+
+    def __init__(self, name: str):
+        self.name, self.indices, self.ranges = name, {}, {}
+        #: the names of the network's matrices
+        self.taken = set()
+
+    def index_of(self, extent, matrix) -> sp.Symbol:
+        if not isinstance(extent, sp.Symbol):
+            raise IndexDeclarationError(self.name, f"a network with a tensor-layer stage needs "
+                                                   f"symbolic sizes, but {matrix} is "
+                                                   f"{' x '.join(map(str, matrix.shape))}")
+        if extent not in self.indices:
+            taken = {str(i) for i in self.indices.values()}
+            name = str(extent).lower()
+            while name in taken:
+                name += "_"
+            self.indices[extent] = index(name)
+            self.ranges[self.indices[extent]] = extent
+        return self.indices[extent]
+
+    def unused(self, name: str) -> str:
+        """name, or name_ where a matrix of the network has it."""
+        while name in self.taken:
+            name += "_"
+        return name
+
+    def entry(self, matrix) -> sp.Indexed:
+        """matrix as an entry (an Indexed passes as it is)."""
+        if isinstance(matrix, sp.Indexed):
+            return matrix
+        if not isinstance(matrix, sp.MatrixSymbol):
+            raise IndexDeclarationError(self.name, f"a stage's input is bound to a "
+                                                   f"MatrixSymbol or 0, got {matrix!r}")
+        self.taken.add(matrix.name)
+        kept = [self.index_of(extent, matrix) for extent in matrix.shape if extent != 1]
+        if not kept:
+            raise IndexDeclarationError(self.name, f"{matrix} is 1 x 1: a scalar has no "
+                                                   f"index form")
+        return sp.IndexedBase(matrix.name, real=True)[tuple(kept)]
+
+
+def _output_of(name: str, number: int, layer: IndexLayer, pairs, out, entries) -> sp.Indexed:
+    """The stage's output entry in the network's indices, read off its inputs' bindings;
+    `out` (a MatrixSymbol or None) names it."""
+    label = f"stage {number} ({layer.name})"
+    at = {}
+    for mine, theirs in pairs:
+        if len(mine.indices) == len(theirs.indices):
+            at.update(zip(mine.indices, theirs.indices, strict=True))
+    missing = [i for i in layer.output.indices if i not in at]
+    if missing:
+        raise IndexDeclarationError(name, f"{label}: its output index "
+                                          f"{', '.join(map(str, missing))} is carried by none "
+                                          f"of its inputs")
+    indices = tuple(at[i] for i in layer.output.indices)
+    if out is None:     # B2 for a batchnorm at stage 2 (batchnorm2 would print as a norm)
+        return sp.IndexedBase(entries.unused(f"{layer.name[0].upper()}{number}"),
+                              real=True)[indices]
+    named = entries.entry(out)
+    if named.indices != indices:
+        shape = " x ".join(str(entries.ranges[i]) for i in indices)
+        raise IndexDeclarationError(name, f"{label}: its output is {shape}, but out={out} is "
+                                          f"{' x '.join(map(str, out.shape))}")
+    return named
+
+
+def network_stages(name: str, input, stages) -> IndexLayer:
+    """A `Network`'s stages (symnet.declare.network.Stage: a layer, its bindings to
+    matrices, `output`) composed by `index_network` into one IndexLayer over the indices of
+    the network's sizes; the last stage's output is Y unless named."""
+    entries = MatrixEntries(name)
+    entries.taken |= {str(getattr(m, "name", m)) for step in stages
+                      for m in (*step.bindings.values(), step.output) if m is not None}
+    current = entries.entry(input)
+    steps = []
+    for number, step in enumerate(stages, start=1):
+        layer = as_index_layer(name, step.layer)
+        bindings = {str(getattr(mine, "base", mine)): (0 if theirs == 0 else
+                                                       entries.entry(theirs))
+                    for mine, theirs in step.bindings.items()}
+        names = {str(entry.base): entry for entry in layer.inputs}
+        free = [entry for n, entry in names.items() if n not in bindings]
+        if len(free) != 1:
+            raise IndexDeclarationError(name, f"stage {number} ({layer.name}) must leave "
+                                              f"exactly one input unbound to take the previous "
+                                              f"output; unbound: "
+                                              f"{', '.join(map(str, free)) or 'none'}")
+        pairs = [(names[n], e) for n, e in bindings.items() if e != 0 and n in names]
+        pairs.append((free[0], current))
+        out = _output_of(name, number, layer, pairs, step.output, entries)
+        if number == len(stages) and step.output is None:
+            out = sp.IndexedBase(entries.unused("Y"), real=True)[out.indices]
+        steps.append(IndexStage(layer, out, bindings))
+        current = out
+    return index_network(name, entries.entry(input), steps, ranges=entries.ranges)

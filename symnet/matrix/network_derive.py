@@ -159,6 +159,8 @@ def derive_network(network: Network) -> NetworkDerivation:
     # imports this module to register derive_network
     from symnet.derive.dispatch import derive
 
+    if network.tensor is not None:   # a tensor-layer stage: its stages in index notation
+        return derive(network.tensor)
     penalties = {}
     if network.regularizer is not None:
         penalties = {w: penalty_gradient(network.regularizer, w) for w in network.regularized}

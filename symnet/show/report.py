@@ -114,7 +114,7 @@ def generated_code(decl, reference: str) -> str | None:
     """The module `symnet generate` writes for the declaration (None for a network, which
     the runtime composes from its layers' modules). A declaration that cannot be
     generated raises its CodegenError."""
-    if decl.kind == "network":
+    if decl.kind == "network" and getattr(decl, "tensor", None) is None:
         return None
     from symnet.codegen.emit import Source, module_file
 

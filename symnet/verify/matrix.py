@@ -283,7 +283,10 @@ def _hand_verdicts(network: Network, derivation, looks: tuple,
 
 
 def check_matrix(decl) -> list[Verdict]:
-    """Every verdict of a layer or a network."""
+    """Every verdict of a layer or a network (one with a tensor-layer stage: those of its
+    stages composed in index notation)."""
+    if getattr(decl, "tensor", None) is not None:
+        return check(decl.tensor)
     return named_errors(decl.name, check_network if isinstance(decl, Network) else check_layer,
                         decl)
 

@@ -118,6 +118,21 @@ def test_derive_writes_a_markdown_report(tmp_path):
     assert not list(report.parent.glob(".*tmp")), "no temporary file is left behind"
 
 
+def test_a_tensor_layer_displays_and_reports_its_declaration(tmp_path):
+    from symnet.catalog import DECLARATIONS
+
+    for decl in DECLARATIONS.of_kind("tensor layer").values():
+        block = decl._repr_latex_()   # Jupyter: forward, statistics, shapes
+        assert block.startswith(r"$$\begin{aligned}") and r"\text{forward}" in block
+        assert all(str(entry.base) in block for entry in decl.inputs), decl.name
+    report = tmp_path / "batchnorm.md"
+    assert main(["derive", "batchnorm", "--report", str(report)]) == 0
+    text = report.read_text()
+    for section in ("# `batchnorm` (tensor layer)", "## Declaration", r"\text{statistic}",
+                    "## Derivation", r"\operatorname{colsum}"):
+        assert section in text
+
+
 def test_a_kinks_value_that_simplify_cannot_finish_is_shown_unsimplified(monkeypatch):
     decl = REGISTRY["l1"]
     derivation = derive(decl)

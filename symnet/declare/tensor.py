@@ -32,6 +32,7 @@ import sympy as sp
 
 from symnet.declare.validation import check_name
 from symnet.errors import DeclarationError
+from symnet.notation import Row, render_latex_block
 
 KIND = "tensor layer"
 
@@ -117,6 +118,19 @@ class IndexLayer:
     def expanded(self, expr: sp.Expr) -> sp.Expr:
         """expr with every statistic written out in terms of the inputs."""
         return expand_statistics(expr, self.statistics)
+
+    def _repr_latex_(self) -> str:
+        """Jupyter (and a report) shows a tensor layer as its forward, its statistics and
+        its shapes (its derivation, the rest)."""
+        def shape(entry):
+            return "(" + ", ".join(str(self.ranges[i]) for i in entry.indices) + \
+                ("," if len(entry.indices) == 1 else "") + ")"
+        rows = [Row("forward", sp.Eq(self.output, self.forward, evaluate=False))]
+        rows += [Row("statistic", sp.Eq(entry, definition, evaluate=False), f"shape {shape(entry)}")
+                 for entry, definition in self.statistics.items()]
+        shapes = "; ".join(f"{entry.base}: {shape(entry)}" for entry in
+                           (*self.inputs, self.output))
+        return f"$${render_latex_block(rows + [Row('shapes', None, shapes)])}$$"
 
 
 def expand_statistics(expr: sp.Expr, statistics: dict) -> sp.Expr:

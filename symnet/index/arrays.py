@@ -136,7 +136,7 @@ class Layout:
     def __init__(self, layer: IndexLayer):
         self.layer = layer
         order = list(layer.output.indices)
-        for entry in (*layer.inputs, *layer.statistics):
+        for entry in (*layer.arguments, *layer.statistics):
             order += [i for i in entry.indices if i not in order]
         self.order = tuple(order)
         self.axis = {i: n for n, i in enumerate(self.order)}

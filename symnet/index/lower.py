@@ -170,12 +170,12 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
         unpack = (f"{', '.join(cached)} = cache[:{len(cached)}]",) if cached else ()
         cached = cached + [name for name in running if name not in cached]
     cache_text = f"({', '.join(cached)}{',' if len(cached) == 1 else ''})" if cached else "()"
-    arguments = ", ".join([str(e.base) for e in layer.inputs]
+    arguments = ", ".join([str(e.base) for e in layer.arguments]
                           + [f"{s}={_default(v)}" for s, v in layer.params.items()])
     functions = {
         "forward": Function(
             "forward", arguments,
-            (f"{output} = {layer.name}({', '.join(str(e.base) for e in layer.inputs)}), "
+            (f"{output} = {layer.name}({', '.join(str(e.base) for e in layer.arguments)}), "
              f"the batch first.",
              f"Returns ({output}, cache); the cache {cache_text} is what backward needs"
              + ("," if running else "."))
@@ -219,7 +219,7 @@ def _inference(layer: IndexLayer, layout: arrays.Layout, running: list, argument
     body = _with_sizes(layout, _forward_lines(layer, layout, taken, tuple(running)),
                        str(first.base), first.base)
     output = str(layer.output.base)
-    inputs = [str(e.base) for e in layer.inputs]
+    inputs = [str(e.base) for e in layer.arguments]
     head, params = arguments.split(", ")[:len(inputs)], arguments.split(", ")[len(inputs):]
     return Function(
         "inference", ", ".join(head + running + params),
@@ -239,7 +239,7 @@ def _cached(layer: IndexLayer, backward: list, results: list) -> list:
     """The arrays and parameters backward reads that it does not compute itself."""
     words = _words("\n".join(backward))
     computed = {line.split(" = ")[0] for line in backward if " = " in line}
-    order = [str(e.base) for e in (*layer.inputs, *layer.statistics, layer.output)] \
+    order = [str(e.base) for e in (*layer.arguments, *layer.statistics, layer.output)] \
         + [str(s) for s in layer.params]
     return [name for name in order if name in words and name not in computed
             and name not in results]
@@ -261,7 +261,7 @@ def _docstring(derivation: IndexDerivation) -> list[str]:
         lines += paragraph(shown, indent="    ", hanging="        ")
     lines += [""] + paragraph(
         "Shapes: " + ", ".join(f"{e.base}: {shape_text(layer, e)}"
-                               for e in (*layer.inputs, layer.output))
+                               for e in (*layer.arguments, layer.output))
         + f", the batch first; {arrays.UPSTREAM} = dL/d{layer.output.base} has the shape of "
           f"{layer.output.base}; each gradient has its input's shape. Statistics are "
           f"computed once in forward and kept in the cache; the dtype of the inputs is kept "

@@ -673,3 +673,47 @@ def test_dropouts_torch_and_jax_modules_give_the_mask_no_gradient():
     jax_module = load(GENERATED / "jax_modules" / "layers" / "dropout.py")
     dX, dM = jax.grad(lambda x, m: jax_module.dropout(x, m).sum(), argnums=(0, 1))(X_, M_)
     assert not np.asarray(dM).any() and np.allclose(np.asarray(dX), expected)
+
+
+# --- contractions of three arrays: a chain of pairs, each computed once ---------------------
+
+
+def _einsum_calls(module, monkeypatch) -> list:
+    """Each np.einsum call of the module as (spec, its operands)."""
+    calls, einsum = [], np.einsum
+
+    def recording(spec, *operands, **options):
+        calls.append((spec, operands))
+        return einsum(spec, *operands, **options)
+
+    monkeypatch.setattr(module.np, "einsum", recording)
+    return calls
+
+
+def test_bilinear_chains_its_contractions_in_pairs_and_shares_them(monkeypatch):
+    """No np.einsum of three arrays (each searched its order at every call: about 50 us);
+    the forward's X1 W is cached and read by dX2, dY (x) X2 is made once for dX1 and dW
+    (was: X1 W and dY (x) X2 each computed twice)."""
+    layer, module = TENSOR_LAYERS["bilinear"], _generated("bilinear")
+    X1_, X2_, W_, b_ = _inputs(layer, 0)
+    calls = _einsum_calls(module, monkeypatch)
+    Y_, cache = module.forward(X1_, X2_, W_, b_)
+    forward, calls[:] = list(calls), []
+    dY_ = np.ones_like(Y_)
+    module.backward(dY_, cache)
+    assert all(len(operands) == 2 for _, operands in forward + calls)
+
+    def both(a, b, among):
+        return sum(any(o is a for o in ops) and any(o is b for o in ops) for _, ops in among)
+
+    assert both(X1_, W_, forward) == 1 and both(X1_, W_, calls) == 0
+    assert both(dY_, X2_, calls) == 1
+
+
+@pytest.mark.parametrize("spec, blas", [("nd,ide->nie", True), ("jd,jie->ide", True),
+                                        ("nj,nm->njm", False), ("nd,nd->d", False),
+                                        ("ne,nie->ni", False)])
+def test_a_pair_is_a_blas_tensordot_only_where_it_sums_and_batches_nothing(spec, blas):
+    from symnet.index.arrays import _is_tensordot
+
+    assert _is_tensordot(spec) is blas

@@ -97,8 +97,10 @@ class IndexPrinter(NumpyPrinter):
     def _print_Einsum(self, expr):
         spec, *operands = expr.args
         shown = ", ".join(self._print(o) for o in operands)
-        # two operands: one loop, nothing to order (a path search would only cost time)
-        optimize = ", optimize=True" if len(operands) > 2 else ""
+        # two operands: nothing to order, and numpy searches no path for two; optimize
+        # only where it makes the pair a BLAS tensordot (an index summed, none batched)
+        optimize = ", optimize=True" if len(operands) > 2 or len(operands) == 2 \
+            and _is_tensordot(spec.name) else ""
         return f"np.einsum('{spec.name}', {shown}{optimize})"
 
     def _print_KeepDims(self, expr):
@@ -149,6 +151,8 @@ class Layout:
         self.names = {base: str(base) for base in declared}
         self.names[layer.upstream] = UPSTREAM
         self.temporaries = {}   # Sum -> Array
+        #: the bases of the named pairs of a contraction (contract.py), native arrays
+        self.intermediates = set()
 
     def entry(self, e: sp.Indexed, bound: dict) -> sp.Expr:
         """An entry as its array placed in the layout; `bound` maps summation indices to
@@ -275,7 +279,10 @@ class Layout:
         axes = [set(self.axes_of[f.base]) for f in sp.Mul.make_args(flat.function)
                 if isinstance(f, sp.Indexed)]
         union = set().union(*axes) if axes else set()
-        return bool(axes) and max(len(a) for a in axes) < len(union) \
+        # a product with a named pair of a chain (contract.py) is one too: its last link
+        chained = len(axes) > 1 and any(f.base in self.intermediates
+                                        for f in flat.atoms(sp.Indexed))
+        return bool(axes) and (max(len(a) for a in axes) < len(union) or chained) \
             and not any(f.base in self.placed for f in flat.atoms(sp.Indexed))
 
     def _axis_of(self, body: sp.Expr, variable) -> int | None:
@@ -327,6 +334,14 @@ class Layout:
         a = Transposed(a) if left.indices == (s, first) else a
         b = Transposed(b) if right.indices == (second, s) else b
         return MatProd(a, b)
+
+
+def _is_tensordot(spec: str) -> bool:
+    """Whether a two-operand einsum sums an index and batches none (an index of both
+    operands and the result): numpy's optimize then calls BLAS through tensordot."""
+    (left, right), result = spec.split("->")[0].split(","), spec.split("->")[1]
+    summed = (set(left) | set(right)) - set(result)
+    return bool(summed) and not (set(left) & set(right) & set(result))
 
 
 def _letters(factors) -> dict:

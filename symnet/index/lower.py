@@ -17,7 +17,7 @@ from symnet.declare.tensor import IndexLayer
 
 # The module, not its names: symnet.codegen imports this module to register it, so
 # symnet.index.arrays (which imports symnet.codegen) imported first is still half loaded here.
-from symnet.index import arrays, passes
+from symnet.index import arrays, contract, passes
 from symnet.index.derive import IndexDerivation
 from symnet.index.page import describe_index, shape_text
 from symnet.notation import text
@@ -76,11 +76,15 @@ def _sizes(layout: arrays.Layout, used: set, source: str, source_base) -> list[s
 
 
 def _forward_lines(layer: IndexLayer, layout: arrays.Layout, taken: set,
-                   given: tuple = ()) -> list[str]:
+                   given: tuple = (), planner: contract.Planner | None = None) -> list[str]:
     """The statistics (but those `given`) then the output, each subexpression two of them
-    share computed once (passes.shared_temporaries), each full one in few passes."""
-    definitions = [(entry, value) for entry, value in layer.statistics.items()
-                   if str(entry.base) not in given] + [(layer.output, layer.forward)]
+    share computed once (passes.shared_temporaries), each full one in few passes; a
+    contraction of three or more arrays a chain of pairs (contract.py), each pair first."""
+    planner = planner or contract.Planner(layout, taken)
+    definitions = [(entry, planner.rewrite(value)) for entry, value in layer.statistics.items()
+                   if str(entry.base) not in given] \
+        + [(layer.output, planner.rewrite(layer.forward))]
+    chained = contract.statements(layout, planner.take())
     temporaries, definitions = passes.shared_temporaries(definitions, layout, taken)
     ordered = []
     for entry, value in definitions:   # each temporary just before its first reader
@@ -88,7 +92,7 @@ def _forward_lines(layer: IndexLayer, layout: arrays.Layout, taken: set,
                     and (t, v) not in ordered]
         ordered.append((entry, value))
     statements = passes.Statements(layout, {t.base for t, _ in temporaries})
-    lines = []
+    lines = chained
     for k, (entry, value) in enumerate(ordered):
         lines += statements.assign(entry, value, [v for _, v in ordered[k + 1:]])
     return lines
@@ -139,10 +143,12 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
     taken = set(RESERVED) | {str(b) for b in layer.declared()} | {arrays.UPSTREAM}
     taken |= {f"d{b}" for b in layer.bases}
     taken.add(arrays.ONES)
-    forward = _forward_lines(layer, layout, taken)
+    planner = contract.Planner(layout, taken)
+    forward = _forward_lines(layer, layout, taken, planner=planner)
     output = str(layer.output.base)
-    sums, vjps = _shared_sums(derivation.vjps, layout, taken)
-    backward = []
+    vjps = {base: planner.rewrite(value) for base, value in derivation.vjps.items()}
+    backward = contract.statements(layout, planner.take())
+    sums, vjps = _shared_sums(vjps, layout, taken)
     for name, s in sums:
         backward += _lines(name, layout.array(s))
     results = []
@@ -162,7 +168,7 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
     backward = _with_sizes(layout, backward, arrays.UPSTREAM, layer.upstream)
     first = layer.inputs[0]
     forward = _with_sizes(layout, forward, str(first.base), first.base)
-    cached = _cached(layer, backward, results)
+    cached = _cached(layer, layout, backward, results)
     unpack = (f"{', '.join(cached)} = cache" if len(cached) > 1 else f"{cached[0]}, = cache",) \
         if cached else ()
     running = running_statistics(layer)
@@ -235,11 +241,13 @@ def _words(text: str) -> set:
     return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
 
 
-def _cached(layer: IndexLayer, backward: list, results: list) -> list:
-    """The arrays and parameters backward reads that it does not compute itself."""
+def _cached(layer: IndexLayer, layout: arrays.Layout, backward: list, results: list) -> list:
+    """The arrays and parameters backward reads that it does not compute itself (the
+    forward's intermediates of a contraction among them)."""
     words = _words("\n".join(backward))
     computed = {line.split(" = ")[0] for line in backward if " = " in line}
     order = [str(e.base) for e in (*layer.arguments, *layer.statistics, layer.output)] \
+        + sorted(layout.names[b] for b in layout.intermediates) \
         + [str(s) for s in layer.params]
     return [name for name in order if name in words and name not in computed
             and name not in results]

@@ -717,3 +717,16 @@ def test_a_pair_is_a_blas_tensordot_only_where_it_sums_and_batches_nothing(spec,
     from symnet.index.arrays import _is_tensordot
 
     assert _is_tensordot(spec) is blas
+
+
+@pytest.mark.parametrize("name", ["batchnorm", "bilinear"])
+def test_a_backward_builds_no_row_of_ones_when_the_forward_has_one(name, monkeypatch):
+    """At 64 x 100 a call costs its count of numpy calls: batch norm's backward reads the
+    forward's row of ones from the cache (was: np.ones at every backward); bilinear's
+    forward has none, so its backward builds its own."""
+    layer, module = TENSOR_LAYERS[name], _generated(name)
+    Y_, cache = module.forward(*_inputs(layer, 0))
+    built, ones = [], np.ones
+    monkeypatch.setattr(module.np, "ones", lambda *a, **k: built.append(a) or ones(*a, **k))
+    module.backward(np.ones_like(Y_), cache)
+    assert len(built) == (0 if name == "batchnorm" else 1)

@@ -102,10 +102,11 @@ def _reads(expr: sp.Expr, base) -> bool:
     return any(e.base == base for e in expr.atoms(sp.Indexed))
 
 
-def _with_sizes(layout: arrays.Layout, lines: list, source: str, source_base) -> list[str]:
+def _with_sizes(layout: arrays.Layout, lines: list, source: str, source_base,
+                ones_cached: bool = False) -> list[str]:
     """The lines after the sizes they use (`N = dY.shape[0]`) and, where a column sum is
-    a product with the row of ones, after that row."""
-    if arrays.ONES in _words("\n".join(lines)):
+    a product with the row of ones, after that row (unless the forward's is cached)."""
+    if arrays.ONES in _words("\n".join(lines)) and not ones_cached:
         batch = layout.layer.ranges[layout.order[0]]
         ones = arrays.OnesRow(batch, arrays.Array(source))
         lines = _lines(arrays.ONES, ones) + lines
@@ -165,7 +166,10 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
         if reshape:
             text = f"({text}){reshape}" if not isinstance(array, arrays.Array) else text + reshape
         backward += statement(target, text)
-    backward = _with_sizes(layout, backward, arrays.UPSTREAM, layer.upstream)
+    # the forward's row of ones is kept in the cache: a backward at 64 x 100 costs its
+    # count of numpy calls, and np.ones is one of them
+    ones_cached = arrays.ONES in _words("\n".join(forward))
+    backward = _with_sizes(layout, backward, arrays.UPSTREAM, layer.upstream, ones_cached)
     first = layer.inputs[0]
     forward = _with_sizes(layout, forward, str(first.base), first.base)
     cached = _cached(layer, layout, backward, results)
@@ -247,7 +251,7 @@ def _cached(layer: IndexLayer, layout: arrays.Layout, backward: list, results: l
     words = _words("\n".join(backward))
     computed = {line.split(" = ")[0] for line in backward if " = " in line}
     order = [str(e.base) for e in (*layer.arguments, *layer.statistics, layer.output)] \
-        + sorted(layout.names[b] for b in layout.intermediates) \
+        + sorted(layout.names[b] for b in layout.intermediates) + [arrays.ONES] \
         + [str(s) for s in layer.params]
     return [name for name in order if name in words and name not in computed
             and name not in results]

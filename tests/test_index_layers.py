@@ -679,14 +679,19 @@ def test_dropouts_torch_and_jax_modules_give_the_mask_no_gradient():
 
 
 def _einsum_calls(module, monkeypatch) -> list:
-    """Each np.einsum call of the module as (spec, its operands)."""
-    calls, einsum = [], np.einsum
+    """Each np.einsum and np.tensordot call of the module as (what, its operands)."""
+    calls, einsum, tensordot = [], np.einsum, np.tensordot
 
     def recording(spec, *operands, **options):
         calls.append((spec, operands))
         return einsum(spec, *operands, **options)
 
+    def recording_tensordot(a, b, axes):
+        calls.append(("tensordot", (a, b)))
+        return tensordot(a, b, axes=axes)
+
     monkeypatch.setattr(module.np, "einsum", recording)
+    monkeypatch.setattr(module.np, "tensordot", recording_tensordot)
     return calls
 
 
@@ -708,11 +713,13 @@ def test_bilinear_chains_its_contractions_in_pairs_and_shares_them(monkeypatch):
 
     assert both(X1_, W_, forward) == 1 and both(X1_, W_, calls) == 0
     assert both(dY_, X2_, calls) == 1
+    # the pairs that sum an index are BLAS products: X1 W, then dY_X2 with W and with X1
+    assert [what for what, _ in forward + calls].count("tensordot") == 3
 
 
 @pytest.mark.parametrize("spec, blas", [("nd,ide->nie", True), ("jd,jie->ide", True),
                                         ("nj,nm->njm", False), ("nd,nd->d", False),
-                                        ("ne,nie->ni", False)])
+                                        ("ne,nie->ni", False), ("nd,de->n", False)])
 def test_a_pair_is_a_blas_tensordot_only_where_it_sums_and_batches_nothing(spec, blas):
     from symnet.index.arrays import _is_tensordot
 

@@ -27,7 +27,7 @@ def forward(X1, X2, W, b):
     """Y = bilinear(X1, X2, W, b), the batch first.
     Returns (Y, cache); the cache (X1, X2, W, b, W_X1) is what backward needs.
     """
-    W_X1 = np.einsum('nd,ide->nie', X1, W, optimize=True)
+    W_X1 = np.tensordot(X1, W, axes=([1], [1]))
     Y = b + np.einsum('ne,nie->ni', X2, W_X1)
     cache = (X1, X2, W, b, W_X1)
     return Y, cache
@@ -42,8 +42,8 @@ def backward(dY, cache):
     ones = np.ones((1, N), dtype=dY.dtype)
     dY_X2 = np.einsum('nj,nm->njm', dY, X2)
     sum_dY = ones @ dY
-    dX1 = np.einsum('jdm,njm->nd', W, dY_X2, optimize=True)
+    dX1 = np.tensordot(W, dY_X2, axes=([0, 2], [1, 2])).T
     dX2 = np.einsum('nj,nje->ne', dY, W_X1)
-    dW = np.einsum('jd,jie->ide', X1, dY_X2, optimize=True)
+    dW = np.tensordot(X1, dY_X2, axes=([0], [0])).transpose(1, 0, 2)
     db = sum_dY.reshape(b.shape)
     return dX1, dX2, dW, db

@@ -6,10 +6,10 @@ call and shares nothing with the backward. Here the order is chosen once, at gen
 repeatedly the pair of factors whose product is smallest (the sizes of the first input,
 the data, taken as large: 1024, the others as small: 16), summed over the indices no other
 factor and no output uses. Each pair is an intermediate (X1[n, d] W[i, d, e] summed over
-d: `W_X1[i, e, n]`), a BLAS product where it sums over an index that neither side keeps
-(arrays.py: np.einsum with optimize, which calls tensordot), and it is named by what it
-multiplies, so that the backward reuses the forward's (kept in the cache) and its VJPs
-share theirs: bilinear's dX2 reads the forward's X1 W, dX1 and dW share dY (x) X2.
+d: `W_X1[n, i, e]`), a BLAS product where it sums indices of both and batches none
+(arrays.py: np.tensordot), named by what it multiplies, so that the backward reuses the
+forward's (kept in the cache) and its VJPs share theirs: bilinear's dX2 reads the
+forward's X1 W, dX1 and dW share dY (x) X2.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ below):
     jax        jax.jit of the forward and its VJP, where jax is installed
 
 Dropout takes its mask as an input (the declared layer's form): torch and jax get the same
-mask and compute dX only; the generated backward also returns dM (the mask is an input
-whose VJP symnet derives), and the hand version computes dX only, as a person would.
+mask and compute dX only; so do the generated backward (the mask is a declared constant,
+data that is not differentiated) and the hand version.
 
 Targets (issue 15): generated <= 1.0x the hand numpy at every shape; generated <= 2.0x
 torch at large; the generated backward's peak extra memory (tracemalloc) <= 3x its layer's

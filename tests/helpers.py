@@ -80,7 +80,7 @@ def run(decl, module, wrt: dict, fixed: dict):
     an activation's or a tensor layer's value is sum(out * dout)."""
     arrays = list(wrt.values())
     if isinstance(decl, Activation) or getattr(decl, "kind", "") == "tensor layer":
-        out, cache = module.forward(*arrays)
+        out, cache = module.forward(*arrays, *fixed.get("constants", ()))
         grads = module.backward(fixed["dout"], cache)
         grads = list(grads) if isinstance(grads, tuple) else [grads]
         return np.sum(out * fixed["dout"]), grads

@@ -59,7 +59,7 @@ STAGES = [
                 "symnet.index.layer_path", "symnet.index.page", "symnet.display", "symnet.show"]),
     ("verify", ["symnet.verify", "symnet.index.check", "symnet.index.layer_sizes"]),
     ("codegen", ["symnet.codegen", "symnet.index.arrays", "symnet.index.lower",
-                 "symnet.index.passes",
+                 "symnet.index.passes", "symnet.index.contract",
                  "symnet.templating", "symnet.graph", "symnet.show.docstring"]),
     ("cli", ["symnet", "symnet.__main__", "symnet.cli", "symnet.cache", "symnet.loader",
              "symnet.show.report"]),

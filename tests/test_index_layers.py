@@ -140,7 +140,7 @@ def test_the_array_form_of_each_vjp_equals_the_derived_one():
                 shown += 1
                 assert zero_for_every_size(layer, _as_entries(layer, arrays), derived), \
                     (name, entry, arrays)
-    assert shown == 7      # all but bilinear's dX1, dX2, dW
+    assert shown == 6      # all but bilinear's dX1, dX2, dW (dropout: dX alone)
 
 
 def test_the_catalog_holds_batchnorm_as_a_tensor_layer():
@@ -365,7 +365,7 @@ def test_the_readme_quotes_the_generated_batchnorm_backward():
 
 #: (layer, the full-size arrays forward keeps, those backward returns): what each
 #: allocates at the least; bilinear's contractions are np.einsum's own
-FULL_ARRAYS = {"batchnorm": (2, 1), "softmax_rows": (1, 1), "dropout": (1, 2)}
+FULL_ARRAYS = {"batchnorm": (2, 1), "softmax_rows": (1, 1), "dropout": (1, 1)}
 
 
 def _peak(call) -> int:
@@ -390,7 +390,7 @@ def test_a_generated_tensor_layer_allocates_its_results_and_no_full_size_tempora
     sizes = dict(zip(("N", "D", "C"), (*shape, shape[1]), strict=True))
     rng = np.random.default_rng(0)
     arrays = [rng.normal(size=tuple(sizes[str(s)] for s in layer.shape_of(e)))
-              for e in layer.inputs]
+              for e in layer.arguments]
     full = np.empty(shape).nbytes
     kept, returned = FULL_ARRAYS[name]
     slack = full // 10 + 2 ** 16
@@ -423,8 +423,9 @@ def _generated(name):
 
 
 def _inputs(layer, seed, dtype=np.float64):
+    """forward's arrays: the inputs, then the constants (dropout's mask)."""
     rng = np.random.default_rng(seed)
-    shapes = [tuple(SIZES[str(s)] for s in layer.shape_of(e)) for e in layer.inputs]
+    shapes = [tuple(SIZES[str(s)] for s in layer.shape_of(e)) for e in layer.arguments]
     return [rng.normal(size=shape).astype(dtype) for shape in shapes]
 
 
@@ -437,8 +438,9 @@ def test_every_generated_tensor_layer_matches_central_differences(name, seed):
     G = np.random.default_rng(seed + 10).normal(size=Y.shape)
     grads = module.backward(G, cache)
     grads = grads if isinstance(grads, tuple) else (grads,)
+    assert len(grads) == len(layer.inputs)     # none for a constant (dropout's mask)
     h = 1e-6
-    for k, array in enumerate(arrays):
+    for k, array in enumerate(arrays[:len(layer.inputs)]):
         numeric = np.zeros_like(array)
         for at in np.ndindex(array.shape):
             shifted = [a.copy() for a in arrays]
@@ -497,7 +499,8 @@ def _gradient_error(module, layer, seed=0) -> float:
 
     arrays = _inputs(layer, seed)
     G = np.random.default_rng(seed + 10).normal(size=module.forward(*arrays)[0].shape)
-    wrt, fixed = dict(enumerate(arrays)), {"dout": G}
+    inputs = len(layer.inputs)
+    wrt, fixed = dict(enumerate(arrays[:inputs])), {"dout": G, "constants": arrays[inputs:]}
     _, grads = run(layer, module, wrt, fixed)
     numerical = numerical_gradients(layer, module, wrt, fixed, h=1e-6)
     return max(float(np.max(np.abs(g - n) / np.maximum(1.0, np.abs(n))))
@@ -623,3 +626,114 @@ def test_full_statements_of_every_form_compute_what_they_say(tmp_path):
     expected = -centred * A_ * gamma_ + np.exp(centred) - A_ + X_
     np.testing.assert_allclose(module.forward(X_, A_, gamma_)[0], expected, rtol=1e-13)
     assert _gradient_error(module, layer) <= 1e-7
+
+
+# --- constants: inputs that are data, not differentiated ----------------------------------
+
+
+def test_dropouts_mask_is_a_constant_backward_returns_dx_alone(capsys):
+    """A mask is data: forward takes it after X, backward returns dX only (was dX and dM,
+    three full-size results where the hand version makes two), the page says it."""
+    from symnet.cli import main
+
+    layer, module = TENSOR_LAYERS["dropout"], _generated("dropout")
+    assert [str(e.base) for e in layer.inputs] == ["X"]
+    assert [str(e.base) for e in layer.constants] == ["M"]
+    assert set(derive(layer).vjps) == {layer.inputs[0].base}
+    X_, M_ = _inputs(layer, 0)
+    Y_, cache = module.forward(X_, M_)
+    dX = module.backward(np.ones_like(Y_), cache)
+    assert isinstance(dX, np.ndarray) and np.array_equal(dX, M_ / 0.5)
+    assert main(["derive", "dropout"]) == 0
+    assert "constant  M[n, d]" in capsys.readouterr().out
+
+
+def test_a_hand_derivation_with_respect_to_a_constant_is_refused():
+    from symnet.declare.scalar import Gradient
+
+    M = sp.IndexedBase("M", real=True)
+    with pytest.raises(DeclarationError, match="wrt must be one of the inputs X"):
+        IndexLayer("masked", Y[n, d], X[n, d] * M[n, d], inputs=(X[n, d],),
+                   constants=(M[n, d],), ranges={n: N, d: D},
+                   hand=[Gradient(G[n, d] * X[n, d], wrt=M)])
+
+
+def test_dropouts_torch_and_jax_modules_give_the_mask_no_gradient():
+    """torch's Function returns None for the constant M, jax's custom_vjp a zero
+    cotangent; dX equals the numpy module's."""
+    torch, jax = pytest.importorskip("torch"), pytest.importorskip("jax")
+    from tests.helpers import GENERATED, load
+
+    X_, M_ = _inputs(TENSOR_LAYERS["dropout"], 1)
+    expected = _generated("dropout").backward(np.ones_like(X_), (M_, 0.5))
+    torch_module = load(GENERATED / "torch_modules" / "layers" / "dropout.py")
+    Xt, Mt = (torch.tensor(a, requires_grad=True) for a in (X_, M_))
+    torch_module.dropout(Xt, Mt).sum().backward()
+    assert Mt.grad is None and np.allclose(Xt.grad.numpy(), expected)
+    jax_module = load(GENERATED / "jax_modules" / "layers" / "dropout.py")
+    dX, dM = jax.grad(lambda x, m: jax_module.dropout(x, m).sum(), argnums=(0, 1))(X_, M_)
+    assert not np.asarray(dM).any() and np.allclose(np.asarray(dX), expected)
+
+
+# --- contractions of three arrays: a chain of pairs, each computed once ---------------------
+
+
+def _einsum_calls(module, monkeypatch) -> list:
+    """Each np.einsum and np.tensordot call of the module as (what, its operands)."""
+    calls, einsum, tensordot = [], np.einsum, np.tensordot
+
+    def recording(spec, *operands, **options):
+        calls.append((spec, operands))
+        return einsum(spec, *operands, **options)
+
+    def recording_tensordot(a, b, axes):
+        calls.append(("tensordot", (a, b)))
+        return tensordot(a, b, axes=axes)
+
+    monkeypatch.setattr(module.np, "einsum", recording)
+    monkeypatch.setattr(module.np, "tensordot", recording_tensordot)
+    return calls
+
+
+def test_bilinear_chains_its_contractions_in_pairs_and_shares_them(monkeypatch):
+    """No np.einsum of three arrays (each searched its order at every call: about 50 us);
+    the forward's X1 W is cached and read by dX2, dY (x) X2 is made once for dX1 and dW
+    (was: X1 W and dY (x) X2 each computed twice)."""
+    layer, module = TENSOR_LAYERS["bilinear"], _generated("bilinear")
+    X1_, X2_, W_, b_ = _inputs(layer, 0)
+    calls = _einsum_calls(module, monkeypatch)
+    Y_, cache = module.forward(X1_, X2_, W_, b_)
+    forward, calls[:] = list(calls), []
+    dY_ = np.ones_like(Y_)
+    module.backward(dY_, cache)
+    assert all(len(operands) == 2 for _, operands in forward + calls)
+
+    def both(a, b, among):
+        return sum(any(o is a for o in ops) and any(o is b for o in ops) for _, ops in among)
+
+    assert both(X1_, W_, forward) == 1 and both(X1_, W_, calls) == 0
+    assert both(dY_, X2_, calls) == 1
+    # the pairs that sum an index are BLAS products: X1 W, then dY_X2 with W and with X1
+    assert [what for what, _ in forward + calls].count("tensordot") == 3
+
+
+@pytest.mark.parametrize("spec, blas", [("nd,ide->nie", True), ("jd,jie->ide", True),
+                                        ("nj,nm->njm", False), ("nd,nd->d", False),
+                                        ("ne,nie->ni", False), ("nd,de->n", False)])
+def test_a_pair_is_a_blas_tensordot_only_where_it_sums_and_batches_nothing(spec, blas):
+    from symnet.index.arrays import _is_tensordot
+
+    assert _is_tensordot(spec) is blas
+
+
+@pytest.mark.parametrize("name", ["batchnorm", "bilinear"])
+def test_a_backward_builds_no_row_of_ones_when_the_forward_has_one(name, monkeypatch):
+    """At 64 x 100 a call costs its count of numpy calls: batch norm's backward reads the
+    forward's row of ones from the cache (was: np.ones at every backward); bilinear's
+    forward has none, so its backward builds its own."""
+    layer, module = TENSOR_LAYERS[name], _generated(name)
+    Y_, cache = module.forward(*_inputs(layer, 0))
+    built, ones = [], np.ones
+    monkeypatch.setattr(module.np, "ones", lambda *a, **k: built.append(a) or ones(*a, **k))
+    module.backward(np.ones_like(Y_), cache)
+    assert len(built) == (0 if name == "batchnorm" else 1)

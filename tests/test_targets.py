@@ -76,7 +76,8 @@ class Case:
                 shape = tuple(TENSOR_SIZES[str(s)] for s in decl.shape_of(entry))
                 return rng.normal(size=shape).astype(dtype)
             self.arrays = [normal(e) for e in decl.inputs]
-            self.extra, self.upstream = [], normal(decl.output)
+            # a constant (dropout's mask) is passed as data, after the inputs: no gradient
+            self.extra, self.upstream = [normal(e) for e in decl.constants], normal(decl.output)
             return
         if decl.kind == "layer":
             sizes = layer_helpers.sizes_of(decl, 4, (3, 2))
@@ -96,7 +97,7 @@ class Case:
         if self.decl.kind == "tensor layer":
             names = [str(e.base) for e in self.decl.inputs]
             return run(self.decl, module, dict(zip(names, self.arrays, strict=True)),
-                       {"dout": self.upstream})
+                       {"dout": self.upstream, "constants": self.extra})
         if self.decl.kind == "layer":
             arrays = dict(zip(self.decl.inputs, self.arrays, strict=True))
             arrays[self.decl.upstream] = self.upstream
@@ -481,7 +482,7 @@ def test_the_torch_function_saves_exactly_what_the_numpy_cache_holds(torch, name
     case = Case(decl)
     numpy_module = module_of(decl, "numpy")
     if hasattr(numpy_module, "forward"):
-        _, cache = numpy_module.forward(*case.arrays)
+        _, cache = numpy_module.forward(*case.arrays, *case.extra)
         expected = sorted(a.shape for a in cache if isinstance(a, np.ndarray))
     else:
         expected = [case.arrays[0].shape]

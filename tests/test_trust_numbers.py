@@ -76,7 +76,7 @@ def _tensor_layer_results(name, dtype) -> list:
     layer, module = TENSOR_LAYERS[name], layers.generated(name)
     rng = np.random.default_rng(0)
     arrays = [rng.normal(size=tuple(5 if str(s) == "N" else 3 for s in layer.shape_of(e)))
-              .astype(dtype) for e in layer.inputs]
+              .astype(dtype) for e in layer.arguments]
     out, cache = module.forward(*arrays)
     grads = module.backward(np.ones_like(out), cache)
     return [out, *(grads if isinstance(grads, tuple) else (grads,))]

@@ -136,10 +136,12 @@ M_mask = tensors("M")[0]
 
 dropout = IndexLayer(
     "dropout", Yi[n, d], Xi[n, d] * M_mask[n, d] / (1 - p_drop),
-    inputs=(Xi[n, d], M_mask[n, d]), ranges={n: Nb, d: Db}, params={p_drop: sp.Rational(1, 2)},
+    inputs=(Xi[n, d],), constants=(M_mask[n, d],), ranges={n: Nb, d: Db},
+    params={p_drop: sp.Rational(1, 2)},
     hand=[Gradient(Gi[n, d] * M_mask[n, d] / (1 - p_drop), wrt=Xi,
                    label="dX = G .* M / (1 - p)")],
-    doc="Inverted dropout with the mask M (0 or 1 entries) an input: Y = X .* M / (1 - p).",
+    doc="Inverted dropout with the mask M (0 or 1 entries) a constant input, data that is "
+        "not differentiated: Y = X .* M / (1 - p).",
 )
 
 K, E = index_size("K"), index_size("E")

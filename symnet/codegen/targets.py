@@ -231,15 +231,16 @@ def _layer_pieces(module: Module, arrays: list, numbers: list) -> dict:
     unpack = [f"{', '.join(cache) if len(cache) > 1 else _tuple(cache)} = cache"] \
         if saved else []
     derived = f"{gradients} = backward({upstream}, {_tuple(cache) if cache else '()'})"
+    per_array = _per_array(module, arrays, gradients)
     computed = f"{output}, cache = forward({call})"
     save = [f"ctx.save_for_backward({', '.join(saved)})"] if saved else []
     restore = [f"{_tuple(saved)} = ctx.saved_tensors"] if saved else []
     torch = {"function_forward": [computed, *unpack, *save, *(f"ctx.{n} = {n}" for n in kept),
                                   f"return {output}"],
              "function_backward": [*restore, *(f"{n} = ctx.{n}" for n in kept), derived,
-                                   f"return {gradients}" + ", None" * len(numbers)]}
+                                   f"return {per_array}" + ", None" * len(numbers)]}
     residuals = [f"{_tuple(saved)} = residuals"] if saved else []
-    cotangents = gradients if "," in gradients else f"({gradients},)"
+    cotangents = per_array if "," in per_array else f"({per_array},)"
     jax = {"vjp_forward": [computed, *unpack,
                            f"return {output}, {_tuple(saved) if saved else '()'}"],
            "vjp_backward_arguments": "".join(f"{n}, " for n in numbers) + f"residuals, {upstream}",
@@ -247,6 +248,19 @@ def _layer_pieces(module: Module, arrays: list, numbers: list) -> dict:
            **_custom_vjp(arrays, numbers, "forward")}
     shared = {"output": output, "upstream": upstream}
     return {"torch": {**torch, **shared}, "jax": {**jax, **shared}}
+
+
+def _per_array(module: Module, arrays: list, gradients: str) -> str:
+    """backward's gradients, one per array forward takes: None for an array it returns no
+    gradient for (a tensor layer's constant, such as dropout's mask; torch's Function and
+    jax's custom_vjp both read None as no gradient, a zero cotangent)."""
+    names = [g.strip() for g in gradients.split(",")]
+    if len(names) == len(arrays):
+        return gradients
+    if not set(names) <= {f"d{a}" for a in arrays}:
+        raise CodegenError(module.name, f"backward returns {gradients} for the inputs "
+                           f"{', '.join(arrays)}: each gradient must be named d<input>")
+    return ", ".join(f"d{a}" if f"d{a}" in names else "None" for a in arrays)
 
 
 def _loss_pieces(module: Module, arrays: list, numbers: list) -> dict:

@@ -16,6 +16,9 @@ generated code share the name. Example (the catalog's batch norm)::
                     var[d]: over((X[n, d] - mu[d]) ** 2, n, N) / N},
         params={eps: 1e-5})
 
+An input the layer does not differentiate (data, such as a dropout mask) is declared in
+``constants=(M[n, d],)``: forward takes it after the inputs, backward returns no VJP for it.
+
 Everything is checked here, at declaration, and a mistake is one line naming the layer:
 an index free on one side and summed on the other, two uses of an index (or of one axis
 of a tensor) with different sizes, a tensor used without a declared rank.
@@ -76,6 +79,9 @@ class IndexLayer:
     ranges: dict
     statistics: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    #: inputs that are data, not differentiated (a dropout mask): forward takes them after
+    #: `inputs`, backward returns no VJP for them
+    constants: tuple = ()
     #: hand derivations: records with `expected` (the entry of dL/d input at the input's
     #: own indices, G the upstream gradient), `wrt` (the input's IndexedBase) and `label`,
     #: such as symnet.declare.scalar.Gradient
@@ -89,6 +95,7 @@ class IndexLayer:
 
     def __post_init__(self):
         object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "constants", tuple(self.constants))
         object.__setattr__(self, "hand", tuple(self.hand))
         object.__setattr__(self, "statistics", dict(self.statistics))
         object.__setattr__(self, "ranges", dict(self.ranges))
@@ -102,15 +109,20 @@ class IndexLayer:
     def bases(self) -> tuple:
         return tuple(entry.base for entry in self.inputs)
 
+    @property
+    def arguments(self) -> tuple:
+        """What forward takes, in its order: the inputs, then the constants."""
+        return (*self.inputs, *self.constants)
+
     def input_of(self, base) -> sp.Indexed:
-        return next(entry for entry in self.inputs if entry.base == base)
+        return next(entry for entry in self.arguments if entry.base == base)
 
     def shape_of(self, entry: sp.Indexed) -> tuple:
         return tuple(self.ranges[i] for i in entry.indices)
 
     def declared(self) -> dict:
         """IndexedBase -> its declared entry (inputs, statistics, output, upstream)."""
-        found = {entry.base: entry for entry in (*self.inputs, *self.statistics)}
+        found = {entry.base: entry for entry in (*self.arguments, *self.statistics)}
         found[self.output.base] = self.output
         found[self.upstream] = self.upstream[self.output.indices]
         return found
@@ -182,7 +194,7 @@ class Checker:
     def check(self) -> None:
         layer = self.layer
         check_name(layer.name)
-        for entry in (layer.output, *layer.inputs, *layer.statistics):
+        for entry in (layer.output, *layer.arguments, *layer.statistics):
             self._entry(entry)
         self._ranges()
         self._ranks()
@@ -211,7 +223,7 @@ class Checker:
             if not (sp.sympify(extent).is_integer and sp.sympify(extent).is_positive):
                 self.fail(f"index {variable} ranges over 0..{extent} - 1: a size is a "
                           f"positive integer")
-        for entry in (self.layer.output, *self.layer.inputs, *self.layer.statistics):
+        for entry in (self.layer.output, *self.layer.arguments, *self.layer.statistics):
             for variable in entry.indices:
                 if variable not in self.layer.ranges:
                     self.fail(f"index {variable} of {entry} has no range; add "
@@ -219,7 +231,7 @@ class Checker:
 
     def _ranks(self) -> None:
         declared = self.layer.declared()
-        bases = [e.base for e in (*self.layer.inputs, *self.layer.statistics)]
+        bases = [e.base for e in (*self.layer.arguments, *self.layer.statistics)]
         twice = {b for b in bases if bases.count(b) > 1} | (set(bases) & {self.layer.output.base})
         if twice:
             self.fail(f"{', '.join(sorted(map(str, twice)))} declared twice")

@@ -3,7 +3,8 @@ entry over named indices in symnet/declare/tensor.py): their VJPs derived throug
 named statistics (derive.py), shown as a page (page.py), proved for every size (check.py,
 registered with `symnet.verify.check`) and lowered to numpy reductions and matrix products
 (arrays.py, lower.py, registered with `symnet.codegen.lower`; passes.py writes each
-full-size statement in few passes, in place). Matrix layers take the same path:
+full-size statement in few passes, in place; contract.py chains a contraction of three
+or more arrays as pairs, each computed once). Matrix layers take the same path:
 from_matrix.py writes a Layer in index form, layer_path.py derives its VJPs here and
 to_matrix.py brings them back to matrix form, layer_sizes.py proves its verdicts for every
 size; stages.py (index_network) composes layers of any kind as the stages of one tensor

@@ -21,7 +21,7 @@ from symnet.declare.tensor import IndexLayer
 
 # The module, not its names: symnet.codegen imports this module to register it, so
 # symnet.index.arrays (which imports symnet.codegen) imported first is still half loaded here.
-from symnet.index import arrays, passes
+from symnet.index import arrays, contract, passes
 from symnet.index.derive import IndexDerivation
 from symnet.index.page import describe_index, shape_text
 from symnet.matrix.explicit import concrete
@@ -81,11 +81,15 @@ def _sizes(layout: arrays.Layout, used: set, source: str, source_base) -> list[s
 
 
 def _forward_lines(layer: IndexLayer, layout: arrays.Layout, taken: set,
-                   given: tuple = ()) -> list[str]:
+                   given: tuple = (), planner: contract.Planner | None = None) -> list[str]:
     """The statistics (but those `given`) then the output, each subexpression two of them
-    share computed once (passes.shared_temporaries), each full one in few passes."""
-    definitions = [(entry, value) for entry, value in layer.statistics.items()
-                   if str(entry.base) not in given] + [(layer.output, layer.forward)]
+    share computed once (passes.shared_temporaries), each full one in few passes; a
+    contraction of three or more arrays a chain of pairs (contract.py), each pair first."""
+    planner = planner or contract.Planner(layout, taken)
+    definitions = [(entry, planner.rewrite(value)) for entry, value in layer.statistics.items()
+                   if str(entry.base) not in given] \
+        + [(layer.output, planner.rewrite(layer.forward))]
+    chained = contract.statements(layout, planner.take())
     temporaries, definitions = passes.shared_temporaries(definitions, layout, taken)
     ordered = []
     for entry, value in definitions:   # each temporary just before its first reader
@@ -93,7 +97,7 @@ def _forward_lines(layer: IndexLayer, layout: arrays.Layout, taken: set,
                     and (t, v) not in ordered]
         ordered.append((entry, value))
     statements = passes.Statements(layout, {t.base for t, _ in temporaries})
-    lines = []
+    lines = chained
     for k, (entry, value) in enumerate(ordered):
         lines += statements.assign(entry, value, [v for _, v in ordered[k + 1:]])
     return lines
@@ -103,10 +107,11 @@ def _reads(expr: sp.Expr, base) -> bool:
     return any(e.base == base for e in expr.atoms(sp.Indexed))
 
 
-def _with_sizes(layout: arrays.Layout, lines: list, source: str, source_base) -> list[str]:
+def _with_sizes(layout: arrays.Layout, lines: list, source: str, source_base,
+                ones_cached: bool = False) -> list[str]:
     """The lines after the sizes they use (`N = dY.shape[0]`) and, where a column sum is
-    a product with the row of ones, after that row."""
-    if arrays.ONES in _words("\n".join(lines)):
+    a product with the row of ones, after that row (unless the forward's is cached)."""
+    if arrays.ONES in _words("\n".join(lines)) and not ones_cached:
         batch = layout.layer.ranges[layout.order[0]]
         ones = arrays.OnesRow(batch, arrays.Array(source))
         lines = _lines(arrays.ONES, ones) + lines
@@ -164,10 +169,12 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
     taken = set(RESERVED) | {str(b) for b in layer.declared()} | {arrays.UPSTREAM}
     taken |= {f"d{b}" for b in layer.bases}
     taken.add(arrays.ONES)
-    forward = _forward_lines(layer, layout, taken)
+    planner = contract.Planner(layout, taken)
+    forward = _forward_lines(layer, layout, taken, planner=planner)
     output = str(layer.output.base)
-    sums, vjps = _shared_sums(derived, layout, taken)
-    backward = []
+    vjps = {base: planner.rewrite(value) for base, value in derived.items()}
+    backward = contract.statements(layout, planner.take())
+    sums, vjps = _shared_sums(vjps, layout, taken)
     for name, s in sums:
         backward += _lines(name, layout.array(s))
     results = []
@@ -184,10 +191,13 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
         if reshape:
             text = f"({text}){reshape}" if not isinstance(array, arrays.Array) else text + reshape
         backward += statement(target, text)
-    backward = _with_sizes(layout, backward, arrays.UPSTREAM, layer.upstream)
+    # the forward's row of ones is kept in the cache: a backward at 64 x 100 costs its
+    # count of numpy calls, and np.ones is one of them
+    ones_cached = arrays.ONES in _words("\n".join(forward))
+    backward = _with_sizes(layout, backward, arrays.UPSTREAM, layer.upstream, ones_cached)
     first = layer.inputs[0]
     forward = _with_sizes(layout, forward, str(first.base), first.base)
-    cached = _cached(layer, backward, results)
+    cached = _cached(layer, layout, backward, results)
     unpack = (f"{', '.join(cached)} = cache" if len(cached) > 1 else f"{cached[0]}, = cache",) \
         if cached else ()
     running = running_statistics(layer)
@@ -195,12 +205,12 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
         unpack = (f"{', '.join(cached)} = cache[:{len(cached)}]",) if cached else ()
         cached = cached + [name for name in running if name not in cached]
     cache_text = f"({', '.join(cached)}{',' if len(cached) == 1 else ''})" if cached else "()"
-    arguments = ", ".join([str(e.base) for e in layer.inputs]
+    arguments = ", ".join([str(e.base) for e in layer.arguments]
                           + [f"{s}={_default(v)}" for s, v in layer.params.items()])
     functions = {
         "forward": Function(
             "forward", arguments,
-            (f"{output} = {layer.name}({', '.join(str(e.base) for e in layer.inputs)}), "
+            (f"{output} = {layer.name}({', '.join(str(e.base) for e in layer.arguments)}), "
              f"the batch first.",
              f"Returns ({output}, cache); the cache {cache_text} is what backward needs"
              + ("," if running else "."))
@@ -252,7 +262,7 @@ def _inference(layer: IndexLayer, layout: arrays.Layout, running: list, argument
     body = _with_sizes(layout, _forward_lines(layer, layout, taken, tuple(running)),
                        str(first.base), first.base)
     output = str(layer.output.base)
-    inputs = [str(e.base) for e in layer.inputs]
+    inputs = [str(e.base) for e in layer.arguments]
     head, params = arguments.split(", ")[:len(inputs)], arguments.split(", ")[len(inputs):]
     return Function(
         "inference", ", ".join(head + running + params),
@@ -268,11 +278,13 @@ def _words(text: str) -> set:
     return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
 
 
-def _cached(layer: IndexLayer, backward: list, results: list) -> list:
-    """The arrays and parameters backward reads that it does not compute itself."""
+def _cached(layer: IndexLayer, layout: arrays.Layout, backward: list, results: list) -> list:
+    """The arrays and parameters backward reads that it does not compute itself (the
+    forward's intermediates of a contraction among them)."""
     words = _words("\n".join(backward))
     computed = {line.split(" = ")[0] for line in backward if " = " in line}
-    order = [str(e.base) for e in (*layer.inputs, *layer.statistics, layer.output)] \
+    order = [str(e.base) for e in (*layer.arguments, *layer.statistics, layer.output)] \
+        + sorted(layout.names[b] for b in layout.intermediates) + [arrays.ONES] \
         + [str(s) for s in layer.params]
     return [name for name in order if name in words and name not in computed
             and name not in results]
@@ -294,7 +306,7 @@ def _docstring(derivation: IndexDerivation) -> list[str]:
         lines += paragraph(shown, indent="    ", hanging="        ")
     lines += [""] + paragraph(
         "Shapes: " + ", ".join(f"{e.base}: {shape_text(layer, e)}"
-                               for e in (*layer.inputs, layer.output))
+                               for e in (*layer.arguments, layer.output))
         + f", the batch first; {arrays.UPSTREAM} = dL/d{layer.output.base} has the shape of "
           f"{layer.output.base}; each gradient has its input's shape. Statistics are "
           f"computed once in forward and kept in the cache; the dtype of the inputs is kept "

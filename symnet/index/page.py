@@ -135,6 +135,8 @@ def describe_index(derivation) -> list[Row]:
                     explained.add(kind)
                     note += f"; {kind.__name__}: the sum over {index}"
         rows.append(Row("VJP", eq(name, value), note))
+    for entry in layer.constants:
+        rows.append(Row("constant", entry, f"{shape_text(layer, entry)}, data: no VJP"))
     rows.append(Row("upstream", eq(upstream, sp.Symbol(f"dL/d{layer.output}")),
                     f"{shape_text(layer, layer.output)}"))
     for symbol, default in layer.params.items():

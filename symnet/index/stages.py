@@ -78,7 +78,7 @@ class Composer:
     def place(self, number: int, layer: IndexLayer, current: sp.Indexed, step: IndexStage):
         """(the stage's forward, its statistics) in the network's tensors and indices."""
         label = f"stage {number} ({layer.name})"
-        names = {str(entry.base): entry for entry in layer.inputs}
+        names = {str(entry.base): entry for entry in layer.arguments}
         if unknown := set(step.bindings) - set(names):
             self.fail(f"{label} has no input {', '.join(sorted(unknown))} to bind (its "
                       f"inputs: {', '.join(names)})")

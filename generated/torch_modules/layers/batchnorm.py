@@ -27,14 +27,14 @@ import torch
 from torch.autograd.function import once_differentiable
 
 #: the names of forward's cache entries
-CACHE = ("gamma", "beta", "sigma", "x_hat", "mu", "var")
+CACHE = ("gamma", "beta", "sigma", "x_hat", "ones", "mu", "var")
 #: the batch statistics inference() takes as running averages (forward's own are in its cache)
 RUNNING = ("mu", "var")
 
 
 def forward(X, gamma, beta, eps=1e-05):
     """Y = batchnorm(X, gamma, beta), the batch first.
-    Returns (Y, cache); the cache (gamma, beta, sigma, x_hat, mu, var) is what backward needs,
+    Returns (Y, cache); the cache (gamma, beta, sigma, x_hat, ones, mu, var) is what backward needs,
     then the batch's mu, var (for running averages).
     """
     N = X.shape[0]
@@ -47,7 +47,7 @@ def forward(X, gamma, beta, eps=1e-05):
     x_hat *= 1/sigma
     Y = x_hat*gamma
     Y += beta
-    cache = (gamma, beta, sigma, x_hat, mu, var)
+    cache = (gamma, beta, sigma, x_hat, ones, mu, var)
     return Y, cache
 
 
@@ -55,9 +55,8 @@ def backward(dY, cache):
     """The gradient of the loss with respect to each input, given dY = dL/dY.
     Returns dX, dgamma, dbeta: the derived VJPs, each of its input's shape.
     """
-    gamma, beta, sigma, x_hat = cache[:4]
+    gamma, beta, sigma, x_hat, ones = cache[:5]
     N = dY.shape[0]
-    ones = torch.ones((1, N), dtype=dY.dtype, device=dY.device)
     sum_dY = ones @ dY
     sum_dY_x_hat = torch.einsum('nd,nd->d', dY, x_hat)[None, :]
     dX = x_hat*(sum_dY_x_hat*(-1/N))
@@ -103,16 +102,16 @@ class BatchnormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, gamma, beta, eps):
         Y, cache = forward(X, gamma, beta, eps)
-        gamma, beta, sigma, x_hat, mu, var = cache
-        ctx.save_for_backward(gamma, beta, sigma, x_hat, mu, var)
+        gamma, beta, sigma, x_hat, ones, mu, var = cache
+        ctx.save_for_backward(gamma, beta, sigma, x_hat, ones, mu, var)
         return Y
 
     @staticmethod
     @first_derivative_only
     @once_differentiable
     def backward(ctx, dY):
-        (gamma, beta, sigma, x_hat, mu, var) = ctx.saved_tensors
-        dX, dgamma, dbeta = backward(dY, (gamma, beta, sigma, x_hat, mu, var))
+        (gamma, beta, sigma, x_hat, ones, mu, var) = ctx.saved_tensors
+        dX, dgamma, dbeta = backward(dY, (gamma, beta, sigma, x_hat, ones, mu, var))
         return dX, dgamma, dbeta, None
 
 

@@ -8,6 +8,11 @@ by symnet's own rules (`collapse`): sympy's Sum.doit fails for a sum over the ba
 (gosper_sum -> hypersimp: TypeError) and leaves Piecewise ranges where it works. A sum
 that is a statistic's definition is written as the statistic again (`fold`): the
 derivative of var holds Sum(X[k, d] - mu[d], k), which is N mu[d] - N mu[d] = 0.
+
+A statistic the output is declared invariant to (softmax's max shift) is first proved so:
+with it a free tensor and the others written out, dY/d shift[p] is brought to 0 for every
+size (or the declaration is refused, naming it); then it is held constant, so that a max,
+which has no derivative where entries tie, is never differentiated.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from symnet.algebra import canonical_dummies
 from symnet.declare.tensor import IndexLayer, fresh_dummies, index
 from symnet.errors import DerivationError
 from symnet.notation import ShowsAsLatex
+from symnet.timeout import within
+
+#: how long the proof that the output does not depend on a statistic may take
+INVARIANCE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,8 @@ class IndexDerivation(ShowsAsLatex):
     vjps: dict
     #: input base -> the same, everything written out in the inputs (the raw VJP)
     raw: dict
+    #: the statistics' entries the output was proved not to depend on (held constant)
+    invariant: tuple = ()
 
 
 # --- summing deltas ----------------------------------------------------------------------
@@ -199,7 +210,10 @@ class Through:
         return term
 
     def statistic(self, entry: sp.Indexed) -> sp.Expr:
-        """d entry / d wrt, the statistic's definition differentiated at entry's indices."""
+        """d entry / d wrt, the statistic's definition differentiated at entry's indices;
+        0 for one the output is proved invariant to (derive_index_layer proves it first)."""
+        if entry.base in self.layer.invariant:
+            return sp.Integer(0)
         if entry not in self.known:
             declared = next(s for s in self.layer.statistics if s.base == entry.base)
             definition = self.layer.statistics[declared].xreplace(
@@ -358,9 +372,68 @@ def tidy_vjp(expr: sp.Expr) -> sp.Expr:
     return sp.factor_terms(gathered)
 
 
+# --- statistics the output does not depend on ---------------------------------------------
+
+
+def atoms_held(expr: sp.Expr) -> sp.Expr:
+    """Each sum (outermost first) as one real symbol: what is left is a rational function
+    of the inputs' entries and the atomic sums, which simplify decides quickly."""
+    held = {}
+
+    def hold(s):
+        if s not in held:
+            held[s] = sp.Dummy(f"S{len(held)}", real=True)
+        return held[s]
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), hold)
+
+
+def invariance_derivative(layer: IndexLayer, base) -> sp.Expr:
+    """dY/d stat[p] at fresh indices p, the statistic a free tensor (c[n] in place of its
+    definition) and every other statistic written out; sums collapsed, bound indices
+    canonical."""
+    declared = next(s for s in layer.statistics if s.base == base)
+    forward = layer.expanded(layer.forward)     # the invariant statistics stay free
+    taken = {str(v) for v in forward.free_symbols} | {str(v) for v in layer.ranges}
+    at = fresh_indices(declared, taken)
+    ranges = {**layer.ranges, **{p: layer.ranges[i]
+                                 for i, p in zip(declared.indices, at, strict=True)}}
+    derivative = fresh_dummies(sp.diff(forward, base[at]))
+    return canonical_dummies(collapse(derivative, ranges))
+
+
+def is_zero_for_every_size(expr: sp.Expr) -> bool:
+    """Whether expr (sums collapsed, bound indices canonical) simplifies to 0 with each sum
+    held as one symbol, within INVARIANCE_SECONDS."""
+    def attempt() -> bool:
+        return sp.expand(expr) == 0 or sp.simplify(atoms_held(expr)) == 0
+
+    return within(INVARIANCE_SECONDS, attempt, False)
+
+
+def proved_invariant(layer: IndexLayer) -> tuple:
+    """The declared invariant statistics' entries, each proved: dY/d stat = 0 for every
+    size; a DerivationError naming the first that is not."""
+    proved = []
+    for base in layer.invariant:
+        entry = next(s for s in layer.statistics if s.base == base)
+        try:
+            derivative = invariance_derivative(layer, base)
+        except (TypeError, ValueError, NotImplementedError) as exc:
+            raise DerivationError(layer.name, f"cannot differentiate the output with respect "
+                                  f"to the invariant statistic {entry}: {exc}") from exc
+        if not is_zero_for_every_size(derivative):
+            raise DerivationError(layer.name, f"the output is declared invariant to the "
+                                  f"statistic {entry}, but dY/d{base} does not simplify to 0 "
+                                  f"(the output depends on {base}): drop it from invariant=")
+        proved.append(entry)
+    return tuple(proved)
+
+
 def derive_index_layer(layer: IndexLayer) -> IndexDerivation:
+    invariant = proved_invariant(layer)
     vjps, raw = {}, {}
     for entry in layer.inputs:
         vjps[entry.base] = vjp(layer, entry)
         raw[entry.base] = vjp(layer, entry, through_names=False)
-    return IndexDerivation(layer, vjps, raw)
+    return IndexDerivation(layer, vjps, raw, invariant)

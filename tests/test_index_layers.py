@@ -736,6 +736,22 @@ def test_a_wrong_invariance_claim_is_refused_naming_the_statistic():
     assert "invariant to the statistic m[d]" in message and "does not simplify to 0" in message
 
 
+def test_a_planted_invariance_proof_that_passes_anything_is_refuted_by_the_check(monkeypatch):
+    """With the derivation's proof planted to pass a wrong claim, the check's own verdict on
+    the invariance (probed at random points, shift a free tensor) refutes it."""
+    from symnet.index import derive as index_derive
+    from symnet.verify import check
+
+    monkeypatch.setattr(index_derive, "is_zero_for_every_size", lambda expr: True)
+    wrong = IndexLayer(
+        "numerator", Y[n, d], sp.exp(X[n, d] - m_max[d]) / over(sp.exp(X[k, d]), k, N),
+        inputs=(X[n, d],), ranges={n: N, d: D},
+        statistics={m_max[d]: max_over(X[k, d], k, N)}, invariant=(m_max,))
+    verdicts = {v.claim: v for v in check(wrong)}
+    (claim,) = [c for c in verdicts if "does not depend on m[d]" in c]
+    assert verdicts[claim].status == "refuted" and verdicts[claim].counterexample
+
+
 @pytest.mark.parametrize("options, words", [
     ({"invariant": ()}, ["statistic m[d] takes a max", "invariant=(m,)"]),
     ({"invariant": (W,)}, ["invariant=W", "only a statistic"]),
@@ -751,3 +767,22 @@ def test_a_max_in_the_forward_itself_is_refused():
     with pytest.raises(DeclarationError, match="no derivative where entries tie"):
         IndexLayer("peak", Y[n, d], X[n, d] - max_over(X[k, d], k, N), inputs=(X[n, d],),
                    ranges={n: N, d: D})
+
+
+def test_a_network_with_softmax_rows_as_a_stage_keeps_its_invariance():
+    """index_network carries a stage's invariant statistics over (renamed P_shift): the
+    composed layer is declared, its invariance proved, every verdict proved symbolic (was:
+    refused, a max statistic without invariant=)."""
+    from symnet.catalog.layers import affine, softmax_rows
+    from symnet.index.stages import index_network, stage
+    from symnet.verify import check
+
+    H, h = size("H"), indices("h")[0]
+    W1, b1, A, P = tensors("W1 b1 A P")
+    net = index_network("attention_weights", X[n, d],
+                        [stage(affine, W=W1[d, h], b=b1[h], out=A[n, h]),
+                         stage(softmax_rows, out=P[n, h])], ranges={n: N, d: D, h: H})
+    assert [str(b) for b in net.invariant] == ["P_shift"]
+    verdicts = check(net)
+    assert any("does not depend on P_shift[n]" in v.claim for v in verdicts)
+    assert all(v.status == "proved" and v.sizes == "symbolic" for v in verdicts), verdicts

@@ -16,6 +16,11 @@ generated code share the name. Example (the catalog's batch norm)::
                     var[d]: over((X[n, d] - mu[d]) ** 2, n, N) / N},
         params={eps: 1e-5})
 
+A statistic may be a max over an index, ``shift[n] = max_over(X[n, k], k, C)``, only where
+the output is declared invariant to it (``invariant=(shift,)``, softmax's shift): a max has
+no derivative where entries tie, and the derivation proves dY/dshift = 0, then holds it
+constant.
+
 Everything is checked here, at declaration, and a mistake is one line naming the layer:
 an index free on one side and summed on the other, two uses of an index (or of one axis
 of a tensor) with different sizes, a tensor used without a declared rank.
@@ -304,7 +309,6 @@ class Checker:
                       f"the inputs {', '.join(map(str, self.layer.bases))}, got {wrt}")
         entry = self.layer.input_of(wrt)
         self._side(f"hand derivation d/d{wrt}", entry, record.expected)
-
 
     def _invariant(self) -> None:
         """A max is a statistic the output is declared invariant to; each invariant name is

@@ -64,6 +64,16 @@ DECLARATION_FILES = {
                      "X, Y, W = tensors('X Y W')\n"
                      "ranked = IndexLayer('ranked', Y[n, d], X[n, d] * W[d],\n"
                      "                    inputs=(X[n, d],), ranges={n: N, d: D})\n",
+    "index_invariant.py": "import sympy as sp\n"
+                          "from symnet.declare.tensor import IndexLayer, indices, max_over, "
+                          "over, size, tensors\n"
+                          "N, C = size('N'), size('C')\nn, c, k = indices('n c k')\n"
+                          "X, Y, shift = tensors('X Y shift')\n"
+                          "numerator = IndexLayer('numerator', Y[n, c], sp.exp(X[n, c] - "
+                          "shift[n]) / over(sp.exp(X[n, k]), k, C),\n"
+                          "    inputs=(X[n, c],), ranges={n: N, c: C},\n"
+                          "    statistics={shift[n]: max_over(X[n, k], k, C)}, "
+                          "invariant=(shift,))\n",
     "fine.py": "from symnet import Activation\nfrom symnet.symbols import x\n"
                "square = Activation('square', x**2, inputs=x)\n",
     "gamma.py": "import sympy as sp\nfrom symnet import Activation\n"
@@ -168,6 +178,9 @@ ROWS = [
      ["index_summed.py:5", "'summed'", "index n", "free on the left and summed"], False),
     ("index size mismatch", ["derive", "index_sizes.py:sizes"],
      ["index_sizes.py:5", "'sizes'", "X[k, d]", "size D", "axis of size N"], False),
+    ("index invariance not proved", ["generate", "index_invariant.py", "-o", "out"],
+     ["index_invariant.py:6", "'numerator'", "invariant to the statistic shift[n]",
+      "does not simplify to 0"], False),
     ("index undeclared rank", ["check", "index_rank.py"],
      ["index_rank.py:5", "'ranked'", "W is used", "no declared rank"], False),
     ("syntax error", ["check", "syntax.py"], ["syntax.py:2", "syntax"], False),

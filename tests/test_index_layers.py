@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 
 from symnet.catalog.layers import TENSOR_LAYERS, batchnorm
-from symnet.declare.tensor import IndexLayer, indices, over, size, tensors
+from symnet.declare.tensor import IndexLayer, indices, max_over, over, size, tensors
 from symnet.derive import derive
 from symnet.errors import DeclarationError
 
@@ -737,3 +737,166 @@ def test_a_backward_builds_no_row_of_ones_when_the_forward_has_one(name, monkeyp
     monkeypatch.setattr(module.np, "ones", lambda *a, **k: built.append(a) or ones(*a, **k))
     module.backward(np.ones_like(Y_), cache)
     assert len(built) == (0 if name == "batchnorm" else 1)
+
+
+# --- 6. a max over an index, the output proved invariant to it -----------------------------
+
+m_max, Z_sum = tensors("m Z")
+
+
+def column_softmax(**options):
+    """The softmax over each column (over the batch), shifted by the column max."""
+    options.setdefault("statistics", {m_max[d]: max_over(X[k, d], k, N),
+                                      Z_sum[d]: over(sp.exp(X[k, d] - m_max[d]), k, N)})
+    options.setdefault("invariant", (m_max,))
+    return IndexLayer("colsoftmax", Y[n, d], sp.exp(X[n, d] - m_max[d]) / Z_sum[d],
+                      inputs=(X[n, d],), ranges={n: N, d: D}, **options)
+
+
+@pytest.mark.parametrize("name", list(TENSOR_LAYERS))
+@pytest.mark.parametrize("dtype, size", [(np.float64, 1000.0), (np.float32, 100.0)])
+def test_every_generated_tensor_layer_is_finite_at_the_extremes(name, dtype, size):
+    """Entries at +-size, 0 and small values (as test_targets' extremes), dtype kept; the
+    softmax's max shift keeps exp's argument <= 0 (was its row mean: exp(1000 + ...))."""
+    layer, module = TENSOR_LAYERS[name], _generated(name)
+    pattern = np.array([-size, size, -1.0, 0.5, size / 2, -size / 3])
+    arrays = [np.resize(pattern, a.shape).astype(dtype) for a in _inputs(layer, 0)]
+    Y, cache = module.forward(*arrays)
+    grads = module.backward(np.ones_like(Y), cache)
+    for array in (Y, *(grads if isinstance(grads, tuple) else (grads,))):
+        assert array.dtype == dtype and np.isfinite(array).all(), name
+
+
+def test_softmax_rows_at_scale_1e3_and_for_a_constant_row():
+    module = _generated("softmax_rows")
+    X_ = np.random.default_rng(7).normal(size=(6, 5)) * 1e3
+    X_[0] = 2e3                                      # a constant row: every entry ties
+    e = np.exp(X_ - X_.max(axis=1, keepdims=True))
+    expected = e / e.sum(axis=1, keepdims=True)
+    Y_, cache = module.forward(X_)
+    np.testing.assert_allclose(Y_, expected, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(Y_[0], 1 / 5, rtol=1e-15)
+    G_ = np.random.default_rng(8).normal(size=Y_.shape)
+    dX = module.backward(G_, cache)
+    np.testing.assert_allclose(dX, expected * (G_ - (G_ * expected).sum(axis=1, keepdims=True)),
+                               rtol=1e-10, atol=1e-300)
+
+
+def test_a_max_statistic_is_lowered_to_each_targets_max():
+    from tests.helpers import GENERATED
+
+    spelled = {"layers": "shift = X.max(axis=1, keepdims=True)",
+               "torch_modules/layers": "shift = X.amax(dim=1, keepdim=True)",
+               "jax_modules/layers": "shift = X.max(axis=1, keepdims=True)"}
+    for folder, line in spelled.items():
+        source = (GENERATED / folder / "softmax_rows.py").read_text()
+        assert line in source, folder
+        assert "shift" not in source.split("def backward")[1], folder   # held constant
+
+
+def test_the_page_shows_the_max_and_says_the_output_does_not_depend_on_it(capsys):
+    from symnet.cli import main
+
+    assert main(["derive", "softmax_rows"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "statistic  shift" in x]
+    assert "shift[n] = Max(X[n, k], (k, 0, C - 1))" in line
+    assert "Y does not depend on it (dY/dshift = 0, proved for every size)" in line
+
+
+def test_softmax_rows_proves_its_invariance_for_symbolic_sizes():
+    from symnet.verify import check
+
+    verdicts = check(TENSOR_LAYERS["softmax_rows"])
+    claims = [v for v in verdicts if "does not depend on shift[n]" in v.claim]
+    assert len(claims) == 1 and claims[0].status == "proved" and claims[0].sizes == "symbolic"
+    assert all(v.status == "proved" and v.sizes == "symbolic" for v in verdicts)
+
+
+def test_a_layer_of_ones_own_with_a_max_over_the_batch_derives_and_generates(tmp_path):
+    from symnet.codegen.emit import Source, module_file
+    from symnet.index.check import zero_for_every_size
+    from symnet.index.derive import derive_index_layer
+    from tests.helpers import load
+
+    layer = column_softmax()
+    derivation = derive_index_layer(layer)
+    assert derivation.invariant == (m_max[d],)
+    vjp = derivation.vjps[X]
+    assert vjp.has(Y) and not vjp.has(sp.exp) and not vjp.has(m_max)   # reads the output
+    assert zero_for_every_size(layer, vjp, Y[n, d] * (G[n, d] - over(G[k, d] * Y[k, d], k, N)))
+    path = tmp_path / "colsoftmax.py"
+    path.write_text(module_file(Source("colsoftmax", layer))[1])
+    assert "m = X.max(axis=0, keepdims=True)" in path.read_text()
+    module = load(path)
+    X_ = np.random.default_rng(3).normal(size=(5, 3)) * 1e3
+    e = np.exp(X_ - X_.max(axis=0, keepdims=True))
+    np.testing.assert_allclose(module.forward(X_)[0], e / e.sum(axis=0), rtol=1e-12,
+                               atol=1e-300)
+    assert _gradient_error(module, layer) <= 1e-7
+
+
+def test_a_wrong_invariance_claim_is_refused_naming_the_statistic():
+    """A shift applied to the numerator only: Y depends on it, and the claim is refused."""
+    from symnet.errors import DerivationError
+
+    wrong = IndexLayer(
+        "numerator", Y[n, d], sp.exp(X[n, d] - m_max[d]) / over(sp.exp(X[k, d]), k, N),
+        inputs=(X[n, d],), ranges={n: N, d: D},
+        statistics={m_max[d]: max_over(X[k, d], k, N)}, invariant=(m_max,))
+    with pytest.raises(DerivationError) as raised:
+        derive(wrong)
+    message = str(raised.value)
+    assert "\n" not in message and "'numerator'" in message
+    assert "invariant to the statistic m[d]" in message and "does not simplify to 0" in message
+
+
+def test_a_planted_invariance_proof_that_passes_anything_is_refuted_by_the_check(monkeypatch):
+    """With the derivation's proof planted to pass a wrong claim, the check's own verdict on
+    the invariance (probed at random points, shift a free tensor) refutes it."""
+    from symnet.index import derive as index_derive
+    from symnet.verify import check
+
+    monkeypatch.setattr(index_derive, "is_zero_for_every_size", lambda expr: True)
+    wrong = IndexLayer(
+        "numerator", Y[n, d], sp.exp(X[n, d] - m_max[d]) / over(sp.exp(X[k, d]), k, N),
+        inputs=(X[n, d],), ranges={n: N, d: D},
+        statistics={m_max[d]: max_over(X[k, d], k, N)}, invariant=(m_max,))
+    verdicts = {v.claim: v for v in check(wrong)}
+    (claim,) = [c for c in verdicts if "does not depend on m[d]" in c]
+    assert verdicts[claim].status == "refuted" and verdicts[claim].counterexample
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"invariant": ()}, ["statistic m[d] takes a max", "invariant=(m,)"]),
+    ({"invariant": (W,)}, ["invariant=W", "only a statistic"]),
+])
+def test_a_max_needs_an_invariance_claim_and_only_a_statistic_has_one(options, words):
+    with pytest.raises(DeclarationError) as raised:
+        column_softmax(**options)
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_a_max_in_the_forward_itself_is_refused():
+    with pytest.raises(DeclarationError, match="no derivative where entries tie"):
+        IndexLayer("peak", Y[n, d], X[n, d] - max_over(X[k, d], k, N), inputs=(X[n, d],),
+                   ranges={n: N, d: D})
+
+
+def test_a_network_with_softmax_rows_as_a_stage_keeps_its_invariance():
+    """index_network carries a stage's invariant statistics over (renamed P_shift): the
+    composed layer is declared, its invariance proved, every verdict proved symbolic (was:
+    refused, a max statistic without invariant=)."""
+    from symnet.catalog.layers import affine, softmax_rows
+    from symnet.index.stages import index_network, stage
+    from symnet.verify import check
+
+    H, h = size("H"), indices("h")[0]
+    W1, b1, A, P = tensors("W1 b1 A P")
+    net = index_network("attention_weights", X[n, d],
+                        [stage(affine, W=W1[d, h], b=b1[h], out=A[n, h]),
+                         stage(softmax_rows, out=P[n, h])], ranges={n: N, d: D, h: H})
+    assert [str(b) for b in net.invariant] == ["P_shift"]
+    verdicts = check(net)
+    assert any("does not depend on P_shift[n]" in v.claim for v in verdicts)
+    assert all(v.status == "proved" and v.sizes == "symbolic" for v in verdicts), verdicts

@@ -2,7 +2,7 @@
 generated/torch_modules/ and generated/jax_modules/): for every catalog activation, loss,
 regulariser, layer and tensor layer, torch's gradcheck and jax's check_grads pass in
 float64; values and gradients equal the numpy module's to 1e-12; they stay finite at +-1000
-(float64) and +-100 (float32; softmax_rows, shifted by its row mean, excepted as in numpy);
+(float64) and +-100 (float32; softmax_rows too, shifted by its row max);
 float32 in is float32 out; kinks follow the declaration (relu'(0) = 0); a second derivative
 through a torch Function fails clearly; the jax callables jit and vmap. The README's own
 declaration files (examples/my_declarations.py, my_tensor_layer.py) are generated for both
@@ -213,12 +213,7 @@ def extreme(case: Case, size: float, dtype) -> Case:
     return shifted
 
 
-#: softmax_rows shifts each row by its mean, not its max (a max over an index cannot be declared
-#: yet, README "Tensor layers"): a row spread over +-1000 overflows, as in the numpy module
-EXTREME_CASES = [case for case in CASES if case.values[1] != "softmax_rows"]
-
-
-@pytest.mark.parametrize("target, name", EXTREME_CASES)
+@pytest.mark.parametrize("target, name", CASES)
 @pytest.mark.parametrize("dtype, size", [("float64", 1000.0), ("float32", 100.0)])
 def test_finite_at_the_extremes_and_the_dtype_kept(request, target, name, dtype, size):
     fw = framework(request, target)

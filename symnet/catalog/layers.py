@@ -22,7 +22,7 @@ from symnet.catalog.losses import l2, softmax_ce, squared_error, svm
 from symnet.declare.layer import Layer, activation_layer, broadcast, elementwise, size
 from symnet.declare.network import Network, use
 from symnet.declare.scalar import Activation, Gradient, Identity
-from symnet.declare.tensor import IndexLayer, indices, over, tensors
+from symnet.declare.tensor import IndexLayer, indices, max_over, over, tensors
 from symnet.declare.tensor import size as index_size
 from symnet.symbols import lam, x
 
@@ -118,14 +118,14 @@ batchnorm = IndexLayer(
 C, c = index_size("C"), indices("c")[0]
 shift, Z = tensors("shift Z")
 
-# the softmax is the same for any shift of a row; the row mean keeps exp's argument near
-# 0 for rows of moderate spread (a row max, which bounds it by 0, is not a sum and cannot
-# be declared in index notation yet)
+# the softmax is the same for any shift of a row: the row max bounds exp's argument by 0
+# (no overflow, and Z >= 1); symnet proves dY/dshift = 0 and never differentiates the max
 softmax_rows = IndexLayer(
     "softmax_rows", Yi[n, c], sp.exp(Xi[n, c] - shift[n]) / Z[n],
     inputs=(Xi[n, c],), ranges={n: Nb, c: C},
-    statistics={shift[n]: over(Xi[n, k], k, C) / C,
+    statistics={shift[n]: max_over(Xi[n, k], k, C),
                 Z[n]: over(sp.exp(Xi[n, k] - shift[n]), k, C)},
+    invariant=(shift,),
     hand=[Gradient(Yi[n, c] * (Gi[n, c] - over(Gi[n, k] * Yi[n, k], k, C)), wrt=Xi,
                    label="dX = Y .* (G - rowsum(G .* Y))")],
     doc="The softmax over each row of X as a layer (the attention-weights pattern).",

@@ -72,6 +72,9 @@ class JaxPrinter(NumpyPrinter):
     def _print_AxisMean(self, expr):
         return self._axis_reduction(expr, "mean")
 
+    def _print_AxisMax(self, expr):
+        return self._axis_reduction(expr, "max")
+
     def _print_Einsum(self, expr):
         spec, *operands = expr.args
         shown = ", ".join(self._print(o) for o in operands)

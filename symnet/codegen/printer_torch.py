@@ -200,6 +200,9 @@ class TorchPrinter(NumpyPrinter):
     def _print_AxisMean(self, expr):
         return self._axis_reduction(expr, "mean")
 
+    def _print_AxisMax(self, expr):
+        return self._axis_reduction(expr, "amax")
+
     def _print_Einsum(self, expr):
         spec, *operands = expr.args   # torch contracts in the best order itself (opt_einsum)
         return f"torch.einsum('{spec.name}', {', '.join(self._print(o) for o in operands)})"

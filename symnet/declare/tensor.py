@@ -18,6 +18,10 @@ generated code share the name. Example (the catalog's batch norm)::
 
 An input the layer does not differentiate (data, such as a dropout mask) is declared in
 ``constants=(M[n, d],)``: forward takes it after the inputs, backward returns no VJP for it.
+A statistic may be a max over an index, ``shift[n] = max_over(X[n, k], k, C)``, only where
+the output is declared invariant to it (``invariant=(shift,)``, softmax's shift): a max has
+no derivative where entries tie, and the derivation proves dY/dshift = 0, then holds it
+constant.
 
 Everything is checked here, at declaration, and a mistake is one line naming the layer:
 an index free on one side and summed on the other, two uses of an index (or of one axis
@@ -32,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sympy as sp
+from sympy.concrete.expr_with_limits import ExprWithLimits
 
 from symnet.declare.validation import check_name
 from symnet.errors import DeclarationError
@@ -68,6 +73,30 @@ def over(body: sp.Expr, variable: sp.Symbol, extent: sp.Expr) -> sp.Sum:
     return sp.Sum(body, (variable, 0, extent - 1))
 
 
+class MaxOver(ExprWithLimits):
+    """The largest of body over one index, max_k X[n, k]: a statistic only, and one the
+    output is declared invariant to (a max has no derivative where entries tie)."""
+
+    is_real = True
+
+    def _sympystr(self, printer):
+        return f"Max({printer._print(self.function)}, {printer._print(self.limits[0])})"
+
+    def _latex(self, printer):
+        variable, lower, upper = self.limits[0]
+        return (rf"\max_{{{printer._print(variable)}={printer._print(lower)}}}"
+                rf"^{{{printer._print(upper)}}} {printer._print(self.function)}")
+
+
+def max_over(body: sp.Expr, variable: sp.Symbol, extent: sp.Expr) -> MaxOver:
+    """The max of body over variable in 0..extent-1 (a shift that keeps exp finite)."""
+    return MaxOver(body, (variable, 0, extent - 1))
+
+
+#: the nodes that bind an index over its range
+BINDERS = (sp.Sum, MaxOver)
+
+
 @dataclass(frozen=True, eq=False)
 class IndexLayer:
     """A layer over named indices: ``output = forward`` entry by entry."""
@@ -89,6 +118,9 @@ class IndexLayer:
     doc: str = ""
     #: the upstream gradient dL/d output, entry by entry
     upstream: sp.IndexedBase = sp.IndexedBase("G", real=True)
+    #: statistics (their IndexedBase) the output does not depend on, such as a max shift:
+    #: the derivation proves dY/d stat = 0 for every size, then holds them constant
+    invariant: tuple = ()
 
     kind = KIND
     activation = None
@@ -97,6 +129,8 @@ class IndexLayer:
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "constants", tuple(self.constants))
         object.__setattr__(self, "hand", tuple(self.hand))
+        object.__setattr__(self, "invariant", tuple(getattr(b, "base", b)
+                                                    for b in self.invariant))
         object.__setattr__(self, "statistics", dict(self.statistics))
         object.__setattr__(self, "ranges", dict(self.ranges))
         object.__setattr__(self, "params", {s: sp.sympify(v) for s, v in
@@ -128,8 +162,13 @@ class IndexLayer:
         return found
 
     def expanded(self, expr: sp.Expr) -> sp.Expr:
-        """expr with every statistic written out in terms of the inputs."""
-        return expand_statistics(expr, self.statistics)
+        """expr with every statistic written out in terms of the inputs, but those the
+        output is invariant to: they stay free tensors (any value of them will do)."""
+        return expand_statistics(expr, self.variant_statistics())
+
+    def variant_statistics(self) -> dict:
+        return {entry: definition for entry, definition in self.statistics.items()
+                if entry.base not in self.invariant}
 
     def _repr_latex_(self) -> str:
         """Jupyter (and a report) shows a tensor layer as its forward, its statistics and
@@ -167,16 +206,16 @@ def fresh_dummies(expr: sp.Expr) -> sp.Expr:
     """expr with every summation variable renamed to a name used nowhere else, so that
     writing a definition out twice (or inside another sum) never captures an index."""
 
-    def rename(s: sp.Sum) -> sp.Sum:
+    def rename(s):
         limits, body = [], s.function
         for variable, lower, upper in s.limits:
             _counter[0] += 1
             fresh = sp.Symbol(f"{variable}_{_counter[0]}", integer=True)
             body = body.xreplace({variable: fresh})
             limits.append((fresh, lower, upper))
-        return sp.Sum(body, *limits)
+        return type(s)(body, *limits)
 
-    return expr.replace(lambda e: isinstance(e, sp.Sum), rename)
+    return expr.replace(lambda e: isinstance(e, BINDERS), rename)
 
 
 # --- checks at declaration ---------------------------------------------------------------
@@ -203,6 +242,7 @@ class Checker:
         self._side(f"output {layer.output}", layer.output, layer.forward)
         for record in layer.hand:
             self._hand(record)
+        self._invariant()
         for symbol, default in layer.params.items():
             if not (isinstance(symbol, sp.Symbol) and symbol.is_real):
                 self.fail(f"parameter {symbol} must be a real sympy Symbol")
@@ -250,7 +290,7 @@ class Checker:
     def _side(self, what: str, lhs: sp.Indexed, rhs) -> None:
         rhs = sp.sympify(rhs)
         free = set(lhs.indices)
-        summed = {limit[0] for s in rhs.atoms(sp.Sum) for limit in s.limits}
+        summed = {limit[0] for s in rhs.atoms(*BINDERS) for limit in s.limits}
         both = free & summed
         if both:
             self.fail(f"{what}: index {_names(both)} is free on the left and summed on "
@@ -264,7 +304,7 @@ class Checker:
     def _sizes(self, what: str, expr, ranges: dict) -> None:
         """Every use of an index, and every axis of a tensor, has one size."""
         declared = self.layer.declared()
-        for s in sorted(expr.atoms(sp.Sum), key=sp.default_sort_key):
+        for s in sorted(expr.atoms(*BINDERS), key=sp.default_sort_key):
             for variable, lower, upper in s.limits:
                 if lower != 0:
                     self.fail(f"{what}: the sum over {variable} starts at {lower}; sums run "
@@ -294,6 +334,25 @@ class Checker:
                       f"the inputs {', '.join(map(str, self.layer.bases))}, got {wrt}")
         entry = self.layer.input_of(wrt)
         self._side(f"hand derivation d/d{wrt}", entry, record.expected)
+
+    def _invariant(self) -> None:
+        """A max is a statistic the output is declared invariant to; each invariant name is
+        a statistic (the derivation proves the invariance)."""
+        layer = self.layer
+        statistics = {entry.base: entry for entry in layer.statistics}
+        for base in layer.invariant:
+            if base not in statistics:
+                self.fail(f"invariant={base}: only a statistic can be declared invariant "
+                          f"(the statistics: {_names(statistics) or 'none'})")
+        sides = [layer.forward, *(r.expected for r in layer.hand if hasattr(r, "expected"))]
+        if any(sp.sympify(side).has(MaxOver) for side in sides):
+            self.fail("a max over an index has no derivative where entries tie: name it as "
+                      "a statistic the output is invariant to (invariant=(shift,))")
+        for entry, definition in layer.statistics.items():
+            if sp.sympify(definition).has(MaxOver) and entry.base not in layer.invariant:
+                self.fail(f"statistic {entry} takes a max, which has no derivative where "
+                          f"entries tie: declare the output invariant to it "
+                          f"(invariant=({entry.base},))")
 
 
 def _free_indices(expr: sp.Expr) -> set:

@@ -1,6 +1,7 @@
 """Tensor layers in index notation, past their declaration (declared entry by
 entry over named indices in symnet/declare/tensor.py): their VJPs derived through the
-named statistics (derive.py), shown as a page (page.py), proved for every size (check.py,
+named statistics (derive.py; deltas.py sums the Kronecker deltas), shown as a page
+(page.py), proved for every size (check.py,
 registered with `symnet.verify.check`) and lowered to numpy reductions and matrix products
 (arrays.py, lower.py, registered with `symnet.codegen.lower`; passes.py writes each
 full-size statement in few passes, in place; contract.py chains a contraction of three

@@ -21,7 +21,7 @@ from sympy.printing.precedence import PRECEDENCE
 from symnet.codegen.array_ops import MatProd, Transposed
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.printer import TARGET_PRINTER, NumpyPrinter
-from symnet.declare.tensor import IndexLayer
+from symnet.declare.tensor import IndexLayer, MaxOver
 
 UPSTREAM = "dY"
 #: the (1, N) row of ones whose product with an (N, D) array is its column sums
@@ -45,6 +45,16 @@ class AxisSum(sp.Function):
 
 class AxisMean(AxisSum):
     pass
+
+
+class AxisMax(sp.Function):
+    """The max of an array over one axis, keepdims=True (a max statistic's lowering)."""
+
+    is_real = True
+
+    @classmethod
+    def eval(cls, *args):
+        return None
 
 
 class Einsum(sp.Function):
@@ -93,6 +103,9 @@ class IndexPrinter(NumpyPrinter):
 
     def _print_AxisMean(self, expr):
         return self._reduce(expr, "mean")
+
+    def _print_AxisMax(self, expr):
+        return self._reduce(expr, "max")
 
     def _print_Einsum(self, expr):
         spec, *operands = expr.args
@@ -179,6 +192,8 @@ class Layout:
             return self.entry(expr, bound)
         if isinstance(expr, sp.Sum):
             return self.reduction(expr, bound)
+        if isinstance(expr, MaxOver):
+            return self.maximum(expr, bound)
         if isinstance(expr, sp.KroneckerDelta):
             raise CodegenError(self.layer.name, f"a Kronecker delta {expr} was left in a VJP")
         if not expr.args:
@@ -221,6 +236,16 @@ class Layout:
                 pass
         einsum = self.einsum(s, bound)
         return einsum if kind is AxisSum else einsum / (s.limits[0][2] + 1)
+
+    def maximum(self, m: MaxOver, bound: dict) -> sp.Expr:
+        """A max over one index as the max over its axis, keepdims=True."""
+        variable = m.limits[0][0]
+        axis = self._axis_of(m.function, variable)
+        if axis is None:
+            raise CodegenError(self.layer.name, f"cannot lower {m}: its index runs over "
+                               f"no one axis")
+        body = self.array(m.function, {**bound, variable: axis})
+        return AxisMax(body, sp.Integer(axis))
 
     def pairwise(self, s: sp.Sum, bound: dict):
         """A sum over one index of one 2-d array along the batch axis as the BLAS product

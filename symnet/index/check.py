@@ -10,7 +10,9 @@ Sum(X[j, d], j)) held as one symbol, and the difference simplified to 0. A verdi
 is probed and names the sizes it was probed at ("N=2 D=5; N=3 D=3; ...").
 
 The claims: each derived VJP (through the statistics' names) against the VJP of the
-written-out forward, and each hand derivation against the derived VJP.
+written-out forward, that the output does not depend on each statistic declared invariant
+(a max shift; written out, such a statistic stays a free tensor, drawn at random by the
+probes), and each hand derivation against the derived VJP.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ import sympy as sp
 
 from symnet.algebra import canonical_dummies
 from symnet.declare.tensor import IndexLayer, fresh_dummies
-from symnet.index.derive import collapse, derive_index_layer
+from symnet.index.derive import (
+    atoms_held,
+    collapse,
+    derive_index_layer,
+    invariance_derivative,
+)
 from symnet.matrix.explicit import concrete
 from symnet.timeout import within
 from symnet.verify.claims import (
@@ -78,19 +85,6 @@ def reduced(layer: IndexLayer, difference: sp.Expr) -> sp.Expr:
     return canonical_dummies(collapse(fresh_dummies(difference), ranges))
 
 
-def atoms_held(expr: sp.Expr) -> sp.Expr:
-    """Each sum (outermost first) as one real symbol: what is left is a rational function
-    of the inputs' entries and the atomic sums, which simplify decides quickly."""
-    held = {}
-
-    def hold(s):
-        if s not in held:
-            held[s] = sp.Dummy(f"S{len(held)}", real=True)
-        return held[s]
-
-    return expr.replace(lambda e: isinstance(e, sp.Sum), hold)
-
-
 def zero_for_every_size(layer: IndexLayer, lhs: sp.Expr, rhs: sp.Expr) -> bool:
     difference = written_out(layer, lhs) - written_out(layer, rhs)
 
@@ -134,6 +128,11 @@ def check_index_layer(layer: IndexLayer) -> list[Verdict]:
         verdicts.append(check_index_claim(
             layer, f"dL/d{entry} = {derivation.vjps[base]}, against the written-out forward",
             derivation.vjps[base], derivation.raw[base]))
+    for entry in derivation.invariant:     # proved by the derivation; probed here too
+        verdicts.append(check_index_claim(
+            layer, f"{layer.output} does not depend on {entry}: d{layer.output.base}/"
+                   f"d{entry.base} = 0, so it is held constant",
+            invariance_derivative(layer, entry.base), sp.Integer(0)))
     for record in layer.hand:
         label = record.label or f"dL/d{record.wrt}"
         verdicts.append(check_index_claim(layer, label, derivation.vjps[record.wrt],

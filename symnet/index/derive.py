@@ -8,6 +8,11 @@ by symnet's own rules (`collapse`): sympy's Sum.doit fails for a sum over the ba
 (gosper_sum -> hypersimp: TypeError) and leaves Piecewise ranges where it works. A sum
 that is a statistic's definition is written as the statistic again (`fold`): the
 derivative of var holds Sum(X[k, d] - mu[d], k), which is N mu[d] - N mu[d] = 0.
+
+A statistic the output is declared invariant to (softmax's max shift) is first proved so:
+with it a free tensor and the others written out, dY/d shift[p] is brought to 0 for every
+size (or the declaration is refused, naming it); then it is held constant, so that a max,
+which has no derivative where entries tie, is never differentiated.
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ import sympy as sp
 from symnet.algebra import canonical_dummies
 from symnet.declare.tensor import IndexLayer, fresh_dummies, index
 from symnet.errors import DerivationError
+from symnet.index.deltas import collapse, sum_one
 from symnet.notation import ShowsAsLatex
+from symnet.timeout import within
+
+#: how long the proof that the output does not depend on a statistic may take
+INVARIANCE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -29,74 +39,8 @@ class IndexDerivation(ShowsAsLatex):
     vjps: dict
     #: input base -> the same, everything written out in the inputs (the raw VJP)
     raw: dict
-
-
-# --- summing deltas ----------------------------------------------------------------------
-
-
-def summation_ranges(expr: sp.Expr) -> dict:
-    """Each summation variable of expr -> its number of values (upper - lower + 1)."""
-    return {v: sp.expand(upper - lower + 1) for s in expr.atoms(sp.Sum)
-            for v, lower, upper in s.limits}
-
-
-def collapse(expr: sp.Expr, ranges: dict) -> sp.Expr:
-    """Sums brought to closed form, innermost first: Sum(f(k) delta(k, p), k) -> f(p) for a
-    p with k's range, factors free of k moved out, Sum(c, k) -> (number of k) * c, and
-    delta(a, b)**n -> delta(a, b). `ranges` gives the free indices' ranges; the
-    summation variables are distinct (fresh_dummies), so substituting never captures."""
-    ranges = {**ranges, **summation_ranges(expr)}
-
-    def visit(e: sp.Expr) -> sp.Expr:
-        if not e.args or isinstance(e, sp.Indexed):
-            return e
-        if isinstance(e, sp.Sum):
-            body = visit(e.function)
-            for limit in e.limits:
-                body = sum_one(body, limit, ranges)
-            return body
-        e = e.func(*[visit(a) for a in e.args])
-        if e.is_Pow and isinstance(e.base, sp.KroneckerDelta) and e.exp.is_positive:
-            return e.base
-        return e
-
-    return visit(expr)
-
-
-def _distributed(expr: sp.Expr) -> sp.Expr:
-    """Products multiplied out over sums, nothing else (no powers of sums expanded)."""
-    return sp.expand(expr, power_base=False, power_exp=False, multinomial=False, log=False)
-
-
-def sum_one(body: sp.Expr, limit: tuple, ranges: dict) -> sp.Expr:
-    variable, lower, upper = limit
-    extent = sp.expand(upper - lower + 1)
-    total = []
-    for term in sp.Add.make_args(_distributed(body)):
-        factors = list(sp.Mul.make_args(term))
-        position = _delta_partner(factors, variable, extent, ranges)
-        if position is not None:
-            delta, partner = position
-            rest = sp.Mul(*(f for f in factors if f is not delta))
-            total.append(rest.xreplace({variable: partner}))
-            continue
-        inner = [f for f in factors if variable in f.free_symbols]
-        outer = [f for f in factors if variable not in f.free_symbols]
-        if not inner:
-            total.append(extent * term)
-        else:
-            total.append(sp.Mul(*outer) * sp.Sum(sp.Mul(*inner), (variable, lower, upper)))
-    return sp.Add(*total)
-
-
-def _delta_partner(factors, variable, extent, ranges):
-    for factor in factors:
-        if isinstance(factor, sp.KroneckerDelta) and variable in factor.args:
-            first, second = factor.args
-            partner = second if first == variable else first
-            if partner != variable and sp.expand(ranges.get(partner, -1) - extent) == 0:
-                return factor, partner
-    return None
+    #: the statistics' entries the output was proved not to depend on (held constant)
+    invariant: tuple = ()
 
 
 # --- statistics back by name -------------------------------------------------------------
@@ -199,7 +143,10 @@ class Through:
         return term
 
     def statistic(self, entry: sp.Indexed) -> sp.Expr:
-        """d entry / d wrt, the statistic's definition differentiated at entry's indices."""
+        """d entry / d wrt, the statistic's definition differentiated at entry's indices;
+        0 for one the output is proved invariant to (derive_index_layer proves it first)."""
+        if entry.base in self.layer.invariant:
+            return sp.Integer(0)
         if entry not in self.known:
             declared = next(s for s in self.layer.statistics if s.base == entry.base)
             definition = self.layer.statistics[declared].xreplace(
@@ -358,9 +305,68 @@ def tidy_vjp(expr: sp.Expr) -> sp.Expr:
     return sp.factor_terms(gathered)
 
 
+# --- statistics the output does not depend on ---------------------------------------------
+
+
+def atoms_held(expr: sp.Expr) -> sp.Expr:
+    """Each sum (outermost first) as one real symbol: what is left is a rational function
+    of the inputs' entries and the atomic sums, which simplify decides quickly."""
+    held = {}
+
+    def hold(s):
+        if s not in held:
+            held[s] = sp.Dummy(f"S{len(held)}", real=True)
+        return held[s]
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), hold)
+
+
+def invariance_derivative(layer: IndexLayer, base) -> sp.Expr:
+    """dY/d stat[p] at fresh indices p, the statistic a free tensor (c[n] in place of its
+    definition) and every other statistic written out; sums collapsed, bound indices
+    canonical."""
+    declared = next(s for s in layer.statistics if s.base == base)
+    forward = layer.expanded(layer.forward)     # the invariant statistics stay free
+    taken = {str(v) for v in forward.free_symbols} | {str(v) for v in layer.ranges}
+    at = fresh_indices(declared, taken)
+    ranges = {**layer.ranges, **{p: layer.ranges[i]
+                                 for i, p in zip(declared.indices, at, strict=True)}}
+    derivative = fresh_dummies(sp.diff(forward, base[at]))
+    return canonical_dummies(collapse(derivative, ranges))
+
+
+def is_zero_for_every_size(expr: sp.Expr) -> bool:
+    """Whether expr (sums collapsed, bound indices canonical) simplifies to 0 with each sum
+    held as one symbol, within INVARIANCE_SECONDS."""
+    def attempt() -> bool:
+        return sp.expand(expr) == 0 or sp.simplify(atoms_held(expr)) == 0
+
+    return within(INVARIANCE_SECONDS, attempt, False)
+
+
+def proved_invariant(layer: IndexLayer) -> tuple:
+    """The declared invariant statistics' entries, each proved: dY/d stat = 0 for every
+    size; a DerivationError naming the first that is not."""
+    proved = []
+    for base in layer.invariant:
+        entry = next(s for s in layer.statistics if s.base == base)
+        try:
+            derivative = invariance_derivative(layer, base)
+        except (TypeError, ValueError, NotImplementedError) as exc:
+            raise DerivationError(layer.name, f"cannot differentiate the output with respect "
+                                  f"to the invariant statistic {entry}: {exc}") from exc
+        if not is_zero_for_every_size(derivative):
+            raise DerivationError(layer.name, f"the output is declared invariant to the "
+                                  f"statistic {entry}, but dY/d{base} does not simplify to 0 "
+                                  f"(the output depends on {base}): drop it from invariant=")
+        proved.append(entry)
+    return tuple(proved)
+
+
 def derive_index_layer(layer: IndexLayer) -> IndexDerivation:
+    invariant = proved_invariant(layer)
     vjps, raw = {}, {}
     for entry in layer.inputs:
         vjps[entry.base] = vjp(layer, entry)
         raw[entry.base] = vjp(layer, entry, through_names=False)
-    return IndexDerivation(layer, vjps, raw)
+    return IndexDerivation(layer, vjps, raw, invariant)

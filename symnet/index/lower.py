@@ -202,7 +202,8 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
         if cached else ()
     running = running_statistics(layer)
     if running:     # kept last in the cache, for the runtime's running averages
-        unpack = (f"{', '.join(cached)} = cache[:{len(cached)}]",) if cached else ()
+        unpack = (f"{', '.join(cached)}{',' if len(cached) == 1 else ''} = "
+                  f"cache[:{len(cached)}]",) if cached else ()
         cached = cached + [name for name in running if name not in cached]
     cache_text = f"({', '.join(cached)}{',' if len(cached) == 1 else ''})" if cached else "()"
     arguments = ", ".join([str(e.base) for e in layer.arguments]

@@ -118,9 +118,14 @@ def describe_index(derivation) -> list[Row]:
     eq = lambda a, b: sp.Eq(a, b, evaluate=False)  # noqa: E731
     rows = [Row("forward", eq(layer.output, layer.forward),
                 f"{layer.output.base}: {shape_text(layer, layer.output)}")]
+    invariant = getattr(derivation, "invariant", ())
     for entry, definition in layer.statistics.items():
-        rows.append(Row("statistic", eq(entry, definition),
-                        f"{shape_text(layer, entry)}, computed once in forward, cached"))
+        note = f"{shape_text(layer, entry)}, computed once in forward, cached"
+        if entry in invariant:
+            note = (f"{shape_text(layer, entry)}, computed once in forward; {layer.output.base} "
+                    f"does not depend on it (d{layer.output.base}/d{entry.base} = 0, proved for "
+                    f"every size), so the derivation holds it constant")
+        rows.append(Row("statistic", eq(entry, definition), note))
     upstream = layer.upstream[layer.output.indices]
     explained = set()     # each of colsum and rowsum is said once, where it first shows
     for entry in layer.inputs:

@@ -71,6 +71,7 @@ class Composer:
     def __init__(self, name: str, ranges: dict):
         self.name, self.ranges = name, ranges
         self.inputs, self.statistics, self.params = [], {}, {}
+        self.invariant = []     # a stage's output invariant to a statistic: so is the network's
 
     def fail(self, problem: str):
         raise IndexDeclarationError(self.name, problem)
@@ -105,6 +106,7 @@ class Composer:
         statistics = {moved(entry): moved(definition)
                       for entry, definition in layer.statistics.items()}
         self.inputs += [e for n, e in step.bindings.items() if e != 0]
+        self.invariant += [tensors[base] for base in layer.invariant]
         for symbol, value in layer.params.items():
             if self.params.setdefault(symbol, value) != value:
                 self.fail(f"{label}: parameter {symbol} has the default {value} here and "
@@ -165,7 +167,8 @@ def index_network(name: str, input: sp.Indexed, stages, ranges: dict, hand=(),
     try:
         return IndexLayer(name, current, forward, inputs=(input, *composer.inputs),
                           ranges=ranges, statistics=composer.statistics,
-                          params=composer.params, hand=hand, doc=doc)
+                          params=composer.params, hand=hand, doc=doc,
+                          invariant=composer.invariant)
     except DeclarationError as exc:
         raise IndexDeclarationError(name, exc.problem) from None
 

@@ -5,8 +5,9 @@
 
 Derived by symnet, entry by entry (G = dL/dY; sums over an index run over its whole range):
     forward    Y[n, c] = exp(X[n, c] - shift[n])/Z[n]   (Y: (N, C))
-    statistic  shift[n] = Sum(X[n, k], (k, 0, C - 1))/C   ((N,), computed once in forward,
-            cached)
+    statistic  shift[n] = Max(X[n, k], (k, 0, C - 1))   ((N,), computed once in forward; Y does
+            not depend on it (dY/dshift = 0, proved for every size), so the derivation holds it
+            constant)
     statistic  Z[n] = Sum(exp(X[n, k] - shift[n]), (k, 0, C - 1))   ((N,), computed once in
             forward, cached)
     VJP        dX = Y .* (G - rowsum(G .* Y))   ((N, C), the shape of X; rowsum: the sum over c)
@@ -25,7 +26,7 @@ def forward(X):
     """Y = softmax_rows(X), the batch first.
     Returns (Y, cache); the cache (Y,) is what backward needs.
     """
-    shift = X.mean(axis=1, keepdims=True)
+    shift = X.max(axis=1, keepdims=True)
     exp_X_minus_shift = jnp.exp(X - shift)
     Z = exp_X_minus_shift.sum(axis=1, keepdims=True)
     Y = exp_X_minus_shift

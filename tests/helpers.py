@@ -18,7 +18,7 @@ from pathlib import Path
 import mpmath
 import numpy as np
 
-from symnet.codegen.network_step import BLAS_HELPERS
+from symnet.codegen.step.lower import BLAS_HELPERS
 from symnet.declare.scalar import Activation, Regularizer
 from symnet.runtime import modules
 from symnet.runtime.network import Network, encode_targets, initial_parameters

@@ -13,9 +13,9 @@ import pytest
 import sympy as sp
 
 from symnet.catalog import STEPS
-from symnet.codegen.step_elementwise import scalar_out_of_roots
+from symnet.codegen.step.elementwise import scalar_out_of_roots
+from tests.fused_helpers import assert_same_run
 from tests.helpers import GENERATED, load
-from tests.test_fused_optimizers import assert_same_run
 
 ADAM = sorted(name for name, step in STEPS.items() if step.optimizer.name == "adam")
 

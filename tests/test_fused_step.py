@@ -16,8 +16,8 @@ import sympy as sp
 from symnet.catalog import STEPS
 from symnet.catalog.steps import training_step
 from symnet.codegen import Source, files_for
-from symnet.codegen.network_step import lower_step
-from symnet.codegen.step_plan import plan
+from symnet.codegen.step.lower import lower_step
+from symnet.codegen.step.plan import plan
 from symnet.declare.scalar import Regularizer
 from symnet.runtime import modules
 from symnet.runtime.network import Network, encode_targets, initial_parameters
@@ -422,7 +422,7 @@ def test_a_step_for_an_activation_with_two_kinks_matches_numpy_by_hand():
 def test_a_difference_of_two_masks_is_computed_in_float_buffers():
     """numpy refuses to subtract booleans: a comparison that is not a product's operand
     goes into a float scratch buffer (0.0 or 1.0), not a boolean one."""
-    from symnet.codegen.step_code import Buffers, in_place
+    from symnet.codegen.step.code import Buffers, in_place
 
     Z1, dH1 = sp.symbols("Z1 dH1", real=True)
     N, H = sp.symbols("N H", positive=True, integer=True)

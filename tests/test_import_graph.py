@@ -292,3 +292,30 @@ def test_every_module_of_symnet_imports_first():
     entrywise half loaded."""
     names = sorted(name for name in modules() if name != "symnet.__main__")
     assert failing_first_imports(names) == []
+
+
+
+def imports_of_test_modules(folder: Path) -> list[str]:
+    """'file: module' for each import of a test module (test_*.py) by a test module."""
+    found = []
+    for path in sorted(folder.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name}: {n}" for n in names
+                      if n.split(".")[-1].startswith("test_") and n.split(".")[0] in
+                      ("tests", n)]   # tests.test_x or test_x; not jax.test_util
+    return found
+
+
+def test_no_test_module_imports_another():
+    """Shared helpers live in tests/helpers.py, layer_helpers.py, fused_helpers.py and
+    conftest.py: test_adam_passes imported test_fused_optimizers, so collecting one file
+    ran the other's module code too."""
+    assert imports_of_test_modules(Path(__file__).parent) == []
+
+
+def test_a_test_module_importing_another_is_found(tmp_path):
+    (tmp_path / "test_one.py").write_text("from tests.test_two import helper\n")
+    (tmp_path / "test_two.py").write_text("import numpy\n")
+    assert imports_of_test_modules(tmp_path) == ["test_one.py: tests.test_two"]

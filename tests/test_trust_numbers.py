@@ -18,8 +18,8 @@ from symnet.catalog import LAYER_REGISTRY, REGISTRY, STEPS
 from symnet.cli import main
 from symnet.codegen import lower
 from symnet.codegen.emit import render_module
-from symnet.codegen.network_step import lower_step
 from symnet.codegen.printer import numpy_code
+from symnet.codegen.step.lower import lower_step
 from symnet.declare.network import Network
 from symnet.declare.scalar import Activation
 from symnet.declare.step import TrainingStep

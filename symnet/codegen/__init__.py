@@ -13,11 +13,10 @@ PyTorch and JAX ones in generated/torch_modules/, generated/jax_modules/).
                     the derivation's type
     lower_layer.py  a layer's derivation -> Module (registers itself with `lower`); a tensor
                     layer's is symnet/index/lower.py, registered the same way
-    step_plan.py, step_code.py, step_elementwise.py, network_step.py, step_docs.py
-                    fused training steps of whole networks (declared with
+    step/           fused training steps of whole networks (declared with
                     symnet/declare/step.py, the catalog's in symnet/catalog/steps.py):
-                    planned, lowered to in-place lines over reused buffers (an optimiser's
-                    rules entry by entry in step_elementwise.py), made a module, documented
+                    planned, lowered to in-place lines over reused buffers, made a module
+                    and documented, a module each (listed in its package docstring)
     layout.py       lines that fit ruff's 100 columns
     (module docstrings are symnet/show/docstring.py's: the derivation's rows, kinks, shapes)
     emit.py         templates rendered, files written as a whole, checked against disk

@@ -92,7 +92,7 @@ def module_file(source: Source, reduction: str = "mean") -> tuple[str, str]:
     """(path relative to the output folder, text) of one declaration's module."""
     try:
         if getattr(source.declaration, "kind", None) == "step":   # a fused training step
-            from symnet.codegen.network_step import lower_step
+            from symnet.codegen.step.lower import lower_step
 
             module = lower_step(source.declaration)
         else:

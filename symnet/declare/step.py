@@ -4,8 +4,8 @@ fused into one generated function (`symnet generate` writes generated/networks/N
 The network is a `Network` (symnet.declare.network); the optimiser is its update rule for
 one entry of a parameter P and of its state, given the entry's gradient G: ``P <- P - lr*G``
 for SGD, ``V <- mu*V - lr*G, P <- P + V`` for momentum (the catalog's optimisers and steps
-are in symnet/catalog/steps.py). Nothing here is derived: symnet.codegen.step_plan derives
-the step from these declarations and symnet.codegen.network_step lowers it.
+are in symnet/catalog/steps.py). Nothing here is derived: symnet.codegen.step.plan derives
+the step from these declarations and symnet.codegen.step.lower lowers it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `symnet generate` writes, for the networks the runtime builds most often and each
 optimiser (SGD, momentum, Adam), a module in generated/networks/ whose ``step()`` runs the
 forward, the loss, the penalty, the backward and the optimiser's rules in place, over
-buffers it reuses (`symnet.codegen.network_step`). `train()` uses one when it matches the
+buffers it reuses (`symnet.codegen.step.lower`). `train()` uses one when it matches the
 network exactly: the same layers and activation, the same depth, the catalog's own loss and
 regulariser modules, biases, and the optimiser. `symnet train` generates a step for any
 other network into symnet's cache and hands it to train() (`module=`); without one (a

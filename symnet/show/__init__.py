@@ -7,6 +7,6 @@ output reads, each output choosing only its renderer.
     docstring.py  the same rows as a generated module's docstring (text, then LaTeX)
     report.py     the Markdown report of `symnet derive --report`
 
-The training step's docstring rows are symnet.codegen.step_docs's (they read the step's
+The training step's docstring rows are symnet.codegen.step.docs's (they read the step's
 plan), rendered by docstring.py. symnet.display re-exports page.py and the printers.
 """

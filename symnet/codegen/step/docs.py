@@ -10,7 +10,7 @@ import sympy as sp
 
 from symnet import notation
 from symnet.codegen.layout import paragraph
-from symnet.codegen.step_plan import Elementwise, StepPlan
+from symnet.codegen.step.plan import Elementwise, StepPlan
 from symnet.declare.layer import shape_text
 from symnet.derive import derive
 from symnet.matrix import text as matrix_text

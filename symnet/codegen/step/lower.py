@@ -1,11 +1,11 @@
-"""A training step's plan (`step_plan.py`) -> its module: ``step(X, Y, W1, b1, ..., lr, lam,
+"""A training step's plan (`plan.py`) -> its module: ``step(X, Y, W1, b1, ..., lr, lam,
 work)``, one straight-line function that runs the forward, the loss, the penalty and the
 backward, then updates every parameter in place, and ``workspace(...)``, the buffers it
 reuses from one call to the next.
 
 The stages are the ones every module goes through: matrix expressions as arrays
 (`matrices.py`), kinks as masks or branches (`stable.py`), the loss's index notation as
-arrays with CSE (`batch.py`, `lower.py`), the one printer. Then `step_code.py` writes the
+arrays with CSE (`batch.py`, `lower.py`), the one printer. Then `code.py` writes the
 large arrays in place. An update beta*P + alpha*A*B (+ rest) is one call
 ``gemm(A, B, P, alpha=..., beta=...)``: with scipy, one BLAS gemm that scales P and adds
 the product without a gradient array; with numpy alone, the same in three passes.
@@ -24,10 +24,10 @@ from symnet.codegen.lower import RENAMES, Function, Module, loss_lines
 from symnet.codegen.matrices import ArrayForm
 from symnet.codegen.printer import numpy_code
 from symnet.codegen.stable import as_masks
-from symnet.codegen.step_code import Buffers, in_place, last_reads, sums_of_squares
-from symnet.codegen.step_docs import step_docstring
-from symnet.codegen.step_elementwise import Elementwise as ElementwiseLines
-from symnet.codegen.step_plan import Elementwise, StepPlan, Update, plan
+from symnet.codegen.step.code import Buffers, in_place, last_reads, sums_of_squares
+from symnet.codegen.step.docs import step_docstring
+from symnet.codegen.step.elementwise import Elementwise as ElementwiseLines
+from symnet.codegen.step.plan import Elementwise, StepPlan, Update, plan
 from symnet.derive import derive
 
 #: names the step's own code uses

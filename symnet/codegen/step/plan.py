@@ -5,7 +5,7 @@ pieces and puts them in order:
 
 forward   each stage's forward (its layer's declaration), its output named (Z1, H1, S);
 loss      the per-sample loss's derived gradient over the rows of the scores, named dS
-          (lowered by `network_step.py` with the losses' own lowering);
+          (lowered by `lower.py` with the losses' own lowering);
 backward  each stage's derived VJPs (`symnet.matrix.derive_layer`), last stage first, the
           upstream handed on by name (dH1, dZ1): backpropagation, as `symnet check`
           proves it equal to matrix calculus on the whole network. The network's input
@@ -18,7 +18,7 @@ update    the optimiser's rules applied to each parameter, its state and its tot
           expanded into beta*T + alpha*A*B + rest: one BLAS gemm that scales T and adds the
           product in place. Otherwise (Adam reads G in two rules, once squared) the gradient
           is computed into a buffer of its own, dW1, by the same gemm; the other rules are
-          entry by entry (`Elementwise`), written in place by `step_elementwise.py`.
+          entry by entry (`Elementwise`), written in place by `elementwise.py`.
 """
 
 from __future__ import annotations

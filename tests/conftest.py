@@ -1,4 +1,14 @@
 """Shared fixtures: derivations and verdicts are computed once per declaration."""
+# ruff: noqa: E402 (the BLAS threads are set before the imports that load numpy)
+
+import os
+
+# One BLAS thread, set before numpy is first imported (below, by symnet.catalog) and inherited
+# by every subprocess a test starts: the tests' arrays are small, and on 2 cores shared with
+# other work OpenBLAS's threads wait on each other. L12's 2000 steps of 64x1000x100 took
+# 329 s with the default threads and 16 s with one, at load 5 (the same losses to rtol 1e-8).
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 from functools import cache
 

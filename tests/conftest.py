@@ -42,3 +42,18 @@ def symnet_cache_off(monkeypatch):
     off, and nothing is written under the user's home, unless a test turns it on with a
     folder of its own (tests/test_cache.py, tests/test_replay.py)."""
     monkeypatch.setenv("SYMNET_NO_CACHE", "1")
+
+
+@pytest.fixture(scope="session")
+def _session_cache_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("symnet-cache") / "home"   # created private by symnet
+
+
+@pytest.fixture
+def shared_cache(symnet_cache_off, monkeypatch, _session_cache_home):
+    """symnet's cache on, in one folder for the whole test session: for tests that run the
+    same whole-catalog command in this process several times and test what it prints or
+    writes, not the cache (the first such run in a session computes everything; tests of
+    the cache itself use folders of their own)."""
+    monkeypatch.delenv("SYMNET_NO_CACHE")
+    monkeypatch.setenv("SYMNET_CACHE", str(_session_cache_home))

@@ -1,4 +1,14 @@
 """Shared fixtures: derivations and verdicts are computed once per declaration."""
+# ruff: noqa: E402 (the BLAS threads are set before the imports that load numpy)
+
+import os
+
+# One BLAS thread, set before numpy is first imported (below, by symnet.catalog) and inherited
+# by every subprocess a test starts: the tests' arrays are small, and on 2 cores shared with
+# other work OpenBLAS's threads wait on each other. L12's 2000 steps of 64x1000x100 took
+# 329 s with the default threads and 16 s with one, at load 5 (the same losses to rtol 1e-8).
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 from functools import cache
 
@@ -32,3 +42,18 @@ def symnet_cache_off(monkeypatch):
     off, and nothing is written under the user's home, unless a test turns it on with a
     folder of its own (tests/test_cache.py, tests/test_replay.py)."""
     monkeypatch.setenv("SYMNET_NO_CACHE", "1")
+
+
+@pytest.fixture(scope="session")
+def _session_cache_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("symnet-cache") / "home"   # created private by symnet
+
+
+@pytest.fixture
+def shared_cache(symnet_cache_off, monkeypatch, _session_cache_home):
+    """symnet's cache on, in one folder for the whole test session: for tests that run the
+    same whole-catalog command in this process several times and test what it prints or
+    writes, not the cache (the first such run in a session computes everything; tests of
+    the cache itself use folders of their own)."""
+    monkeypatch.delenv("SYMNET_NO_CACHE")
+    monkeypatch.setenv("SYMNET_CACHE", str(_session_cache_home))

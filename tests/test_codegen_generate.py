@@ -27,12 +27,12 @@ def generated_files() -> list[Path]:
     return sorted(p for p in GENERATED.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def test_generate_check_passes_on_the_committed_tree(capsys):
+def test_generate_check_passes_on_the_committed_tree(capsys, shared_cache):
     assert main(["generate", "--check"]) == 0, capsys.readouterr().out
     assert "up to date" in capsys.readouterr().out
 
 
-def test_generate_check_exits_1_and_shows_the_diff_when_stale(tmp_path, capsys):
+def test_generate_check_exits_1_and_shows_the_diff_when_stale(tmp_path, capsys, shared_cache):
     stale = tmp_path / "generated"
     shutil.copytree(GENERATED, stale, ignore=shutil.ignore_patterns("__pycache__"))
     relu = stale / "activations" / "relu.py"

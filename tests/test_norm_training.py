@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from symnet.cli import main
 from symnet.runtime import modules
 from symnet.runtime.checkpoint import load_checkpoint
 from symnet.runtime.network import Network, initial_parameters, norm_parameters
 from symnet.runtime.optim import Adam
 from symnet.runtime.train import layer_step
-from tests.helpers import symnet
 
 affine = modules.load("layers", "affine")
 batchnorm = modules.load("layers", "batchnorm")
@@ -132,18 +132,21 @@ def test_float32_is_kept_through_training_and_prediction():
     assert net.scores(x)[0].dtype == np.float32
 
 
-def _train(tmp_path, name, *options):
-    result = symnet("train", "--norm", "batchnorm", "--hidden", "16,8", "--batch-size", "50",
-                    "--optimizer", "momentum", "--lr", "0.1", "--json", "--save",
-                    tmp_path / name, *options)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout), result.stderr
+def _train(capsys, tmp_path, name, *options):
+    """`symnet train` in this process (the runs, not the process, are under test)."""
+    argv = ["train", "--norm", "batchnorm", "--hidden", "16,8", "--batch-size", "50",
+            "--optimizer", "momentum", "--lr", "0.1", "--json", "--save",
+            str(tmp_path / name), *map(str, options)]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out), err
 
 
-def test_a_resumed_run_continues_bit_for_bit(tmp_path):
-    _train(tmp_path, "first.npz", "--epochs", "3")
-    _train(tmp_path, "resumed.npz", "--epochs", "6", "--resume", tmp_path / "first.npz")
-    _train(tmp_path, "unbroken.npz", "--epochs", "6")
+def test_a_resumed_run_continues_bit_for_bit(tmp_path, capsys):
+    _train(capsys, tmp_path, "first.npz", "--epochs", "3")
+    _train(capsys, tmp_path, "resumed.npz", "--epochs", "6", "--resume", tmp_path / "first.npz")
+    _train(capsys, tmp_path, "unbroken.npz", "--epochs", "6")
     resumed, _, history, settings = load_checkpoint(tmp_path / "resumed.npz")
     unbroken, _, unbroken_history, _ = load_checkpoint(tmp_path / "unbroken.npz")
     assert settings["norm"] == "batchnorm"
@@ -154,18 +157,19 @@ def test_a_resumed_run_continues_bit_for_bit(tmp_path):
     assert history.loss == unbroken_history.loss
 
 
-def test_the_run_says_layer_by_layer_and_why(tmp_path):
-    result, stderr = _train(tmp_path, "run.npz", "--epochs", "2", "--optimizer", "sgd")
+def test_the_run_says_layer_by_layer_and_why(tmp_path, capsys):
+    result, stderr = _train(capsys, tmp_path, "run.npz", "--epochs", "2", "--optimizer", "sgd")
     assert result["step"] == "layer by layer"
     assert stderr.strip().count("\n") == 0 and "--norm batchnorm" in stderr
 
 
 @pytest.mark.parametrize("dataset, key, target", [("digits", "test_accuracy", 0.97),
                                                    ("spiral", "train_accuracy", 0.98)])
-def test_the_accuracy_targets_with_batch_norm(dataset, key, target):
-    result = symnet("train", "--dataset", dataset, "--norm", "batchnorm", "--json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)[key] >= target
+def test_the_accuracy_targets_with_batch_norm(dataset, key, target, capsys):
+    code = main(["train", "--dataset", dataset, "--norm", "batchnorm", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)[key] >= target
 
 
 def test_the_generated_inference_is_the_forward_at_the_batch_statistics():

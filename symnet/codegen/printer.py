@@ -93,6 +93,10 @@ class NumpyPrinter(NumPyPrinter):
 
     #: the method that copies an array (torch: clone)
     copy_method = "copy"
+    #: how a reduction names its axis and keeps it (torch: dim, keepdim)
+    axis_keywords = ("axis", "keepdims")
+    #: the array method of each reduction node of symnet.index.arrays (torch's max: amax)
+    reduction_methods = {"AxisSum": "sum", "AxisMean": "mean", "AxisMax": "max"}
 
     #: what the printer spells for (its subclasses: symnet.codegen.printer_torch, _jax)
     target = "numpy"
@@ -314,6 +318,24 @@ class NumpyPrinter(NumPyPrinter):
     _print_Indexed = _print_Sum = _print_KroneckerDelta = _not_lowered
     _print_LogSumExp = _print_Softmax = _print_Derivative = _not_lowered
 
+    # --- a tensor layer's array nodes (symnet.index.arrays), alike in every target ----------
+
+    def _print_Array(self, expr):
+        return expr.name
+
+    def _axis_reduction(self, expr):
+        body, axis = expr.args
+        axis_word, keep_word = self.axis_keywords
+        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}" \
+               f".{self.reduction_methods[type(expr).__name__]}({axis_word}={int(axis)}, " \
+               f"{keep_word}=True)"
+
+    _print_AxisSum = _print_AxisMean = _print_AxisMax = _axis_reduction
+
+    def _print_KeepDims(self, expr):
+        body, axis, ndim = expr.args
+        slots = ", ".join("None" if n == axis else ":" for n in range(int(ndim)))
+        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}[{slots}]"
 
 def numpy_code(expr: sp.Expr, names: dict | None = None, dtype_of: str = "x") -> str:
     """The numpy source of one lowered expression."""

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import re
 
-from sympy.printing.precedence import PRECEDENCE
-
 from symnet.codegen.printer import NumpyPrinter, no_spelling
 
 #: `np.` where it is the module (np is a reserved name: never a variable of the code)
@@ -58,41 +56,10 @@ class JaxPrinter(NumpyPrinter):
 
     # --- a tensor layer's array nodes (symnet.index.arrays) ------------------------------
 
-    def _print_Array(self, expr):
-        return expr.name
-
-    def _axis_reduction(self, expr, method: str) -> str:
-        body, axis = expr.args
-        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}" \
-               f".{method}(axis={int(axis)}, keepdims=True)"
-
-    def _print_AxisSum(self, expr):
-        return self._axis_reduction(expr, "sum")
-
-    def _print_AxisMean(self, expr):
-        return self._axis_reduction(expr, "mean")
-
-    def _print_AxisMax(self, expr):
-        return self._axis_reduction(expr, "max")
-
     def _print_Einsum(self, expr):
         spec, *operands = expr.args
         shown = ", ".join(self._print(o) for o in operands)
         return f"jnp.einsum('{spec.name}', {shown}, optimize=True)"
-
-    def _print_KeepDims(self, expr):
-        body, axis, ndim = expr.args
-        slots = ", ".join("None" if n == axis else ":" for n in range(int(ndim)))
-        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}[{slots}]"
-
-    def _print_OnesRow(self, expr):
-        size, like = expr.args
-        return f"jnp.ones((1, {self._print(size)}), dtype={self._print(like)}.dtype)"
-
-    def _print_KeepDims(self, expr):
-        body, axis, ndim = expr.args
-        slots = ", ".join("None" if n == axis else ":" for n in range(int(ndim)))
-        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}[{slots}]"
 
     def _print_OnesRow(self, expr):
         size, like = expr.args

@@ -53,6 +53,8 @@ class TorchPrinter(NumpyPrinter):
 
     target = "torch"
     copy_method = "clone"
+    axis_keywords = ("dim", "keepdim")
+    reduction_methods = {"AxisSum": "sum", "AxisMean": "mean", "AxisMax": "amax"}
     native_forms = frozenset({"Logistic"})
 
     @staticmethod
@@ -186,41 +188,9 @@ class TorchPrinter(NumpyPrinter):
 
     # --- a tensor layer's array nodes (symnet.index.arrays) ------------------------------
 
-    def _print_Array(self, expr):
-        return expr.name
-
-    def _axis_reduction(self, expr, method: str) -> str:
-        body, axis = expr.args
-        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}" \
-               f".{method}(dim={int(axis)}, keepdim=True)"
-
-    def _print_AxisSum(self, expr):
-        return self._axis_reduction(expr, "sum")
-
-    def _print_AxisMean(self, expr):
-        return self._axis_reduction(expr, "mean")
-
-    def _print_AxisMax(self, expr):
-        return self._axis_reduction(expr, "amax")
-
     def _print_Einsum(self, expr):
         spec, *operands = expr.args   # torch contracts in the best order itself (opt_einsum)
         return f"torch.einsum('{spec.name}', {', '.join(self._print(o) for o in operands)})"
-
-    def _print_KeepDims(self, expr):
-        body, axis, ndim = expr.args
-        slots = ", ".join("None" if n == axis else ":" for n in range(int(ndim)))
-        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}[{slots}]"
-
-    def _print_OnesRow(self, expr):
-        size, like = expr.args
-        shown = self._print(like)
-        return f"torch.ones((1, {self._print(size)}), dtype={shown}.dtype, device={shown}.device)"
-
-    def _print_KeepDims(self, expr):
-        body, axis, ndim = expr.args
-        slots = ", ".join("None" if n == axis else ":" for n in range(int(ndim)))
-        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}[{slots}]"
 
     def _print_OnesRow(self, expr):
         size, like = expr.args

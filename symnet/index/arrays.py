@@ -16,7 +16,6 @@ X2[n, e]), so that no array larger than its operands is built.
 from __future__ import annotations
 
 import sympy as sp
-from sympy.printing.precedence import PRECEDENCE
 
 from symnet.codegen.array_ops import MatProd, Transposed
 from symnet.codegen.errors import CodegenError
@@ -90,23 +89,6 @@ class OnesRow(sp.Function):
 
 
 class IndexPrinter(NumpyPrinter):
-    def _print_Array(self, expr):
-        return expr.name
-
-    def _reduce(self, expr, method):
-        body, axis = expr.args
-        return (f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}"
-                f".{method}(axis={int(axis)}, keepdims=True)")
-
-    def _print_AxisSum(self, expr):
-        return self._reduce(expr, "sum")
-
-    def _print_AxisMean(self, expr):
-        return self._reduce(expr, "mean")
-
-    def _print_AxisMax(self, expr):
-        return self._reduce(expr, "max")
-
     def _print_Einsum(self, expr):
         spec, *operands = expr.args
         shown = [self._print(o) for o in operands]
@@ -115,11 +97,6 @@ class IndexPrinter(NumpyPrinter):
         # two operands: one loop, nothing to order (a path search would only cost time)
         optimize = ", optimize=True" if len(operands) > 2 else ""
         return f"np.einsum('{spec.name}', {', '.join(shown)}{optimize})"
-
-    def _print_KeepDims(self, expr):
-        body, axis, ndim = expr.args
-        slots = ", ".join("None" if n == axis else ":" for n in range(int(ndim)))
-        return f"{self.parenthesize(body, PRECEDENCE['Func'], strict=True)}[{slots}]"
 
     def _print_OnesRow(self, expr):
         size, like = expr.args

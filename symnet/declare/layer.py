@@ -38,17 +38,12 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from symnet.declare.elementwise import Elementwise, elementwise
 from symnet.declare.scalar import Activation, Gradient, Identity, Jacobian
-from symnet.declare.validation import check_name
+from symnet.declare.validation import check_name, size
 from symnet.errors import DeclarationError
 from symnet.matrix.text import MatrixFormula, text
 from symnet.notation import Row, render_latex_block
 
 # --- sizes, broadcasts, the nodes a layer may use ------------------------------------------
-
-
-def size(name: str) -> sp.Symbol:
-    """A symbolic matrix size: a positive integer symbol."""
-    return sp.Symbol(name, integer=True, positive=True)
 
 
 def broadcast(row: MatrixExpr, batch) -> MatrixExpr:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 from sympy.concrete.expr_with_limits import ExprWithLimits
 
-from symnet.declare.validation import check_name
+from symnet.declare.validation import check_name, size  # noqa: F401  (size: for declarations)
 from symnet.errors import DeclarationError
 from symnet.notation import Row, render_latex_block
 
@@ -47,11 +47,6 @@ KIND = "tensor layer"
 
 class IndexDeclarationError(DeclarationError):
     """A tensor layer's declaration does not hold together (indices, sizes, ranks)."""
-
-
-def size(name: str) -> sp.Symbol:
-    """A symbolic size (N, D): a positive integer."""
-    return sp.Symbol(name, integer=True, positive=True)
 
 
 def index(name: str) -> sp.Symbol:

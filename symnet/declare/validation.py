@@ -85,3 +85,9 @@ def check_name(name) -> str:
 def undefined_functions(expr: sp.Expr) -> set:
     """Applied functions sympy knows nothing of (f(x) for f = sympy.Function("f"))."""
     return {f for f in expr.atoms(sp.core.function.AppliedUndef)}
+
+
+def size(name: str) -> sp.Symbol:
+    """A symbolic size (a matrix's rows, an index's range): a positive integer symbol, the
+    same symbol at every level, so that a layer's N is a tensor layer's N."""
+    return sp.Symbol(name, integer=True, positive=True)

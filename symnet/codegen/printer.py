@@ -91,8 +91,9 @@ class NumpyPrinter(NumPyPrinter):
     ``dtype_of`` names the array whose dtype masks take.
     """
 
-    #: the method that copies an array (torch: clone)
-    copy_method = "copy"
+    #: the array methods lowering writes by name, as the target spells them (torch: clone,
+    #: and permute for numpy's transpose of several axes)
+    array_methods = {"copy": "copy", "transpose": "transpose"}
     #: how a reduction names its axis and keeps it (torch: dim, keepdim)
     axis_keywords = ("axis", "keepdims")
     #: the array method of each reduction node of symnet.index.arrays (torch's max: amax)

@@ -52,7 +52,7 @@ class TorchPrinter(NumpyPrinter):
     """The numpy printer, spelled for torch; see the module docstring."""
 
     target = "torch"
-    copy_method = "clone"
+    array_methods = {"copy": "clone", "transpose": "permute"}
     axis_keywords = ("dim", "keepdim")
     reduction_methods = {"AxisSum": "sum", "AxisMean": "mean", "AxisMax": "amax"}
     native_forms = frozenset({"Logistic"})

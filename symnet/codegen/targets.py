@@ -26,12 +26,11 @@ from __future__ import annotations
 import importlib.util
 import re
 from contextlib import contextmanager
-from dataclasses import replace
 
 from symnet.codegen.emit import FOLDERS, Source, header
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.layout import WIDTH, paragraph
-from symnet.codegen.lower import Function, Module, lower
+from symnet.codegen.lower import Module, lower
 from symnet.codegen.printer import TARGET_PRINTER
 from symnet.codegen.printer_jax import JaxPrinter
 from symnet.codegen.printer_torch import TorchPrinter
@@ -113,26 +112,7 @@ def target_module_file(source: Source, reduction: str, target: str) -> tuple[str
     except Exception as exc:  # sympy can fail in many ways; say which declaration
         raise CodegenError(declaration.name, f"cannot generate {target} code: "
                            f"{type(exc).__name__}: {exc}") from exc
-    if target == "torch":
-        module = _permuted(module)
     return f"{module.folder}/{module.name}.py", render(module, source.reference, target)
-
-
-#: numpy's array.transpose(*axes), which a tensor layer's lowering writes (an input whose axes
-#: run in another order than the layout's): torch's transpose swaps two dims only
-_TRANSPOSE = re.compile(r"\.transpose\(")
-
-
-def _permuted(module: Module) -> Module:
-    """The module with torch's spelling of a permutation of axes, .permute(*axes): the
-    lowering writes it both inside printed expressions and after them (a VJP reshaped back
-    to its input's axes), so it is respelled here, once, on the lowered lines."""
-    def respelled(function):
-        if not isinstance(function, Function):
-            return function
-        return replace(function, body=tuple(_TRANSPOSE.sub(".permute(", line)
-                                            for line in function.body))
-    return replace(module, functions={k: respelled(f) for k, f in module.functions.items()})
 
 
 def class_name(name: str) -> str:

@@ -103,10 +103,10 @@ class IndexPrinter(NumpyPrinter):
         return f"np.ones((1, {self._print(size)}), dtype={self._print(like)}.dtype)"
 
 
-def copy_method() -> str:
-    """The method that copies an array in the target being generated (numpy's ``copy``)."""
+def array_method(name: str) -> str:
+    """An array method ("copy", "transpose") as the target being generated spells it."""
     chosen = TARGET_PRINTER.get()
-    return IndexPrinter.copy_method if chosen is None else chosen[0].copy_method
+    return (IndexPrinter if chosen is None else chosen[0]).array_methods[name]
 
 
 def code_text(expr: sp.Expr) -> str:
@@ -157,7 +157,8 @@ class Layout:
             return Array(name)
         if list(axes) != sorted(axes):     # W[k, d] in a layout where d comes first
             order = sorted(range(len(axes)), key=lambda n: axes[n])
-            name, axes = f"{name}.transpose({', '.join(map(str, order))})", sorted(axes)
+            name = f"{name}.{array_method('transpose')}({', '.join(map(str, order))})"
+            axes = sorted(axes)
         if list(axes) == list(range(axes[0], axes[-1] + 1)):
             return Array(name)
         slots = [":" if n in axes else "None" for n in range(axes[0], axes[-1] + 1)]

@@ -140,7 +140,8 @@ def _vjp_value(layout: arrays.Layout, entry: sp.Indexed, value: sp.Expr) -> tupl
     order = sorted(range(len(axes)), key=lambda n: axes[n])
     back = [order.index(n) for n in range(len(axes))]
     shape = ", ".join(f"{name}.shape[{n}]" for n in order)
-    return f".reshape({shape}).transpose({', '.join(map(str, back))})", array
+    return f".reshape({shape}).{arrays.array_method('transpose')}" \
+           f"({', '.join(map(str, back))})", array
 
 
 def spelled(derivation: IndexDerivation) -> tuple[IndexLayer, dict]:

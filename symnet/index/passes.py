@@ -148,7 +148,7 @@ class Statements:
             if value.base in self._still:
                 self._still.discard(value.base)
                 return [f"{target} = {name}"]          # its buffer, read for the last time
-            return [f"{target} = {name}.{arrays.copy_method()}()"]
+            return [f"{target} = {name}.{arrays.array_method('copy')}()"]
         if isinstance(value, sp.Function) and len(value.args) == 1 \
                 and self._is_full(value.args[0]):
             applied = self.code(value.func(sp.Symbol("_")))
@@ -214,7 +214,7 @@ class Statements:
             elif rest:
                 lines, rest = statement(target, self.code(first + rest[0])), rest[1:]
             else:
-                lines = statement(target, f"{self.code(first)}.{arrays.copy_method()}()")
+                lines = statement(target, f"{self.code(first)}.{arrays.array_method('copy')}()")
         for term in rest + ([small] if small != 0 else []):
             if term.could_extract_minus_sign():
                 lines.append(f"{target} -= {self.code(-term)}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 #: the sides of zero a form with max, |u| or cases is proved on: there it is smooth
-SIDES = (("u > 0", 1, sp.Interval.open(0, sp.oo)), ("u < 0", -1, sp.Interval.open(-sp.oo, 0)))
+SIDES = (("{} > 0", 1, sp.Interval.open(0, sp.oo)), ("{} < 0", -1, sp.Interval.open(-sp.oo, 0)))
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ class StableRow:
 
     def sides(self) -> list[tuple[str, int]]:
         """(what the side is, the sign of u there) for each side of 0 within the domain."""
-        return [(side, sign) for side, sign, where in SIDES if self.domain.is_superset(where)]
+        return [(side.format(self.arguments[0]), sign) for side, sign, where in SIDES
+                if self.domain.is_superset(where)]
 
     def spell(self, target: str, operands: list) -> str:
         """The source of the stable form in `target` of the printed `operands`."""

@@ -15,6 +15,7 @@ from symnet.verify.claims import (
     REFUTED,
     ProbeSpace,
     _canonical,
+    _exp_minus_one,
     _proof,
     check,
     check_claim,
@@ -86,3 +87,25 @@ def test_a_parameter_written_as_its_default_is_refuted():
     slip = replace(huber, hand=[Gradient(sp.Max(-1, sp.Min(1, r)), label="clipped at 1")])
     [verdict] = check(slip)
     assert verdict.status == REFUTED and "delta" in verdict.counterexample["point"]
+
+
+# --- a difference of logarithms: exp is one-to-one on the reals --------------------------
+
+p = sp.Symbol("p", positive=True)
+LOG_COSH_STABLE = sp.Abs(x) + sp.log(1 + sp.exp(-2 * sp.Abs(x))) - sp.log(2)
+
+
+def test_log_cosh_equals_its_stable_form_on_each_side_of_zero():
+    """simplify alone leaves log(cosh(p)) - log(1 + e^(-2p)) - p + log 2; its exp is 1."""
+    for side in (p, -p):
+        assert prove(sp.log(sp.cosh(side)), LOG_COSH_STABLE.subs(x, side))
+
+
+def test_a_wrong_log_identity_is_not_proved_through_its_exp():
+    assert not prove(sp.log(sp.cosh(p)), p - sp.log(2))
+    assert check_claim("wrong", sp.log(sp.cosh(p)), p - sp.log(2), ProbeSpace()).status == REFUTED
+
+
+def test_exp_is_taken_only_of_a_difference_known_to_be_real():
+    """log(x**2) - 2 log(x) is complex for x < 0: its exp is 1 there all the same."""
+    assert _exp_minus_one(sp.log(x**2) - 2 * sp.log(x)) == sp.log(x**2) - 2 * sp.log(x)

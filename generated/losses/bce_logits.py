@@ -33,7 +33,7 @@ def loss(s, y):
     """
     N = s.shape[0]
     y = np.asarray(y, dtype=s.dtype)
-    # log(1 + exp(u)) as logaddexp(0, u): finite for any u
+    # log(1 + exp(u)) without the exp of a positive number: finite for any u
     loss = (np.logaddexp(0, s) - s*y).sum()/N
     # exp(-|z|) <= 1, and the logistic function 1/(1 + exp(-z)) built from it never overflows
     exp_neg_abs_s = np.exp(-np.abs(s))

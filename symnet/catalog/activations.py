@@ -81,7 +81,7 @@ softplus = Activation(
         Gradient(sp.exp(x) / (1 + sp.exp(x)), label="softplus' = e^x / (1 + e^x)"),
         Identity(Softplus(x) - Softplus(-x), x, label="softplus(x) - softplus(-x) = x"),
     ],
-    doc="The softplus log(1 + e^x), a smooth ReLU; computed as logaddexp(0, x).",
+    doc="The softplus log(1 + e^x), a smooth ReLU, finite for any x.",
 )
 
 silu = Activation(

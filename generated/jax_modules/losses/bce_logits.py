@@ -34,7 +34,7 @@ def loss(s, y):
     """
     N = s.shape[0]
     y = jnp.asarray(y, dtype=s.dtype)
-    # log(1 + exp(u)) as logaddexp(0, u): finite for any u
+    # log(1 + exp(u)) without the exp of a positive number: finite for any u
     loss = (jnp.maximum(s, 0) + jnp.log1p(jnp.exp(-jnp.abs(s))) - s*y).sum()/N
     ds = (jax.nn.sigmoid(s) - y)/N
     return loss, ds

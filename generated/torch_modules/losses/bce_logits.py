@@ -34,7 +34,7 @@ def loss(s, y):
     """
     N = s.shape[0]
     y = torch.as_tensor(y, dtype=s.dtype, device=s.device)
-    # log(1 + exp(u)) as logaddexp(0, u): finite for any u
+    # log(1 + exp(u)) without the exp of a positive number: finite for any u
     loss = (torch.logaddexp(s, s.new_zeros(())) - s*y).sum()/N
     ds = (torch.sigmoid(s) - y)/N
     return loss, ds

@@ -16,15 +16,16 @@ import sympy as sp
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.layout import paragraph, statement
 from symnet.codegen.lower import RESERVED, Function, Module, lower
-from symnet.declare.elementwise import ActivationFunction
+from symnet.codegen.stable import as_branches, as_masks, zero_log_zero
+from symnet.declare.elementwise import ActivationFunction, ActivationPartial
 from symnet.declare.tensor import IndexLayer
+from symnet.derive.dispatch import derive
 
 # The module, not its names: symnet.codegen imports this module to register it, so
 # symnet.index.arrays (which imports symnet.codegen) imported first is still half loaded here.
 from symnet.index import arrays, contract, passes
 from symnet.index.derive import IndexDerivation
 from symnet.index.page import describe_index, shape_text
-from symnet.matrix.explicit import concrete
 from symnet.notation import text
 
 # --- the module ----------------------------------------------------------------------------
@@ -147,14 +148,38 @@ def _vjp_value(layout: arrays.Layout, entry: sp.Indexed, value: sp.Expr) -> tupl
 def spelled(derivation: IndexDerivation) -> tuple[IndexLayer, dict]:
     """(the layer, its VJPs) with each activation placeholder (relu, relu' of a network's
     stage) replaced by its declaration's forward and the derivative symnet derived from it,
-    as the matrix lowering does: the printer has no spelling of the placeholders."""
+    in the stable forms the matrix lowering computes: the printer has no spelling of the
+    placeholders, and sigmoid's naive derivative exp(-B)/(1 + exp(-B))**2 is inf/inf = NaN
+    below B = -709."""
     layer = derivation.declaration
-    vjps = {base: concrete(v) for base, v in derivation.vjps.items()}
+    vjps = {base: stably_concrete(v) for base, v in derivation.vjps.items()}
     if not layer.forward.has(ActivationFunction) and not any(
             d.has(ActivationFunction) for d in layer.statistics.values()):
         return layer, vjps
-    statistics = {entry: concrete(d) for entry, d in layer.statistics.items()}
-    return replace(layer, forward=concrete(layer.forward), statistics=statistics), vjps
+    statistics = {entry: stably_concrete(d) for entry, d in layer.statistics.items()}
+    return replace(layer, forward=stably_concrete(layer.forward), statistics=statistics), vjps
+
+
+def stably_concrete(expr: sp.Expr) -> sp.Expr:
+    """Activation placeholders -> the declaration's forward and derived derivatives (its
+    parameters at their defaults), each rewritten as lower_activation rewrites them, through
+    the rows of the table of stable primitives (symnet.primitives.TABLE): the forward's
+    branches clamped to their side (as_branches), the derivative's steps kept as masks
+    (as_masks), 1 + exp(w) through the logistic function (printed as its row spells it),
+    and 0 log 0 = 0. The logistic function is not expanded to np.where(B >= 0, 1, e)/(1 + e)
+    here as lower_activation computes it: the index passes fold that Piecewise into the
+    products around it, nested np.where of three cases each."""
+
+    def value(application):
+        decl = application.declaration
+        if isinstance(application, ActivationPartial):
+            formula = as_masks(derive(decl).derivatives[application.variable])
+        else:
+            formula = as_branches(decl.forward)
+        points = dict(zip(decl.inputs, application.args, strict=True))
+        return zero_log_zero(formula).xreplace({**decl.params, **points})
+
+    return expr.replace(lambda e: isinstance(e, (ActivationFunction, ActivationPartial)), value)
 
 
 def lower_index_layer(derivation: IndexDerivation) -> Module:

@@ -339,3 +339,35 @@ def test_float32_at_its_extremes_agrees_with_float64(stable_module):
     Y64, grads64 = _run(stable_module, wide, G.astype(np.float64))
     for low, high in zip((Y32, *grads32), (Y64, *grads64), strict=True):
         assert np.abs(low - high).max() <= 1e-3 * max(1.0, np.abs(high).max())
+
+
+def _own_naive_layer():
+    """A layer of one's own that writes the naive formulas itself, beside a statistic:
+    Y = g / (1 + exp(-(X - mu))) + log(1 + exp(X)), mu the column mean."""
+    import sympy as sp
+
+    from symnet.declare.tensor import IndexLayer, over
+
+    N, D = size("N"), size("D")
+    n, d = indices("n d")
+    Y, X, g, mu = tensors("Y X g mu")
+    return IndexLayer("own_naive", Y[n, d],
+                      g[d] / (1 + sp.exp(-(X[n, d] - mu[d]))) + sp.log(1 + sp.exp(X[n, d])),
+                      inputs=(X[n, d], g[d]), statistics={mu[d]: over(X[n, d], n, N) / N},
+                      ranges={n: N, d: D})
+
+
+@pytest.mark.parametrize("dtype", list(EXTREMES), ids=lambda t: t.__name__)
+def test_a_layers_own_naive_formulas_are_lowered_through_the_tables_rows(dtype, tmp_path):
+    module = _generated(_own_naive_layer(), tmp_path)
+    scale = EXTREMES[dtype]
+    X = np.array([[-scale, scale], [scale, -scale], [0.5, 0.2], [-0.3, 0.1]])
+    arrays = [X.astype(dtype), np.array([1.0, -2.0], dtype=dtype)]
+    G = np.random.default_rng(3).normal(size=X.shape).astype(dtype)
+    Y, grads = _run(module, arrays, G)
+    assert all(v.dtype == dtype and np.isfinite(v).all() for v in (Y, *grads))
+    if dtype is np.float64:
+        numerics = _central_differences(module, arrays, G)
+        for grad, numeric in zip(grads, numerics, strict=True):
+            error = np.abs(grad - numeric).max() / max(1e-12, np.abs(numeric).max())
+            assert error <= 1e-6, error

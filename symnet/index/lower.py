@@ -16,7 +16,7 @@ import sympy as sp
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.layout import paragraph, statement
 from symnet.codegen.lower import RESERVED, Function, Module, lower
-from symnet.codegen.stable import as_branches, as_masks, zero_log_zero
+from symnet.codegen.stable import as_branches, as_masks, logistic_form, zero_log_zero
 from symnet.declare.elementwise import ActivationFunction, ActivationPartial
 from symnet.declare.tensor import IndexLayer
 from symnet.derive.dispatch import derive
@@ -146,18 +146,38 @@ def _vjp_value(layout: arrays.Layout, entry: sp.Indexed, value: sp.Expr) -> tupl
 
 
 def spelled(derivation: IndexDerivation) -> tuple[IndexLayer, dict]:
-    """(the layer, its VJPs) with each activation placeholder (relu, relu' of a network's
-    stage) replaced by its declaration's forward and the derivative symnet derived from it,
-    in the stable forms the matrix lowering computes: the printer has no spelling of the
-    placeholders, and sigmoid's naive derivative exp(-B)/(1 + exp(-B))**2 is inf/inf = NaN
-    below B = -709."""
+    """(the layer, its VJPs) in the stable forms the matrix lowering computes: each
+    activation placeholder (relu, relu' of a network's stage) as its declaration's forward
+    and the derivative symnet derived from it (stably_concrete: the printer has no spelling
+    of the placeholders, and sigmoid's naive derivative exp(-B)/(1 + exp(-B))**2 is inf/inf
+    = NaN below B = -709), and a naive formula the layer writes itself (1/(1 + exp(-u)),
+    log(1 + exp(u)), log(cosh(u))) as its row of the table (logistic_form), outside sums."""
     layer = derivation.declaration
-    vjps = {base: stably_concrete(v) for base, v in derivation.vjps.items()}
-    if not layer.forward.has(ActivationFunction) and not any(
-            d.has(ActivationFunction) for d in layer.statistics.values()):
+    vjps = {base: _stable(v) for base, v in derivation.vjps.items()}
+    forward = _stable(layer.forward)
+    statistics = {entry: _stable(d) for entry, d in layer.statistics.items()}
+    if forward == layer.forward and statistics == layer.statistics:
         return layer, vjps
-    statistics = {entry: stably_concrete(d) for entry, d in layer.statistics.items()}
-    return replace(layer, forward=stably_concrete(layer.forward), statistics=statistics), vjps
+    return replace(layer, forward=forward, statistics=statistics), vjps
+
+
+def _stable(expr: sp.Expr) -> sp.Expr:
+    return _outside_sums(stably_concrete(expr), logistic_form)
+
+
+def _outside_sums(expr: sp.Expr, rule) -> sp.Expr:
+    """`rule` applied to each largest part of expr with no sum in it (the factors of a
+    product beside a sum taken together, a sum's body on its own): logistic_form factors
+    and cancels what it is given, which a sum must stay out of."""
+    if not expr.has(sp.Sum):
+        return rule(expr) if expr.has(sp.exp, sp.cosh, sp.sinh) else expr
+    if isinstance(expr, sp.Sum):
+        return sp.Sum(_outside_sums(expr.function, rule), *expr.limits)
+    if expr.is_Add or expr.is_Mul:
+        plain = expr.func(*[a for a in expr.args if not a.has(sp.Sum)])
+        return expr.func(_outside_sums(plain, rule),
+                         *[_outside_sums(a, rule) for a in expr.args if a.has(sp.Sum)])
+    return expr.func(*[_outside_sums(a, rule) for a in expr.args])
 
 
 def stably_concrete(expr: sp.Expr) -> sp.Expr:

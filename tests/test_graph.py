@@ -15,7 +15,7 @@ from symnet.graph import (
     op_counts,
 )
 from symnet.graph.code import emit, load
-from symnet.graph.gates import GATES, GraphError, Sigmoid
+from symnet.graph.gates import GATES, ROW_GATES, UNARY, GraphError, Sigmoid, graph_rows
 from symnet.graph.parse import parse_expression
 from symnet.graph.rewrite import composite, elementary
 
@@ -114,6 +114,33 @@ def test_L20_sigmoid_as_one_gate_and_as_four_gates_give_the_same_gradients():
     assert all(close(a.gradients[n], b.gradients[n]) for n in NEURON_AT)
     back = build(elementary(composite(parse_expression(NEURON))))
     assert [g.kind for g in back.gates] == [g.kind for g in four.gates]
+
+
+@pytest.mark.parametrize("row", graph_rows(), ids=lambda row: row.name)
+def test_every_row_of_the_table_is_one_gate_by_composite_and_its_formula_by_elementary(row):
+    """composite and elementary read the table's rows: each row's naive formula (as sympy
+    writes it) is one gate, written back as the same formula, with the same numbers."""
+    x = sp.Symbol("x")
+    naive = row.naive(row.arguments[0]).xreplace({row.arguments[0]: x})
+    one = build(composite(naive))
+    assert [g.kind for g in one.gates] == [UNARY[ROW_GATES[row.name]]]
+    back = elementary(composite(naive))
+    assert composite(back) == composite(naive)
+    at = {"x": sp.Rational(-3, 7)}     # in every row's domain (expm1's is u <= 0)
+    want = sp.N(sp.diff(naive, x).subs(at), 50)
+    for graph in (one, build(back)):
+        result = evaluate(graph, at)
+        assert close(result.value, naive.subs(at)) and close(result.gradients["x"], want)
+
+
+def test_the_rows_no_graph_holds_are_the_vector_ones_and_a_case_split():
+    """A row added to the table of one real argument is a gate (the sweep above takes it);
+    only these are not: a score vector's, and log_or_zero's naive formula, which is itself
+    a case split at t = 0 that no gate compares."""
+    from symnet.primitives import TABLE
+
+    assert set(TABLE) - {row.name for row in graph_rows()} == {
+        "logsumexp", "softmax", "log_softmax", "log_or_zero"}
 
 
 def test_L20_the_sigmoid_gate_uses_the_catalog_derivation_of_its_local_gradient():
@@ -230,6 +257,9 @@ CASES = [  # (expression, point): together they use every kind of gate
     ("softplus(x*y) + silu(y)", {"x": "0.8", "y": "-1.3"}),
     (sp.Piecewise((sp.Symbol("x") * sp.Symbol("y"), sp.Symbol("x") > sp.Symbol("y")), (2, True)),
      {"x": "0.4", "y": "-1.5"}),
+    # the gates of the table's rows (log_cosh, expm1), which composite makes
+    (composite(parse_expression("log(cosh(x*y)) + (exp(y) - 1) + sinh(x)*cosh(y)")),
+     {"x": "0.6", "y": "-0.8"}),
 ]
 
 

@@ -98,12 +98,77 @@ def test_derive_batchnorm_prints_the_compact_dx_with_column_sums(capsys):
     assert r"\sum" not in latex
 
 
-def test_the_page_says_rowsum_and_keeps_a_contraction_entry_by_entry(capsys):
+def test_the_page_says_rowsum_and_a_contraction_as_an_einsum_with_the_indices_named(capsys):
     (dX,) = _vjp_lines(capsys, "softmax_rows")
     assert "dX = Y .* (G - rowsum(G .* Y))" in dX and "rowsum: the sum over c" in dX
-    dX1, _, dW, db = _vjp_lines(capsys, "bilinear")
-    assert "dX1[n, d] = Sum(" in dX1 and "dW[i, d, e] = Sum(" in dW
-    assert "db = colsum(G)" in db
+    dX1, dX2, dW, db = _vjp_lines(capsys, "bilinear")
+    # the summed indices named as the declaration names their places: G[n, i], W[i, d, e]
+    assert "dX1 = einsum('ni,ne,ide->nd', G, X2, W)" in dX1 and "einsum: the sum over" in dX1
+    assert "dX2 = einsum('ni,nd,ide->ne', G, X1, W)" in dX2
+    assert "dW = einsum('ni,nd,ne->ide', G, X1, X2)" in dW and "db = colsum(G)" in db
+    assert not any("Sum(" in line for line in (dX1, dX2, dW))
+    latex = " ".join(_vjp_lines(capsys, "bilinear", "--latex"))
+    assert r"dX_{1} = \operatorname{einsum}_{ni,ne,ide \to nd}\left(G, X_{2}, W\right)" in latex
+    assert r"\sum" not in latex
+
+
+def _contraction_entries(layer, shown: sp.Expr, entry: sp.Indexed) -> sp.Expr:
+    """The page's einsum or matrix product back in entries, at `entry`'s indices."""
+    from symnet.index.page import Einsum
+
+    bases = {str(b): b for b in layer.declared()}
+    if shown.has(Einsum):
+        (einsum,) = shown.atoms(Einsum)
+        spec, *operands = einsum.args
+        words, result = str(spec).split("->")
+        at = {letter: i for letter, i in zip(result, entry.indices, strict=True)}
+        limits = {}
+        for word, operand in zip(words.split(","), operands, strict=True):
+            declared = layer.declared()[bases[str(operand)]]
+            for letter, place in zip(word, declared.indices, strict=True):
+                if letter not in at:
+                    at[letter] = sp.Symbol(f"{letter}_", integer=True)
+                    limits[letter] = (at[letter], 0, layer.ranges[place] - 1)
+        product = sp.Mul(*(bases[str(o)][[at[c] for c in w]]
+                           for w, o in zip(words.split(","), operands, strict=True)))
+        # nested, the first summed index outermost (G's, as the derivation nests them):
+        # the prover does not interchange sums
+        for limit in reversed(limits.values()):
+            product = sp.Sum(product, limit)
+        return shown.xreplace({einsum: product})
+    from sympy.matrices.expressions.matexpr import MatrixElement as element
+    return shown[entry.indices].replace(lambda e: isinstance(e, element),
+                                        lambda e: bases[e.parent.name][e.i, e.j])
+
+
+def _own_product_layer():
+    """Y[n, m] = 3 sum_k X[n, k] W[m, k]: each VJP a matrix product, one transposed."""
+    k, m = indices("k m")
+    M, K = size("M"), size("K")
+    Xk, Wk, Yk = tensors("X W Y")
+    return IndexLayer("own_product", Yk[n, m], 3 * over(Xk[n, k] * Wk[m, k], k, K),
+                      inputs=(Xk[n, k], Wk[m, k]), ranges={n: N, k: K, m: M})
+
+
+def test_a_contraction_shown_on_the_page_equals_the_derived_vjp_for_every_size():
+    from symnet.index.check import zero_for_every_size
+    from symnet.index.page import as_contraction
+    from symnet.notation import text
+
+    layers = {"bilinear": TENSOR_LAYERS["bilinear"], "own_product": _own_product_layer()}
+    shown = {}
+    for name, layer in layers.items():
+        for entry in layer.inputs:
+            derived = derive(layer).vjps[entry.base]
+            contraction = as_contraction(layer, derived, entry)
+            if contraction is not None:
+                shown[(name, str(entry.base))] = text(contraction)
+                back = _contraction_entries(layer, contraction, entry)
+                assert zero_for_every_size(layer, back, derived), (name, entry, contraction)
+    assert shown == {("bilinear", "X1"): "einsum('ni,ne,ide->nd', G, X2, W)",
+                     ("bilinear", "X2"): "einsum('ni,nd,ide->ne', G, X1, W)",
+                     ("bilinear", "W"): "einsum('ni,nd,ne->ide', G, X1, X2)",
+                     ("own_product", "X"): "3*G*W", ("own_product", "W"): "3*G.T*X"}
 
 
 def _as_entries(layer, arrays: sp.Expr) -> sp.Expr:

@@ -1,13 +1,15 @@
 """Tensor layers as the stages of a network (issue 15, section 6): a network of a batch-norm
 stage and an activation, composed by symnet.index.stages, generated through the index
 lowering (the activation spelled from its declaration) and checked against central
-differences; `Network(..., stages=[use(batchnorm, ...), ...])` derived and checked."""
+differences; `Network(..., stages=[use(batchnorm, ...), ...])` derived and checked; an
+activation stage in its stable forms, finite at +-1000 (float64) and +-100 (float32)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from symnet.catalog import activations
 from symnet.catalog.activations import relu, sigmoid
 from symnet.catalog.layers import batchnorm
 from symnet.index import indices, size, tensors
@@ -267,3 +269,105 @@ def test_derive_report_of_a_network_with_a_batchnorm_stage_shows_its_module(tmp_
     assert main(["derive", f"{source}:bn_relu", "--report", str(report)]) == 0
     text = report.read_text()
     assert "## Generated code" in text and "def backward(dY, cache):" in text
+
+
+# --- the table of stable primitives in the index lowering (issue 15, section 4: "Stable") ---
+# An activation stage is spelled from its declaration in the stable forms the matrix lowering
+# computes (symnet.primitives.TABLE's rows: the logistic function, softplus, tanh, ELU's
+# branch clamped to its side): a batchnorm -> activation module is finite at activation
+# inputs of +-1000 in float64 and +-100 in float32, and still matches central differences.
+
+#: the activations a stage may take whose naive formula has an exp (or tanh) of its input
+EXPONENTIAL = ("sigmoid", "softplus", "tanh", "silu", "elu")
+#: the scale of the activation's input each dtype must survive: exp(1000) is inf in
+#: float64, exp(100) in float32
+EXTREMES = {np.float64: 1000.0, np.float32: 100.0}
+
+
+@pytest.fixture(scope="module", params=EXPONENTIAL)
+def stable_module(request, tmp_path_factory):
+    activation = getattr(activations, request.param)
+    return _generated(_batchnorm_then(activation), tmp_path_factory.mktemp(request.param))
+
+
+def _inputs(dtype, seed=0):
+    """X, gamma, beta with the first column's activation input B spanning about +-scale
+    (gamma = scale on a normalised column), the others of order 1."""
+    rng = np.random.default_rng(seed)
+    scale = EXTREMES[dtype]
+    X = rng.normal(size=(6, 3))
+    X[:, 0] = [-2, -1, -0.5, 0.5, 1, 2]
+    gamma, beta = np.array([scale, 1.0, 0.5]), np.array([0.0, 0.3, -0.2])
+    return [a.astype(dtype) for a in (X, gamma, beta)]
+
+
+def _run(module, arrays, G):
+    # every operation, as symnet.codegen.finite checks an activation's module: an inf on
+    # the discarded side of an np.where is an overflow too
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        Y, cache = module.forward(*arrays)
+        return Y, module.backward(G, cache)
+
+
+@pytest.mark.parametrize("dtype", list(EXTREMES), ids=lambda t: t.__name__)
+def test_a_batchnorm_then_activation_module_is_finite_at_the_extremes(stable_module, dtype):
+    arrays = _inputs(dtype)
+    assert np.abs(arrays[0][:, 0] - arrays[0][:, 0].mean()).max() > 0
+    G = np.random.default_rng(1).normal(size=arrays[0].shape).astype(dtype)
+    Y, grads = _run(stable_module, arrays, G)
+    for value in (Y, *grads):
+        assert value.dtype == dtype
+        assert np.isfinite(value).all(), value
+
+
+def test_at_the_extremes_the_backward_matches_central_differences(stable_module):
+    for seed in (0, 1, 2):
+        arrays = _inputs(np.float64, seed)
+        G = np.random.default_rng(seed + 10).normal(size=arrays[0].shape)
+        _, grads = _run(stable_module, arrays, G)
+        numerics = _central_differences(stable_module, arrays, G)
+        for grad, numeric in zip(grads, numerics, strict=True):
+            error = np.abs(grad - numeric).max() / max(1e-12, np.abs(numeric).max())
+            assert error <= 1e-6, (seed, error)
+
+
+def test_float32_at_its_extremes_agrees_with_float64(stable_module):
+    arrays = _inputs(np.float32)
+    G = np.random.default_rng(2).normal(size=arrays[0].shape).astype(np.float32)
+    Y32, grads32 = _run(stable_module, arrays, G)
+    wide = [a.astype(np.float64) for a in arrays]
+    Y64, grads64 = _run(stable_module, wide, G.astype(np.float64))
+    for low, high in zip((Y32, *grads32), (Y64, *grads64), strict=True):
+        assert np.abs(low - high).max() <= 1e-3 * max(1.0, np.abs(high).max())
+
+
+def _own_naive_layer():
+    """A layer of one's own that writes the naive formulas itself, beside a statistic:
+    Y = g / (1 + exp(-(X - mu))) + log(1 + exp(X)), mu the column mean."""
+    import sympy as sp
+
+    from symnet.declare.tensor import IndexLayer, over
+
+    N, D = size("N"), size("D")
+    n, d = indices("n d")
+    Y, X, g, mu = tensors("Y X g mu")
+    return IndexLayer("own_naive", Y[n, d],
+                      g[d] / (1 + sp.exp(-(X[n, d] - mu[d]))) + sp.log(1 + sp.exp(X[n, d])),
+                      inputs=(X[n, d], g[d]), statistics={mu[d]: over(X[n, d], n, N) / N},
+                      ranges={n: N, d: D})
+
+
+@pytest.mark.parametrize("dtype", list(EXTREMES), ids=lambda t: t.__name__)
+def test_a_layers_own_naive_formulas_are_lowered_through_the_tables_rows(dtype, tmp_path):
+    module = _generated(_own_naive_layer(), tmp_path)
+    scale = EXTREMES[dtype]
+    X = np.array([[-scale, scale], [scale, -scale], [0.5, 0.2], [-0.3, 0.1]])
+    arrays = [X.astype(dtype), np.array([1.0, -2.0], dtype=dtype)]
+    G = np.random.default_rng(3).normal(size=X.shape).astype(dtype)
+    Y, grads = _run(module, arrays, G)
+    assert all(v.dtype == dtype and np.isfinite(v).all() for v in (Y, *grads))
+    if dtype is np.float64:
+        numerics = _central_differences(module, arrays, G)
+        for grad, numeric in zip(grads, numerics, strict=True):
+            error = np.abs(grad - numeric).max() / max(1e-12, np.abs(numeric).max())
+            assert error <= 1e-6, error

@@ -6,12 +6,10 @@
 Derived by symnet, entry by entry (G = dL/dY; sums over an index run over its whole range):
     forward   Y[n, i] = b[i] + Sum(W[i, d, e]*X1[n, d]*X2[n, e], (d, 0, D - 1), (e, 0, E - 1))
             (Y: (N, K))
-    VJP       dX1[n, d] = Sum(G[n, j]*Sum(W[j, d, m]*X2[n, m], (m, 0, E - 1)), (j, 0, K - 1))
-            ((N, D), the shape of X1)
-    VJP       dX2[n, e] = Sum(G[n, j]*Sum(W[j, m, e]*X1[n, m], (m, 0, D - 1)), (j, 0, K - 1))
-            ((N, E), the shape of X2)
-    VJP       dW[i, d, e] = Sum(G[j, i]*X1[j, d]*X2[j, e], (j, 0, N - 1))   ((K, D, E), the
-            shape of W)
+    VJP       dX1 = einsum('ni,ne,ide->nd', G, X2, W)   ((N, D), the shape of X1; einsum: the
+            sum over each index not after ->)
+    VJP       dX2 = einsum('ni,nd,ide->ne', G, X1, W)   ((N, E), the shape of X2)
+    VJP       dW = einsum('ni,nd,ne->ide', G, X1, X2)   ((K, D, E), the shape of W)
     VJP       db = colsum(G)   ((K,), the shape of b; colsum: the sum over n)
     upstream  G[n, i] = dL/dY[n, i]   ((N, K))
 

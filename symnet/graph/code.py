@@ -22,7 +22,7 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import precedence
 
 from symnet.graph.circuit import Graph, backward_statements, forward_statements, grad_name
-from symnet.graph.gates import GraphError, Sigmoid
+from symnet.graph.gates import GraphError, PrimitiveGate, Sigmoid
 from symnet.stable_rows import named_operands, printed_operands
 from symnet.templating import environment
 
@@ -85,10 +85,14 @@ class GraphPrinter(NumPyPrinter):
     def _print_Sigmoid(self, expr):
         return f"sigmoid({self._print(expr.args[0])})"
 
-    def _print_Softplus(self, expr):   # its row's spelling, finite for any x; for people by name
+    def _print_Function(self, expr):
+        # a gate of a row (softplus, log_cosh, expm1; sympy's printer finds no method named
+        # after their base class): its row's spelling, finite for any x; for people by name
+        if not isinstance(expr, PrimitiveGate):
+            return super()._print_Function(expr)
         if self.prefix:
             return expr.row.spell("numpy", printed_operands(self, expr.args))
-        return f"softplus({self._print(expr.args[0])})"
+        return f"{expr.row.name}({self._print(expr.args[0])})"
 
     def _comparison(self, expr):
         a, b = expr.args

@@ -80,7 +80,7 @@ def negated_term(term: sp.Expr):
 # --- sympy functions the gates need ---------------------------------------------------------
 
 
-class _PrimitiveGate(sp.Function):
+class PrimitiveGate(sp.Function):
     """A stable primitive as one gate: its formula is its row's naive one
     (symnet.primitives.TABLE); its local gradient is the gate's own."""
 
@@ -95,7 +95,7 @@ class _PrimitiveGate(sp.Function):
         return self.row.naive(self.args[0])._eval_evalf(prec)
 
 
-class Sigmoid(_PrimitiveGate):
+class Sigmoid(PrimitiveGate):
     """The logistic sigmoid as one gate (L20): 1 / (1 + e^-x), with sigma' = sigma (1 - sigma)."""
 
     row = TABLE["sigmoid"]
@@ -112,7 +112,7 @@ class Sigmoid(_PrimitiveGate):
         return self * (1 - self)
 
 
-class Softplus(_PrimitiveGate):
+class Softplus(PrimitiveGate):
     """log(1 + e^x) as one gate, with softplus' = sigma (the catalog's softplus)."""
 
     row = TABLE["softplus"]
@@ -352,6 +352,11 @@ GATES: dict[str, Gate] = {gate.kind: gate for gate in (
          lambda ins, out, c: ((sp.cos(ins[0]),),), "cos x"),
     Gate("cos", _fixed("cos"), lambda ins, c: sp.cos(ins[0]),
          lambda ins, out, c: ((-1, sp.sin(ins[0])),), "-sin x"),
+    # log cosh's naive formula log(cosh(x)) and tanh's sinh(x)/cosh(x), as written
+    Gate("sinh", _fixed("sinh"), lambda ins, c: sp.sinh(ins[0]),
+         lambda ins, out, c: ((sp.cosh(ins[0]),),), "cosh x"),
+    Gate("cosh", _fixed("cosh"), lambda ins, c: sp.cosh(ins[0]),
+         lambda ins, out, c: ((sp.sinh(ins[0]),),), "sinh x"),
     Gate("abs", _fixed("|x|"), lambda ins, c: sp.Abs(ins[0]),
          lambda ins, out, c: ((sp.sign(ins[0]),),), "sign x (0 at 0)"),
     Gate("softplus", _fixed("softplus"), lambda ins, c: Softplus(ins[0]),
@@ -363,4 +368,48 @@ GATES: dict[str, Gate] = {gate.kind: gate for gate in (
 UNARY: dict[type, str] = {
     sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", Sigmoid: "sigmoid",
     sp.sin: "sin", sp.cos: "cos", sp.Abs: "abs", Softplus: "softplus",
+    sp.sinh: "sinh", sp.cosh: "cosh",
 }
+
+
+# --- the table's rows as gates -------------------------------------------------------------
+# Each row of symnet.primitives.TABLE of one real argument whose naive formula is made of
+# gates (no case split) is one gate: rewrite.composite finds its naive formula and makes it
+# that gate, rewrite.elementary writes the gate as its naive formula. A row with the naive
+# formula of a gate above (sigmoid_of_bounded_exp: the sigmoid's) or whose stable form is one
+# (tanh) is that gate; any other row gets a gate of its own, named after it, whose local
+# gradient is the derivative of its naive formula (log cosh's tanh, expm1's e^x).
+
+
+def graph_rows() -> list[StableRow]:
+    """The rows a scalar graph holds as gates, in the table's order."""
+    return [row for row in TABLE.values() if len(row.arguments) == 1
+            and isinstance(row.arguments[0], sp.Symbol)
+            and not row.naive(row.arguments[0]).has(sp.Piecewise)]
+
+
+def _gate_of_its_own(row: StableRow) -> type:
+    u = row.arguments[0]
+    local = sp.simplify(sp.diff(row.naive(u), u))     # sinh/cosh as tanh: no overflow
+    gate = type("".join(part.title() for part in row.name.split("_")), (PrimitiveGate,),
+                {"row": row, "fdiff": lambda self, argindex=1: local.xreplace({u: self.args[0]})})
+    GATES[row.name] = Gate(row.name, _fixed(row.name), lambda ins, c: gate(ins[0]),
+                           lambda ins, out, c: ((local.xreplace({u: ins[0]}),),),
+                           sp.sstr(local.xreplace({u: sp.Symbol("x")})))
+    UNARY[gate] = row.name
+    return gate
+
+
+def _gate_of(row: StableRow) -> type:
+    u = row.arguments[0]
+    for gate in (Sigmoid, Softplus):
+        if gate.row.naive(u) == row.naive(u):
+            return gate
+    stable = row.stable(u)
+    if stable.func in UNARY and stable.args == (u,):
+        return stable.func
+    return _gate_of_its_own(row)
+
+
+#: row name -> the function (a gate's) that stands for its naive formula in a graph
+ROW_GATES: dict[str, type] = {row.name: _gate_of(row) for row in graph_rows()}

@@ -45,6 +45,7 @@ def _one(function):
 FUNCTIONS = {
     "exp": _one(sp.exp), "log": _one(sp.log), "ln": _one(sp.log), "tanh": _one(sp.tanh),
     "sigmoid": _one(Sigmoid), "sin": _one(sp.sin), "cos": _one(sp.cos),
+    "sinh": _one(sp.sinh), "cosh": _one(sp.cosh),
     "abs": _one(sp.Abs), "Abs": _one(sp.Abs),
     "sqrt": _one(lambda a: unevaluated(sp.Pow, a, sp.S.Half)),
     "relu": _one(lambda a: OrderedMax(sp.S.Zero, a)),

@@ -5,22 +5,31 @@
 and makes it one sigmoid gate, whose local gradient (1 - sigma) sigma is simpler (and
 every log(1 + exp(u)) one softplus gate). Both keep the rest of the expression exactly
 as written.
+
+Neither knows a formula of its own: each reads the naive formula of every row of the table
+of stable primitives (symnet.primitives.TABLE) that a graph holds as a gate
+(gates.ROW_GATES), so that log(cosh(u)), sinh(u)/cosh(u) and exp(u) - 1 are gates too, and
+so is the naive formula of a row added to the table.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from itertools import permutations
+
 import sympy as sp
 
-from symnet import primitives
 from symnet.graph.gates import (
+    ROW_GATES,
     GraphError,
     IsGreater,
     IsGreaterEqual,
     IsLess,
     IsLessEqual,
-    Sigmoid,
-    Softplus,
+    PrimitiveGate,
     Where,
+    evaluated,
+    graph_rows,
     negated_term,
     unevaluated,
 )
@@ -42,28 +51,54 @@ def _rebuild(expr: sp.Expr, rewrite) -> sp.Expr:
     return rewrite(expr)
 
 
-def _sigmoid_argument(expr: sp.Expr):
-    """u where expr is 1/(1 + exp(-u)), else None."""
-    if not (expr.is_Pow and expr.args[1] == -1 and expr.args[0].is_Add):
-        return None
-    terms = expr.args[0].args
-    exps = [t for t in terms if isinstance(t, sp.exp)]
-    if len(terms) != 2 or 1 not in terms or len(exps) != 1:
-        return None
-    z = exps[0].args[0]
-    negated = negated_term(z)
-    return negated if negated is not None else unevaluated(sp.Mul, -1, z)
+@cache
+def _naive_formulas() -> list[tuple[sp.Expr, sp.Symbol, type]]:
+    """(naive formula, its argument, the gate it becomes) for each row a graph holds, in the
+    table's order: the first row with a formula gives its gate."""
+    return [(row.naive(row.arguments[0]), row.arguments[0], ROW_GATES[row.name])
+            for row in graph_rows()]
 
 
-def _softplus_argument(expr: sp.Expr):
-    """u where expr is log(1 + exp(u)), else None."""
-    if not (isinstance(expr, sp.log) and expr.args[0].is_Add):
-        return None
-    terms = expr.args[0].args
-    exps = [t for t in terms if isinstance(t, sp.exp)]
-    if len(terms) != 2 or 1 not in terms or len(exps) != 1:
-        return None
-    return exps[0].args[0]
+def _divided(expr: sp.Expr, coefficient: sp.Expr) -> sp.Expr:
+    """expr / coefficient as written: -z's z for -1 (any other z as -1*z, so that every
+    1/(1 + exp(z)) is a sigmoid, of -z)."""
+    if coefficient == -1:
+        negated = negated_term(expr)
+        return negated if negated is not None else unevaluated(sp.Mul, -1, expr)
+    return unevaluated(sp.Mul, 1 / coefficient, expr)
+
+
+def _binds(formula: sp.Expr, expr: sp.Expr, u: sp.Symbol, bound: dict) -> bool:
+    """Whether expr, as written, is `formula` for some u (put in `bound`): the same tree,
+    the terms of a sum and factors of a product in any order, numbers by value."""
+    if formula == u:
+        return bound.setdefault(u, expr) == expr
+    coefficient, rest = formula.as_coeff_Mul()
+    if rest == u and coefficient != 1:        # the sigmoid's -u
+        return _binds(u, _divided(expr, coefficient), u, bound)
+    if formula.is_Number:
+        return bool(expr.is_number) and evaluated(expr) == formula
+    if formula.is_Atom or formula.func != expr.func or len(formula.args) != len(expr.args):
+        return False
+    orders = permutations(expr.args) if formula.is_Add or formula.is_Mul else [expr.args]
+    for args in orders:
+        trial = dict(bound)
+        if all(_binds(f, a, u, trial) for f, a in zip(formula.args, args, strict=True)):
+            bound.update(trial)
+            return True
+    return False
+
+
+def _written(formula: sp.Expr, u: sp.Symbol, argument: sp.Expr) -> sp.Expr:
+    """formula at u = argument, each sum, product and power as written (no evaluation)."""
+    if formula == u:
+        return argument
+    if formula.is_Atom:
+        return formula
+    args = [_written(a, u, argument) for a in formula.args]
+    if formula.is_Add or formula.is_Mul or formula.is_Pow:
+        return unevaluated(formula.func, *args)
+    return formula.func(*args)
 
 
 def _where(piecewise: sp.Piecewise) -> sp.Expr:
@@ -81,42 +116,41 @@ def _where(piecewise: sp.Piecewise) -> sp.Expr:
 
 
 def as_graph_functions(expr: sp.Expr) -> sp.Expr:
-    """The catalog's functions as the gates': its logistic (symnet.primitives.Logistic, as
-    silu uses it) as the sigmoid gate, its softplus as the softplus gate, a Piecewise (leaky
+    """The catalog's functions as the gates': each primitive of a row (symnet.primitives:
+    its Logistic, as silu uses it, its Softplus) as its row's gate, a Piecewise (leaky
     ReLU, ELU) as where gates; everything else as written."""
+    gates = {row.function: ROW_GATES[row.name] for row in graph_rows() if row.function}
+
     def to_gates(e):
-        if isinstance(e, primitives.Logistic):
-            return Sigmoid(e.args[0])
-        if isinstance(e, primitives.Softplus):
-            return Softplus(e.args[0])
+        if type(e) in gates:
+            return gates[type(e)](*e.args)
         return _where(e) if isinstance(e, sp.Piecewise) else e
     return _rebuild(sp.sympify(expr), to_gates)
 
 
 def elementary(expr: sp.Expr) -> sp.Expr:
-    """Every sigmoid(u) as the four gates 1/(1 + exp(-u)): *-1, exp, +1, 1/x; every
-    softplus(u) as the three log(1 + exp(u))."""
+    """Every gate of a row as its row's naive formula: sigmoid(u) as the four gates
+    1/(1 + exp(-u)) (*-1, exp, +1, 1/x), softplus(u) as the three log(1 + exp(u))."""
     expr = as_graph_functions(expr)
 
-    def four_gates(e):
-        if isinstance(e, Softplus):
-            return sp.log(unevaluated(sp.Add, 1, sp.exp(e.args[0])))
-        if not isinstance(e, Sigmoid):
+    def naive(e):
+        if not isinstance(e, PrimitiveGate):
             return e
-        minus = unevaluated(sp.Mul, -1, e.args[0])
-        return unevaluated(sp.Pow, unevaluated(sp.Add, 1, sp.exp(minus)), -1)
-    return _rebuild(sp.sympify(expr), four_gates)
+        u = e.row.arguments[0]
+        return _written(e.row.naive(u), u, e.args[0])
+    return _rebuild(sp.sympify(expr), naive)
 
 
 def composite(expr: sp.Expr) -> sp.Expr:
-    """Every 1/(1 + exp(-u)) as one sigmoid gate, whose local gradient is (1 - sigma) sigma;
-    every log(1 + exp(u)) as one softplus gate, whose local gradient is sigma(u)."""
+    """Every naive formula of a row as its one gate: 1/(1 + exp(-u)) as the sigmoid, whose
+    local gradient is (1 - sigma) sigma; log(1 + exp(u)) as softplus, whose local gradient
+    is sigma(u); log(cosh(u)), sinh(u)/cosh(u), exp(u) - 1 as theirs."""
     expr = as_graph_functions(expr)
 
     def one_gate(e):
-        u = _sigmoid_argument(e)
-        if u is not None:
-            return Sigmoid(u)
-        u = _softplus_argument(e)
-        return e if u is None else Softplus(u)
+        for formula, u, gate in _naive_formulas():
+            bound = {}
+            if _binds(formula, e, u, bound):
+                return gate(bound[u])
+        return e
     return _rebuild(sp.sympify(expr), one_gate)

@@ -16,15 +16,16 @@ import sympy as sp
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.layout import paragraph, statement
 from symnet.codegen.lower import RESERVED, Function, Module, lower
-from symnet.declare.elementwise import ActivationFunction
+from symnet.codegen.stable import as_branches, as_masks, logistic_form, zero_log_zero
+from symnet.declare.elementwise import ActivationFunction, ActivationPartial
 from symnet.declare.tensor import IndexLayer
+from symnet.derive.dispatch import derive
 
 # The module, not its names: symnet.codegen imports this module to register it, so
 # symnet.index.arrays (which imports symnet.codegen) imported first is still half loaded here.
 from symnet.index import arrays, contract, passes
 from symnet.index.derive import IndexDerivation
 from symnet.index.page import describe_index, shape_text
-from symnet.matrix.explicit import concrete
 from symnet.notation import text
 
 # --- the module ----------------------------------------------------------------------------
@@ -145,16 +146,60 @@ def _vjp_value(layout: arrays.Layout, entry: sp.Indexed, value: sp.Expr) -> tupl
 
 
 def spelled(derivation: IndexDerivation) -> tuple[IndexLayer, dict]:
-    """(the layer, its VJPs) with each activation placeholder (relu, relu' of a network's
-    stage) replaced by its declaration's forward and the derivative symnet derived from it,
-    as the matrix lowering does: the printer has no spelling of the placeholders."""
+    """(the layer, its VJPs) in the stable forms the matrix lowering computes: each
+    activation placeholder (relu, relu' of a network's stage) as its declaration's forward
+    and the derivative symnet derived from it (stably_concrete: the printer has no spelling
+    of the placeholders, and sigmoid's naive derivative exp(-B)/(1 + exp(-B))**2 is inf/inf
+    = NaN below B = -709), and a naive formula the layer writes itself (1/(1 + exp(-u)),
+    log(1 + exp(u)), log(cosh(u))) as its row of the table (logistic_form), outside sums."""
     layer = derivation.declaration
-    vjps = {base: concrete(v) for base, v in derivation.vjps.items()}
-    if not layer.forward.has(ActivationFunction) and not any(
-            d.has(ActivationFunction) for d in layer.statistics.values()):
+    vjps = {base: _stable(v) for base, v in derivation.vjps.items()}
+    forward = _stable(layer.forward)
+    statistics = {entry: _stable(d) for entry, d in layer.statistics.items()}
+    if forward == layer.forward and statistics == layer.statistics:
         return layer, vjps
-    statistics = {entry: concrete(d) for entry, d in layer.statistics.items()}
-    return replace(layer, forward=concrete(layer.forward), statistics=statistics), vjps
+    return replace(layer, forward=forward, statistics=statistics), vjps
+
+
+def _stable(expr: sp.Expr) -> sp.Expr:
+    return _outside_sums(stably_concrete(expr), logistic_form)
+
+
+def _outside_sums(expr: sp.Expr, rule) -> sp.Expr:
+    """`rule` applied to each largest part of expr with no sum in it (the factors of a
+    product beside a sum taken together, a sum's body on its own): logistic_form factors
+    and cancels what it is given, which a sum must stay out of."""
+    if not expr.has(sp.Sum):
+        return rule(expr) if expr.has(sp.exp, sp.cosh, sp.sinh) else expr
+    if isinstance(expr, sp.Sum):
+        return sp.Sum(_outside_sums(expr.function, rule), *expr.limits)
+    if expr.is_Add or expr.is_Mul:
+        plain = expr.func(*[a for a in expr.args if not a.has(sp.Sum)])
+        return expr.func(_outside_sums(plain, rule),
+                         *[_outside_sums(a, rule) for a in expr.args if a.has(sp.Sum)])
+    return expr.func(*[_outside_sums(a, rule) for a in expr.args])
+
+
+def stably_concrete(expr: sp.Expr) -> sp.Expr:
+    """Activation placeholders -> the declaration's forward and derived derivatives (its
+    parameters at their defaults), each rewritten as lower_activation rewrites them, through
+    the rows of the table of stable primitives (symnet.primitives.TABLE): the forward's
+    branches clamped to their side (as_branches), the derivative's steps kept as masks
+    (as_masks), 1 + exp(w) through the logistic function (printed as its row spells it),
+    and 0 log 0 = 0. The logistic function is not expanded to np.where(B >= 0, 1, e)/(1 + e)
+    here as lower_activation computes it: the index passes fold that Piecewise into the
+    products around it, nested np.where of three cases each."""
+
+    def value(application):
+        decl = application.declaration
+        if isinstance(application, ActivationPartial):
+            formula = as_masks(derive(decl).derivatives[application.variable])
+        else:
+            formula = as_branches(decl.forward)
+        points = dict(zip(decl.inputs, application.args, strict=True))
+        return zero_log_zero(formula).xreplace({**decl.params, **points})
+
+    return expr.replace(lambda e: isinstance(e, (ActivationFunction, ActivationPartial)), value)
 
 
 def lower_index_layer(derivation: IndexDerivation) -> Module:

@@ -5,9 +5,12 @@ A VJP is shown the way a person writes it where it can be: as arrays, a sum over
 batch index n as colsum(...) (each column's sum), over the last index as rowsum(...),
 the entry-by-entry product of two full arrays as `.*`, and 1/N taken out
 (batch norm's dX = gamma (N G - colsum(G) - x_hat colsum(G .* x_hat)) / (N sigma)).
-A VJP that is not such an expression (a contraction with a rank-3 weight) is shown entry
-by entry, its sums as sums. The rows are notation Rows, which symnet.display renders (it
-registers describe_index).
+A VJP that is one sum of a product of entries (a contraction) is shown as the product it
+is: a matrix product where it is one (G*W.T), else numpy's einsum with the indices named
+(bilinear's dX1 = einsum('ni,ne,ide->nd', G, X2, W)), each summed index named as its
+place in a declared entry names it. Any other VJP is shown entry by entry, its sums as
+sums. The rows are notation Rows, which symnet.display renders (it registers
+describe_index).
 """
 
 from __future__ import annotations
@@ -110,6 +113,106 @@ def _hadamard(expr: sp.Expr, full: set) -> sp.Expr:
                   evaluate=False)
 
 
+# --- a VJP as a contraction ----------------------------------------------------------------
+
+
+class Einsum(sp.Function):
+    """Einsum(spec, *operands): the product of the operands' entries summed over every index
+    that is not the result's (after ->), as numpy's einsum writes it."""
+
+    def _sympystr(self, printer):
+        spec, *operands = self.args
+        return f"einsum('{spec}', {', '.join(printer._print(o) for o in operands)})"
+
+    def _latex(self, printer):
+        spec, *operands = self.args
+        inputs, result = str(spec).split("->")
+        shown = ", ".join(printer._print(o) for o in operands)
+        return rf"\operatorname{{einsum}}_{{{inputs} \to {result}}}\left({shown}\right)"
+
+
+def _product_of_entries(expr: sp.Expr) -> tuple[sp.Expr, list, dict] | None:
+    """(number, entries, {summed index: its extent}) where expr is a number times a
+    (nested) sum of a product of entries, each index summed once; else None."""
+    coefficient, entries, summed = sp.S.One, [], {}
+
+    def walk(e) -> bool:
+        nonlocal coefficient
+        if isinstance(e, sp.Sum):
+            if any(v in summed for v, _, _ in e.limits):    # a name bound twice: not one sum
+                return False
+            summed.update({v: upper - lower + 1 for v, lower, upper in e.limits})
+            return walk(e.function)
+        if e.is_Mul:
+            return all(walk(a) for a in e.args)
+        if isinstance(e, sp.Indexed):
+            entries.append(e)
+            return True
+        if e.is_number:
+            coefficient *= e
+            return True
+        return False
+
+    if not walk(expr) or len(entries) < 2 or not summed:
+        return None
+    return coefficient, entries, summed
+
+
+def _role_names(layer, entries: list, summed: dict, free: tuple) -> dict:
+    """Each summed index -> the index its place in a declared entry has (bilinear's j in
+    G[n, j] -> i), where that is one index, not free and not taken by another."""
+    declared, taken, names = layer.declared(), set(free), {}
+    for variable in summed:
+        roles = {declared[e.base].indices[k] for e in entries if e.base in declared
+                 for k, i in enumerate(e.indices) if i == variable}
+        role = roles.pop() if len(roles) == 1 else variable
+        names[variable] = role if role not in taken and role not in summed else variable
+        taken.add(names[variable])
+    return names
+
+
+def _matrix_product(layer, entries: list, summed: dict, free: tuple):
+    """A @ B (transposed as needed) where two entries of two indices share the one summed
+    index and hold one free index each; else None."""
+    if len(entries) != 2 or len(summed) != 1 or len(free) != 2 \
+            or any(len(e.indices) != 2 for e in entries):
+        return None
+    (k,), (row, col) = summed, free
+    left = next((e for e in entries if row in e.indices and k in e.indices), None)
+    right = next((e for e in entries if col in e.indices and k in e.indices), None)
+    if left is None or right is None or left is right:
+        return None
+    extent = {row: layer.ranges[row], col: layer.ranges[col], k: summed[k]}
+
+    def matrix(entry, first, second):
+        a, b = entry.indices
+        m = sp.MatrixSymbol(str(entry.base), extent[a], extent[b])
+        return m if (a, b) == (first, second) else m.T
+
+    return sp.MatMul(matrix(left, row, k), matrix(right, k, col))
+
+
+def as_contraction(layer, expr: sp.Expr, entry: sp.Indexed) -> sp.Expr | None:
+    """expr (the VJP of `entry`) as a matrix product or an einsum, or None where it is not
+    one sum of a product of entries or an index is not one letter (einsum's spec)."""
+    found = _product_of_entries(expr)
+    free = tuple(entry.indices)
+    if found is None:
+        return None
+    coefficient, entries, summed = found
+    if set().union(*(set(e.indices) for e in entries)) != set(free) | set(summed):
+        return None         # an index the result should have, summed away, or a constant
+    product = _matrix_product(layer, entries, summed, free)
+    if product is not None:
+        return coefficient * product
+    names = _role_names(layer, entries, summed, free)
+    letters = [[str(names.get(i, i)) for i in e.indices] for e in (*entries, entry)]
+    if any(len(letter) != 1 for word in letters for letter in word):
+        return None
+    spec = ",".join("".join(word) for word in letters[:-1]) + "->" + "".join(letters[-1])
+    return coefficient * Einsum(sp.Symbol(spec), *(sp.Symbol(str(e.base)) for e in entries))
+
+
 # --- the page ---------------------------------------------------------------------------------
 
 
@@ -133,6 +236,11 @@ def describe_index(derivation) -> list[Row]:
         value = derivation.vjps[entry.base]
         note = f"{shape_text(layer, entry)}, the shape of {entry.base}"
         arrays = as_arrays(layer, value)
+        if arrays is None:
+            arrays = as_contraction(layer, value, entry)
+            if arrays is not None and arrays.has(Einsum) and Einsum not in explained:
+                explained.add(Einsum)
+                note += "; einsum: the sum over each index not after ->"
         if arrays is not None:
             name, value = sp.Symbol(f"d{entry.base}"), arrays
             for kind, index in zip((colsum, rowsum), layer.output.indices, strict=False):

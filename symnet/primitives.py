@@ -316,8 +316,8 @@ _ROWS = (
         stable=lambda u: sp.Max(u, 0) + sp.log(1 + sp.exp(-sp.Abs(u))),
         claim="softplus(u) = max(u, 0) + log(1 + e^(-|u|))  (np.logaddexp(0, u))",
         spelling={"numpy": "np.logaddexp(0, {0})"},
-        why="log(1 + exp(u)) without the exp of a positive number: finite for any u", function=Softplus,
-        by_sides=True),
+        why="log(1 + exp(u)) without the exp of a positive number: finite for any u",
+        function=Softplus, by_sides=True),
     # the sigmoid as modules compute it: exp(-|z|) once, shared by sigmoid(z) and sigmoid(-z)
     StableRow(
         "sigmoid_of_bounded_exp", (U,), naive=_naive_logistic, stable=_bounded_logistic,

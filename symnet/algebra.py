@@ -13,6 +13,7 @@ Two families:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import cmp_to_key, lru_cache
 
@@ -355,26 +356,72 @@ def apply_constraints(expr: sp.Expr, constraints) -> sp.Expr:
 SUMMATION_NAMES = ("j", "m", "n", "l", "q", "r", "u", "v")
 
 
+#: the most orders of one chain of nested sums tried for the canonical one (4! = 24)
+MOST_ORDERS = 24
+
+
 def canonical_dummies(expr: sp.Expr) -> sp.Expr:
     """Rename summation variables by nesting depth, so equal sums compare equal; the
-    names are letters the expression does not already use."""
+    names are letters the expression does not already use. Nested sums over the same
+    range whose bounds do not depend on each other may be taken in any order
+    (sum_a sum_b = sum_b sum_a): of those orders, the one whose renamed form sorts first is
+    taken, so that a sum written in the other order compares equal too."""
     taken = {str(s) for s in expr.free_symbols}
     names = [n for n in SUMMATION_NAMES if n not in taken]
     names += [f"n{depth}" for depth in range(len(SUMMATION_NAMES))]
+
+    def renamed(levels, body, order, depth: int) -> sp.Expr:
+        """The chain of sums with the variable order[k] at position k, named by depth."""
+        fresh = [sp.Symbol(names[depth + k], integer=True) for k in range(len(order))]
+        body = body.xreplace(dict(zip(order, fresh, strict=True)))
+        body = rename(body, depth + len(order))
+        positions = iter(zip(fresh, [limit[1:] for level in levels for limit in level],
+                             strict=True))
+        for level in reversed(levels):
+            limits = [next(positions) for _ in level]
+            body = (body, limits)
+        return _rebuilt(body)
+
+    def _rebuilt(nested) -> sp.Expr:
+        body, limits = nested
+        inner = body if not isinstance(body, tuple) else _rebuilt(body)
+        return sp.Sum(inner, *[(var, lower, upper) for var, (lower, upper) in limits])
 
     def rename(e: sp.Expr, depth: int) -> sp.Expr:
         if not e.args:
             return e
         if isinstance(e, sp.Sum):
-            limits, body = [], e.function
-            for n, (var, lower, upper) in enumerate(e.limits):
-                fresh = sp.Symbol(names[depth + n], integer=True)
-                body = body.xreplace({var: fresh})
-                limits.append((fresh, lower, upper))
-            return sp.Sum(rename(body, depth + len(limits)), *limits)
+            levels, body = _sum_chain(e)
+            return min((renamed(levels, body, order, depth) for order in _orders(levels)),
+                       key=sp.default_sort_key)
         return e.func(*[rename(arg, depth) for arg in e.args])
 
     return rename(expr, 0)
+
+
+def _sum_chain(e: sp.Sum) -> tuple[list, sp.Expr]:
+    """The limits of each sum nested directly in `e` (outermost first), and the innermost
+    summand."""
+    levels, body = [], e
+    while isinstance(body, sp.Sum):
+        levels.append(body.limits)
+        body = body.function
+    return levels, body
+
+
+def _orders(levels) -> list[tuple]:
+    """The orders of the chain's variables that swap sums over the same range only, or the
+    written order alone where a bound depends on another variable or there are too many."""
+    limits = [limit for level in levels for limit in level]
+    written = tuple(var for var, *_ in limits)
+    bound = set(written)
+    if any((lower.free_symbols | upper.free_symbols) & bound for _, lower, upper in limits):
+        return [written]
+    orders = [
+        order for order in itertools.permutations(written)
+        if all(limits[written.index(var)][1:] == limit[1:]
+               for var, limit in zip(order, limits, strict=True))]
+    return orders if len(orders) <= MOST_ORDERS else [written]
 
 
 def collapse_indexed(expr: sp.Expr, indices, constraints=()) -> sp.Expr:

@@ -109,3 +109,36 @@ def test_a_wrong_log_identity_is_not_proved_through_its_exp():
 def test_exp_is_taken_only_of_a_difference_known_to_be_real():
     """log(x**2) - 2 log(x) is complex for x < 0: its exp is 1 there all the same."""
     assert _exp_minus_one(sp.log(x**2) - 2 * sp.log(x)) == sp.log(x**2) - 2 * sp.log(x)
+
+
+# --- sums over the same range, taken in either order ---------------------------------------
+
+
+def _quadratic_form_layer():
+    from symnet.declare.tensor import IndexLayer, index, over
+    n, d, e = index("n"), index("d"), index("e")
+    N, D = sp.Symbol("N", integer=True, positive=True), sp.Symbol("D", integer=True, positive=True)
+    X, Q, Y = sp.IndexedBase("X"), sp.IndexedBase("Q"), sp.IndexedBase("Y")
+    layer = IndexLayer("quadratic_form", Y[n], over(over(X[n, d] * Q[d, e] * X[n, e], d, D), e, D),
+                       inputs=(X[n, d], Q[d, e]), ranges={n: N, d: D, e: D})
+    return layer, (X, Q, n, d, e, D)
+
+
+def test_nested_sums_over_one_range_compare_equal_in_either_order():
+    from symnet.algebra import canonical_dummies
+    _, (X, Q, n, d, e, D) = _quadratic_form_layer()
+    body = X[n, d] * Q[d, e] * X[n, e] ** 2
+    one = sp.Sum(sp.Sum(body, (d, 0, D - 1)), (e, 0, D - 1))
+    other = sp.Sum(sp.Sum(body, (e, 0, D - 1)), (d, 0, D - 1))
+    assert canonical_dummies(one) == canonical_dummies(other)
+
+
+def test_a_sum_in_the_other_order_is_proved_for_every_size_and_a_wrong_one_is_not():
+    from symnet.index.check import zero_for_every_size
+    layer, (X, Q, n, d, e, D) = _quadratic_form_layer()
+    body = X[n, d] * Q[d, e] * X[n, e] ** 2
+    one = sp.Sum(sp.Sum(body, (d, 0, D - 1)), (e, 0, D - 1))
+    other = sp.Sum(sp.Sum(body, (e, 0, D - 1)), (d, 0, D - 1))
+    assert zero_for_every_size(layer, one, other)
+    transposed = sp.Sum(sp.Sum(X[n, d] * Q[e, d] * X[n, e] ** 2, (e, 0, D - 1)), (d, 0, D - 1))
+    assert not zero_for_every_size(layer, one, transposed)

@@ -12,7 +12,9 @@ is probed and names the sizes it was probed at ("N=2 D=5; N=3 D=3; ...").
 The claims: each derived VJP (through the statistics' names) against the VJP of the
 written-out forward, that the output does not depend on each statistic declared invariant
 (a max shift; written out, such a statistic stays a free tensor, drawn at random by the
-probes), and each hand derivation against the derived VJP.
+probes), and each hand derivation against the derived VJP. A sum that holds its factors
+elsewhere or takes its variables in another order (sum_j sum_m against sum_m sum_j) is
+compared in `prenex` form, every product of sums one sum over all their variables.
 """
 
 from __future__ import annotations
@@ -85,14 +87,52 @@ def reduced(layer: IndexLayer, difference: sp.Expr) -> sp.Expr:
     return canonical_dummies(collapse(fresh_dummies(difference), ranges))
 
 
+def prenex(expr: sp.Expr) -> sp.Expr:
+    """expr with each product of sums and factors written as one sum over all their
+    variables (a * sum_m b = sum_m a*b: the summation variables are distinct), each such
+    sum's summand multiplied out and split, bound indices canonical. Two sums that differ
+    only in where their factors stand or in the order of their variables compare equal:
+    sum_j X[j] sum_m Q[j, m] = sum_m sum_j X[j] Q[j, m]."""
+
+    def merged(e: sp.Expr) -> sp.Expr:
+        if not e.args or isinstance(e, sp.Indexed):
+            return e
+        args = [merged(a) for a in e.args]
+        if isinstance(e, sp.Sum):
+            return _split_sum(args[0], e.limits)
+        if not e.is_Mul:
+            return e.func(*args)
+        return sp.Add(*[_one_sum(term) for term in sp.Add.make_args(sp.expand(sp.Mul(*args)))])
+
+    return canonical_dummies(merged(sp.expand(expr)))
+
+
+def _one_sum(term: sp.Expr) -> sp.Expr:
+    """A product of factors and sums as one sum over all the sums' variables."""
+    limits, factors = [], []
+    for factor in sp.Mul.make_args(term):
+        limits += factor.limits if isinstance(factor, sp.Sum) else ()
+        factors.append(factor.function if isinstance(factor, sp.Sum) else factor)
+    return _split_sum(sp.Mul(*factors), limits) if limits else term
+
+
+def _split_sum(body: sp.Expr, limits) -> sp.Expr:
+    """sum over `limits` of `body`, one sum per term of the multiplied-out body, its number
+    outside."""
+    if isinstance(body, sp.Sum):
+        body, limits = body.function, (*body.limits, *limits)
+    terms = (term.as_coeff_Mul() for term in sp.Add.make_args(sp.expand(body)))
+    return sp.Add(*[number * sp.Sum(term, *limits) for number, term in terms])
+
+
 def zero_for_every_size(layer: IndexLayer, lhs: sp.Expr, rhs: sp.Expr) -> bool:
     difference = written_out(layer, lhs) - written_out(layer, rhs)
 
     def attempt() -> bool:
         rest = reduced(layer, difference)
-        if sp.expand(rest) == 0:
+        if sp.expand(rest) == 0 or sp.simplify(atoms_held(rest)) == 0:
             return True
-        return sp.simplify(atoms_held(rest)) == 0
+        return sp.expand(prenex(rest)) == 0
 
     return within(PROOF_SECONDS, attempt, False)
 

@@ -10,24 +10,21 @@ which is how a person backpropagates and what the generated backward does
 (symnet.index.lower_chain). The derivation of the whole composed forward is never written
 out: it was 103 operations for dX of the MLP above and took minutes to check.
 
-`check` says what is proved how: each stage's verdicts (prefixed "stage k (layer):"), the
-loss's, then one verdict per network input, "by the chain rule", proved when every VJP it
-chains is proved, with the sizes they hold for ("symbolic" when all of them do).
+`check` (symnet.index.check.check_staged) says what is proved how: each stage's verdicts
+(prefixed "stage k (layer):"), the loss's, then one verdict per network input, "by the
+chain rule", proved when every VJP it chains is proved, with the sizes they hold for
+("symbolic" when all of them do).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import sympy as sp
 
-from symnet.derive.dispatch import derive
 from symnet.errors import DerivationError, SymnetError
 from symnet.index.page import describe_index
 from symnet.notation import Row, ShowsAsLatex
-from symnet.verify.claims import PROBED, PROVED, REFUTED, Verdict, check
-
-SYMBOLIC = "symbolic"
 
 
 @dataclass(frozen=True)
@@ -51,6 +48,9 @@ class StagedDerivation(ShowsAsLatex):
 
 def derive_staged(network) -> StagedDerivation:
     """Each stage derived on its own, the network's VJPs read off the stages."""
+    # imported here: symnet.derive imports symnet.show.page, which imports this module
+    from symnet.derive.dispatch import derive
+
     stages, vjps, links = [], {}, {}
     outputs = {layer.output.base for layer in network.staged}
     for number, layer in enumerate(network.staged, start=1):
@@ -66,66 +66,6 @@ def derive_staged(network) -> StagedDerivation:
                 derivation.vjps[entry.base]
     loss = derive(network.loss) if network.loss is not None else None
     return StagedDerivation(network, tuple(stages), vjps, links, loss)
-
-
-# --- verdicts ------------------------------------------------------------------------------
-
-
-def _stage_verdicts(network) -> tuple[list, dict, dict]:
-    """(every stage's verdicts, labelled; (stage number, input base) -> the verdict on its
-    VJP; stage number -> the verdicts on what its VJPs rest on besides, such as that the
-    output does not depend on a max shift)."""
-    verdicts, on_vjp, besides = [], {}, {}
-    for number, layer in enumerate(network.staged, start=1):
-        own = [replace(v, claim=f"stage {number} ({layer.name}): {v.claim}")
-               for v in check(layer)]
-        verdicts += own
-        for entry, verdict in zip(layer.inputs, own, strict=False):
-            on_vjp[number, entry.base] = verdict
-        besides[number] = own[len(layer.inputs):]
-    return verdicts, on_vjp, besides
-
-
-def chain_verdict(claim: str, parts: list) -> Verdict:
-    """A VJP chained from `parts` (the verdicts on each VJP it chains): proved when every
-    part is, for the sizes all of them hold for."""
-    refuted = [v for v in parts if v.status == REFUTED]
-    if refuted:
-        return Verdict(claim, REFUTED, f"it chains a refuted VJP: {refuted[0].claim}", {},
-                       refuted[0].sizes)
-    sizes = sorted({v.sizes for v in parts if v.sizes is not None})
-    held = SYMBOLIC if sizes in ([], [SYMBOLIC]) else "; ".join(s for s in sizes
-                                                                 if s != SYMBOLIC)
-    if all(v.status == PROVED for v in parts):
-        return Verdict(claim, PROVED, "the chain rule applied by symnet at the stage "
-                                      "boundaries to VJPs each proved above", {}, held)
-    return Verdict(claim, PROBED, "the chain rule applied by symnet to VJPs of which some "
-                                  "are only probed (above)", {}, held)
-
-
-def check_staged(network) -> list[Verdict]:
-    """The stages' verdicts, the loss's, then each network input's VJP by the chain rule."""
-    verdicts, on_vjp, besides = _stage_verdicts(network)
-    scoring = []
-    if network.loss is not None:
-        scoring = [replace(v, claim=f"loss ({network.loss.name}): {v.claim}")
-                   for v in check(network.loss)]
-        verdicts += scoring
-    staged = network.staged
-    last = len(staged)
-    for number, layer in enumerate(staged, start=1):
-        for entry in layer.inputs:
-            if number > 1 and entry.base == staged[number - 2].output.base:
-                continue    # a link of the chain, not a network input
-            parts = [on_vjp[number, entry.base], *besides[number], *scoring]
-            for later in range(number + 1, last + 1):
-                parts += [on_vjp[later, staged[later - 2].output.base], *besides[later]]
-            through = f"stages {last}..{number}" if number < last else f"stage {number}"
-            upstream = f"dL/d{staged[-1].output}" + (f" by the loss {network.loss.name}"
-                                                      if network.loss is not None else "")
-            verdicts.append(chain_verdict(
-                f"dL/d{entry} by the chain rule through {through} from {upstream}", parts))
-    return verdicts
 
 
 # --- the page ------------------------------------------------------------------------------

@@ -23,7 +23,15 @@ from __future__ import annotations
 
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.layout import paragraph
-from symnet.codegen.lower import RESERVED, Function, Module, identifiers, loss_lines, lower
+from symnet.codegen.lower import (
+    RESERVED,
+    TARGET_KINDS,
+    Function,
+    Module,
+    identifiers,
+    loss_lines,
+    lower,
+)
 from symnet.codegen.printer import TARGET_PRINTER
 from symnet.index import lower as index_lower
 from symnet.index.chain import StagedDerivation, describe_staged
@@ -121,36 +129,75 @@ def _inference(stages: list, inputs: list, params: str) -> Function:
     return Function("inference", arguments, doc, tuple(body), output)
 
 
-def _loss(derivation: StagedDerivation, inputs: list, params: str, weights: list) -> Function:
-    """forward, the loss's generated lines on its output, backward."""
+def _scores_loss(derivation: StagedDerivation, taken: set) -> Function:
+    """The loss's own generated lines (symnet.codegen.lower.loss_lines) on the output."""
     network = derivation.declaration
     decl, output = network.loss, str(network.staged[-1].output.base)
-    taken = set(RESERVED) | set(inputs) | {f"d{name}" for name in inputs}
-    target = str(network.target) if network.target is not None else str(
-        decl.target.label if decl.is_vector and decl.target is not None else decl.target)
+    target = _target_name(network)
     names = identifiers([decl.scores, *([decl.target] if decl.target is not None else []),
                          *decl.params, decl.size], taken | {output, target})
-    scores = str(decl.scores.label if decl.is_vector else decl.scores)
-    names[scores] = output
+    names[str(decl.scores.label if decl.is_vector else decl.scores)] = output
     if decl.target is not None:
         names[str(decl.target.label if decl.is_vector else decl.target)] = target
-    upstream = f"d{output}"
-    body = [f"{output}, cache = forward({', '.join(inputs)}"
-            f"{', ' + _keywords(params) if params else ''})"]
-    body += loss_lines(derivation.loss, names, taken, network.reduction, ("loss", upstream))
-    body.append(f"{', '.join(f'd{name}' for name in inputs)} = backward({upstream}, cache)")
-    loss_params = ", ".join(f"{names[str(p)]}={index_lower._default(v)}"
-                            for p, v in decl.params.items())
-    leading = [inputs[0], target, *inputs[1:]]
-    arguments = ", ".join(leading + [a for a in (params, loss_params) if a])
+    body = loss_lines(derivation.loss, names, taken, network.reduction,
+                      ("loss", f"d{output}"))
+    loss_params = [f"{names[str(p)]}={index_lower._default(v)}"
+                   for p, v in decl.params.items()]
     kind = decl.target_kind
     shape = "(N, C)" if kind in ARRAY_KINDS else "(N,)"
-    doc = _doc(f"The {network.reduction} {decl.name} loss over the batch of the network's "
-               f"output {output}, the target {target} {kind} {shape}. Returns (loss, "
-               f"{', '.join(f'd{w}' for w in weights)}): the loss and the gradient of each "
-               f"weight.")
-    return Function("loss", arguments, doc, tuple(body),
-                    ", ".join(["loss", *(f"d{w}" for w in weights)]))
+    doc = _doc(f"The {network.reduction} {decl.name} loss over the batch of the scores "
+               f"{output} (N, C), the target {target} {kind} {shape}. Returns (loss, "
+               f"d{output}).")
+    return Function("scores_loss", ", ".join([output, target, *loss_params]), doc,
+                    tuple(body), f"loss, d{output}")
+
+
+def _target_name(network) -> str:
+    decl = network.loss
+    if network.target is not None:
+        return str(network.target)
+    return str(decl.target.label if decl.is_vector else decl.target)
+
+
+def _loss(derivation: StagedDerivation, inputs: list, params: str) -> Function:
+    """forward, scores_loss, backward: the loss and each weight's gradient."""
+    network = derivation.declaration
+    output, target = str(network.staged[-1].output.base), _target_name(network)
+    keywords = f", {_keywords(params)}" if params else ""
+    grads = [f"d{name}" for name in inputs]
+    body = (f"{output}, cache = forward({', '.join(inputs)}{keywords})",
+            f"value, d{output} = scores_loss({output}, {target})",
+            f"{', '.join(grads)} = backward(d{output}, cache)")
+    doc = _doc(f"The {network.reduction} {network.loss.name} loss of the network on the "
+               f"batch {inputs[0]} with the target {target}, and each weight's gradient. "
+               f"Returns (loss, {', '.join(grads[1:])}).")
+    arguments = ", ".join([inputs[0], target, *inputs[1:]] + ([params] if params else []))
+    return Function("loss", arguments, doc, body, ", ".join(["value", *grads[1:]]))
+
+
+def _shapes(derivation: StagedDerivation) -> tuple:
+    """Module constants the runtime builds a network from: each input's shape in the
+    declaration's sizes and its role in its stage's layer (W, b, gamma, beta)."""
+    network = derivation.declaration
+    shapes, roles = {}, {}
+    for stage, step in zip(network.staged, network.stages, strict=True):
+        for entry in stage.inputs:
+            if entry.base in derivation.vjps:     # a network input, not a stage's output
+                shapes[str(entry.base)] = tuple(str(s) for s in stage.shape_of(entry))
+        for mine, theirs in step.bindings.items():
+            if theirs != 0:
+                roles[str(theirs)] = str(getattr(mine, "base", mine))
+    last = network.staged[-1]
+    shapes[str(last.output.base)] = tuple(str(s) for s in last.shape_of(last.output))
+    return (("SHAPES", _literal({k: index_lower._names(v) for k, v in shapes.items()}),
+             "each input's and the output's shape, in the declaration's sizes"),
+            ("ROLES", _literal({k: f'"{v}"' for k, v in roles.items()}),
+             "each weight's input of its stage's layer (how the runtime initialises it)"))
+
+
+def _literal(values: dict) -> str:
+    """A dict literal, an entry a line."""
+    return "{\n" + "".join(f'    "{k}": {v},\n' for k, v in values.items()) + "}"
 
 
 def _doc(text: str) -> tuple:
@@ -203,8 +250,12 @@ def lower_staged(derivation: StagedDerivation) -> Module:
                      ("RUNNING", index_lower._names(names), "the batch statistics "
                       "inference() takes as running averages (forward's own are in its "
                       "cache)"))
+    constants += _shapes(derivation)
     if derivation.loss is not None:
-        functions["loss"] = _loss(derivation, inputs, params, inputs[1:])
+        taken = set(RESERVED) | set(inputs) | {f"d{name}" for name in inputs}
+        functions["scores_loss"] = _scores_loss(derivation, taken)
+        functions["loss"] = _loss(derivation, inputs, params)
+        constants += (("TARGET_KIND", f'"{network.loss.target_kind}"', TARGET_KINDS),)
     own = [f for s in stages for f in s.functions()]
     ordered = own + list(functions.values())
     return Module(network.name, "network", TEMPLATE, "layers", tuple(_docstring(derivation)),

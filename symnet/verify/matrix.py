@@ -286,7 +286,7 @@ def check_matrix(decl) -> list[Verdict]:
     """Every verdict of a layer or a network (one with a tensor-layer stage: each stage's,
     in index notation, then the chain rule: symnet.index.chain)."""
     if getattr(decl, "staged", ()):
-        from symnet.index.chain import check_staged
+        from symnet.index.check import check_staged
 
         return check_staged(decl)
     return named_errors(decl.name, check_network if isinstance(decl, Network) else check_layer,

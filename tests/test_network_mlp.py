@@ -229,3 +229,76 @@ def test_a_loss_that_does_not_fit_an_mlp_is_one_line_naming_it(options, words):
         _mlp("net", **options)
     message = str(caught.value)
     assert words in message and "'net'" in message and "\n" not in message
+
+
+# --- symnet train --network FILE.py:NAME ----------------------------------------------------
+
+
+def test_train_takes_the_declared_mlp_and_trains_it_through_its_generated_module(tmp_path,
+                                                                                 capsys):
+    """The spiral, 200 epochs of full-batch SGD (lr 1.0): train accuracy 0.993 here in
+    0.7 s; the checkpoint holds the running statistics beside the weights."""
+    from symnet.cli import main
+    from symnet.runtime.checkpoint import load_checkpoint
+
+    source, saved = tmp_path / "nets.py", tmp_path / "run.npz"
+    source.write_text(DECLARATION)
+    assert main(["train", "--network", f"{source}:mlp_ce", "--epochs", "200", "--json",
+                 "--save", str(saved)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["step"] == "the declared network's module" and result["sizes"] == [2, 100, 3]
+    assert result["train_accuracy"] >= 0.98
+    params = load_checkpoint(str(saved))[0]
+    assert {"W1", "b1", "g1", "be1", "W2", "b2", "running_B2_mu", "running_B2_var"} == \
+        set(params)
+    assert not np.allclose(params["running_B2_var"], 1.0)     # moved by the training forwards
+
+
+def test_a_declared_network_predicts_with_its_running_statistics(tmp_path):
+    from symnet.runtime.declared import DeclaredNetwork
+
+    module = _module(_mlp("mlp_ce", loss=softmax_ce, target=T), tmp_path)
+    net = DeclaredNetwork(module, features=4, classes=3, hidden=[5], seed=0)
+    assert net.params["W1"].shape == (4, 5) and np.all(net.params["g1"] == 1)
+    assert np.all(net.params["be1"] == 0) and net.params["running_B2_var"].shape == (1, 5)
+    x = np.random.default_rng(0).normal(size=(8, 4))
+    net.params["running_B2_mu"][:] = 100.0      # far from the batch's own mean
+    scores = module.inference(x, *(net.params[w] for w in net.weights),
+                              net.params["running_B2_mu"], net.params["running_B2_var"])
+    assert np.array_equal(net.predict(x), scores.argmax(axis=1))
+    loss, penalty, grads = net.loss_and_gradients(x, np.eye(3)[[0, 1, 2, 0, 1, 2, 0, 1]])
+    assert np.isfinite(loss) and penalty == 0.0 and set(grads) == set(net.weights)
+    assert np.all(net.params["running_B2_mu"] < 100.0)    # one training forward moved it
+
+
+@pytest.mark.parametrize("arguments, words", [
+    (["--network", "{source}:plain"], "has no loss: declare it with loss="),
+    (["--network", "{source}:mlp_ce", "--hidden", "4,5"],
+     "--hidden gives 2 size(s), but the network's sizes to choose are H (1)"),
+    (["--network", "{source}:mlp_ce", "--norm", "batchnorm"], "give one of them"),
+    (["--network", "mlp_ce"], "give FILE.py:NAME"),
+    (["--network", "{source}:two_layer"], "is not a network with a tensor-layer stage"),
+])
+def test_train_refuses_a_network_it_cannot_train_in_one_line(arguments, words, tmp_path,
+                                                             capsys):
+    from symnet.cli import main
+
+    source = tmp_path / "nets.py"
+    source.write_text(DECLARATION + PLAIN)
+    saved = tmp_path / "run.npz"
+    arguments = [a.replace("{source}", str(source)) for a in arguments]
+    assert main(["train", *arguments, "--epochs", "1", "--save", str(saved)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("symnet: error:") and words in err and "\n" not in err
+    assert not saved.exists()
+
+
+PLAIN = '''
+from symnet.declare.layer import size as _size
+plain = Network("plain", input=X, stages=[use(affine, W=W1, b=b1),
+                                          use(batchnorm, gamma=g1, beta=be1)])
+Hd = _size("Hd")
+V1, V2 = sp.MatrixSymbol("V1", D, Hd), sp.MatrixSymbol("V2", Hd, C)
+two_layer = Network("two_layer", input=X, stages=[use(affine, W=V1, b=0), use(relu),
+                                                  use(affine, W=V2, b=0)])
+'''

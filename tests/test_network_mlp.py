@@ -302,3 +302,28 @@ V1, V2 = sp.MatrixSymbol("V1", D, Hd), sp.MatrixSymbol("V2", Hd, C)
 two_layer = Network("two_layer", input=X, stages=[use(affine, W=V1, b=0), use(relu),
                                                   use(affine, W=V2, b=0)])
 '''
+
+
+def test_the_composed_form_of_the_stages_points_to_the_network_declaration():
+    """index_network composes the stages into one tensor layer, whose statistics would be
+    held over three indices: its lowering refuses in one line and names the way that
+    generates (the stages as a Network, chained)."""
+    from symnet.codegen.errors import CodegenError
+    from symnet.index import indices, tensors
+    from symnet.index import size as index_size
+    from symnet.index.derive import IndexDerivation
+    from symnet.index.lower import lower_index_layer
+    from symnet.index.stages import index_network, stage
+
+    sizes = [index_size(s) for s in "NDHC"]
+    n, d, h, c = indices("n d h c")
+    X_, W1_, g1_, be1_, W2_, A, B, R, S = tensors("X W1 g1 be1 W2 A B R S")
+    composed = index_network("bn_net", X_[n, d], [
+        stage(affine, W=W1_[d, h], b=0, out=A[n, h]),
+        stage(batchnorm, gamma=g1_[h], beta=be1_[h], out=B[n, h]),
+        stage(relu, out=R[n, h]), stage(affine, W=W2_[h, c], b=0, out=S[n, c])],
+        ranges=dict(zip((n, d, h, c), sizes, strict=True)))
+    with pytest.raises(CodegenError) as caught:
+        lower_index_layer(IndexDerivation(composed, {}, {}))
+    message = str(caught.value)
+    assert "'bn_net'" in message and "as a Network" in message and "\n" not in message

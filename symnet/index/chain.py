@@ -25,6 +25,7 @@ import sympy as sp
 from symnet.errors import DerivationError, SymnetError
 from symnet.index.page import describe_index
 from symnet.notation import Row, ShowsAsLatex
+from symnet.target_kinds import ARRAY_KINDS
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,14 @@ def describe_staged(derivation: StagedDerivation) -> list[Row]:
     if derivation.loss is not None:
         output = network.staged[-1].output
         scale = "1/N " if network.reduction == "mean" else ""
-        rows.append(Row("loss", None, f"L = {scale}sum_n {network.loss.name}("
-                                      f"{output.base}[n, :]); G = dL/d{output.base}: its "
-                                      f"derived gradient at each row"
-                                      f"{', times 1/N' if scale else ''}"))
+        decl = network.loss
+        target = network.target if network.target is not None else (
+            getattr(decl.target, "label", decl.target))
+        row = "[n, :]" if decl.target_kind in ARRAY_KINDS else "[n]"
+        given = f", {target}{row}" if target is not None else ""
+        rows.append(Row("loss", None, f"L = {scale}sum_n {decl.name}({output.base}[n, :]"
+                                      f"{given}); G = dL/d{output.base}: its derived "
+                                      f"gradient at each row{', times 1/N' if scale else ''}"))
     params = {}
     for layer in network.staged:
         params.update(layer.params)

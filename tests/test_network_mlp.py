@@ -198,7 +198,7 @@ def test_generate_and_derive_an_mlp_from_the_command_line(tmp_path, capsys):
     assert "stage 2" in page and "B2_x_hat" in page and "chain" in page
     assert main(["generate", f"{source}:mlp_ce", "-o", str(tmp_path / "out")]) == 0
     module = load(tmp_path / "out" / "layers" / "mlp_ce.py")
-    assert callable(module.loss) and callable(module.backward)
+    assert callable(module.loss) and "given dY = dL/dY:" in module.backward.__doc__
 
 
 def test_an_mlp_for_torch_is_refused_in_one_line(tmp_path, capsys):

@@ -99,6 +99,9 @@ def _forward(stages: list, arguments: str) -> tuple[Function, list]:
 
 
 def _backward(stages: list, upstream: str, results: list) -> Function:
+    doc = _doc(f"The gradient of the loss with respect to each input, given {upstream} = "
+               f"dL/d{stages[-1].layer.output.base}: each stage's backward, last to first. "
+               f"Returns {', '.join(results)}, each of its input's shape.")
     body = [f"{', '.join(s.cache for s in stages)}"
             f"{',' if len(stages) == 1 else ''} = cache[:{len(stages)}]"]
     for stage in reversed(stages):
@@ -106,9 +109,6 @@ def _backward(stages: list, upstream: str, results: list) -> Function:
         body.append(f"{', '.join(grads)} = {stage.prefix}_backward({upstream}, {stage.cache})")
         if stage.number > 1:    # the VJP of the previous stage's output: its upstream
             upstream = f"d{stages[stage.number - 2].layer.output.base}"
-    doc = _doc(f"The gradient of the loss with respect to each input, given {upstream} = "
-               f"dL/d{stages[-1].layer.output.base}: each stage's backward, last to first. "
-               f"Returns {', '.join(results)}, each of its input's shape.")
     return Function("backward", f"{index_lower.arrays.UPSTREAM}, cache", doc, tuple(body),
                     ", ".join(results))
 

@@ -13,7 +13,7 @@ import sympy as sp
 
 from symnet.catalog.activations import relu
 from symnet.catalog.layers import affine, batchnorm
-from symnet.catalog.losses import hinge, softmax_ce
+from symnet.catalog.losses import hinge, softmax_ce, svm
 from symnet.declare.layer import size
 from symnet.declare.network import Network, use
 
@@ -107,6 +107,22 @@ def test_the_loss_of_an_mlp_is_returned_with_each_weights_gradient(tmp_path):
     weights = arrays[1:]
     numeric = _numeric(lambda *w: module.loss(arrays[0], target, *w)[0], weights)
     assert len(grads) == len(weights)
+    for grad, expected in zip(grads, numeric, strict=True):
+        assert _close(grad, expected)
+
+
+def test_a_loss_on_class_indices_takes_the_labels_as_they_are(tmp_path):
+    """svm's target is a class index t (a Symbol, not a vector's IndexedBase): generation
+    failed on it ('Symbol' object has no attribute 'label')."""
+    module = _module(_mlp("mlp_svm", loss=svm), tmp_path)
+    arrays = _arrays(6)
+    labels = np.random.default_rng(7).integers(0, 3, size=6)
+    loss, *grads = module.loss(arrays[0], labels, *arrays[1:])
+    scores = module.forward(*arrays)[0]
+    margins = scores - scores[np.arange(6), labels][:, None] + 1
+    margins[np.arange(6), labels] = 0
+    assert np.isclose(loss, np.maximum(0, margins).sum() / 6, rtol=1e-12)
+    numeric = _numeric(lambda *w: module.loss(arrays[0], labels, *w)[0], arrays[1:])
     for grad, expected in zip(grads, numeric, strict=True):
         assert _close(grad, expected)
 

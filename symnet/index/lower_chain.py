@@ -137,8 +137,8 @@ def _scores_loss(derivation: StagedDerivation, taken: set) -> Function:
     names = identifiers([decl.scores, *([decl.target] if decl.target is not None else []),
                          *decl.params, decl.size], taken | {output, target})
     names[str(decl.scores.label if decl.is_vector else decl.scores)] = output
-    if decl.target is not None:
-        names[str(decl.target.label if decl.is_vector else decl.target)] = target
+    if decl.target is not None:     # an IndexedBase's label (y), or a class index (t)
+        names[str(getattr(decl.target, "label", decl.target))] = target
     body = loss_lines(derivation.loss, names, taken, network.reduction,
                       ("loss", f"d{output}"))
     loss_params = [f"{names[str(p)]}={index_lower._default(v)}"
@@ -156,7 +156,7 @@ def _target_name(network) -> str:
     decl = network.loss
     if network.target is not None:
         return str(network.target)
-    return str(decl.target.label if decl.is_vector else decl.target)
+    return str(getattr(decl.target, "label", decl.target))
 
 
 def _loss(derivation: StagedDerivation, inputs: list, params: str) -> Function:

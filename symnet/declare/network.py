@@ -16,10 +16,11 @@ applied to each row of the output (the scores), averaged (``reduction="mean"``) 
 over the batch; the regulariser is a catalog regulariser applied to each listed weight.
 
 A tensor layer is a stage too (``use(batchnorm, gamma=g1, beta=be1)``, g1 and be1 1 x H
-rows): the stages are then composed in index notation (symnet.index.stages.network_stages)
-into `Network.tensor`, one tensor layer from the input to the output, which is what is
-derived, checked (for every size) and generated; such a network takes no loss,
-regulariser or hand derivation yet (its VJPs are in G = dL/d(output)).
+rows): the stages are then written in index notation (symnet.index.stages.network_stages),
+each as a tensor layer of its own (`Network.staged`), which is what is derived and checked
+stage by stage (for every size) with the chain rule between (symnet.index.chain) and
+generated as one module; `Network.tensor` composes them into one, for the page. Such a
+network takes a vector loss (and its target) but no regulariser or hand derivation yet.
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ which fixes the sizes. Each stage's output but the last is a statistic of the ne
 (A, B, R above), and so are the stages' own statistics, renamed after the stage's output
 (B_mu, B_var, ...), so that the page and the derivation speak of them by name.
 
+`compose_stages` also gives each stage as a tensor layer of its own, in the network's
+entries, its upstream named after its output (dA for A, G for the last): a `Network`
+derives, proves and generates those one by one and chains them (symnet.index.chain), which
+keeps each VJP short and each stage in its own layout; the composed form is its page.
+
 `network_stages` does the same for a matrix `Network` with a tensor layer among its stages:
 its matrices become entries (each size one index, N -> n; a 1 x M row b -> b[m]) and each
 stage's output, unless named, is the layer's initial and number (B2 for a batchnorm at

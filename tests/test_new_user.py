@@ -67,7 +67,7 @@ def test_train_help_shows_each_default():
     no_default = {"--save", "--resume", "--plot"}            # nothing written unless asked
     options = [a for a in train._actions if a.option_strings and a.nargs != 0
                and a.option_strings[-1] not in no_default]
-    assert len(options) == 13
+    assert len(options) == 14     # --network among them
     for action in options:
         assert "default: " in action.help, action.option_strings
     _, out, _ = run(["train", "--help"])

@@ -104,9 +104,36 @@ def _hidden_sizes(text: str) -> list[int]:
     return sizes
 
 
+def declared_network(args, data: datasets.Dataset):
+    """--network FILE.py:NAME: a declared network with a tensor-layer stage and a loss,
+    generated into the cache and trained through its module (symnet.runtime.declared)."""
+    from symnet.loader import resolve
+    from symnet.runtime.declared import DeclaredNetwork
+
+    reference = args.network
+    if ":" not in reference or not reference.split(":")[0].endswith(".py"):
+        raise TrainError(f"--network {reference}: give FILE.py:NAME, a Network declared "
+                         f"with a tensor-layer stage (batchnorm) and a loss")
+    decl = resolve(reference)
+    if decl.kind != "network" or not getattr(decl, "staged", ()):
+        raise TrainError(f"--network {reference} is not a network with a tensor-layer stage "
+                         f"(such as use(batchnorm, ...)); train other networks with "
+                         f"--hidden/--activation/--norm")
+    if decl.loss is None:
+        raise TrainError(f"--network {reference} has no loss: declare it with loss=... "
+                         f"(and target= where the loss takes one)")
+    module = _user_module(decl, reference)
+    net = DeclaredNetwork(module, data.features, data.classes, _hidden_sizes(args.hidden),
+                          args.seed, np.dtype(args.dtype))
+    args.activation, args.loss, args.lam = f"{decl.name} (declared)", decl.loss.name, 0.0
+    return net
+
+
 def build_network(args, data: datasets.Dataset, declared: dict | None = None) -> Network:
     """The network the options describe; `declared` (if given) receives its declarations
     by role (activation, loss, regularizer: None at lambda 0), for its fused step."""
+    if getattr(args, "network", None):
+        return declared_network(args, data)
     activation_decl, activation = resolve_module("activations", args.activation)
     if len(activation_decl.inputs) != 1:
         raise TrainError(f"{args.activation} takes {len(activation_decl.inputs)} inputs; "
@@ -181,6 +208,9 @@ def check_options(args) -> None:
         if not holds(value):
             raise TrainError(f"{option} {value}: must be {rule}")
     _hidden_sizes(args.hidden)
+    if getattr(args, "network", None) and getattr(args, "norm", None):
+        raise TrainError("--network trains the declared stages; --norm adds batch norm to "
+                         "the --hidden network instead: give one of them")
     if args.save:
         check_output("--save", args.save)
     if args.plot:
@@ -236,7 +266,7 @@ def hint(history, data, accuracy: float) -> str | None:
 
 def _settings(args) -> dict:
     keys = ("dataset", "hidden", "activation", "loss", "regularizer", "lam", "optimizer", "lr",
-            "epochs", "batch_size", "seed", "dtype", "norm")
+            "epochs", "batch_size", "seed", "dtype", "norm", "network")
     return {key: getattr(args, key, None) for key in keys}
 
 
@@ -260,7 +290,7 @@ def cmd_train(args) -> int:
             print(f"symnet train: {args.resume} has trained {history.epochs} epochs already, "
                   f"--epochs {config.epochs}: nothing to train (pass --epochs above "
                   f"{history.epochs} to continue)", file=sys.stderr)
-    fused = not getattr(args, "layer_by_layer", False)
+    fused = not getattr(args, "layer_by_layer", False) and not getattr(args, "network", None)
     norm = getattr(args, "norm", None)     # absent: `symnet demo`'s arguments
     if norm and fused:
         print(f"symnet train: --norm {norm} trains layer by layer (no fused step has a norm "
@@ -276,7 +306,9 @@ def cmd_train(args) -> int:
                                history.stopped.startswith("interrupted") else None)
     if checkpoint:
         save_checkpoint(checkpoint, net.params, optimizer, history, _settings(args))
-    result = summary(history, net, data, args, choice.label if choice else "layer by layer")
+    result = summary(history, net, data, args, choice.label if choice else
+                     "the declared network's module" if getattr(args, "network", None)
+                     else "layer by layer")
     if args.plot:
         result["plots"] = [str(p) for p in _write_plots(args.plot, history, net, data)]
     _report(result, args, checkpoint)
@@ -379,6 +411,11 @@ def add_command(commands) -> None:
         help="a normalisation after each hidden affine layer, before its activation: "
              "batchnorm (generated/layers/batchnorm.py; running statistics for prediction); "
              "default: none")
+    add("--network", metavar="FILE.py:NAME",
+        help="train a declared Network with a tensor-layer stage and a loss (affine, "
+             "batchnorm, relu, affine) through its one generated module; --hidden fills its "
+             "sizes other than the data's features and classes; default: the --hidden "
+             "network")
     add("--dtype", choices=("float64", "float32"), default="float64",
         help="the parameters' and data's float type (default: float64)")
     add("--plot", metavar="DIR", help="write loss/accuracy curves (and the decision "

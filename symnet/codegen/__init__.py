@@ -31,6 +31,7 @@ from symnet.codegen.emit import Source, differences, files_for, write_files
 from symnet.codegen.errors import CodegenError
 from symnet.codegen.lower import Module, lower
 from symnet.index import lower as _index_lower  # noqa: F401  (and the tensor layers')
+from symnet.index import lower_chain as _chain_lower  # noqa: F401  (and their networks')
 
 __all__ = ["CodegenError", "Module", "Source", "differences", "files_for", "lower",
            "write_files"]

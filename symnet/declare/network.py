@@ -16,10 +16,11 @@ applied to each row of the output (the scores), averaged (``reduction="mean"``) 
 over the batch; the regulariser is a catalog regulariser applied to each listed weight.
 
 A tensor layer is a stage too (``use(batchnorm, gamma=g1, beta=be1)``, g1 and be1 1 x H
-rows): the stages are then composed in index notation (symnet.index.stages.network_stages)
-into `Network.tensor`, one tensor layer from the input to the output, which is what is
-derived, checked (for every size) and generated; such a network takes no loss,
-regulariser or hand derivation yet (its VJPs are in G = dL/d(output)).
+rows): the stages are then written in index notation (symnet.index.stages.network_stages),
+each as a tensor layer of its own (`Network.staged`), which is what is derived and checked
+stage by stage (for every size) with the chain rule between (symnet.index.chain) and
+generated as one module; `Network.tensor` composes them into one, for the page. Such a
+network takes a vector loss (and its target) but no regulariser or hand derivation yet.
 """
 
 from __future__ import annotations
@@ -182,8 +183,12 @@ class Network:
     doc: str = ""
     composed: Composed | None = None
     #: with a tensor layer among the stages: the stages composed in index notation
-    #: (symnet.index.stages), which is what is derived, checked and generated
+    #: (symnet.index.stages), which the page shows as the forward
     tensor: IndexLayer | None = None
+    #: with a tensor layer among the stages: each stage as a tensor layer of its own in the
+    #: network's entries (each upstream dL/d its output), which is what is derived, checked
+    #: (stage by stage, then the chain rule) and generated
+    staged: tuple = ()
     kind = "network"
 
     def __init__(self, name, input, stages, loss=None, target=None, reduction="mean",
@@ -195,8 +200,8 @@ class Network:
         if not stages:
             raise DeclarationError(name, "a network needs at least one stage")
         if any(isinstance(s.layer, IndexLayer) for s in stages):
-            self._init_tensor(name, input, stages, loss, target, regularizer, upstream, hand,
-                              doc)
+            self._init_tensor(name, input, stages, (loss, target, reduction),
+                              (regularizer, upstream, hand), doc)
             return
         composed = compose(name, input, stages)
         if upstream is None:
@@ -209,27 +214,59 @@ class Network:
             object.__setattr__(self, attr, value)
         self._validate()
 
-    def _init_tensor(self, name, input, stages, loss, target, regularizer, upstream, hand,
-                     doc):
-        """A network with a tensor-layer stage: its stages in index notation, one IndexLayer
-        from the input to dL/d(output) = G; what that form does not take yet is refused."""
+    def _init_tensor(self, name, input, stages, scoring, refused, doc):
+        """A network with a tensor-layer stage: its stages in index notation, each a tensor
+        layer of its own (`staged`, derived and proved one by one and chained at their
+        boundaries) and all of them composed into one (`tensor`); with a loss on its output
+        (`scoring`: loss, target, reduction). What this form does not take yet (`refused`:
+        a regulariser, an upstream, hand derivations) is refused."""
         from symnet.index.stages import network_stages
 
-        given = [what for what, value in (("loss", loss), ("regularizer", regularizer),
-                                          ("target", target), ("upstream", upstream),
+        regularizer, upstream, hand = refused
+        given = [what for what, value in (("regularizer", regularizer),
+                                          ("upstream", upstream),
                                           ("hand derivations", tuple(hand or ()) or None))
                  if value is not None]
         if given:
             raise DeclarationError(name, f"a network with a tensor-layer stage takes no "
-                                   f"{given[0]} yet: its VJPs are in G = dL/d(output); "
-                                   f"declare the loss apart")
-        tensor = network_stages(name, input, stages)
-        values = dict(name=name, input=input, stages=stages, loss=None, target=None,
-                      reduction="mean", regularizer=None, regularized=(),
+                                   f"{given[0]} yet: its VJPs are in G = dL/d(output)")
+        tensor, staged = network_stages(name, input, stages)
+        loss, target, reduction = scoring
+        values = dict(name=name, input=input, stages=stages, loss=loss, target=target,
+                      reduction=reduction, regularizer=None, regularized=(),
                       upstream=tensor.upstream, hand=(), doc=doc, composed=None,
-                      tensor=replace(tensor, doc=doc))
+                      tensor=replace(tensor, doc=doc), staged=staged)
         for attr, value in values.items():
             object.__setattr__(self, attr, value)
+        self._validate_tensor_loss()
+
+    def _validate_tensor_loss(self) -> None:
+        """A loss on a network of tensor stages: a per-sample vector loss on the rows of a
+        rank-2 output (N x C), its target a matrix of that shape where it takes one."""
+        name, loss, output = self.name, self.loss, self.tensor.output
+        if self.reduction not in REDUCTIONS:
+            raise DeclarationError(name, f"reduction must be one of {', '.join(REDUCTIONS)}, "
+                                   f"got {self.reduction!r}")
+        if loss is None:
+            if self.target is not None:
+                raise DeclarationError(name, "a target is given but no loss")
+            return
+        if not isinstance(loss, Loss) or isinstance(loss, Regularizer):
+            raise DeclarationError(name, f"loss must be a per-sample Loss, got {loss!r}")
+        shape = " x ".join(str(self.tensor.ranges[i]) for i in output.indices)
+        if not loss.is_vector or len(output.indices) != 2:
+            raise DeclarationError(name, f"the loss {loss.name} on a network of tensor "
+                                   f"stages needs a vector loss over rows of scores, N x C; "
+                                   f"the output {output} is {shape}")
+        if loss.target_kind not in VECTOR_KINDS:
+            if self.target is not None:
+                raise DeclarationError(name, f"the loss {loss.name} takes a "
+                                       f"{loss.target_kind or 'no'} target, not a matrix")
+            return
+        sizes = tuple(self.tensor.ranges[i] for i in output.indices)
+        if not isinstance(self.target, sp.MatrixSymbol) or self.target.shape != sizes:
+            raise DeclarationError(name, f"the loss {loss.name} needs target= a MatrixSymbol "
+                                   f"of the output's shape {shape}")
 
     def _repr_latex_(self) -> str:
         """Jupyter shows a network as its forward, shapes and loss (its derivation, the

@@ -9,7 +9,9 @@ or more arrays as pairs, each computed once). Matrix layers take the same path:
 from_matrix.py writes a Layer in index form, layer_path.py derives its VJPs here and
 to_matrix.py brings them back to matrix form, layer_sizes.py proves its verdicts for every
 size; stages.py (index_network) composes layers of any kind as the stages of one tensor
-layer. `symnet.derive.derive`
+layer, and keeps each stage as a layer of its own: chain.py derives a network of them stage
+by stage with the chain rule between (its verdicts in check.py), lower_chain.py generates
+its one module. `symnet.derive.derive`
 dispatches here for an IndexLayer.
 
 The declaration language is re-exported here, where files written before symnet.declare

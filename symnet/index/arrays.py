@@ -114,8 +114,10 @@ def code_text(expr: sp.Expr) -> str:
     symnet.codegen.targets set TARGET_PRINTER: its printer spells these nodes too)."""
     chosen = TARGET_PRINTER.get()
     printer_class, settings = (IndexPrinter, {}) if chosen is None else chosen
-    printer = printer_class({"names": {}, "dtype_of": "X", "fully_qualified_modules": True,
-                             **settings})
+    # a mask (relu' as B > 0) takes the dtype of the upstream, which every backward has:
+    # an input named X need not exist (a network's relu stage reads B2)
+    printer = printer_class({"names": {}, "dtype_of": UPSTREAM,
+                             "fully_qualified_modules": True, **settings})
     return printer.doprint(expr)
 
 

@@ -9,6 +9,9 @@ Sum(X[j, d], j)) held as one symbol, and the difference simplified to 0. A verdi
 "sizes": "symbolic" when that proof holds for every N, D; where it times out the verdict
 is probed and names the sizes it was probed at ("N=2 D=5; N=3 D=3; ...").
 
+A network of tensor stages (symnet.index.chain) gets each stage's verdicts, the loss's, then
+one per network input "by the chain rule", proved when every VJP it chains is proved.
+
 The claims: each derived VJP (through the statistics' names) against the VJP of the
 written-out forward, that the output does not depend on each statistic declared invariant
 (a max shift; written out, such a statistic stays a free tensor, drawn at random by the
@@ -19,7 +22,7 @@ compared in `prenex` form, every product of sums one sum over all their variable
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
@@ -177,6 +180,66 @@ def check_index_layer(layer: IndexLayer) -> list[Verdict]:
         label = record.label or f"dL/d{record.wrt}"
         verdicts.append(check_index_claim(layer, label, derivation.vjps[record.wrt],
                                           record.expected))
+    return verdicts
+
+
+# --- a network of tensor stages: each stage, then the chain rule --------------------------
+
+
+def _stage_verdicts(network) -> tuple[list, dict, dict]:
+    """(every stage's verdicts, labelled; (stage number, input base) -> the verdict on its
+    VJP; stage number -> the verdicts on what its VJPs rest on besides, such as that the
+    output does not depend on a max shift)."""
+    verdicts, on_vjp, besides = [], {}, {}
+    for number, layer in enumerate(network.staged, start=1):
+        own = [replace(v, claim=f"stage {number} ({layer.name}): {v.claim}")
+               for v in check(layer)]
+        verdicts += own
+        for entry, verdict in zip(layer.inputs, own, strict=False):
+            on_vjp[number, entry.base] = verdict
+        besides[number] = own[len(layer.inputs):]
+    return verdicts, on_vjp, besides
+
+
+def chain_verdict(claim: str, parts: list) -> Verdict:
+    """A VJP chained from `parts` (the verdicts on each VJP it chains): proved when every
+    part is, for the sizes all of them hold for."""
+    refuted = [v for v in parts if v.status == REFUTED]
+    if refuted:
+        return Verdict(claim, REFUTED, f"it chains a refuted VJP: {refuted[0].claim}", {},
+                       refuted[0].sizes)
+    sizes = sorted({v.sizes for v in parts if v.sizes is not None})
+    held = SYMBOLIC if sizes in ([], [SYMBOLIC]) else "; ".join(s for s in sizes
+                                                                 if s != SYMBOLIC)
+    if all(v.status == PROVED for v in parts):
+        return Verdict(claim, PROVED, "the chain rule applied by symnet at the stage "
+                                      "boundaries to VJPs each proved above", {}, held)
+    return Verdict(claim, PROBED, "the chain rule applied by symnet to VJPs of which some "
+                                  "are only probed (above)", {}, held)
+
+
+def check_staged(network) -> list[Verdict]:
+    """The stages' verdicts, the loss's, then each network input's VJP by the chain rule."""
+    verdicts, on_vjp, besides = _stage_verdicts(network)
+    scoring = []
+    if network.loss is not None:
+        scoring = [replace(v, claim=f"loss ({network.loss.name}): {v.claim}")
+                   for v in check(network.loss)]
+        verdicts += scoring
+    staged = network.staged
+    last = len(staged)
+    for number, layer in enumerate(staged, start=1):
+        for entry in layer.inputs:
+            if number > 1 and entry.base == staged[number - 2].output.base:
+                continue    # a link of the chain, not a network input
+            parts = [on_vjp[number, entry.base], *besides[number], *scoring]
+            for later in range(number + 1, last + 1):
+                parts += [on_vjp[later, staged[later - 2].output.base], *besides[later]]
+            through = f"stages {last}..{number}" if number < last else f"stage {number}"
+            upstream = f"dL/d{staged[-1].output}" + (f" by the loss {network.loss.name}"
+                                                      if network.loss is not None else "")
+            verdicts.append(chain_verdict(
+                f"dL/d{entry} by the chain rule through {through} from {upstream}", parts))
     return verdicts
 
 

@@ -210,8 +210,8 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
         # broadcasts: sound over two indices, not yet over more (batchnorm -> affine)
         raise CodegenError(layer.name, f"a tensor layer with statistics over "
                            f"{len(layout.order)} indices ({', '.join(map(str, layout.order))}) "
-                           f"is not lowered yet: only over two (a network's stages that "
-                           f"keep one feature size, such as batchnorm then relu)")
+                           f"is not lowered yet: only over two; declare such stages as a "
+                           f"Network(..., stages=[use(...), ...]), generated stage by stage")
     taken = set(RESERVED) | {str(b) for b in layer.declared()} | {arrays.UPSTREAM}
     taken |= {f"d{b}" for b in layer.bases}
     taken.add(arrays.ONES)

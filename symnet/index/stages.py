@@ -17,6 +17,11 @@ which fixes the sizes. Each stage's output but the last is a statistic of the ne
 (A, B, R above), and so are the stages' own statistics, renamed after the stage's output
 (B_mu, B_var, ...), so that the page and the derivation speak of them by name.
 
+`compose_stages` also gives each stage as a tensor layer of its own, in the network's
+entries, its upstream named after its output (dA for A, G for the last): a `Network`
+derives, proves and generates those one by one and chains them (symnet.index.chain), which
+keeps each VJP short and each stage in its own layout; the composed form is its page.
+
 `network_stages` does the same for a matrix `Network` with a tensor layer among its stages:
 its matrices become entries (each size one index, N -> n; a 1 x M row b -> b[m]) and each
 stage's output, unless named, is the layer's initial and number (B2 for a batchnorm at
@@ -25,7 +30,7 @@ stage 2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
@@ -72,6 +77,8 @@ class Composer:
         self.name, self.ranges = name, ranges
         self.inputs, self.statistics, self.params = [], {}, {}
         self.invariant = []     # a stage's output invariant to a statistic: so is the network's
+        #: each stage as a tensor layer of its own, in the network's entries and indices
+        self.placed = []
 
     def fail(self, problem: str):
         raise IndexDeclarationError(self.name, problem)
@@ -106,12 +113,26 @@ class Composer:
         statistics = {moved(entry): moved(definition)
                       for entry, definition in layer.statistics.items()}
         self.inputs += [e for n, e in step.bindings.items() if e != 0]
-        self.invariant += [tensors[base] for base in layer.invariant]
+        invariant = [tensors[base] for base in layer.invariant]
+        self.invariant += invariant
         for symbol, value in layer.params.items():
             if self.params.setdefault(symbol, value) != value:
                 self.fail(f"{label}: parameter {symbol} has the default {value} here and "
                           f"{self.params[symbol]} in an earlier stage")
-        return moved(layer.forward), statistics
+        forward = moved(layer.forward)
+
+        def bound(entries):   # the layer's own entries, in its order, as the network's
+            return tuple(step.bindings.get(str(e.base), current) for e in entries
+                         if step.bindings.get(str(e.base)) != 0)
+
+        inputs, constants = bound(layer.inputs), bound(layer.constants)
+        used = {i for e in (step.out, *inputs, *constants, *statistics) for i in e.indices}
+        self.placed.append(IndexLayer(
+            f"{layer.name}{number}", step.out, forward, inputs=inputs,
+            ranges={i: r for i, r in self.ranges.items() if i in used},
+            statistics=statistics, params=layer.params,
+            constants=constants, invariant=invariant, doc=layer.doc))
+        return forward, statistics
 
     def sizes(self, label: str, layer: IndexLayer, at: dict) -> dict:
         """The stage's sizes -> the network's (affine's M is H in its first stage), read
@@ -149,6 +170,22 @@ class Composer:
 def index_network(name: str, input: sp.Indexed, stages, ranges: dict, hand=(),
                   doc: str = "") -> IndexLayer:
     """The stages composed into one IndexLayer from `input` to the last stage's output."""
+    return compose_stages(name, input, stages, ranges, hand, doc)[0]
+
+
+def chained(placed: list) -> tuple:
+    """The stages as layers of their own, each upstream dL/d(its output) named after the
+    output (dA for A), the last one's G: each stage's backward hands its input's VJP to
+    the stage before, the chain rule at the stage boundaries."""
+    named = [replace(layer, upstream=sp.IndexedBase(f"d{layer.output.base}", real=True))
+             for layer in placed[:-1]]
+    return (*named, placed[-1])
+
+
+def compose_stages(name: str, input: sp.Indexed, stages, ranges: dict, hand=(),
+                   doc: str = "") -> tuple:
+    """(the stages composed into one IndexLayer, the stages as layers of their own: see
+    `chained`)."""
     composer = Composer(name, ranges)
     current = input
     stages = list(stages)
@@ -168,7 +205,7 @@ def index_network(name: str, input: sp.Indexed, stages, ranges: dict, hand=(),
         return IndexLayer(name, current, forward, inputs=(input, *composer.inputs),
                           ranges=ranges, statistics=composer.statistics,
                           params=composer.params, hand=hand, doc=doc,
-                          invariant=composer.invariant)
+                          invariant=composer.invariant), chained(composer.placed)
     except DeclarationError as exc:
         raise IndexDeclarationError(name, exc.problem) from None
 
@@ -245,10 +282,11 @@ def _output_of(name: str, number: int, layer: IndexLayer, pairs, out, entries) -
     return named
 
 
-def network_stages(name: str, input, stages) -> IndexLayer:
+def network_stages(name: str, input, stages) -> tuple:
     """A `Network`'s stages (symnet.declare.network.Stage: a layer, its bindings to
-    matrices, `output`) composed by `index_network` into one IndexLayer over the indices of
-    the network's sizes; the last stage's output is Y unless named."""
+    matrices, `output`) composed by `compose_stages` over the indices of the network's
+    sizes: (one IndexLayer, the stages as layers of their own); the last stage's output is
+    Y unless named."""
     entries = MatrixEntries(name)
     entries.taken |= {str(getattr(m, "name", m)) for step in stages
                       for m in (*step.bindings.values(), step.output) if m is not None}
@@ -273,4 +311,4 @@ def network_stages(name: str, input, stages) -> IndexLayer:
             out = sp.IndexedBase(entries.unused("Y"), real=True)[out.indices]
         steps.append(IndexStage(layer, out, bindings))
         current = out
-    return index_network(name, entries.entry(input), steps, ranges=entries.ranges)
+    return compose_stages(name, entries.entry(input), steps, ranges=entries.ranges)

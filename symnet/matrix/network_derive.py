@@ -159,8 +159,10 @@ def derive_network(network: Network) -> NetworkDerivation:
     # imports this module to register derive_network
     from symnet.derive.dispatch import derive
 
-    if network.tensor is not None:   # a tensor-layer stage: its stages in index notation
-        return derive(network.tensor)
+    if network.staged:   # a tensor-layer stage: each stage in index notation, chained
+        from symnet.index.chain import derive_staged
+
+        return derive_staged(network)
     penalties = {}
     if network.regularizer is not None:
         penalties = {w: penalty_gradient(network.regularizer, w) for w in network.regularized}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 
 from symnet.derive.scalar import ActivationDerivation, LossDerivation
+from symnet.index.chain import StagedDerivation, describe_staged
 from symnet.index.derive import IndexDerivation
 from symnet.index.page import describe_index
 from symnet.matrix.network_derive import NetworkDerivation
@@ -54,6 +55,7 @@ def _(derivation: NetworkDerivation) -> list[Row]:
 
 
 describe.register(IndexDerivation, describe_index)
+describe.register(StagedDerivation, describe_staged)
 
 
 def declaration_latex(decl) -> str:

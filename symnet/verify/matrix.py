@@ -283,10 +283,12 @@ def _hand_verdicts(network: Network, derivation, looks: tuple,
 
 
 def check_matrix(decl) -> list[Verdict]:
-    """Every verdict of a layer or a network (one with a tensor-layer stage: those of its
-    stages composed in index notation)."""
-    if getattr(decl, "tensor", None) is not None:
-        return check(decl.tensor)
+    """Every verdict of a layer or a network (one with a tensor-layer stage: each stage's,
+    in index notation, then the chain rule: symnet.index.chain)."""
+    if getattr(decl, "staged", ()):
+        from symnet.index.check import check_staged
+
+        return check_staged(decl)
     return named_errors(decl.name, check_network if isinstance(decl, Network) else check_layer,
                         decl)
 

@@ -11,10 +11,11 @@ X1 (N, D) and X2 (N, 16) to 16 outputs (W: 16 x D x 16), so that its weight stay
 dtypes: float64, float32. Implementations, interleaved in one process (one call of each
 per round, in a new seeded order each round; the median of each is reported), each on one
 thread (the variables OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, XLA_FLAGS, unless set; see
-below):
+below). Each call's results are freed after its clock stops:
 
     generated  the generated module's forward then backward (numpy only)
-    numpy      a careful hand-written numpy version (below): few passes, buffers reused,
+    numpy      a careful hand-written numpy layer (below), forward -> (Y, cache) then
+               backward(dY, cache) as cs231n writes one: few passes, buffers reused,
                batch norm's backward the cs231n compact form, column sums as BLAS products
     torch      PyTorch eager with autograd (F.batch_norm, torch.softmax, F.bilinear, the
                dropout mask multiplied in), where torch is installed
@@ -94,9 +95,15 @@ def inputs(layer: str, n: int, d: int, dtype, seed: int = 0) -> tuple[list, np.n
 
 
 # --- careful hand-written numpy -----------------------------------------------------------
+# Each a layer as cs231n writes one, and as the generated module is: forward(...) -> (Y,
+# cache), backward(dY, cache) -> the gradients. (A hand version that did forward and
+# backward in one call, its intermediates local variables, skipped work the generated layer
+# must do, a cache built, returned and read: at 64 x 100 dropout takes 7 us, and that is
+# 0.3 us of it.) batchnorm's cache also holds the batch's mu and var, as the generated
+# one's does for the running averages.
 
 
-def numpy_batchnorm(X, gamma, beta, dY):
+def numpy_batchnorm_forward(X, gamma, beta):
     n = X.shape[0]
     ones = np.ones(n, dtype=X.dtype)
     mu = (ones @ X) / n                              # column sums as BLAS products
@@ -106,61 +113,86 @@ def numpy_batchnorm(X, gamma, beta, dY):
     x_hat *= inv_sigma                               # the centred buffer, reused
     Y = x_hat * gamma
     Y += beta
+    return Y, (x_hat, gamma, inv_sigma, ones, mu, var)
+
+
+def numpy_batchnorm_backward(dY, cache):
     # cs231n's compact backward: dX = gamma/(N sigma) (N dY - colsum(dY) - x_hat colsum(dY x_hat))
+    x_hat, gamma, inv_sigma, ones = cache[:4]
+    n = dY.shape[0]
     dbeta = ones @ dY
     dgamma = np.einsum("nd,nd->d", dY, x_hat)
     dX = x_hat * (-dgamma / n)
     dX += dY
     dX -= dbeta / n
     dX *= gamma * inv_sigma
-    return Y, (dX, dgamma, dbeta)
+    return dX, dgamma, dbeta
 
 
-def numpy_softmax_rows(X, dY):
+def numpy_softmax_rows_forward(X):
     Y = X - X.max(axis=1, keepdims=True)
     np.exp(Y, out=Y)
     Y /= Y.sum(axis=1, keepdims=True)
+    return Y, (Y,)
+
+
+def numpy_softmax_rows_backward(dY, cache):
+    Y, = cache
     dX = dY - np.einsum("nc,nc->n", dY, Y)[:, None]
     dX *= Y
-    return Y, (dX,)
+    return dX
 
 
-def numpy_dropout(X, M, dY):
-    scale = 1 / (1 - P)
+def numpy_dropout_forward(X, M):
     Y = X * M
-    Y *= scale
+    Y *= 1 / (1 - P)
+    return Y, (M,)
+
+
+def numpy_dropout_backward(dY, cache):
+    M, = cache
     dX = dY * M
-    dX *= scale
-    return Y, (dX,)
+    dX *= 1 / (1 - P)
+    return dX
 
 
-def numpy_bilinear(X1, X2, W, b, dY):
+def numpy_bilinear_forward(X1, X2, W, b):
     n, d = X1.shape
     k, _, e = W.shape
     U = (X1 @ W.transpose(1, 0, 2).reshape(d, k * e)).reshape(n, k, e)   # X1 W, per k
     Y = np.einsum("nke,ne->nk", U, X2) + b
+    return Y, (X1, X2, W, U)
+
+
+def numpy_bilinear_backward(dY, cache):
+    X1, X2, W, U = cache
+    n, d = X1.shape
+    k, _, e = W.shape
     dX2 = np.einsum("nk,nke->ne", dY, U)
     V = (dY[:, :, None] * X2[:, None, :]).reshape(n, k * e)             # dY (x) X2
     dX1 = V @ W.transpose(0, 2, 1).reshape(k * e, d)
     dW = (V.T @ X1).reshape(k, e, d).transpose(0, 2, 1)
-    return Y, (dX1, dX2, dW, dY.sum(axis=0))
+    return dX1, dX2, dW, dY.sum(axis=0)
 
 
-HAND = {"batchnorm": numpy_batchnorm, "softmax_rows": numpy_softmax_rows,
-        "dropout": numpy_dropout, "bilinear": numpy_bilinear}
+HAND = {layer: (globals()[f"numpy_{layer}_forward"], globals()[f"numpy_{layer}_backward"])
+        for layer in LAYERS}
 
 
 # --- the implementations, each a call of forward + backward --------------------------------
 
 
+def layer_call(forward, backward):
+    """forward then backward, the generated module's or the hand version's, called alike."""
+    def call(args, dY):
+        Y, cache = forward(*args)
+        return Y, backward(dY, cache)
+    return call
+
+
 def generated_call(layer: str):
     module = generated(layer)
-
-    def call(args, dY):
-        Y, cache = module.forward(*args)
-        grads = module.backward(dY, cache)
-        return Y, (grads if isinstance(grads, tuple) else (grads,))   # one input: no tuple
-    return call
+    return layer_call(module.forward, module.backward)
 
 
 def torch_call(layer: str, args: list, dY: np.ndarray):
@@ -222,9 +254,7 @@ def jax_call(layer: str, args: list, dY: np.ndarray):
 
 
 def implementations(layer: str, args: list, dY: np.ndarray) -> dict:
-    hand = HAND[layer]
-    found = {"generated": generated_call(layer),
-             "numpy": lambda a, g: hand(*a, g)}
+    found = {"generated": generated_call(layer), "numpy": layer_call(*HAND[layer])}
     if importlib.util.find_spec("torch") is not None:
         found["torch"] = torch_call(layer, args, dY)
     if importlib.util.find_spec("jax") is not None:
@@ -236,15 +266,19 @@ def implementations(layer: str, args: list, dY: np.ndarray) -> dict:
 
 
 def agree(results: dict) -> None:
-    """Every implementation computes the same forward and gradients (a benchmark of
-    different results would be no benchmark)."""
-    reference = results["numpy"]
-    for impl, (Y, grads) in results.items():
-        expected = [reference[0], *reference[1]]
-        for got, want in zip([Y, *grads], expected, strict=False):
-            got = np.asarray(got.detach() if hasattr(got, "detach") else got)
+    """Every implementation computes the same forward and gradients, in the inputs' dtype
+    (a benchmark of different results would be no benchmark)."""
+    def arrays(result):
+        Y, grads = result
+        grads = grads if isinstance(grads, tuple | list) else (grads,)   # one input: no tuple
+        return [np.asarray(a.detach() if hasattr(a, "detach") else a) for a in (Y, *grads)]
+
+    expected = arrays(results["numpy"])
+    for impl, result in results.items():
+        for got, want in zip(arrays(result), expected, strict=True):
             tolerance = 1e-3 if want.dtype == np.float32 else 1e-8
-            if not np.allclose(got, want, rtol=tolerance, atol=tolerance * np.abs(want).max()):
+            if got.dtype != want.dtype or got.shape != want.shape or not np.allclose(
+                    got, want, rtol=tolerance, atol=tolerance * np.abs(want).max()):
                 raise AssertionError(f"{impl} differs from the hand numpy version")
 
 
@@ -259,8 +293,11 @@ def time_interleaved(calls: dict, args: list, dY: np.ndarray, repeats: int) -> d
         shuffled.shuffle(order)
         for impl in order:
             started = time.perf_counter()
-            calls[impl](args, dY)
+            result = calls[impl](args, dY)
             seconds[impl].append(time.perf_counter() - started)
+            # freed after the clock stops: returning a megabyte to the system (munmap)
+            # costs what the allocator's state makes it, not what the code does
+            del result
     return {impl: statistics.median(values) * 1e6 for impl, values in seconds.items()}
 
 

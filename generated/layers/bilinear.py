@@ -25,11 +25,11 @@ import numpy as np
 
 def forward(X1, X2, W, b):
     """Y = bilinear(X1, X2, W, b), the batch first.
-    Returns (Y, cache); the cache (X1, X2, W, b, W_X1) is what backward needs.
+    Returns (Y, cache); the cache (X1, X2, W, W_X1) is what backward needs.
     """
     W_X1 = np.tensordot(X1, W, axes=([1], [1]))
     Y = b + np.einsum('ne,nie->ni', X2, W_X1)
-    cache = (X1, X2, W, b, W_X1)
+    cache = (X1, X2, W, W_X1)
     return Y, cache
 
 
@@ -37,13 +37,13 @@ def backward(dY, cache):
     """The gradient of the loss with respect to each input, given dY = dL/dY.
     Returns dX1, dX2, dW, db: the derived VJPs, each of its input's shape.
     """
-    X1, X2, W, b, W_X1 = cache
+    X1, X2, W, W_X1 = cache
     N = dY.shape[0]
-    ones = np.ones((1, N), dtype=dY.dtype)
+    ones = np.ones(N, dtype=dY.dtype)
     dY_X2 = np.einsum('nj,nm->njm', dY, X2)
     sum_dY = ones @ dY
     dX1 = np.tensordot(W, dY_X2, axes=([0, 2], [1, 2])).T
     dX2 = np.einsum('nj,nje->ne', dY, W_X1)
     dW = np.tensordot(X1, dY_X2, axes=([0], [0])).transpose(1, 0, 2)
-    db = sum_dY.reshape(b.shape)
+    db = sum_dY
     return dX1, dX2, dW, db

@@ -124,13 +124,18 @@ def _lines(target: str, value: sp.Expr) -> list[str]:
     return statement(target, arrays.code_text(value))
 
 
-def _vjp_value(layout: arrays.Layout, entry: sp.Indexed, value: sp.Expr) -> tuple[str, sp.Expr]:
-    """The VJP's array, reshaped to the input's own shape where the layout keeps axes."""
+def _vjp_value(layout: arrays.Layout, entry: sp.Indexed, value: sp.Expr,
+               exact: set = frozenset()) -> tuple[str, sp.Expr]:
+    """The VJP's array, reshaped to the input's own shape where the layout keeps axes (not
+    where it is a sum held in the shape of its axes, those of the input: `exact`)."""
     axes = layout.axes_of[entry.base]
     if isinstance(value, sp.Sum) and layout.is_contraction(value):
         return "", layout.einsum(value, {}, order=entry.indices)   # in the input's own order
     array = layout.array(value)
     if list(axes) == list(range(len(axes))):
+        return "", array
+    if isinstance(value, sp.Indexed) and layout.names[value.base] in exact \
+            and layout.axes_of[value.base] == axes:
         return "", array
     name = layout.names[entry.base]
     if list(axes) == sorted(axes):
@@ -176,8 +181,12 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
     vjps = {base: planner.rewrite(value) for base, value in derived.items()}
     backward = contract.statements(layout, planner.take())
     sums, vjps = _shared_sums(vjps, layout, taken)
+    exact = set()     # the sums held in their axes' own shape: a VJP that is one is returned
     for name, s in sums:
-        backward += _lines(name, layout.array(s))
+        array = layout.array(s)
+        backward += _lines(name, array)
+        if arrays.exact_shape(array):
+            exact.add(name)
     results = []
     statements = passes.Statements(layout)
     for entry in layer.inputs:
@@ -187,7 +196,7 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
         if statements.whole(entry, value):    # a full array: few passes, one allocation
             backward += statements.assign(sp.IndexedBase(target)[entry.indices], value)
             continue
-        reshape, array = _vjp_value(layout, entry, value)
+        reshape, array = _vjp_value(layout, entry, value, exact)
         text = arrays.code_text(array)
         if reshape:
             text = f"({text}){reshape}" if not isinstance(array, arrays.Array) else text + reshape

@@ -69,14 +69,20 @@ def _shared_sums(vjps: dict, layout: arrays.Layout, taken: set) -> tuple[list, d
 
 
 def _sizes(layout: arrays.Layout, used: set, source: str, source_base) -> list[str]:
-    """`N = dY.shape[0]` for each size the code uses, read off one array's shape."""
-    entry = layout.layer.declared()[source_base]
+    """`N = dY.shape[0]` for each size the code uses, read off one array's shape, or, for
+    a size it lacks (a matrix product's K*E), off the first input that has it."""
+    declared = layout.layer.declared()
+    sources = [(source, source_base)] + [(str(e.base), e.base) for e in layout.layer.inputs
+                                         if e.base != source_base]
     lines = []
-    for axis, i in enumerate(entry.indices):
-        extent = layout.layer.ranges[i]
-        if extent in used:
-            lines.append(f"{extent} = {source}.shape[{axis}]")
-            used.discard(extent)
+    for name, base in sources:
+        extents = [layout.layer.ranges[i] for i in declared[base].indices]
+        read = [(axis, extent) for axis, extent in enumerate(extents) if extent in used]
+        used -= {extent for _, extent in read}
+        if len(read) == len(extents) > 1 and len(set(extents)) == len(extents):
+            lines.append(f"{', '.join(map(str, extents))} = {name}.shape")
+        else:
+            lines += [f"{extent} = {name}.shape[{axis}]" for axis, extent in read]
     return lines
 
 

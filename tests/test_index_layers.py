@@ -376,6 +376,16 @@ def test_generated_batchnorm_holds_column_statistics_as_gamma_is():
     assert ".reshape(" not in ast.unparse(backward) and "None" not in ast.unparse(backward)
 
 
+@pytest.mark.parametrize("layer, line", [("softmax_rows", "Y *= np.reciprocal(Z)"),
+                                         ("batchnorm", "x_hat *= np.reciprocal(sigma)")])
+def test_a_reciprocal_of_an_array_is_np_reciprocal(layer, line):
+    """`1/Z` converts the Python int 1 before it divides: 1.1 us at 64 x 1 against 0.7 us
+    for np.reciprocal(Z), about 2% of softmax_rows at 64 x 100 float32 (and `Y /= Z`, the
+    other way to save the call, divides every entry: 3.5% slower at 256 x 1024 float64)."""
+    source = _generated_path(layer).read_text()
+    assert line in source and "*= 1/" not in source
+
+
 def test_the_readme_quotes_the_generated_batchnorm_backward():
     from tests.helpers import GENERATED, ROOT
 

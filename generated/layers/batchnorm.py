@@ -43,7 +43,7 @@ def forward(X, gamma, beta, eps=1e-05):
     var = np.einsum('nd,nd->d', X_minus_mu, X_minus_mu)/N
     sigma = np.sqrt(var + eps)
     x_hat = X_minus_mu
-    x_hat *= 1/sigma
+    x_hat *= np.reciprocal(sigma)
     Y = x_hat*gamma
     Y += beta
     cache = (gamma, sigma, x_hat, ones, mu, var)
@@ -73,7 +73,7 @@ def inference(X, gamma, beta, mu, var, eps=1e-05):
     """
     sigma = np.sqrt(var + eps)
     x_hat = X - mu
-    x_hat *= 1/sigma
+    x_hat *= np.reciprocal(sigma)
     Y = x_hat*gamma
     Y += beta
     return Y

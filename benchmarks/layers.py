@@ -4,13 +4,15 @@
     python benchmarks/layers.py --quick    # fewer repetitions (about a minute)
     python benchmarks/layers.py --json     # one line: {"results": [{"layer", "shape",
                                            #   "dtype", "impl", "median_us"}, ...], ...}
+    python benchmarks/layers.py --quick --layers dropout --shapes medium   # some rows only
 
 Layers: batchnorm, softmax_rows, dropout, bilinear (generated/layers/, `symnet generate`).
 Shapes (N, D): small (64, 100), medium (256, 1024), large (1024, 4096); bilinear maps
 X1 (N, D) and X2 (N, 16) to 16 outputs (W: 16 x D x 16), so that its weight stays a few MiB.
 dtypes: float64, float32. Implementations, interleaved in one process (one call of each
-per round, in a new seeded order each round; the median of each is reported), each on one
-thread (the variables OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, XLA_FLAGS, unless set; see
+per round, in a seeded order that is new every other round and then repeated with
+generated and numpy swapped, see balanced_orders; the median of each is reported), each on
+one thread (the variables OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, XLA_FLAGS, unless set; see
 below). Each call's results are freed after its clock stops:
 
     generated  the generated module's forward then backward (numpy only)
@@ -282,16 +284,16 @@ def agree(results: dict) -> None:
                 raise AssertionError(f"{impl} differs from the hand numpy version")
 
 
-def time_interleaved(calls: dict, args: list, dY: np.ndarray, repeats: int) -> dict:
+def time_interleaved(calls: dict, args: list, dY: np.ndarray, repeats: int,
+                     pairs: int = 0) -> dict:
+    """The median microseconds of each call over `repeats` rounds, each round followed by
+    `pairs` more calls of generated and numpy alternately, in the round's order of the two
+    (samples of the two the target compares, where torch's bilinear takes seconds)."""
     agree({impl: call(args, dY) for impl, call in calls.items()})     # also warms up (jit)
     seconds = {impl: [] for impl in calls}
-    order, shuffled = list(calls), random.Random(0)
-    for _ in range(repeats):
-        # a new order each round: the call that follows torch's or jax's paid about 40 us
-        # more here (at 64 x 100: 30 us against 11 us for the same dropout), so a fixed
-        # order (even rotated, which keeps who follows whom) charged it to one of them
-        shuffled.shuffle(order)
-        for impl in order:
+    for order in balanced_orders(list(calls), repeats):
+        both = [impl for impl in order if impl in ("generated", "numpy")]
+        for impl in order + both * pairs:
             started = time.perf_counter()
             result = calls[impl](args, dY)
             seconds[impl].append(time.perf_counter() - started)
@@ -299,6 +301,25 @@ def time_interleaved(calls: dict, args: list, dY: np.ndarray, repeats: int) -> d
             # costs what the allocator's state makes it, not what the code does
             del result
     return {impl: statistics.median(values) * 1e6 for impl, values in seconds.items()}
+
+
+def balanced_orders(impls: list, repeats: int) -> list[list]:
+    """The order of each round: a new shuffled one every other round, then the same with
+    generated and numpy swapped, so that the two see the same predecessors as often.
+
+    The call that follows torch's or jax's pays for it (at 64 x 100: 30 us against 11 us
+    for the same dropout; at 256 x 1024 float32 dropout, whose generated code is the hand
+    version's statement for statement, it came out 1.98x), so a fixed order (even rotated,
+    which keeps who follows whom) charged it to one of them. Shuffled alone it still did:
+    with 3 or 7 rounds (--quick at large and medium) the seeded orders put generated after
+    torch or jax in 3 of 3 and 5 of 7 rounds, numpy in 1 and 3, the same in every row."""
+    shuffled, orders = random.Random(0), []
+    while len(orders) < repeats:
+        order = list(impls)
+        shuffled.shuffle(order)
+        swapped = [{"generated": "numpy", "numpy": "generated"}.get(i, i) for i in order]
+        orders += [order, swapped]
+    return orders
 
 
 def backward_memory(layer: str) -> dict:
@@ -316,14 +337,19 @@ def backward_memory(layer: str) -> dict:
             "ratio": peak / layer_bytes}
 
 
-def measure(repeats: dict) -> list[dict]:
+#: the calls of generated and numpy (each) added to every round, per shape
+PAIRS = {"small": 4, "medium": 4, "large": 2}
+
+
+def measure(repeats: dict, layers=LAYERS, shapes=tuple(SHAPES)) -> list[dict]:
     rows = []
-    for shape, (n, d) in SHAPES.items():
+    for shape in shapes:
+        n, d = SHAPES[shape]
         for dtype in DTYPES:
-            for layer in LAYERS:
+            for layer in layers:
                 args, dY = inputs(layer, n, d, np.dtype(dtype))
                 medians = time_interleaved(implementations(layer, args, dY), args, dY,
-                                           repeats[shape])
+                                           repeats[shape], PAIRS[shape])
                 rows += [{"layer": layer, "shape": shape, "dtype": dtype, "impl": impl,
                           "median_us": round(us, 1)} for impl, us in medians.items()]
     return rows
@@ -375,15 +401,31 @@ def print_table(rows: list[dict], found: list[dict], memory: list[dict]) -> None
               f"{m['layer_bytes'] / 2**20:.1f} MiB")
 
 
+def _choices(allowed: tuple):
+    def parse(text: str) -> tuple:
+        chosen = tuple(text.split(","))
+        unknown = [c for c in chosen if c not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}; choose among "
+                                             f"{', '.join(allowed)}")
+        return chosen
+    return parse
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--layers", type=_choices(LAYERS), default=LAYERS,
+                        help="only these layers, comma-separated")
+    parser.add_argument("--shapes", type=_choices(tuple(SHAPES)), default=tuple(SHAPES),
+                        help="only these shapes, comma-separated (small,medium,large)")
     args = parser.parse_args(argv)
-    repeats = {"small": 21, "medium": 7, "large": 3} if args.quick \
-        else {"small": 201, "medium": 41, "large": 11}
-    rows = measure(repeats)
-    memory = [backward_memory(layer) for layer in LAYERS]
+    # even: each order is run as it is and with generated and numpy swapped
+    repeats = {"small": 22, "medium": 8, "large": 4} if args.quick \
+        else {"small": 200, "medium": 40, "large": 12}
+    rows = measure(repeats, args.layers, args.shapes)
+    memory = [backward_memory(layer) for layer in args.layers]
     found = ratios(rows)
     missed = misses(found, memory)
     if args.json:

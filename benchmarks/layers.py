@@ -3,7 +3,8 @@
     python benchmarks/layers.py            # a table, the ratios and the targets
     python benchmarks/layers.py --quick    # fewer repetitions (about a minute)
     python benchmarks/layers.py --json     # one line: {"results": [{"layer", "shape",
-                                           #   "dtype", "impl", "median_us"}, ...], ...}
+                                           #   "dtype", "impl", "median_us",
+                                           #   "rounds_median_us"}, ...], ...}
     python benchmarks/layers.py --quick --layers dropout --shapes medium   # some rows only
 
 Layers: batchnorm, softmax_rows, dropout, bilinear (generated/layers/, `symnet generate`).
@@ -285,22 +286,29 @@ def agree(results: dict) -> None:
 
 
 def time_interleaved(calls: dict, args: list, dY: np.ndarray, repeats: int,
-                     pairs: int = 0) -> dict:
-    """The median microseconds of each call over `repeats` rounds, each round followed by
-    `pairs` more calls of generated and numpy alternately, in the round's order of the two
-    (samples of the two the target compares, where torch's bilinear takes seconds)."""
+                     pairs: int = 0) -> tuple[dict, dict]:
+    """(the median microseconds of each call over all its calls, over the rounds' alone):
+    `repeats` rounds, each followed by `pairs` more calls of generated and numpy
+    alternately, in the round's order of the two (more samples of the two the target
+    compares, where torch's bilinear takes seconds a call). Their calls outside the rounds
+    follow no torch or jax call, so generated is compared with torch and jax by its
+    rounds' median, in the same conditions as theirs."""
     agree({impl: call(args, dY) for impl, call in calls.items()})     # also warms up (jit)
     seconds = {impl: [] for impl in calls}
+    in_rounds = {impl: [] for impl in calls}
     for order in balanced_orders(list(calls), repeats):
         both = [impl for impl in order if impl in ("generated", "numpy")]
-        for impl in order + both * pairs:
+        for k, impl in enumerate(order + both * pairs):
             started = time.perf_counter()
             result = calls[impl](args, dY)
             seconds[impl].append(time.perf_counter() - started)
+            if k < len(order):
+                in_rounds[impl].append(seconds[impl][-1])
             # freed after the clock stops: returning a megabyte to the system (munmap)
             # costs what the allocator's state makes it, not what the code does
             del result
-    return {impl: statistics.median(values) * 1e6 for impl, values in seconds.items()}
+    return ({impl: statistics.median(values) * 1e6 for impl, values in seconds.items()},
+            {impl: statistics.median(values) * 1e6 for impl, values in in_rounds.items()})
 
 
 def balanced_orders(impls: list, repeats: int) -> list[list]:
@@ -348,10 +356,12 @@ def measure(repeats: dict, layers=LAYERS, shapes=tuple(SHAPES)) -> list[dict]:
         for dtype in DTYPES:
             for layer in layers:
                 args, dY = inputs(layer, n, d, np.dtype(dtype))
-                medians = time_interleaved(implementations(layer, args, dY), args, dY,
-                                           repeats[shape], PAIRS[shape])
+                medians, in_rounds = time_interleaved(implementations(layer, args, dY),
+                                                      args, dY, repeats[shape], PAIRS[shape])
                 rows += [{"layer": layer, "shape": shape, "dtype": dtype, "impl": impl,
-                          "median_us": round(us, 1)} for impl, us in medians.items()]
+                          "median_us": round(us, 1),
+                          "rounds_median_us": round(in_rounds[impl], 1)}
+                         for impl, us in medians.items()]
     return rows
 
 
@@ -359,14 +369,17 @@ def measure(repeats: dict, layers=LAYERS, shapes=tuple(SHAPES)) -> list[dict]:
 
 
 def ratios(rows: list[dict]) -> list[dict]:
-    """generated / each other implementation, per layer, shape and dtype."""
-    table = {(r["layer"], r["shape"], r["dtype"], r["impl"]): r["median_us"] for r in rows}
+    """generated / each other implementation, per layer, shape and dtype: against numpy
+    over all their calls, against torch and jax over the rounds (time_interleaved)."""
+    table = {(r["layer"], r["shape"], r["dtype"], r["impl"]): r for r in rows}
     found = []
-    for (layer, shape, dtype, impl), us in table.items():
+    for (layer, shape, dtype, impl), row in table.items():
         if impl == "generated":
             continue
+        key = "median_us" if impl == "numpy" else "rounds_median_us"
+        ratio = table[(layer, shape, dtype, "generated")][key] / row[key]
         found.append({"layer": layer, "shape": shape, "dtype": dtype, "against": impl,
-                      "ratio": round(table[(layer, shape, dtype, "generated")] / us, 2)})
+                      "ratio": round(ratio, 2)})
     return found
 
 
@@ -387,7 +400,8 @@ def print_table(rows: list[dict], found: list[dict], memory: list[dict]) -> None
     us = {(r["layer"], r["shape"], r["dtype"], r["impl"]): r["median_us"] for r in rows}
     ratio = {(r["layer"], r["shape"], r["dtype"], r["against"]): r["ratio"] for r in found}
     others = [i for i in impls if i != "generated"]
-    print("forward + backward, median microseconds; gen/x: generated / x")
+    print("forward + backward, median microseconds; gen/x: generated / x (against torch and "
+          "jax: by the medians over the rounds)")
     print(f"{'layer':13s}{'shape':8s}{'dtype':9s}" + "".join(f"{i:>11s}" for i in impls)
           + "".join(f"{'gen/' + i:>11s}" for i in others))
     for layer, shape, dtype in dict.fromkeys((r["layer"], r["shape"], r["dtype"]) for r in rows):

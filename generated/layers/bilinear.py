@@ -49,6 +49,6 @@ def backward(dY, cache):
     sum_dY = ones @ dY
     dX1 = dY_X2.reshape(N, K*E) @ W.transpose(0, 2, 1).reshape(K*E, D)
     dX2 = np.einsum('nj,nje->ne', dY, W_X1)
-    dW = (X1.T @ dY_X2.reshape(N, K*E)).reshape(D, K, E).transpose(1, 0, 2)
+    dW = (dY_X2.reshape(N, K*E).T @ X1).reshape(K, E, D).transpose(0, 2, 1)
     db = sum_dY
     return dX1, dX2, dW, db

@@ -333,6 +333,11 @@ class Layout:
         return bool(axes) and (max(len(a) for a in axes) < len(union) or chained) \
             and not any(f.base in self.placed for f in flat.atoms(sp.Indexed))
 
+    def large_letters(self, letters: dict, body: sp.Expr) -> set:
+        """The letters whose indices run over the data's sizes (the first input's)."""
+        large = {self.layer.ranges[i] for i in self.layer.inputs[0].indices}
+        return {c for i, c in letters.items() if self.extent(i, body) in large}
+
     def extent(self, index, body: sp.Expr) -> sp.Expr:
         """The size an index runs over: its range, or (a summed index such as m, which has
         none of its own) that of the layout axis it runs along in body."""
@@ -367,7 +372,8 @@ class Layout:
         operands = [Array(self.names[f.base]) for f in factors]
         extents = {letter: self.extent(i, body) for i, letter in letters.items()}
         result = constant * (product if product is not None
-                             else contraction(spec, operands, extents))
+                             else contraction(spec, operands, extents,
+                                              self.large_letters(letters, body)))
         axes = [self.axis[i] for i in free]
         if order is None and axes and axes != list(range(axes[0], axes[-1] + 1)):
             slots = [":" if n in axes else "None" for n in range(axes[0], axes[-1] + 1)]
@@ -417,11 +423,20 @@ def _tensordot(spec: str, a: str, b: str) -> str:
     return text + (".T" if len(order) == 2 else f".transpose({', '.join(map(str, order))})")
 
 
-def contraction(spec: str, operands: list, extents: dict) -> sp.Expr:
+def contraction(spec: str, operands: list, extents: dict, large: set = frozenset()) -> sp.Expr:
     """The two-operand contraction `spec` as numpy's written-out BLAS product (TensorDot)
-    where it is one, else np.einsum; `extents`: the size each letter runs over."""
+    where it is one, else np.einsum; `extents`: the size each letter runs over, `large`: the
+    letters of the data's sizes (the first input's)."""
     if TARGET_PRINTER.get() is None and len(operands) == 2 and _is_tensordot(spec):
         (left, right), result = spec.split("->")[0].split(","), spec.split("->")[1]
+        kept_a, kept_b = [c for c in left if c in result], [c for c in right if c in result]
+        if list(result) not in (kept_a + kept_b, kept_b + kept_a) \
+                and set(kept_a) & large and not set(kept_b) & large:
+            # the product's rows the small axes, its columns the data's: dW = (dY (x) X2)'
+            # @ X1, (K*E, D), took 81 against 101 ms as X1' @ (dY (x) X2), (D, K*E), at
+            # 1024 x 4096 float64 (the hand version's way; even in float32)
+            spec, operands = f"{right},{left}->{result}", operands[::-1]
+            left, right = right, left
         if set(left) & set(result) and set(right) & set(result):
             letters = "".join(dict.fromkeys(left + right))
             return TensorDot(sp.Symbol(spec), sp.Tuple(*(extents[c] for c in letters)),
@@ -455,16 +470,18 @@ def _matrix_product(spec: str, extents: dict, a: str, b: str) -> str:
 def _as_matrix(name: str, letters: str, rows: list, columns: list, extents: dict) -> str:
     """An array as the matrix of its `rows` axes by its `columns` axes."""
     wanted = rows + columns
-    if len(letters) == 2 and len(rows) == 1 and list(letters) == columns + rows:
-        return f"{name}.T"                          # a transposed view: BLAS reads it as is
+
+    def extent(group):
+        return "*".join(extents[c] for c in group)
+    if list(letters) == columns + rows:          # a transposed view: BLAS reads it as is
+        if len(rows) == 1 and len(columns) == 1:
+            return f"{name}.T"
+        return f"{name}.reshape({extent(columns)}, {extent(rows)}).T"
     if list(letters) != wanted:
         order = ", ".join(str(letters.index(c)) for c in wanted)
         name = f"{name}.{array_method('transpose')}({order})"
     if len(rows) == 1 and len(columns) == 1:
         return name
-
-    def extent(group):
-        return "*".join(extents[c] for c in group)
     return f"{name}.reshape({extent(rows)}, {extent(columns)})"
 
 

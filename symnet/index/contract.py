@@ -132,7 +132,8 @@ def statements(layout: arrays.Layout, made: list) -> list[str]:
                 + "->" + "".join(letters[i] for i in entry.indices)
             extents = {letter: layout.extent(i, sp.Mul(*factors)) for i, letter in letters.items()}
             product = arrays.contraction(
-                spec, [arrays.Array(layout.names[f.base]) for f in factors], extents)
+                spec, [arrays.Array(layout.names[f.base]) for f in factors], extents,
+                layout.large_letters(letters, sp.Mul(*factors)))
         lines += statement(str(entry.base), arrays.code_text(product))
     return lines
 

@@ -790,9 +790,9 @@ def test_bilinear_writes_its_blas_products_out_without_np_tensordot():
                                         ("nj,nm->njm", False), ("nd,nd->d", False),
                                         ("ne,nie->ni", False), ("nd,de->n", False)])
 def test_a_pair_is_a_blas_tensordot_only_where_it_sums_and_batches_nothing(spec, blas):
-    from symnet.index.arrays import _is_tensordot
+    from symnet.index.products import is_blas
 
-    assert _is_tensordot(spec) is blas
+    assert is_blas(spec) is blas
 
 
 @pytest.mark.parametrize("name", ["batchnorm", "bilinear"])

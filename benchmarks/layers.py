@@ -17,7 +17,7 @@ one thread (the variables OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, XLA_FLAGS, unle
 below). Each call's results are freed after its clock stops:
 
     generated  the generated module's forward then backward (numpy only)
-    numpy      a careful hand-written numpy layer (below), forward -> (Y, cache) then
+    numpy      a careful hand-written numpy layer (layers_hand.py), forward -> (Y, cache) then
                backward(dY, cache) as cs231n writes one: few passes, buffers reused,
                batch norm's backward the cs231n compact form, column sums as BLAS products
     torch      PyTorch eager with autograd (F.batch_norm, torch.softmax, F.bilinear, the
@@ -56,12 +56,14 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from layers_hand import EPS, HAND, P  # noqa: E402
+
 GENERATED = Path(__file__).resolve().parents[1] / "generated" / "layers"
 LAYERS = ("batchnorm", "softmax_rows", "dropout", "bilinear")
 SHAPES = {"small": (64, 100), "medium": (256, 1024), "large": (1024, 4096)}
 DTYPES = ("float64", "float32")
 BILINEAR_K = BILINEAR_E = 16
-EPS, P = 1e-5, 0.5
 TARGET_NUMPY, TARGET_TORCH, TARGET_MEMORY = 1.0, 2.0, 3.0
 MEMORY_SHAPE = (256, 4096)
 
@@ -95,91 +97,6 @@ def inputs(layer: str, n: int, d: int, dtype, seed: int = 0) -> tuple[list, np.n
                 normal(BILINEAR_K)]
     out = (n, BILINEAR_K) if layer == "bilinear" else (n, d)
     return args, normal(*out)
-
-
-# --- careful hand-written numpy -----------------------------------------------------------
-# Each a layer as cs231n writes one, and as the generated module is: forward(...) -> (Y,
-# cache), backward(dY, cache) -> the gradients. (A hand version that did forward and
-# backward in one call, its intermediates local variables, skipped work the generated layer
-# must do, a cache built, returned and read: at 64 x 100 dropout takes 7 us, and that is
-# 0.3 us of it.) batchnorm's cache also holds the batch's mu and var, as the generated
-# one's does for the running averages.
-
-
-def numpy_batchnorm_forward(X, gamma, beta):
-    n = X.shape[0]
-    ones = np.ones(n, dtype=X.dtype)
-    mu = (ones @ X) / n                              # column sums as BLAS products
-    x_hat = X - mu
-    var = np.einsum("nd,nd->d", x_hat, x_hat) / n    # no squared temporary
-    inv_sigma = 1 / np.sqrt(var + EPS)
-    x_hat *= inv_sigma                               # the centred buffer, reused
-    Y = x_hat * gamma
-    Y += beta
-    return Y, (x_hat, gamma, inv_sigma, ones, mu, var)
-
-
-def numpy_batchnorm_backward(dY, cache):
-    # cs231n's compact backward: dX = gamma/(N sigma) (N dY - colsum(dY) - x_hat colsum(dY x_hat))
-    x_hat, gamma, inv_sigma, ones = cache[:4]
-    n = dY.shape[0]
-    dbeta = ones @ dY
-    dgamma = np.einsum("nd,nd->d", dY, x_hat)
-    dX = x_hat * (-dgamma / n)
-    dX += dY
-    dX -= dbeta / n
-    dX *= gamma * inv_sigma
-    return dX, dgamma, dbeta
-
-
-def numpy_softmax_rows_forward(X):
-    Y = X - X.max(axis=1, keepdims=True)
-    np.exp(Y, out=Y)
-    Y /= Y.sum(axis=1, keepdims=True)
-    return Y, (Y,)
-
-
-def numpy_softmax_rows_backward(dY, cache):
-    Y, = cache
-    dX = dY - np.einsum("nc,nc->n", dY, Y)[:, None]
-    dX *= Y
-    return dX
-
-
-def numpy_dropout_forward(X, M):
-    Y = X * M
-    Y *= 1 / (1 - P)
-    return Y, (M,)
-
-
-def numpy_dropout_backward(dY, cache):
-    M, = cache
-    dX = dY * M
-    dX *= 1 / (1 - P)
-    return dX
-
-
-def numpy_bilinear_forward(X1, X2, W, b):
-    n, d = X1.shape
-    k, _, e = W.shape
-    U = (X1 @ W.transpose(1, 0, 2).reshape(d, k * e)).reshape(n, k, e)   # X1 W, per k
-    Y = np.einsum("nke,ne->nk", U, X2) + b
-    return Y, (X1, X2, W, U)
-
-
-def numpy_bilinear_backward(dY, cache):
-    X1, X2, W, U = cache
-    n, d = X1.shape
-    k, _, e = W.shape
-    dX2 = np.einsum("nk,nke->ne", dY, U)
-    V = (dY[:, :, None] * X2[:, None, :]).reshape(n, k * e)             # dY (x) X2
-    dX1 = V @ W.transpose(0, 2, 1).reshape(k * e, d)
-    dW = (V.T @ X1).reshape(k, e, d).transpose(0, 2, 1)
-    return dX1, dX2, dW, dY.sum(axis=0)
-
-
-HAND = {layer: (globals()[f"numpy_{layer}_forward"], globals()[f"numpy_{layer}_backward"])
-        for layer in LAYERS}
 
 
 # --- the implementations, each a call of forward + backward --------------------------------

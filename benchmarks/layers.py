@@ -3,18 +3,22 @@
     python benchmarks/layers.py            # a table, the ratios and the targets
     python benchmarks/layers.py --quick    # fewer repetitions (about a minute)
     python benchmarks/layers.py --json     # one line: {"results": [{"layer", "shape",
-                                           #   "dtype", "impl", "median_us"}, ...], ...}
+                                           #   "dtype", "impl", "median_us",
+                                           #   "rounds_median_us"}, ...], ...}
+    python benchmarks/layers.py --quick --layers dropout --shapes medium   # some rows only
 
 Layers: batchnorm, softmax_rows, dropout, bilinear (generated/layers/, `symnet generate`).
 Shapes (N, D): small (64, 100), medium (256, 1024), large (1024, 4096); bilinear maps
 X1 (N, D) and X2 (N, 16) to 16 outputs (W: 16 x D x 16), so that its weight stays a few MiB.
 dtypes: float64, float32. Implementations, interleaved in one process (one call of each
-per round, in a new seeded order each round; the median of each is reported), each on one
-thread (the variables OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, XLA_FLAGS, unless set; see
-below):
+per round, in a seeded order that is new every other round and then repeated with
+generated and numpy swapped, see balanced_orders; the median of each is reported), each on
+one thread (the variables OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, XLA_FLAGS, unless set; see
+below). Each call's results are freed after its clock stops:
 
     generated  the generated module's forward then backward (numpy only)
-    numpy      a careful hand-written numpy version (below): few passes, buffers reused,
+    numpy      a careful hand-written numpy layer (layers_hand.py), forward -> (Y, cache) then
+               backward(dY, cache) as cs231n writes one: few passes, buffers reused,
                batch norm's backward the cs231n compact form, column sums as BLAS products
     torch      PyTorch eager with autograd (F.batch_norm, torch.softmax, F.bilinear, the
                dropout mask multiplied in), where torch is installed
@@ -52,12 +56,14 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from layers_hand import EPS, HAND, P  # noqa: E402
+
 GENERATED = Path(__file__).resolve().parents[1] / "generated" / "layers"
 LAYERS = ("batchnorm", "softmax_rows", "dropout", "bilinear")
 SHAPES = {"small": (64, 100), "medium": (256, 1024), "large": (1024, 4096)}
 DTYPES = ("float64", "float32")
 BILINEAR_K = BILINEAR_E = 16
-EPS, P = 1e-5, 0.5
 TARGET_NUMPY, TARGET_TORCH, TARGET_MEMORY = 1.0, 2.0, 3.0
 MEMORY_SHAPE = (256, 4096)
 
@@ -93,74 +99,20 @@ def inputs(layer: str, n: int, d: int, dtype, seed: int = 0) -> tuple[list, np.n
     return args, normal(*out)
 
 
-# --- careful hand-written numpy -----------------------------------------------------------
-
-
-def numpy_batchnorm(X, gamma, beta, dY):
-    n = X.shape[0]
-    ones = np.ones(n, dtype=X.dtype)
-    mu = (ones @ X) / n                              # column sums as BLAS products
-    x_hat = X - mu
-    var = np.einsum("nd,nd->d", x_hat, x_hat) / n    # no squared temporary
-    inv_sigma = 1 / np.sqrt(var + EPS)
-    x_hat *= inv_sigma                               # the centred buffer, reused
-    Y = x_hat * gamma
-    Y += beta
-    # cs231n's compact backward: dX = gamma/(N sigma) (N dY - colsum(dY) - x_hat colsum(dY x_hat))
-    dbeta = ones @ dY
-    dgamma = np.einsum("nd,nd->d", dY, x_hat)
-    dX = x_hat * (-dgamma / n)
-    dX += dY
-    dX -= dbeta / n
-    dX *= gamma * inv_sigma
-    return Y, (dX, dgamma, dbeta)
-
-
-def numpy_softmax_rows(X, dY):
-    Y = X - X.max(axis=1, keepdims=True)
-    np.exp(Y, out=Y)
-    Y /= Y.sum(axis=1, keepdims=True)
-    dX = dY - np.einsum("nc,nc->n", dY, Y)[:, None]
-    dX *= Y
-    return Y, (dX,)
-
-
-def numpy_dropout(X, M, dY):
-    scale = 1 / (1 - P)
-    Y = X * M
-    Y *= scale
-    dX = dY * M
-    dX *= scale
-    return Y, (dX,)
-
-
-def numpy_bilinear(X1, X2, W, b, dY):
-    n, d = X1.shape
-    k, _, e = W.shape
-    U = (X1 @ W.transpose(1, 0, 2).reshape(d, k * e)).reshape(n, k, e)   # X1 W, per k
-    Y = np.einsum("nke,ne->nk", U, X2) + b
-    dX2 = np.einsum("nk,nke->ne", dY, U)
-    V = (dY[:, :, None] * X2[:, None, :]).reshape(n, k * e)             # dY (x) X2
-    dX1 = V @ W.transpose(0, 2, 1).reshape(k * e, d)
-    dW = (V.T @ X1).reshape(k, e, d).transpose(0, 2, 1)
-    return Y, (dX1, dX2, dW, dY.sum(axis=0))
-
-
-HAND = {"batchnorm": numpy_batchnorm, "softmax_rows": numpy_softmax_rows,
-        "dropout": numpy_dropout, "bilinear": numpy_bilinear}
-
-
 # --- the implementations, each a call of forward + backward --------------------------------
+
+
+def layer_call(forward, backward):
+    """forward then backward, the generated module's or the hand version's, called alike."""
+    def call(args, dY):
+        Y, cache = forward(*args)
+        return Y, backward(dY, cache)
+    return call
 
 
 def generated_call(layer: str):
     module = generated(layer)
-
-    def call(args, dY):
-        Y, cache = module.forward(*args)
-        grads = module.backward(dY, cache)
-        return Y, (grads if isinstance(grads, tuple) else (grads,))   # one input: no tuple
-    return call
+    return layer_call(module.forward, module.backward)
 
 
 def torch_call(layer: str, args: list, dY: np.ndarray):
@@ -222,9 +174,7 @@ def jax_call(layer: str, args: list, dY: np.ndarray):
 
 
 def implementations(layer: str, args: list, dY: np.ndarray) -> dict:
-    hand = HAND[layer]
-    found = {"generated": generated_call(layer),
-             "numpy": lambda a, g: hand(*a, g)}
+    found = {"generated": generated_call(layer), "numpy": layer_call(*HAND[layer])}
     if importlib.util.find_spec("torch") is not None:
         found["torch"] = torch_call(layer, args, dY)
     if importlib.util.find_spec("jax") is not None:
@@ -236,32 +186,65 @@ def implementations(layer: str, args: list, dY: np.ndarray) -> dict:
 
 
 def agree(results: dict) -> None:
-    """Every implementation computes the same forward and gradients (a benchmark of
-    different results would be no benchmark)."""
-    reference = results["numpy"]
-    for impl, (Y, grads) in results.items():
-        expected = [reference[0], *reference[1]]
-        for got, want in zip([Y, *grads], expected, strict=False):
-            got = np.asarray(got.detach() if hasattr(got, "detach") else got)
+    """Every implementation computes the same forward and gradients, in the inputs' dtype
+    (a benchmark of different results would be no benchmark)."""
+    def arrays(result):
+        Y, grads = result
+        grads = grads if isinstance(grads, tuple | list) else (grads,)   # one input: no tuple
+        return [np.asarray(a.detach() if hasattr(a, "detach") else a) for a in (Y, *grads)]
+
+    expected = arrays(results["numpy"])
+    for impl, result in results.items():
+        for got, want in zip(arrays(result), expected, strict=True):
             tolerance = 1e-3 if want.dtype == np.float32 else 1e-8
-            if not np.allclose(got, want, rtol=tolerance, atol=tolerance * np.abs(want).max()):
+            if got.dtype != want.dtype or got.shape != want.shape or not np.allclose(
+                    got, want, rtol=tolerance, atol=tolerance * np.abs(want).max()):
                 raise AssertionError(f"{impl} differs from the hand numpy version")
 
 
-def time_interleaved(calls: dict, args: list, dY: np.ndarray, repeats: int) -> dict:
+def time_interleaved(calls: dict, args: list, dY: np.ndarray, repeats: int,
+                     pairs: int = 0) -> tuple[dict, dict]:
+    """(the median microseconds of each call over all its calls, over the rounds' alone):
+    `repeats` rounds, each followed by `pairs` more calls of generated and numpy
+    alternately, in the round's order of the two (more samples of the two the target
+    compares, where torch's bilinear takes seconds a call). Their calls outside the rounds
+    follow no torch or jax call, so generated is compared with torch and jax by its
+    rounds' median, in the same conditions as theirs."""
     agree({impl: call(args, dY) for impl, call in calls.items()})     # also warms up (jit)
     seconds = {impl: [] for impl in calls}
-    order, shuffled = list(calls), random.Random(0)
-    for _ in range(repeats):
-        # a new order each round: the call that follows torch's or jax's paid about 40 us
-        # more here (at 64 x 100: 30 us against 11 us for the same dropout), so a fixed
-        # order (even rotated, which keeps who follows whom) charged it to one of them
-        shuffled.shuffle(order)
-        for impl in order:
+    in_rounds = {impl: [] for impl in calls}
+    for order in balanced_orders(list(calls), repeats):
+        both = [impl for impl in order if impl in ("generated", "numpy")]
+        for k, impl in enumerate(order + both * pairs):
             started = time.perf_counter()
-            calls[impl](args, dY)
+            result = calls[impl](args, dY)
             seconds[impl].append(time.perf_counter() - started)
-    return {impl: statistics.median(values) * 1e6 for impl, values in seconds.items()}
+            if k < len(order):
+                in_rounds[impl].append(seconds[impl][-1])
+            # freed after the clock stops: returning a megabyte to the system (munmap)
+            # costs what the allocator's state makes it, not what the code does
+            del result
+    return ({impl: statistics.median(values) * 1e6 for impl, values in seconds.items()},
+            {impl: statistics.median(values) * 1e6 for impl, values in in_rounds.items()})
+
+
+def balanced_orders(impls: list, repeats: int) -> list[list]:
+    """The order of each round: a new shuffled one every other round, then the same with
+    generated and numpy swapped, so that the two see the same predecessors as often.
+
+    The call that follows torch's or jax's pays for it (at 64 x 100: 30 us against 11 us
+    for the same dropout; at 256 x 1024 float32 dropout, whose generated code is the hand
+    version's statement for statement, it came out 1.98x), so a fixed order (even rotated,
+    which keeps who follows whom) charged it to one of them. Shuffled alone it still did:
+    with 3 or 7 rounds (--quick at large and medium) the seeded orders put generated after
+    torch or jax in 3 of 3 and 5 of 7 rounds, numpy in 1 and 3, the same in every row."""
+    shuffled, orders = random.Random(0), []
+    while len(orders) < repeats:
+        order = list(impls)
+        shuffled.shuffle(order)
+        swapped = [{"generated": "numpy", "numpy": "generated"}.get(i, i) for i in order]
+        orders += [order, swapped]
+    return orders
 
 
 def backward_memory(layer: str) -> dict:
@@ -279,16 +262,23 @@ def backward_memory(layer: str) -> dict:
             "ratio": peak / layer_bytes}
 
 
-def measure(repeats: dict) -> list[dict]:
+#: the calls of generated and numpy (each) added to every round, per shape
+PAIRS = {"small": 4, "medium": 4, "large": 2}
+
+
+def measure(repeats: dict, layers=LAYERS, shapes=tuple(SHAPES)) -> list[dict]:
     rows = []
-    for shape, (n, d) in SHAPES.items():
+    for shape in shapes:
+        n, d = SHAPES[shape]
         for dtype in DTYPES:
-            for layer in LAYERS:
+            for layer in layers:
                 args, dY = inputs(layer, n, d, np.dtype(dtype))
-                medians = time_interleaved(implementations(layer, args, dY), args, dY,
-                                           repeats[shape])
+                medians, in_rounds = time_interleaved(implementations(layer, args, dY),
+                                                      args, dY, repeats[shape], PAIRS[shape])
                 rows += [{"layer": layer, "shape": shape, "dtype": dtype, "impl": impl,
-                          "median_us": round(us, 1)} for impl, us in medians.items()]
+                          "median_us": round(us, 1),
+                          "rounds_median_us": round(in_rounds[impl], 1)}
+                         for impl, us in medians.items()]
     return rows
 
 
@@ -296,14 +286,17 @@ def measure(repeats: dict) -> list[dict]:
 
 
 def ratios(rows: list[dict]) -> list[dict]:
-    """generated / each other implementation, per layer, shape and dtype."""
-    table = {(r["layer"], r["shape"], r["dtype"], r["impl"]): r["median_us"] for r in rows}
+    """generated / each other implementation, per layer, shape and dtype: against numpy
+    over all their calls, against torch and jax over the rounds (time_interleaved)."""
+    table = {(r["layer"], r["shape"], r["dtype"], r["impl"]): r for r in rows}
     found = []
-    for (layer, shape, dtype, impl), us in table.items():
+    for (layer, shape, dtype, impl), row in table.items():
         if impl == "generated":
             continue
+        key = "median_us" if impl == "numpy" else "rounds_median_us"
+        ratio = table[(layer, shape, dtype, "generated")][key] / row[key]
         found.append({"layer": layer, "shape": shape, "dtype": dtype, "against": impl,
-                      "ratio": round(table[(layer, shape, dtype, "generated")] / us, 2)})
+                      "ratio": round(ratio, 2)})
     return found
 
 
@@ -324,7 +317,8 @@ def print_table(rows: list[dict], found: list[dict], memory: list[dict]) -> None
     us = {(r["layer"], r["shape"], r["dtype"], r["impl"]): r["median_us"] for r in rows}
     ratio = {(r["layer"], r["shape"], r["dtype"], r["against"]): r["ratio"] for r in found}
     others = [i for i in impls if i != "generated"]
-    print("forward + backward, median microseconds; gen/x: generated / x")
+    print("forward + backward, median microseconds; gen/x: generated / x (against torch and "
+          "jax: by the medians over the rounds)")
     print(f"{'layer':13s}{'shape':8s}{'dtype':9s}" + "".join(f"{i:>11s}" for i in impls)
           + "".join(f"{'gen/' + i:>11s}" for i in others))
     for layer, shape, dtype in dict.fromkeys((r["layer"], r["shape"], r["dtype"]) for r in rows):
@@ -338,15 +332,31 @@ def print_table(rows: list[dict], found: list[dict], memory: list[dict]) -> None
               f"{m['layer_bytes'] / 2**20:.1f} MiB")
 
 
+def _choices(allowed: tuple):
+    def parse(text: str) -> tuple:
+        chosen = tuple(text.split(","))
+        unknown = [c for c in chosen if c not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}; choose among "
+                                             f"{', '.join(allowed)}")
+        return chosen
+    return parse
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--layers", type=_choices(LAYERS), default=LAYERS,
+                        help="only these layers, comma-separated")
+    parser.add_argument("--shapes", type=_choices(tuple(SHAPES)), default=tuple(SHAPES),
+                        help="only these shapes, comma-separated (small,medium,large)")
     args = parser.parse_args(argv)
-    repeats = {"small": 21, "medium": 7, "large": 3} if args.quick \
-        else {"small": 201, "medium": 41, "large": 11}
-    rows = measure(repeats)
-    memory = [backward_memory(layer) for layer in LAYERS]
+    # even: each order is run as it is and with generated and numpy swapped
+    repeats = {"small": 22, "medium": 8, "large": 4} if args.quick \
+        else {"small": 200, "medium": 40, "large": 12}
+    rows = measure(repeats, args.layers, args.shapes)
+    memory = [backward_memory(layer) for layer in args.layers]
     found = ratios(rows)
     missed = misses(found, memory)
     if args.json:

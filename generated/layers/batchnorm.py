@@ -26,27 +26,27 @@ Shapes: X: (N, D), gamma: (D,), beta: (D,), Y: (N, D), the batch first; dY = dL/
 import numpy as np
 
 #: the names of forward's cache entries
-CACHE = ("gamma", "beta", "sigma", "x_hat", "ones", "mu", "var")
+CACHE = ("gamma", "sigma", "x_hat", "ones", "mu", "var")
 #: the batch statistics inference() takes as running averages (forward's own are in its cache)
 RUNNING = ("mu", "var")
 
 
 def forward(X, gamma, beta, eps=1e-05):
     """Y = batchnorm(X, gamma, beta), the batch first.
-    Returns (Y, cache); the cache (gamma, beta, sigma, x_hat, ones, mu, var) is what backward needs,
+    Returns (Y, cache); the cache (gamma, sigma, x_hat, ones, mu, var) is what backward needs,
     then the batch's mu, var (for running averages).
     """
     N = X.shape[0]
-    ones = np.ones((1, N), dtype=X.dtype)
+    ones = np.ones(N, dtype=X.dtype)
     mu = (ones @ X)/N
     X_minus_mu = X - mu
-    var = np.einsum('nd,nd->d', X_minus_mu, X_minus_mu)[None, :]/N
+    var = np.einsum('nd,nd->d', X_minus_mu, X_minus_mu)/N
     sigma = np.sqrt(var + eps)
     x_hat = X_minus_mu
-    x_hat *= 1/sigma
+    x_hat *= np.reciprocal(sigma)
     Y = x_hat*gamma
     Y += beta
-    cache = (gamma, beta, sigma, x_hat, ones, mu, var)
+    cache = (gamma, sigma, x_hat, ones, mu, var)
     return Y, cache
 
 
@@ -54,16 +54,16 @@ def backward(dY, cache):
     """The gradient of the loss with respect to each input, given dY = dL/dY.
     Returns dX, dgamma, dbeta: the derived VJPs, each of its input's shape.
     """
-    gamma, beta, sigma, x_hat, ones = cache[:5]
+    gamma, sigma, x_hat, ones = cache[:4]
     N = dY.shape[0]
     sum_dY = ones @ dY
-    sum_dY_x_hat = np.einsum('nd,nd->d', dY, x_hat)[None, :]
+    sum_dY_x_hat = np.einsum('nd,nd->d', dY, x_hat)
     dX = x_hat*(-sum_dY_x_hat/N)
     dX += dY
     dX -= sum_dY/N
     dX *= gamma/sigma
-    dgamma = sum_dY_x_hat.reshape(gamma.shape)
-    dbeta = sum_dY.reshape(beta.shape)
+    dgamma = sum_dY_x_hat
+    dbeta = sum_dY
     return dX, dgamma, dbeta
 
 
@@ -73,7 +73,7 @@ def inference(X, gamma, beta, mu, var, eps=1e-05):
     """
     sigma = np.sqrt(var + eps)
     x_hat = X - mu
-    x_hat *= 1/sigma
+    x_hat *= np.reciprocal(sigma)
     Y = x_hat*gamma
     Y += beta
     return Y

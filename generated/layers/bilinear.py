@@ -23,11 +23,14 @@ import numpy as np
 
 def forward(X1, X2, W, b):
     """Y = bilinear(X1, X2, W, b), the batch first.
-    Returns (Y, cache); the cache (X1, X2, W, b, W_X1) is what backward needs.
+    Returns (Y, cache); the cache (X1, X2, W, W_X1) is what backward needs.
     """
-    W_X1 = np.tensordot(X1, W, axes=([1], [1]))
+    N, D = X1.shape
+    E = X2.shape[1]
+    K = W.shape[0]
+    W_X1 = (X1 @ W.transpose(1, 0, 2).reshape(D, K*E)).reshape(N, K, E)
     Y = b + np.einsum('ne,nie->ni', X2, W_X1)
-    cache = (X1, X2, W, b, W_X1)
+    cache = (X1, X2, W, W_X1)
     return Y, cache
 
 
@@ -35,13 +38,15 @@ def backward(dY, cache):
     """The gradient of the loss with respect to each input, given dY = dL/dY.
     Returns dX1, dX2, dW, db: the derived VJPs, each of its input's shape.
     """
-    X1, X2, W, b, W_X1 = cache
-    N = dY.shape[0]
-    ones = np.ones((1, N), dtype=dY.dtype)
+    X1, X2, W, W_X1 = cache
+    N, K = dY.shape
+    D = X1.shape[1]
+    E = X2.shape[1]
+    ones = np.ones(N, dtype=dY.dtype)
     dY_X2 = np.einsum('nj,nm->njm', dY, X2)
     sum_dY = ones @ dY
-    dX1 = np.tensordot(W, dY_X2, axes=([0, 2], [1, 2])).T
+    dX1 = dY_X2.reshape(N, K*E) @ W.transpose(0, 2, 1).reshape(K*E, D)
     dX2 = np.einsum('nj,nje->ne', dY, W_X1)
-    dW = np.tensordot(X1, dY_X2, axes=([0], [0])).transpose(1, 0, 2)
-    db = sum_dY.reshape(b.shape)
+    dW = (dY_X2.reshape(N, K*E).T @ X1).reshape(K, E, D).transpose(0, 2, 1)
+    db = sum_dY
     return dX1, dX2, dW, db

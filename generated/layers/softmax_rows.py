@@ -30,7 +30,7 @@ def forward(X):
     np.exp(exp_X_minus_shift, out=exp_X_minus_shift)
     Z = exp_X_minus_shift.sum(axis=1, keepdims=True)
     Y = exp_X_minus_shift
-    Y *= 1/Z
+    Y *= np.reciprocal(Z)
     cache = (Y,)
     return Y, cache
 

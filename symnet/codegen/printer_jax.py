@@ -63,4 +63,4 @@ class JaxPrinter(NumpyPrinter):
 
     def _print_OnesRow(self, expr):
         size, like = expr.args
-        return f"jnp.ones((1, {self._print(size)}), dtype={self._print(like)}.dtype)"
+        return f"jnp.ones({self._print(size)}, dtype={self._print(like)}.dtype)"

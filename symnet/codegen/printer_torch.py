@@ -195,4 +195,4 @@ class TorchPrinter(NumpyPrinter):
     def _print_OnesRow(self, expr):
         size, like = expr.args
         shown = self._print(like)
-        return f"torch.ones((1, {self._print(size)}), dtype={shown}.dtype, device={shown}.device)"
+        return f"torch.ones({self._print(size)}, dtype={shown}.dtype, device={shown}.device)"

@@ -5,7 +5,8 @@ named statistics (derive.py; deltas.py sums the Kronecker deltas), shown as a pa
 registered with `symnet.verify.check`) and lowered to numpy reductions and matrix products
 (arrays.py, lower.py, registered with `symnet.codegen.lower`; passes.py writes each
 full-size statement in few passes, in place; contract.py chains a contraction of three
-or more arrays as pairs, each computed once). Matrix layers take the same path:
+or more arrays as pairs, each computed once; products.py writes a pair that is one BLAS
+product as its matrix product). Matrix layers take the same path:
 from_matrix.py writes a Layer in index form, layer_path.py derives its VJPs here and
 to_matrix.py brings them back to matrix form, layer_sizes.py proves its verdicts for every
 size; stages.py (index_network) composes layers of any kind as the stages of one tensor

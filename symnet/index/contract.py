@@ -7,9 +7,9 @@ repeatedly the pair of factors whose product is smallest (the sizes of the first
 the data, taken as large: 1024, the others as small: 16), summed over the indices no other
 factor and no output uses. Each pair is an intermediate (X1[n, d] W[i, d, e] summed over
 d: `W_X1[n, i, e]`), a BLAS product where it sums indices of both and batches none
-(arrays.py: np.tensordot), named by what it multiplies, so that the backward reuses the
-forward's (kept in the cache) and its VJPs share theirs: bilinear's dX2 reads the
-forward's X1 W, dX1 and dW share dY (x) X2.
+(arrays.py: the arrays reshaped to matrices, then @), named by what it multiplies, so
+that the backward reuses the forward's (kept in the cache) and its VJPs share theirs:
+bilinear's dX2 reads the forward's X1 W, dX1 and dW share dY (x) X2.
 """
 
 from __future__ import annotations
@@ -130,8 +130,10 @@ def statements(layout: arrays.Layout, made: list) -> list[str]:
             letters = arrays._letters(factors)
             spec = ",".join("".join(letters[i] for i in f.indices) for f in factors) \
                 + "->" + "".join(letters[i] for i in entry.indices)
-            product = arrays.Einsum(sp.Symbol(spec),
-                                    *(arrays.Array(layout.names[f.base]) for f in factors))
+            extents = {letter: layout.extent(i, sp.Mul(*factors)) for i, letter in letters.items()}
+            product = arrays.contraction(
+                spec, [arrays.Array(layout.names[f.base]) for f in factors], extents,
+                layout.large_letters(letters, sp.Mul(*factors)))
         lines += statement(str(entry.base), arrays.code_text(product))
     return lines
 

@@ -70,14 +70,20 @@ def _shared_sums(vjps: dict, layout: arrays.Layout, taken: set) -> tuple[list, d
 
 
 def _sizes(layout: arrays.Layout, used: set, source: str, source_base) -> list[str]:
-    """`N = dY.shape[0]` for each size the code uses, read off one array's shape."""
-    entry = layout.layer.declared()[source_base]
+    """`N = dY.shape[0]` for each size the code uses, read off one array's shape, or, for
+    a size it lacks (a matrix product's K*E), off the first input that has it."""
+    declared = layout.layer.declared()
+    sources = [(source, source_base)] + [(str(e.base), e.base) for e in layout.layer.inputs
+                                         if e.base != source_base]
     lines = []
-    for axis, i in enumerate(entry.indices):
-        extent = layout.layer.ranges[i]
-        if extent in used:
-            lines.append(f"{extent} = {source}.shape[{axis}]")
-            used.discard(extent)
+    for name, base in sources:
+        extents = [layout.layer.ranges[i] for i in declared[base].indices]
+        read = [(axis, extent) for axis, extent in enumerate(extents) if extent in used]
+        used -= {extent for _, extent in read}
+        if len(read) == len(extents) > 1 and len(set(extents)) == len(extents):
+            lines.append(f"{', '.join(map(str, extents))} = {name}.shape")
+        else:
+            lines += [f"{extent} = {name}.shape[{axis}]" for axis, extent in read]
     return lines
 
 
@@ -125,13 +131,18 @@ def _lines(target: str, value: sp.Expr) -> list[str]:
     return statement(target, arrays.code_text(value))
 
 
-def _vjp_value(layout: arrays.Layout, entry: sp.Indexed, value: sp.Expr) -> tuple[str, sp.Expr]:
-    """The VJP's array, reshaped to the input's own shape where the layout keeps axes."""
+def _vjp_value(layout: arrays.Layout, entry: sp.Indexed, value: sp.Expr,
+               exact: set = frozenset()) -> tuple[str, sp.Expr]:
+    """The VJP's array, reshaped to the input's own shape where the layout keeps axes (not
+    where it is a sum held in the shape of its axes, those of the input: `exact`)."""
     axes = layout.axes_of[entry.base]
     if isinstance(value, sp.Sum) and layout.is_contraction(value):
         return "", layout.einsum(value, {}, order=entry.indices)   # in the input's own order
     array = layout.array(value)
     if list(axes) == list(range(len(axes))):
+        return "", array
+    if isinstance(value, sp.Indexed) and layout.names[value.base] in exact \
+            and layout.axes_of[value.base] == axes:
         return "", array
     name = layout.names[entry.base]
     if list(axes) == sorted(axes):
@@ -221,8 +232,12 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
     vjps = {base: planner.rewrite(value) for base, value in derived.items()}
     backward = contract.statements(layout, planner.take())
     sums, vjps = _shared_sums(vjps, layout, taken)
+    exact = set()     # the sums held in their axes' own shape: a VJP that is one is returned
     for name, s in sums:
-        backward += _lines(name, layout.array(s))
+        array = layout.array(s)
+        backward += _lines(name, array)
+        if arrays.exact_shape(array):
+            exact.add(name)
     results = []
     statements = passes.Statements(layout)
     for entry in layer.inputs:
@@ -232,7 +247,7 @@ def lower_index_layer(derivation: IndexDerivation) -> Module:
         if statements.whole(entry, value):    # a full array: few passes, one allocation
             backward += statements.assign(sp.IndexedBase(target)[entry.indices], value)
             continue
-        reshape, array = _vjp_value(layout, entry, value)
+        reshape, array = _vjp_value(layout, entry, value, exact)
         text = arrays.code_text(array)
         if reshape:
             text = f"({text}){reshape}" if not isinstance(array, arrays.Array) else text + reshape

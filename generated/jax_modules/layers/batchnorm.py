@@ -29,27 +29,27 @@ import jax
 import jax.numpy as jnp
 
 #: the names of forward's cache entries
-CACHE = ("gamma", "beta", "sigma", "x_hat", "ones", "mu", "var")
+CACHE = ("gamma", "sigma", "x_hat", "ones", "mu", "var")
 #: the batch statistics inference() takes as running averages (forward's own are in its cache)
 RUNNING = ("mu", "var")
 
 
 def forward(X, gamma, beta, eps=1e-05):
     """Y = batchnorm(X, gamma, beta), the batch first.
-    Returns (Y, cache); the cache (gamma, beta, sigma, x_hat, ones, mu, var) is what backward needs,
+    Returns (Y, cache); the cache (gamma, sigma, x_hat, ones, mu, var) is what backward needs,
     then the batch's mu, var (for running averages).
     """
     N = X.shape[0]
-    ones = jnp.ones((1, N), dtype=X.dtype)
+    ones = jnp.ones(N, dtype=X.dtype)
     mu = (ones @ X)/N
     X_minus_mu = X - mu
-    var = jnp.einsum('nd,nd->d', X_minus_mu, X_minus_mu, optimize=True)[None, :]/N
+    var = jnp.einsum('nd,nd->d', X_minus_mu, X_minus_mu, optimize=True)/N
     sigma = jnp.sqrt(var + eps)
     x_hat = X_minus_mu
     x_hat *= 1/sigma
     Y = x_hat*gamma
     Y += beta
-    cache = (gamma, beta, sigma, x_hat, ones, mu, var)
+    cache = (gamma, sigma, x_hat, ones, mu, var)
     return Y, cache
 
 
@@ -57,16 +57,16 @@ def backward(dY, cache):
     """The gradient of the loss with respect to each input, given dY = dL/dY.
     Returns dX, dgamma, dbeta: the derived VJPs, each of its input's shape.
     """
-    gamma, beta, sigma, x_hat, ones = cache[:5]
+    gamma, sigma, x_hat, ones = cache[:4]
     N = dY.shape[0]
     sum_dY = ones @ dY
-    sum_dY_x_hat = jnp.einsum('nd,nd->d', dY, x_hat, optimize=True)[None, :]
+    sum_dY_x_hat = jnp.einsum('nd,nd->d', dY, x_hat, optimize=True)
     dX = x_hat*(-sum_dY_x_hat/N)
     dX += dY
     dX -= sum_dY/N
     dX *= gamma/sigma
-    dgamma = sum_dY_x_hat.reshape(gamma.shape)
-    dbeta = sum_dY.reshape(beta.shape)
+    dgamma = sum_dY_x_hat
+    dbeta = sum_dY
     return dX, dgamma, dbeta
 
 
@@ -90,13 +90,13 @@ def _batchnorm(X, gamma, beta, eps):
 
 def _batchnorm_forward(X, gamma, beta, eps):
     Y, cache = forward(X, gamma, beta, eps)
-    gamma, beta, sigma, x_hat, ones, mu, var = cache
-    return Y, (gamma, beta, sigma, x_hat, ones, mu, var)
+    gamma, sigma, x_hat, ones, mu, var = cache
+    return Y, (gamma, sigma, x_hat, ones, mu, var)
 
 
 def _batchnorm_backward(eps, residuals, dY):
-    (gamma, beta, sigma, x_hat, ones, mu, var) = residuals
-    dX, dgamma, dbeta = backward(dY, (gamma, beta, sigma, x_hat, ones, mu, var))
+    (gamma, sigma, x_hat, ones, mu, var) = residuals
+    dX, dgamma, dbeta = backward(dY, (gamma, sigma, x_hat, ones, mu, var))
     return dX, dgamma, dbeta
 
 

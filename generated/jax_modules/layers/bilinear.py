@@ -24,11 +24,11 @@ import jax.numpy as jnp
 
 def forward(X1, X2, W, b):
     """Y = bilinear(X1, X2, W, b), the batch first.
-    Returns (Y, cache); the cache (X1, X2, W, b, W_X1) is what backward needs.
+    Returns (Y, cache); the cache (X1, X2, W, W_X1) is what backward needs.
     """
     W_X1 = jnp.einsum('nd,ide->nie', X1, W, optimize=True)
     Y = b + jnp.einsum('ne,nie->ni', X2, W_X1, optimize=True)
-    cache = (X1, X2, W, b, W_X1)
+    cache = (X1, X2, W, W_X1)
     return Y, cache
 
 
@@ -36,15 +36,15 @@ def backward(dY, cache):
     """The gradient of the loss with respect to each input, given dY = dL/dY.
     Returns dX1, dX2, dW, db: the derived VJPs, each of its input's shape.
     """
-    X1, X2, W, b, W_X1 = cache
+    X1, X2, W, W_X1 = cache
     N = dY.shape[0]
-    ones = jnp.ones((1, N), dtype=dY.dtype)
+    ones = jnp.ones(N, dtype=dY.dtype)
     dY_X2 = jnp.einsum('nj,nm->njm', dY, X2, optimize=True)
     sum_dY = ones @ dY
     dX1 = jnp.einsum('jdm,njm->nd', W, dY_X2, optimize=True)
     dX2 = jnp.einsum('nj,nje->ne', dY, W_X1, optimize=True)
     dW = jnp.einsum('jd,jie->ide', X1, dY_X2, optimize=True)
-    db = sum_dY.reshape(b.shape)
+    db = sum_dY
     return dX1, dX2, dW, db
 
 
@@ -55,13 +55,13 @@ def _bilinear(X1, X2, W, b):
 
 def _bilinear_forward(X1, X2, W, b):
     Y, cache = forward(X1, X2, W, b)
-    X1, X2, W, b, W_X1 = cache
-    return Y, (X1, X2, W, b, W_X1)
+    X1, X2, W, W_X1 = cache
+    return Y, (X1, X2, W, W_X1)
 
 
 def _bilinear_backward(residuals, dY):
-    (X1, X2, W, b, W_X1) = residuals
-    dX1, dX2, dW, db = backward(dY, (X1, X2, W, b, W_X1))
+    (X1, X2, W, W_X1) = residuals
+    dX1, dX2, dW, db = backward(dY, (X1, X2, W, W_X1))
     return dX1, dX2, dW, db
 
 

@@ -27,27 +27,27 @@ import torch
 from torch.autograd.function import once_differentiable
 
 #: the names of forward's cache entries
-CACHE = ("gamma", "beta", "sigma", "x_hat", "ones", "mu", "var")
+CACHE = ("gamma", "sigma", "x_hat", "ones", "mu", "var")
 #: the batch statistics inference() takes as running averages (forward's own are in its cache)
 RUNNING = ("mu", "var")
 
 
 def forward(X, gamma, beta, eps=1e-05):
     """Y = batchnorm(X, gamma, beta), the batch first.
-    Returns (Y, cache); the cache (gamma, beta, sigma, x_hat, ones, mu, var) is what backward needs,
+    Returns (Y, cache); the cache (gamma, sigma, x_hat, ones, mu, var) is what backward needs,
     then the batch's mu, var (for running averages).
     """
     N = X.shape[0]
-    ones = torch.ones((1, N), dtype=X.dtype, device=X.device)
+    ones = torch.ones(N, dtype=X.dtype, device=X.device)
     mu = (ones @ X)/N
     X_minus_mu = X - mu
-    var = torch.einsum('nd,nd->d', X_minus_mu, X_minus_mu)[None, :]/N
+    var = torch.einsum('nd,nd->d', X_minus_mu, X_minus_mu)/N
     sigma = torch.sqrt(var + eps)
     x_hat = X_minus_mu
     x_hat *= 1/sigma
     Y = x_hat*gamma
     Y += beta
-    cache = (gamma, beta, sigma, x_hat, ones, mu, var)
+    cache = (gamma, sigma, x_hat, ones, mu, var)
     return Y, cache
 
 
@@ -55,16 +55,16 @@ def backward(dY, cache):
     """The gradient of the loss with respect to each input, given dY = dL/dY.
     Returns dX, dgamma, dbeta: the derived VJPs, each of its input's shape.
     """
-    gamma, beta, sigma, x_hat, ones = cache[:5]
+    gamma, sigma, x_hat, ones = cache[:4]
     N = dY.shape[0]
     sum_dY = ones @ dY
-    sum_dY_x_hat = torch.einsum('nd,nd->d', dY, x_hat)[None, :]
+    sum_dY_x_hat = torch.einsum('nd,nd->d', dY, x_hat)
     dX = x_hat*(sum_dY_x_hat*(-1/N))
     dX += dY
     dX -= sum_dY/N
     dX *= gamma/sigma
-    dgamma = sum_dY_x_hat.reshape(gamma.shape)
-    dbeta = sum_dY.reshape(beta.shape)
+    dgamma = sum_dY_x_hat
+    dbeta = sum_dY
     return dX, dgamma, dbeta
 
 
@@ -102,16 +102,16 @@ class BatchnormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, gamma, beta, eps):
         Y, cache = forward(X, gamma, beta, eps)
-        gamma, beta, sigma, x_hat, ones, mu, var = cache
-        ctx.save_for_backward(gamma, beta, sigma, x_hat, ones, mu, var)
+        gamma, sigma, x_hat, ones, mu, var = cache
+        ctx.save_for_backward(gamma, sigma, x_hat, ones, mu, var)
         return Y
 
     @staticmethod
     @first_derivative_only
     @once_differentiable
     def backward(ctx, dY):
-        (gamma, beta, sigma, x_hat, ones, mu, var) = ctx.saved_tensors
-        dX, dgamma, dbeta = backward(dY, (gamma, beta, sigma, x_hat, ones, mu, var))
+        (gamma, sigma, x_hat, ones, mu, var) = ctx.saved_tensors
+        dX, dgamma, dbeta = backward(dY, (gamma, sigma, x_hat, ones, mu, var))
         return dX, dgamma, dbeta, None
 
 

@@ -24,11 +24,11 @@ from torch.autograd.function import once_differentiable
 
 def forward(X1, X2, W, b):
     """Y = bilinear(X1, X2, W, b), the batch first.
-    Returns (Y, cache); the cache (X1, X2, W, b, W_X1) is what backward needs.
+    Returns (Y, cache); the cache (X1, X2, W, W_X1) is what backward needs.
     """
     W_X1 = torch.einsum('nd,ide->nie', X1, W)
     Y = b + torch.einsum('ne,nie->ni', X2, W_X1)
-    cache = (X1, X2, W, b, W_X1)
+    cache = (X1, X2, W, W_X1)
     return Y, cache
 
 
@@ -36,15 +36,15 @@ def backward(dY, cache):
     """The gradient of the loss with respect to each input, given dY = dL/dY.
     Returns dX1, dX2, dW, db: the derived VJPs, each of its input's shape.
     """
-    X1, X2, W, b, W_X1 = cache
+    X1, X2, W, W_X1 = cache
     N = dY.shape[0]
-    ones = torch.ones((1, N), dtype=dY.dtype, device=dY.device)
+    ones = torch.ones(N, dtype=dY.dtype, device=dY.device)
     dY_X2 = torch.einsum('nj,nm->njm', dY, X2)
     sum_dY = ones @ dY
     dX1 = torch.einsum('jdm,njm->nd', W, dY_X2)
     dX2 = torch.einsum('nj,nje->ne', dY, W_X1)
     dW = torch.einsum('jd,jie->ide', X1, dY_X2)
-    db = sum_dY.reshape(b.shape)
+    db = sum_dY
     return dX1, dX2, dW, db
 
 
@@ -70,16 +70,16 @@ class BilinearFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X1, X2, W, b):
         Y, cache = forward(X1, X2, W, b)
-        X1, X2, W, b, W_X1 = cache
-        ctx.save_for_backward(X1, X2, W, b, W_X1)
+        X1, X2, W, W_X1 = cache
+        ctx.save_for_backward(X1, X2, W, W_X1)
         return Y
 
     @staticmethod
     @first_derivative_only
     @once_differentiable
     def backward(ctx, dY):
-        (X1, X2, W, b, W_X1) = ctx.saved_tensors
-        dX1, dX2, dW, db = backward(dY, (X1, X2, W, b, W_X1))
+        (X1, X2, W, W_X1) = ctx.saved_tensors
+        dX1, dX2, dW, db = backward(dY, (X1, X2, W, W_X1))
         return dX1, dX2, dW, db
 
 

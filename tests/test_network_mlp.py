@@ -276,7 +276,7 @@ def test_a_declared_network_predicts_with_its_running_statistics(tmp_path):
     module = _module(_mlp("mlp_ce", loss=softmax_ce, target=T), tmp_path)
     net = DeclaredNetwork(module, features=4, classes=3, hidden=[5], seed=0)
     assert net.params["W1"].shape == (4, 5) and np.all(net.params["g1"] == 1)
-    assert np.all(net.params["be1"] == 0) and net.params["running_B2_var"].shape == (1, 5)
+    assert np.all(net.params["be1"] == 0) and net.params["running_B2_var"].shape == (5,)
     x = np.random.default_rng(0).normal(size=(8, 4))
     net.params["running_B2_mu"][:] = 100.0      # far from the batch's own mean
     scores = module.inference(x, *(net.params[w] for w in net.weights),

@@ -295,3 +295,14 @@ def test_a_block_about_the_cache_gets_a_cache_of_its_own():
     plain = Block(3, (Command("symnet check", ()),), None)
     assert about_the_cache(looks) and about_the_cache(turns_off)
     assert not about_the_cache(plain)
+
+
+def test_ci_runs_the_readmes_test_command_verbatim():
+    """.ci/run runs, from a clean clone, the test command the quick start shows (with
+    pytest-xdist's -n 2 since the suite outgrew one process): the two must not drift."""
+    quick_start = next(line for line in README.read_text().splitlines()
+                       if line.startswith('pip install -e ".[test]" && '))
+    command = quick_start.split("#")[0].strip()
+    assert " pytest " in f"{command} "
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert command in ci

@@ -11,6 +11,7 @@ for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_threads, "1")
 
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -45,15 +46,23 @@ def symnet_cache_off(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def _session_cache_home(tmp_path_factory):
-    return tmp_path_factory.mktemp("symnet-cache") / "home"   # created private by symnet
+def session_cache_home(tmp_path_factory) -> Path:
+    """One SYMNET_CACHE folder for the whole run (shared_cache, and the README's blocks in
+    tests/test_readme.py): under pytest-xdist in the run's folder that every worker's own
+    temporary folder is in, so what one worker computed serves the others (entries are
+    written atomically: two workers computing the same one at once both write whole files).
+    Entries are keyed by content, so sharing serves nothing but the exact input that made
+    an entry, and a command prints the same whether it computed or read its results."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return shared / "symnet-cache-home"       # created private (0700) by symnet
 
 
 @pytest.fixture
-def shared_cache(symnet_cache_off, monkeypatch, _session_cache_home):
+def shared_cache(symnet_cache_off, monkeypatch, session_cache_home):
     """symnet's cache on, in one folder for the whole test session: for tests that run the
     same whole-catalog command in this process several times and test what it prints or
     writes, not the cache (the first such run in a session computes everything; tests of
     the cache itself use folders of their own)."""
     monkeypatch.delenv("SYMNET_NO_CACHE")
-    monkeypatch.setenv("SYMNET_CACHE", str(_session_cache_home))
+    monkeypatch.setenv("SYMNET_CACHE", str(session_cache_home))

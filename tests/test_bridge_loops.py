@@ -18,28 +18,35 @@ README = (ROOT / "README.md").read_text()
 EPOCH_LINE = re.compile(r"epoch (\d+)  loss ([\d.]+)  test accuracy ([\d.]+)")
 
 
-def environment() -> dict:
+def environment(cache: Path | None = None) -> dict:
+    """symnet's cache off, or on in the folder `cache`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("SYMNET_")}
-    env.update(PYTHONPATH=str(ROOT), SYMNET_NO_CACHE="1")
+    env["PYTHONPATH"] = str(ROOT)
+    if cache is None:
+        env["SYMNET_NO_CACHE"] = "1"
+    else:
+        env["SYMNET_CACHE"] = str(cache)
     return env
 
 
-def run(args: list[str], timeout: int = 600) -> str:
-    done = subprocess.run(args, cwd=ROOT, env=environment(), capture_output=True, text=True,
-                          timeout=timeout)
+def run(args: list[str], timeout: int = 600, cache: Path | None = None) -> str:
+    done = subprocess.run(args, cwd=ROOT, env=environment(cache), capture_output=True,
+                          text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory) -> Path:
+def out(tmp_path_factory, session_cache_home) -> Path:
     """examples/my_declarations.py generated for torch and jax, as the README's first command
-    does."""
+    does: with the run's symnet cache (conftest's session_cache_home), which the README's
+    block of the same command (tests/test_readme.py) uses too, so the modules are derived
+    once per run; these tests are about the loops, not about generating."""
     pytest.importorskip("torch")
     pytest.importorskip("jax")
     folder = tmp_path_factory.mktemp("bridges") / "out"
     run([sys.executable, "-m", "symnet", "generate", "examples/my_declarations.py",
-         "--target", "torch", "--target", "jax", "-o", str(folder)])
+         "--target", "torch", "--target", "jax", "-o", str(folder)], cache=session_cache_home)
     return folder
 
 

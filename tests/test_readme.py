@@ -27,6 +27,14 @@ the working tree), from the copy's root; the commands of one block run in order 
 copy, so a later one may read what an earlier one wrote. `symnet` and `python` run as this
 interpreter (`python -m symnet`) with PYTHONPATH the copy, so they run the copy's code; HOME
 and SYMNET_CACHE are folders of the test's own, so nothing of the user's is read or written.
+
+SYMNET_CACHE is one folder for the whole test session (conftest's session_cache_home, which
+tests of whole-catalog commands share too), so each derivation the blocks' `check` and
+`generate` need is computed once per run, not once per block: the cache is keyed by
+content (symnet.cache: the copy's code by relative path and bytes, a user's file by its
+bytes), so an entry serves only the exact input that made it, and a command prints the same
+whether it computed or read its results. A block that is about the cache itself (it names
+SYMNET_CACHE, SYMNET_NO_CACHE or ~/.cache) gets a cache folder of its own, empty.
 """
 
 from __future__ import annotations
@@ -198,9 +206,15 @@ def pristine(tmp_path_factory) -> Path:
     return copy
 
 
-def environment(copy: Path, home: Path) -> dict:
+def about_the_cache(block: Block) -> bool:
+    """Whether a block looks at symnet's cache itself, so it must start from an empty one."""
+    return any(word in command.text for command in block.commands
+               for word in ("SYMNET_CACHE", "SYMNET_NO_CACHE", ".cache"))
+
+
+def environment(copy: Path, home: Path, cache: Path | None = None) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SYMNET_")}
-    env.update(PYTHONPATH=str(copy), HOME=str(home), SYMNET_CACHE=str(home / "cache"),
+    env.update(PYTHONPATH=str(copy), HOME=str(home), SYMNET_CACHE=str(cache or home / "cache"),
                # unbuffered, so that stdout and stderr interleave as on a terminal
                PYTHONUNBUFFERED="1", COLUMNS="100")
     return env
@@ -243,12 +257,14 @@ def block_id(block: Block) -> str:
 # of it importing sympy
 @pytest.mark.slow
 @pytest.mark.parametrize("block", RUN, ids=block_id)
-def test_a_console_block_prints_what_the_readme_shows(block, pristine, tmp_path):
+def test_a_console_block_prints_what_the_readme_shows(block, pristine, tmp_path,
+                                                    session_cache_home):
     copy = tmp_path / "symnet"
     shutil.copytree(pristine, copy, symlinks=True)
     home = tmp_path / "home"
     home.mkdir()
-    for command, output in run_block(block, copy, environment(copy, home)):
+    cache = None if about_the_cache(block) else session_cache_home
+    for command, output in run_block(block, copy, environment(copy, home, cache)):
         # an exit status is compared as it is; everything else masked
         mask = str.strip if command.text.strip() == "echo $?" else masked
         expected = [mask(line) for line in command.expected]
@@ -271,3 +287,22 @@ def test_the_readme_shows_no_path_of_a_machine():
 def test_every_console_block_starts_with_a_command():
     """Output with no `$ ` command before it would be compared with nothing."""
     assert [block.line for block in BLOCKS if not block.commands or not block.first] == []
+
+
+def test_a_block_about_the_cache_gets_a_cache_of_its_own():
+    looks = Block(1, (Command("ls ~/.cache/symnet/results", ()),), None)
+    turns_off = Block(2, (Command("SYMNET_NO_CACHE=1 symnet check", ()),), None)
+    plain = Block(3, (Command("symnet check", ()),), None)
+    assert about_the_cache(looks) and about_the_cache(turns_off)
+    assert not about_the_cache(plain)
+
+
+def test_ci_runs_the_readmes_test_command_verbatim():
+    """.ci/run runs, from a clean clone, the test command the quick start shows (with
+    pytest-xdist's -n 2 since the suite outgrew one process): the two must not drift."""
+    quick_start = next(line for line in README.read_text().splitlines()
+                       if line.startswith('pip install -e ".[test]" && '))
+    command = quick_start.split("#")[0].strip()
+    assert " pytest " in f"{command} "
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert command in ci

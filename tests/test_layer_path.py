@@ -251,20 +251,23 @@ def test_an_affine_relu_affine_network_of_stages_is_derived_and_proved_for_every
 
 
 @pytest.mark.slow
-def test_an_affine_batchnorm_relu_affine_network_of_stages_derives_and_checks():
-    """About 30 s to derive and a minute to check on the 2 shared cores: slow."""
-    from symnet.catalog.activations import relu
+def test_an_affine_then_batchnorm_network_of_stages_is_proved_for_every_size():
+    """A statistic over the batch after a change of feature size (D -> H), composed into one
+    tensor layer: every VJP proved for symbolic sizes, the bias's 0 (batch norm subtracts
+    the mean a bias shifts). About 15 s; a relu and a second affine after it (the whole MLP,
+    2-7 minutes here) add no new kind of step: test_network_mlp chains that network's stages."""
     from symnet.catalog.layers import affine, batchnorm
+    from symnet.derive import derive
     from symnet.index.stages import index_network, stage
 
     (N_, D_, H_, C_), (n, d, h, c), (X_, W1, b1, g1, be1, W2, b2, A, B, R, S) = \
         _network_entries()
     net = index_network("bn_net", X_[n, d], [
         stage(affine, W=W1[d, h], b=b1[h], out=A[n, h]),
-        stage(batchnorm, gamma=g1[h], beta=be1[h], out=B[n, h]),
-        stage(relu, out=R[n, h]),
-        stage(affine, W=W2[h, c], b=b2[c], out=S[n, c])], ranges={n: N_, d: D_, h: H_, c: C_})
+        stage(batchnorm, gamma=g1[h], beta=be1[h], out=B[n, h])], ranges={n: N_, d: D_, h: H_})
+    assert derive(net).vjps[b1] == 0
     verdicts = check(net)
-    assert len(verdicts) == 7 and not [v for v in verdicts if v.status == REFUTED]
-    proved = [v.claim.split(" = ")[0] for v in verdicts if v.sizes == "symbolic"]
-    assert {"dL/dg1[h]", "dL/dbe1[h]", "dL/dW2[h, c]", "dL/db2[c]", "dL/db1[h]"} <= set(proved)
+    assert [v.claim.split(" = ")[0] for v in verdicts] == \
+        ["dL/dX[n, d]", "dL/dW1[d, h]", "dL/db1[h]", "dL/dg1[h]", "dL/dbe1[h]"]
+    assert all(v.status == PROVED and v.sizes == "symbolic" for v in verdicts), \
+        [str(v) for v in verdicts]

@@ -244,15 +244,8 @@ class Network:
         """A loss on a network of tensor stages: a per-sample vector loss on the rows of a
         rank-2 output (N x C), its target a matrix of that shape where it takes one."""
         name, loss, output = self.name, self.loss, self.tensor.output
-        if self.reduction not in REDUCTIONS:
-            raise DeclarationError(name, f"reduction must be one of {', '.join(REDUCTIONS)}, "
-                                   f"got {self.reduction!r}")
-        if loss is None:
-            if self.target is not None:
-                raise DeclarationError(name, "a target is given but no loss")
+        if not self._has_a_loss():
             return
-        if not isinstance(loss, Loss) or isinstance(loss, Regularizer):
-            raise DeclarationError(name, f"loss must be a per-sample Loss, got {loss!r}")
         shape = " x ".join(str(self.tensor.ranges[i]) for i in output.indices)
         if not loss.is_vector or len(output.indices) != 2:
             raise DeclarationError(name, f"the loss {loss.name} on a network of tensor "
@@ -309,7 +302,9 @@ class Network:
         for record in self.hand:
             self._validate_hand(record)
 
-    def _validate_loss(self) -> None:
+    def _has_a_loss(self) -> bool:
+        """Whether the network has a loss, after the checks every loss passes (its
+        reduction, a target only with a loss, a per-sample Loss)."""
         name, loss = self.name, self.loss
         if self.reduction not in REDUCTIONS:
             raise DeclarationError(name, f"reduction must be one of {', '.join(REDUCTIONS)}, "
@@ -317,9 +312,15 @@ class Network:
         if loss is None:
             if self.target is not None:
                 raise DeclarationError(name, "a target is given but no loss")
-            return
+            return False
         if not isinstance(loss, Loss) or isinstance(loss, Regularizer):
             raise DeclarationError(name, f"loss must be a per-sample Loss, got {loss!r}")
+        return True
+
+    def _validate_loss(self) -> None:
+        name, loss = self.name, self.loss
+        if not self._has_a_loss():
+            return
         if not loss.is_vector and self.forward.shape[1] != 1:
             raise DeclarationError(name, f"the loss {loss.name} takes one score per sample, "
                                    f"but the output is {shape_text(self.forward)}")

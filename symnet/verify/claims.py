@@ -276,7 +276,7 @@ def _is_zero(expr: sp.Expr) -> bool:
         lambda e: sp.simplify(e),
         lambda e: sp.simplify(e.rewrite(sp.exp)),
         lambda e: sp.simplify(canonical_dummies(sp.expand_log(
-            split_sums(sp.expand_power_exp(e)), force=True))),
+            split_sums(sp.expand_power_exp(e)), force=False))),
         _exp_minus_one,
     )
     for attempt in attempts:

@@ -52,3 +52,5 @@ for epoch in range(epochs):
         accuracy = (model(x[test]).argmax(1) == y[test]).float().mean().item()
     if rank == 0:
         print(f"epoch {epoch + 1}  loss {np.mean(losses):.4f}  test accuracy {accuracy:.4f}")
+if world > 1:  # stop gloo's threads before the interpreter exits (else it may abort at exit)
+    torch.distributed.destroy_process_group()

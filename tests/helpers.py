@@ -44,6 +44,17 @@ def load(path: Path, source: str | None = None):
     return module
 
 
+def emitted(decl, folder: Path, source: str = "test"):
+    """The declaration derived, lowered and written as its numpy module in `folder`, loaded."""
+    from symnet.codegen.emit import render_module
+    from symnet.codegen.lower import lower
+    from symnet.derive import derive
+
+    path = folder / f"{decl.name}.py"
+    path.write_text(render_module(lower(derive(decl)), source))
+    return load(path)
+
+
 def module_path(decl, root: Path = GENERATED) -> Path:
     return root / FOLDERS[decl.kind] / f"{decl.name}.py"
 

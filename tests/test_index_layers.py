@@ -12,6 +12,7 @@ from symnet.catalog.layers import TENSOR_LAYERS, batchnorm
 from symnet.declare.tensor import IndexLayer, indices, max_over, over, size, tensors
 from symnet.derive import derive
 from symnet.errors import DeclarationError
+from tests.layer_helpers import central_differences
 
 N, D = size("N"), size("D")
 n, d, k = indices("n d k")
@@ -537,15 +538,10 @@ def test_every_generated_tensor_layer_matches_central_differences(name, seed):
     grads = module.backward(G, cache)
     grads = grads if isinstance(grads, tuple) else (grads,)
     assert len(grads) == len(layer.inputs)     # none for a constant (dropout's mask)
-    h = 1e-6
-    for k, array in enumerate(arrays[:len(layer.inputs)]):
-        numeric = np.zeros_like(array)
-        for at in np.ndindex(array.shape):
-            shifted = [a.copy() for a in arrays]
-            shifted[k][at] += h
-            up = (module.forward(*shifted)[0] * G).sum()
-            shifted[k][at] -= 2 * h
-            numeric[at] = (up - (module.forward(*shifted)[0] * G).sum()) / (2 * h)
+    differentiated = arrays[:len(layer.inputs)]
+    numerics = central_differences(lambda: (module.forward(*arrays)[0] * G).sum(),
+                                   differentiated, h=1e-6)
+    for k, (array, numeric) in enumerate(zip(differentiated, numerics, strict=True)):
         assert grads[k].shape == array.shape
         error = np.abs(grads[k] - numeric).max() / max(1e-12, np.abs(numeric).max())
         assert error <= 1e-7, (name, k, error)

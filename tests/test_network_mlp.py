@@ -16,6 +16,8 @@ from symnet.catalog.layers import affine, batchnorm
 from symnet.catalog.losses import hinge, softmax_ce, svm
 from symnet.declare.layer import size
 from symnet.declare.network import Network, use
+from tests.helpers import emitted
+from tests.layer_helpers import central_differences
 
 N, D, H, C = size("N"), size("D"), size("H"), size("C")
 X = sp.MatrixSymbol("X", N, D)
@@ -33,14 +35,7 @@ def _mlp(name="mlp", **options):
 
 
 def _module(network, tmp_path):
-    from symnet.codegen.emit import render_module
-    from symnet.codegen.lower import lower
-    from symnet.derive import derive
-    from tests.helpers import load
-
-    path = tmp_path / f"{network.name}.py"
-    path.write_text(render_module(lower(derive(network)), "tests/test_network_mlp.py"))
-    return load(path)
+    return emitted(network, tmp_path, "tests/test_network_mlp.py")
 
 
 def _arrays(seed: int) -> list:
@@ -50,17 +45,7 @@ def _arrays(seed: int) -> list:
 
 def _numeric(f, arrays: list, h: float = 1e-6) -> list:
     """Central differences of the scalar f(*arrays) with respect to each array."""
-    grads = []
-    for k, array in enumerate(arrays):
-        numeric = np.zeros_like(array)
-        for at in np.ndindex(array.shape):
-            shifted = [a.copy() for a in arrays]
-            shifted[k][at] += h
-            up = f(*shifted)
-            shifted[k][at] -= 2 * h
-            numeric[at] = (up - f(*shifted)) / (2 * h)
-        grads.append(numeric)
-    return grads
+    return central_differences(lambda: f(*arrays), arrays, h)
 
 
 def _close(grad, numeric) -> bool:

@@ -14,6 +14,8 @@ from symnet.catalog.activations import relu, sigmoid
 from symnet.catalog.layers import batchnorm
 from symnet.index import indices, size, tensors
 from symnet.index.stages import index_network, stage
+from tests.helpers import emitted
+from tests.layer_helpers import central_differences
 
 
 def _batchnorm_then(activation):
@@ -27,28 +29,11 @@ def _batchnorm_then(activation):
 
 
 def _generated(layer, tmp_path):
-    from symnet.codegen.emit import render_module
-    from symnet.codegen.lower import lower
-    from symnet.derive import derive
-    from tests.helpers import load
-
-    path = tmp_path / f"{layer.name}.py"
-    path.write_text(render_module(lower(derive(layer)), "tests/test_network_stages.py"))
-    return load(path)
+    return emitted(layer, tmp_path, "tests/test_network_stages.py")
 
 
 def _central_differences(module, arrays, G, h=1e-6):
-    grads = []
-    for k, array in enumerate(arrays):
-        numeric = np.zeros_like(array)
-        for at in np.ndindex(array.shape):
-            shifted = [a.copy() for a in arrays]
-            shifted[k][at] += h
-            up = (module.forward(*shifted)[0] * G).sum()
-            shifted[k][at] -= 2 * h
-            numeric[at] = (up - (module.forward(*shifted)[0] * G).sum()) / (2 * h)
-        grads.append(numeric)
-    return grads
+    return central_differences(lambda: (module.forward(*arrays)[0] * G).sum(), arrays, h)
 
 
 @pytest.mark.parametrize("activation", [relu, sigmoid], ids=lambda a: a.name)

@@ -9,8 +9,11 @@ tests/layer_helpers.py."""
 from __future__ import annotations
 
 import ast
+import atexit
+import functools
 import importlib.util
 import itertools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +26,7 @@ from symnet.declare.scalar import Activation, Regularizer
 from symnet.runtime import modules
 from symnet.runtime.network import Network, encode_targets, initial_parameters
 from symnet.verify.at_point import Evaluator, NearKink
+from tests.command_server import CommandServer
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"
@@ -220,10 +224,25 @@ def reference(decl, derivation, wrt: dict, fixed: dict):
 # --- the command ---------------------------------------------------------------------------
 
 
-def symnet(*args, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProcess:
-    """`symnet ARGS` as a user runs it, in a fresh process (this checkout's code)."""
-    return subprocess.run([sys.executable, "-m", "symnet", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+def symnet(*args, cwd=ROOT, env=None, timeout=600, fresh=False) -> subprocess.CompletedProcess:
+    """`symnet ARGS` as a user runs it, in a process of its own (this checkout's code): a fork
+    of a warm interpreter (tests/command_server.py), or a fresh `python -m symnet` when
+    `fresh` or when `env` sets the interpreter up otherwise (PYTHONPATH, PYTHONHASHSEED)."""
+    args = [str(arg) for arg in args]
+    environment = dict(os.environ if env is None else env)
+    server = _command_server()
+    if fresh or not server.serves(environment):
+        return subprocess.run([sys.executable, "-m", "symnet", *args], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    return server.run(args, Path(cwd), environment, timeout)
+
+
+@functools.cache
+def _command_server() -> CommandServer:
+    """One server per test process, started with the environment the run started with."""
+    server = CommandServer(ROOT, os.environ)
+    atexit.register(server.stop)
+    return server
 
 
 # --- mutations planted in generated code -------------------------------------------------

@@ -24,9 +24,14 @@ The conventions README.md follows (this test holds it to them):
 
 Each block runs in its own scratch copy of the repository (its tracked files, as they are in
 the working tree), from the copy's root; the commands of one block run in order in the same
-copy, so a later one may read what an earlier one wrote. `symnet` and `python` run as this
-interpreter (`python -m symnet`) with PYTHONPATH the copy, so they run the copy's code; HOME
-and SYMNET_CACHE are folders of the test's own, so nothing of the user's is read or written.
+copy, so a later one may read what an earlier one wrote. `python` runs as this interpreter
+with PYTHONPATH the copy, so it runs the copy's code. A `symnet` command with no shell syntax
+(no pipe, redirection, variable or glob outside quotes) runs as a fork of one warm
+interpreter that has imported symnet from the pristine copy (tests/command_server.py): a
+process of its own, in the block's copy, with the block's environment, as `python -m symnet`
+runs it but without a second or two of importing sympy each time; any other command runs in
+bash, `symnet` as `python -m symnet`. HOME and SYMNET_CACHE are folders of the test's own, so
+nothing of the user's is read or written.
 
 SYMNET_CACHE is one folder for the whole test session (conftest's session_cache_home, which
 tests of whole-catalog commands share too), so each derivation the blocks' `check` and
@@ -49,6 +54,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.command_server import CommandServer
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -206,6 +213,16 @@ def pristine(tmp_path_factory) -> Path:
     return copy
 
 
+@pytest.fixture(scope="module")
+def command_server(pristine):
+    """The warm interpreter the blocks' `symnet` commands fork from, on the pristine copy's
+    code (no block writes into its copy's generated/ without -o, so the code's checkout and
+    each block's copy hold the same files)."""
+    server = CommandServer(pristine, {**os.environ, "PYTHONPATH": str(pristine)})
+    yield server
+    server.stop()
+
+
 def about_the_cache(block: Block) -> bool:
     """Whether a block looks at symnet's cache itself, so it must start from an empty one."""
     return any(word in command.text for command in block.commands
@@ -227,21 +244,39 @@ def shell_command(text: str) -> str:
     return re.sub(r"^python\b", python, text)
 
 
-def run(text: str, copy: Path, env: dict) -> tuple[list[str], int]:
-    done = subprocess.run(["bash", "-c", shell_command(text)], cwd=copy, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=600)
+#: what makes bash more than a list of words: operators, expansions, globs, escapes
+SHELL_SYNTAX = re.compile(r"[|;&<>()$`*?\[~\\{}!#]")
+QUOTED = re.compile(r"\"[^\"$`\\]*\"|'[^']*'")
+
+
+def symnet_argv(text: str) -> list[str] | None:
+    """The arguments of a `symnet ...` command with no shell syntax outside quotes (bash
+    would pass them on as they are), else None."""
+    if not text.startswith("symnet ") or SHELL_SYNTAX.search(QUOTED.sub("", text)):
+        return None
+    return shlex.split(text)[1:]
+
+
+def run(text: str, copy: Path, env: dict, server: CommandServer) -> tuple[list[str], int]:
+    argv = symnet_argv(text)
+    if argv is not None:
+        done = server.run(argv, copy, env, timeout=600, merged=True)
+    else:
+        done = subprocess.run(["bash", "-c", shell_command(text)], cwd=copy, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=600)
     return done.stdout.rstrip("\n").split("\n") if done.stdout else [], done.returncode
 
 
-def run_block(block: Block, copy: Path, env: dict) -> list[tuple[Command, list[str]]]:
+def run_block(block: Block, copy: Path, env: dict,
+              server: CommandServer) -> list[tuple[Command, list[str]]]:
     """Each command with the lines it printed; `echo $?` prints the status before it."""
     ran, status = [], 0
     for number, command in enumerate(block.commands):
         if command.text.strip() == "echo $?":
             output = [str(status)]
         else:
-            output, status = run(command.text, copy, env)
+            output, status = run(command.text, copy, env, server)
             following = block.commands[number + 1:number + 2]
             if status != 0 and not (following and following[0].text.strip() == "echo $?"):
                 output.append(f"(exit status {status}, and no `$ echo $?` after it in README)")
@@ -253,18 +288,17 @@ def block_id(block: Block) -> str:
     return f"line{block.line}-" + "-".join(block.first.split()[:2])
 
 
-# about 70 s for all the blocks on a loaded 2-core machine: a second or so per command, most
-# of it importing sympy
 @pytest.mark.slow
 @pytest.mark.parametrize("block", RUN, ids=block_id)
 def test_a_console_block_prints_what_the_readme_shows(block, pristine, tmp_path,
-                                                    session_cache_home):
+                                                    session_cache_home, command_server):
     copy = tmp_path / "symnet"
     shutil.copytree(pristine, copy, symlinks=True)
     home = tmp_path / "home"
     home.mkdir()
     cache = None if about_the_cache(block) else session_cache_home
-    for command, output in run_block(block, copy, environment(copy, home, cache)):
+    for command, output in run_block(block, copy, environment(copy, home, cache),
+                                     command_server):
         # an exit status is compared as it is; everything else masked
         mask = str.strip if command.text.strip() == "echo $?" else masked
         expected = [mask(line) for line in command.expected]
@@ -306,3 +340,15 @@ def test_ci_runs_the_readmes_test_command_verbatim():
     assert " pytest " in f"{command} "
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert command in ci
+
+
+def test_only_a_symnet_command_without_shell_syntax_runs_as_a_fork():
+    """bash would pass these words on as they are; anything it would expand or redirect runs
+    in bash."""
+    assert symnet_argv('symnet graph "(x+y)*z" --at x=-2,y=5') == \
+        ["graph", "(x+y)*z", "--at", "x=-2,y=5"]
+    assert symnet_argv("symnet check") == ["check"]
+    for shell in ("symnet list | head -3", "symnet check > out.txt", "symnet check $NAME",
+                  "symnet check *.py", "symnet check; echo done", "SYMNET_NO_CACHE=1 symnet check",
+                  'symnet graph "$HOME"', "python -m symnet check", "symnet check # why"):
+        assert symnet_argv(shell) is None, shell
